@@ -1,0 +1,33 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// Dependencies point one way: polyarchiv → Planner → Stages → Pipeline.
+let package = Package(
+    name: "polyarchiv",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "polyarchiv", targets: ["polyarchiv"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+    ],
+    targets: [
+        .systemLibrary(name: "CGit2", pkgConfig: "libgit2", providers: [.apt(["libgit2-dev"])]),
+        .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
+        .systemLibrary(name: "CArchive", pkgConfig: "libarchive", providers: [.apt(["libarchive-dev"])]),
+        .target(name: "Pipeline"),
+        .target(name: "Stages", dependencies: ["Pipeline", "CGit2", "CCurl", "CArchive"]),
+        .target(name: "Planner", dependencies: ["Stages", "Pipeline", .product(name: "Yams", package: "Yams")]),
+        .executableTarget(name: "polyarchiv", dependencies: [
+            "Planner", "Stages", "Pipeline",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        .testTarget(name: "PipelineTests", dependencies: ["Pipeline"]),
+        .testTarget(name: "StagesTests", dependencies: ["Stages"]),
+        .testTarget(name: "PlannerTests", dependencies: ["Planner", "Stages", "Pipeline"],
+                    resources: [.copy("BrokenConfigs")]),
+        .testTarget(name: "CLITests", dependencies: ["Planner"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,113 @@
+import Foundation
+import Pipeline
+
+/// `polyarchiv plan` as text or JSON.
+public enum PlanRenderer {
+    public static func text(_ plan: Plan) -> String {
+        let pipeline = plan.pipeline
+        let graph = pipeline.graph
+        var lines: [String] = []
+        let stamp = ISO8601DateFormatter.string(from: pipeline.date, timeZone: .current,
+                                                formatOptions: [.withInternetDateTime])
+        lines.append("Plan at \(stamp): \(pipeline.collectPoints.count) collect point(s), "
+                     + "\(pipeline.backupPoints.count) backup point(s), \(graph.nodes.count) stage(s)")
+        let width = max(8, graph.nodes.map { plan.state(of: $0.id).keyword.count }.max() ?? 0)
+        func render(_ node: StageNode) -> String {
+            let state = plan.state(of: node.id)
+            var line = "  " + state.keyword.padding(toLength: width, withPad: " ", startingAt: 0) + " " + node.id
+            line += "  " + Redaction.maskingURLPassword(node.summary)
+            if case .skip(let why) = state { line += "  [\(why)]" }
+            if case .blocked(let why) = state { line += "  [\(why)]" }
+            if !Plan.isImplemented(node) { line += "  *" }
+            return line
+        }
+        let globalNodes = graph.nodes.filter { $0.group == .global }
+        if !globalNodes.isEmpty {
+            lines.append("")
+            lines.append("global")
+            lines += globalNodes.map(render)
+        }
+        for point in pipeline.collectPoints {
+            lines.append("")
+            let receivers = pipeline.associations.filter { $0.collectPoint == point.name }.map(\.backupPoint)
+            lines.append("collect point \(point.name) (\(point.engine), \(point.frequency)) → "
+                         + (receivers.isEmpty ? "no backup point" : receivers.joined(separator: ", ")))
+            lines += graph.nodes.filter { $0.group == .collectPoint(point.name) }.map(render)
+        }
+        for point in pipeline.backupPoints {
+            lines.append("")
+            let senders = pipeline.associations.filter { $0.backupPoint == point.name }.map(\.collectPoint)
+            lines.append("backup point \(point.name) (\(point.engine), \(point.frequency)) ← "
+                         + (senders.isEmpty ? "no collect point" : senders.joined(separator: ", ")))
+            lines += graph.nodes.filter { $0.group == .backupPoint(point.name) }.map(render)
+        }
+        if !pipeline.warnings.isEmpty {
+            lines.append("")
+            lines += pipeline.warnings.map { $0.description.replacingOccurrences(of: ": error: ", with: ": warning: ") }
+        }
+        let missing = graph.nodes.filter { !Plan.isImplemented($0) }
+        if !missing.isEmpty {
+            var engines: [String] = []
+            for node in missing where !engines.contains("\(node.kind.rawValue) \(node.engine)") {
+                engines.append("\(node.kind.rawValue) \(node.engine)")
+            }
+            lines.append("")
+            lines.append("* \(missing.count) stage(s) use engines that are not implemented yet (\(engines.joined(separator: ", "))): "
+                         + "apply will fail them.")
+        }
+        let counts = Dictionary(grouping: graph.nodes, by: { plan.state(of: $0.id).keyword }).mapValues(\.count)
+        lines.append("")
+        lines.append("\(counts["run", default: 0]) to run, \(counts["cached", default: 0]) cached, "
+                     + "\(counts["skip", default: 0]) skipped, \(counts["blocked", default: 0]) blocked.")
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    struct JSONPlan: Encodable {
+        let date: String
+        let stages: [JSONStage]
+        let warnings: [String]
+        let summary: [String: Int]
+    }
+
+    struct JSONStage: Encodable {
+        let id: String
+        let kind: String
+        let engine: String
+        let group: String
+        let state: String
+        let reason: String?
+        let implemented: Bool
+        let inputs: [String]
+        let resources: [String]
+        let parameters: [String: String]
+    }
+
+    public static func json(_ plan: Plan) -> String {
+        let graph = plan.pipeline.graph
+        let stages = graph.nodes.map { node -> JSONStage in
+            let state = plan.state(of: node.id)
+            var reason: String?
+            if case .skip(let why) = state { reason = why }
+            if case .blocked(let why) = state { reason = why }
+            return JSONStage(id: node.id, kind: node.kind.rawValue, engine: node.engine, group: GraphRenderer.groupLabel(node.group),
+                             state: state.keyword, reason: reason, implemented: Plan.isImplemented(node),
+                             inputs: graph.inputs(of: node.id).map(\.from), resources: node.resourceKeys,
+                             parameters: Dictionary(uniqueKeysWithValues: node.parameters.map { ($0.name, $0.value.displayText) }))
+        }
+        let counts = Dictionary(grouping: graph.nodes, by: { plan.state(of: $0.id).keyword }).mapValues(\.count)
+        let document = JSONPlan(date: ISO8601DateFormatter().string(from: plan.pipeline.date), stages: stages,
+                                warnings: plan.pipeline.warnings.map(\.description),
+                                summary: ["run": counts["run", default: 0], "cached": counts["cached", default: 0],
+                                          "skip": counts["skip", default: 0], "blocked": counts["blocked", default: 0]])
+        return JSONText.encode(document)
+    }
+}
+
+enum JSONText {
+    static func encode<T: Encodable>(_ value: T) -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        guard let data = try? encoder.encode(value) else { return "{}\n" }
+        return String(decoding: data, as: UTF8.self) + "\n"
+    }
+}

@@ -1,0 +1,39 @@
+/// Parameters shared by every engine that moves files over a URL (file, sftp, scp, ftp(s), WebDAV, S3).
+enum TransportParameters {
+    static let ssh: [ParameterSpec] = [
+        ParameterSpec("private_key", .path, "SSH private key (ed25519 recommended) for ssh://, sftp:// and scp:// URLs."),
+        ParameterSpec("known_hosts", .path, default: "~/.ssh/known_hosts", "Known hosts file that SSH host keys are checked against."),
+        ParameterSpec("host_key_sha256", .string,
+                      "Expected SHA-256 fingerprint of the SSH host key (as `ssh-keygen -lf` prints it), instead of known_hosts."),
+    ]
+
+    static let all: [ParameterSpec] = ssh + [
+        ParameterSpec("username", .string, "User name for ftp(s):// and http(s):// (or put it in the URL)."),
+        ParameterSpec("password", .secret, "Password for ftp(s):// and http(s)://."),
+        ParameterSpec("password_file", .path, "File whose first line is the password."),
+        ParameterSpec("ca_cert", .path, "CA bundle that TLS certificates are checked against (default: the system's)."),
+        ParameterSpec("client_cert", .path, "Client certificate (PEM) for TLS."),
+        ParameterSpec("client_key", .path, "Private key (PEM) of the client certificate."),
+        ParameterSpec("s3_region", .string, default: "us-east-1", "Region of s3:// URLs."),
+        ParameterSpec("s3_endpoint", .url, "Endpoint of an S3-compatible store (MinIO, Ceph, …); default AWS."),
+        ParameterSpec("s3_access_key", .string, "Access key id for s3:// URLs."),
+        ParameterSpec("s3_secret_key", .secret, "Secret access key for s3:// URLs."),
+        ParameterSpec("s3_secret_key_file", .path, "File whose first line is the secret access key."),
+        ParameterSpec("retries", .int(0...100), default: "3", "Retries of a transient failure (5xx, reset, timeout), with exponential backoff."),
+        ParameterSpec("bandwidth_limit", .string, "Upload bandwidth limit, such as 10M (bytes per second)."),
+    ]
+
+    static let exclusive = [["password", "password_file"], ["s3_secret_key", "s3_secret_key_file"],
+                            ["known_hosts", "host_key_sha256"]]
+
+    /// The host a URL talks to, for per-host transfer limits; none for local paths.
+    static func hostKey(_ url: String?) -> [String] {
+        guard let url, let schemeEnd = url.range(of: "://") else { return [] }
+        let scheme = url[..<schemeEnd.lowerBound].lowercased()
+        guard scheme != "file" else { return [] }
+        var rest = url[schemeEnd.upperBound...]
+        if let slash = rest.firstIndex(of: "/") { rest = rest[..<slash] }
+        if let at = rest.lastIndex(of: "@") { rest = rest[rest.index(after: at)...] }
+        return rest.isEmpty ? [] : ["host:\(rest.lowercased())"]
+    }
+}

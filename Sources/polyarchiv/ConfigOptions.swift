@@ -1,0 +1,44 @@
+import ArgumentParser
+import Foundation
+import Planner
+
+/// `-c FILE` or `-C DIR`; the default is every *.yaml in /etc/polyarchiv.
+struct ConfigOptions: ParsableArguments {
+    @Option(name: [.customShort("c"), .customLong("config")], help: "A configuration file.")
+    var file: String?
+
+    @Option(name: [.customShort("C"), .customLong("config-dir")],
+            help: "A directory of *.yaml / *.yml configuration files (default: \(ConfigLocation.defaultDirectory)).")
+    var directory: String?
+
+    func validate() throws {
+        if file != nil && directory != nil { throw ValidationError("use either -c FILE or -C DIR, not both") }
+    }
+
+    var location: ConfigLocation {
+        if let file { return .file(file) }
+        return .directory(directory ?? ConfigLocation.defaultDirectory)
+    }
+
+    /// Loads and compiles; on a configuration error prints every problem and exits 1.
+    func compile() throws -> CompiledPipeline {
+        do {
+            let config = try ConfigLoader.load(location)
+            return try Compiler.compile(config)
+        } catch let error as ConfigError {
+            Terminal.error(error.description)
+            Terminal.error("polyarchiv: the configuration has \(error.diagnostics.count) error(s); nothing was run")
+            throw ExitCode(1)
+        }
+    }
+}
+
+enum Terminal {
+    static func error(_ text: String) {
+        FileHandle.standardError.write(Data((text.hasSuffix("\n") ? text : text + "\n").utf8))
+    }
+
+    static func print(_ text: String) {
+        FileHandle.standardOutput.write(Data(text.utf8))
+    }
+}

@@ -1,0 +1,21 @@
+import ArgumentParser
+import Stages
+
+@main
+struct Polyarchiv: ParsableCommand {
+    static let version = "0.1.0"
+
+    static let configuration = CommandConfiguration(
+        commandName: "polyarchiv",
+        abstract: "Back up files and databases into collect points, and ship them to backup points.",
+        discussion: """
+            The configuration (YAML) says what to back up and where; `plan` shows what a run would do,
+            `validate` checks the configuration, `graph` draws the stage graph.
+
+            Example:
+              polyarchiv validate -c /etc/polyarchiv/site.yaml
+              polyarchiv plan -C /etc/polyarchiv
+            """,
+        version: "polyarchiv \(version) (\(LibraryVersions.summary))",
+        subcommands: [Validate.self, Plan.self, Graph.self, Engines.self])
+}
