@@ -26,8 +26,8 @@ let package = Package(
         .testTarget(name: "PipelineTests", dependencies: ["Pipeline"]),
         .testTarget(name: "StagesTests", dependencies: ["Stages"]),
         .testTarget(name: "PlannerTests", dependencies: ["Planner", "Stages", "Pipeline"],
-                    resources: [.copy("BrokenConfigs")]),
-        .testTarget(name: "CLITests", dependencies: ["Planner"]),
+                    exclude: ["BrokenConfigs"]),
+        .testTarget(name: "CLITests", dependencies: ["polyarchiv"]),
     ],
     swiftLanguageModes: [.v6]
 )

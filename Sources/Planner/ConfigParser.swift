@@ -48,7 +48,8 @@ struct ConfigParser {
     // MARK: - Points
 
     private mutating func collectPoint(_ name: String, _ location: SourceLocation, _ node: ConfigNode) -> CollectPointConfig? {
-        guard let (engine, structure) = engineInstance(name, node, kind: .collectPoint, what: "collect point `\(name)`") else {
+        guard let (engine, structure) = engineInstance(name, node, kind: .collectPoint, what: "collect point `\(name)`",
+                                                       location: location) else {
             return nil
         }
         var sources: [EngineInstance] = []
@@ -76,7 +77,8 @@ struct ConfigParser {
     }
 
     private mutating func backupPoint(_ name: String, _ location: SourceLocation, _ node: ConfigNode) -> BackupPointConfig? {
-        guard let (engine, structure) = engineInstance(name, node, kind: .backupPoint, what: "backup point `\(name)`") else {
+        guard let (engine, structure) = engineInstance(name, node, kind: .backupPoint, what: "backup point `\(name)`",
+                                                       location: location) else {
             return nil
         }
         var variablesFor: [(collectPoint: String, location: SourceLocation, variables: VariableDefinitions)] = []

@@ -64,7 +64,7 @@ enum Suggestion {
         let scored = candidates.map { ($0, distance(word.lowercased(), $0.lowercased())) }
         guard let best = scored.min(by: { $0.1 < $1.1 }) else { return "" }
         let limit = max(2, word.count / 3)
-        return best.1 <= limit ? "; did you mean `\(best.0)`?" : ""
+        return best.1 <= limit ? " (did you mean `\(best.0)`?)" : ""
     }
 
     /// Levenshtein distance.

@@ -10,6 +10,8 @@ struct ParameterCompiler {
     private var checkedSecrets: Set<SourceLocation> = []
     let environment: [String: String]
 
+    init(environment: [String: String]) { self.environment = environment }
+
     /// Parameters that belong to the point or the graph, not to the stage.
     static let pointLevel: Set<String> = ["engine", "frequency", "tags", "backup_points", "collect_points", "events",
                                           "metadata_url"]

@@ -63,7 +63,9 @@ enum YAMLReader {
         case let .scanner(context, problem, mark, _), let .parser(context, problem, mark, _),
              let .composer(context, problem, mark, _):
             let detail = context.map { "\($0.text) " } ?? ""
-            return ("invalid YAML: \(detail)\(problem)".trimmingCharacters(in: .whitespaces), mark)
+            // `{name}` variables inside a flow map `{…}` are the usual cause.
+            let hint = detail.contains("flow") ? "; quote values that contain { or }, such as \"/srv/{name}\"" : ""
+            return ("invalid YAML: \(detail)\(problem)\(hint)".trimmingCharacters(in: .whitespaces), mark)
         case let .duplicatedKeysInMapping(duplicates, context):
             let keys = duplicates.map { "`\($0)`" }.joined(separator: ", ")
             return ("key \(keys) appears more than once in the same map; keep one", context.mark)

@@ -1,0 +1,61 @@
+import Foundation
+import Pipeline
+import Testing
+@testable import Planner
+
+/// Secrets never appear in what polyarchiv prints: plan, graph, validate.
+@Suite struct SecretTests {
+    static let yaml = """
+        collect_points:
+          www:
+            engine: files
+            path: /var/backups/www
+            sources:
+              db: {engine: postgresql, database: app, password: hunter2-inline}
+              db2: {engine: mysql, database: app, password: "${env:PA_TEST_SECRET}"}
+        backup_points:
+          dav:
+            engine: archive
+            url: "https://bob:url-password-42@dav.example.org/{name}.tar.gz"
+            s3_secret_key: "${file:/nonexistent/secret}"
+        """
+
+    @Test func everyRenderingMasksSecrets() throws {
+        let pipeline = try Fixtures.compile(Self.yaml, environment: ["PA_TEST_SECRET": "from-the-environment-77"])
+        let outputs = [PlanRenderer.text(Plan(pipeline: pipeline)), PlanRenderer.json(Plan(pipeline: pipeline)),
+                       GraphRenderer.dot(pipeline), GraphRenderer.json(pipeline), ResolvedConfigRenderer.yaml(pipeline)]
+            + pipeline.warnings.map(\.description)
+        for output in outputs {
+            #expect(!output.contains("hunter2-inline"))
+            #expect(!output.contains("from-the-environment-77"))
+            #expect(!output.contains("url-password-42"))
+        }
+        #expect(ResolvedConfigRenderer.yaml(pipeline).contains("password: '***'"))
+        #expect(GraphRenderer.dot(pipeline).contains("bob:***@dav.example.org"))
+        // The stage still receives the real values.
+        let db2 = try #require(pipeline.graph.node("dump:www/db2")?.parameters["password"])
+        guard case .secret(let secret) = db2 else { Issue.record("not a secret"); return }
+        #expect(try secret.reveal(environment: ["PA_TEST_SECRET": "from-the-environment-77"]) == "from-the-environment-77")
+        #expect(pipeline.warnings.count == 1)
+        #expect(pipeline.warnings.first?.message.contains("/nonexistent/secret") == true)
+    }
+
+    @Test func passwordFileBecomesAFileSecretReadFromItsFirstLine() throws {
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("pa-secret-\(UUID().uuidString)")
+        try "s3cr3t-line\nsecond line\n".write(to: file, atomically: true, encoding: .utf8)
+        let pipeline = try Fixtures.compile(Fixtures.minimal + "\n      db: {engine: postgresql, password_file: \(file.path)}\n")
+        guard case .secret(let secret)? = pipeline.graph.node("dump:www/db")?.parameters["password"] else {
+            Issue.record("password_file did not become a secret")
+            return
+        }
+        #expect(try secret.reveal() == "s3cr3t-line")
+        #expect(pipeline.warnings.isEmpty)
+    }
+
+    @Test func maskingURLPasswords() {
+        #expect(Redaction.maskingURLPassword("ftp://u:p@h/x") == "ftp://u:***@h/x")
+        #expect(Redaction.maskingURLPassword("sftp://u@h/x") == "sftp://u@h/x")
+        #expect(Redaction.maskingURLPassword("https://u:p@w@h/x?y=@") == "https://u:***@h/x?y=@")
+        #expect(Redaction.maskingURLPassword("/plain/path") == "/plain/path")
+    }
+}

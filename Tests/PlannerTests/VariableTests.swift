@@ -1,0 +1,77 @@
+import Foundation
+import Testing
+@testable import Planner
+
+@Suite struct VariableTests {
+    @Test func templatesExpandAndEscapeBraces() throws {
+        let template = try Template(parsing: "{{literal}} /srv/{name}/{Y}-{m}")
+        #expect(try template.expand(VariableScope(["name": "www", "Y": "2026", "m": "03"])) == "{literal} /srv/www/2026-03")
+    }
+
+    @Test func missingVariablesAreNamed() throws {
+        let template = try Template(parsing: "{a}/{b}/{c}")
+        #expect(throws: Template.MissingVariables.self) { try template.expand(VariableScope(["a": "1"])) }
+        do {
+            _ = try template.expand(VariableScope(["a": "1"]))
+        } catch let missing as Template.MissingVariables {
+            #expect(missing.names == ["b", "c"])
+        }
+    }
+
+    @Test func malformedTemplatesAreRejected() {
+        #expect(throws: Template.ParseError.self) { try Template(parsing: "{unclosed") }
+        #expect(throws: Template.ParseError.self) { try Template(parsing: "stray } brace") }
+        #expect(throws: Template.ParseError.self) { try Template(parsing: "{not a name}") }
+    }
+
+    @Test func builtinsFollowStrftime() {
+        let values = Fixtures.builtins.values
+        setenv("TZ", "UTC", 1)
+        tzset()
+        #expect(values["hostname"] == "host1")
+        #expect(values["fqdn"] == "host1.example.org")
+        #expect(values["username"] == "backup")
+        #expect(BuiltinVariables.format("Y", Fixtures.builtins.date) == "2026")
+        #expect(BuiltinVariables.format("m", Fixtures.builtins.date) == "03")
+        #expect(BuiltinVariables.format("j", Fixtures.builtins.date) == "063")
+        #expect(values.keys.contains("f") && values.keys.contains("U") && values.keys.contains("a"))
+    }
+
+    @Test func scopesLayerGlobalBackupPointCollectPointThenVariablesFor() throws {
+        let pipeline = try Fixtures.compile("""
+            variables: {where: global, root: /srv}
+            collect_points:
+              www:
+                engine: files
+                path: "{root}/cp/{name}"
+                variables: {where: cp, site: "{root}/www"}
+                sources:
+                  site: {engine: files, path: "{site}/{where}"}
+              blog:
+                engine: files
+                path: "{root}/cp/{name}"
+                sources:
+                  site: {engine: files, path: "{root}/{where}"}
+            backup_points:
+              out:
+                engine: archive
+                url: "file:///b/{backup_point}/{name}-{where}-{hostname}.tar.gz"
+                variables: {where: bp}
+                variables_for:
+                  blog: {where: blog-only}
+            """)
+        #expect(pipeline.graph.node("collect:www")?.parameters.string("path") == "/srv/cp/www")
+        #expect(pipeline.graph.node("dump:www/site")?.parameters.string("path") == "/srv/www/cp")
+        #expect(pipeline.graph.node("dump:blog/site")?.parameters.string("path") == "/srv/global")
+        // The collect point's variables win over the backup point's; variables_for wins over all.
+        #expect(pipeline.graph.node("upload:out/www")?.parameters.string("url") == "file:///b/out/www-cp-host1.tar.gz")
+        #expect(pipeline.graph.node("upload:out/blog")?.parameters.string("url") == "file:///b/out/blog-blog-only-host1.tar.gz")
+    }
+
+    @Test func undefinedVariableNamesItAndItsPlace() {
+        let found = Fixtures.diagnostics(Fixtures.minimal.replacingOccurrences(of: "/srv/www", with: "\"/srv/{webroot}\""))
+        #expect(found.count == 1)
+        #expect(found.first?.message.contains("`{webroot}`") == true)
+        #expect(found.first?.location?.line == 6)
+    }
+}

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Installs the Debian packages polyarchiv builds and tests with, when they are missing.
+# Usage: scripts/install-deps.sh [build|test]   (test also installs what the tests use)
+set -euo pipefail
+mode=${1:-build}
+packages=(pkg-config libgit2-dev libcurl4-openssl-dev libarchive-dev libsqlite3-dev sqlite3)
+if [ "$mode" = test ]; then
+    packages+=(graphviz)
+fi
+missing=()
+for package in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "installing: ${missing[*]}"
+    sudo_cmd=()
+    [ "$(id -u)" -ne 0 ] && sudo_cmd=(sudo)
+    "${sudo_cmd[@]}" apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq -o DPkg::Lock::Timeout=600 "${missing[@]}" >/dev/null
+fi
