@@ -11,13 +11,22 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
     ],
     targets: [
         .systemLibrary(name: "CGit2", pkgConfig: "libgit2", providers: [.apt(["libgit2-dev"])]),
         .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
         .systemLibrary(name: "CArchive", pkgConfig: "libarchive", providers: [.apt(["libarchive-dev"])]),
-        .target(name: "Pipeline"),
-        .target(name: "Stages", dependencies: ["Pipeline", "CGit2", "CCurl", "CArchive"]),
+        .target(name: "Pipeline", dependencies: [
+            .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "GRDB", package: "GRDB.swift"),
+        ]),
+        .target(name: "Stages", dependencies: [
+            "Pipeline", "CGit2", "CCurl", "CArchive",
+            .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "GRDB", package: "GRDB.swift"),
+        ]),
         .target(name: "Planner", dependencies: ["Stages", "Pipeline", .product(name: "Yams", package: "Yams")]),
         .executableTarget(name: "polyarchiv", dependencies: [
             "Planner", "Stages", "Pipeline",

@@ -45,15 +45,36 @@ public struct Plan: Sendable {
 
     /// Whether the stage's engine has an implementation; `apply` fails the ones that do not.
     public static func isImplemented(_ node: StageNode) -> Bool {
-        let kind: EngineKind
-        switch node.kind {
-        case .dump: kind = .source
-        case .collect: kind = .collectPoint
-        case .filter: kind = .filter
-        case .upload, .prune: kind = .backupPoint
-        case .notify: kind = .hook
-        case .archive, .verify: return false
+        StageRegistry.isImplemented(node)
+    }
+}
+
+extension Plan {
+    /// The plan against the journal in `state` (read only): frequency and selection skips, and what is
+    /// blocked because a skipped collect point has never produced anything.
+    public static func make(_ pipeline: CompiledPipeline, state: StateDirectory?, selection: RunSelection = RunSelection())
+        -> Plan {
+        let journal = state?.readOnlyJournal()
+        let decisions = RunDecisions.compute(pipeline, journal: journal, selection: selection, now: pipeline.date)
+        var states: [String: StageState] = [:]
+        let order = (try? pipeline.graph.topologicalOrder()) ?? pipeline.graph.nodes
+        for node in order {
+            if case .skip(let reason, let reuse)? = decisions[node.id] {
+                let hasOutputs = reuse ? ((try? journal?.lastOutputs(node: node.id)) ?? nil) != nil : true
+                states[node.id] = hasOutputs ? .skip(reason) : .skip(reason + "; never ran, so nothing to ship")
+                continue
+            }
+            let inputs = pipeline.graph.inputs(of: node.id).map(\.from)
+            if let blocker = inputs.first(where: { id in
+                if case .blocked? = states[id] { return true }
+                if case .skip(let why)? = states[id], why.hasSuffix("nothing to ship") { return true }
+                return false
+            }), !node.runsAfterFailure {
+                states[node.id] = .blocked("needs \(blocker)")
+                continue
+            }
+            states[node.id] = .run
         }
-        return Catalogue.engine(node.engine, kind: kind)?.implemented ?? false
+        return Plan(pipeline: pipeline, states: states)
     }
 }

@@ -44,7 +44,7 @@ enum BackupPointEngines {
     ] + TransportParameters.all
 
     static let archive = EngineSpec("archive", .backupPoint, "One archive of the collect point per run, uploaded atomically.",
-                                    parameters: archiveParameters, exclusive: TransportParameters.exclusive,
+                                    implemented: true, parameters: archiveParameters, exclusive: TransportParameters.exclusive,
                                     resourceKeys: { TransportParameters.hostKey($0.string("url")) })
 
     static let rollingArchive = EngineSpec("rolling_archive", .backupPoint,

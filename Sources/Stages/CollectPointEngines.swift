@@ -3,7 +3,7 @@ enum CollectPointEngines {
 
     static let path = ParameterSpec("path", .path, required: true, "Local directory the collect point keeps its data in.")
 
-    static let files = EngineSpec("files", .collectPoint, "A plain folder holding the collected tree.", parameters: [path])
+    static let files = EngineSpec("files", .collectPoint, "A plain folder holding the collected tree.", implemented: true, parameters: [path])
 
     static let git = EngineSpec("git", .collectPoint,
                                 "A local git repository: one commit per run, only when something changed.", parameters: [
@@ -15,7 +15,7 @@ enum CollectPointEngines {
     ])
 
     static let archive = EngineSpec("archive", .collectPoint,
-                                    "A tar archive of the collected tree (.tar.gz, .tar.bz2, .tar.xz or .tar.zst).", parameters: [
+                                    "A tar archive of the collected tree (.tar.gz, .tar.bz2, .tar.xz or .tar.zst).", implemented: true, parameters: [
         path,
         ParameterSpec("archive_name", .string, default: "{name}.tar.zst",
                       "Archive file name inside path; its suffix chooses the compression."),

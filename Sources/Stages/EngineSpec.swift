@@ -35,8 +35,8 @@ public struct EngineSpec: Sendable {
     /// Resources this engine's stages hold while they run (a database server, a remote host).
     public let resourceKeys: @Sendable (Parameters) -> [String]
 
-    public init(_ name: String, _ kind: EngineKind, _ summary: String, parameters: [ParameterSpec],
-                exclusive: [[String]] = [], oneOf: [[String]] = [], implemented: Bool = false,
+    public init(_ name: String, _ kind: EngineKind, _ summary: String, implemented: Bool = false, parameters: [ParameterSpec],
+                exclusive: [[String]] = [], oneOf: [[String]] = [],
                 resourceKeys: @escaping @Sendable (Parameters) -> [String] = { _ in [] }) {
         self.name = name
         self.kind = kind

@@ -2,7 +2,7 @@ enum FilterEngines {
     static let all: [EngineSpec] = [hashes, encrypt]
 
     static let hashes = EngineSpec("hashes", .filter,
-                                   "Adds an index of file hashes that `sha256sum -c` (or its siblings) verifies.", parameters: [
+                                   "Adds an index of file hashes that `sha256sum -c` (or its siblings) verifies.", implemented: true, parameters: [
         ParameterSpec("method", .choice(["sha256", "sha1", "sha512", "md5"]), default: "sha256", "Hash algorithm."),
         ParameterSpec("filename", .string, default: "SHA256SUMS", "Index file name (SHA1SUMS, SHA512SUMS, MD5SUMS by method)."),
     ])

@@ -3,7 +3,7 @@ import Pipeline
 enum SourceEngines {
     static let all: [EngineSpec] = [files, remoteFiles, postgresql, mysql, ldap, dovecot, sqlite, command]
 
-    static let files = EngineSpec("files", .source, "A local directory tree, with include/exclude globs.", parameters: [
+    static let files = EngineSpec("files", .source, "A local directory tree, with include/exclude globs.", implemented: true, parameters: [
         ParameterSpec("path", .path, required: true, "The directory to back up."),
         ParameterSpec("exclude", .list, "Globs (gitignore style) of paths to leave out; `@FILE` reads patterns from a file."),
         ParameterSpec("include", .list, "Globs of paths to keep even when an exclude matches; `@FILE` reads a file."),
@@ -62,11 +62,11 @@ enum SourceEngines {
     ], resourceKeys: { _ in ["dovecot:local"] })
 
     static let sqlite = EngineSpec("sqlite", .source,
-                                   "An SQLite database, copied with the online backup API (consistent while in use).", parameters: [
+                                   "An SQLite database, copied with the online backup API (consistent while in use).", implemented: true, parameters: [
         ParameterSpec("path", .path, required: true, "The database file."),
     ])
 
-    static let command = EngineSpec("command", .source, "The standard output of any command.", parameters: [
+    static let command = EngineSpec("command", .source, "The standard output of any command.", implemented: true, parameters: [
         ParameterSpec("command", .string, required: true, "The command line, run by /bin/sh -c; its stdout is the data."),
         ParameterSpec("restore_command", .string, "Command that restores: it reads the data on stdin."),
         ParameterSpec("environment", .map, "Extra environment variables for the command."),

@@ -18,6 +18,7 @@ struct Plan: ParsableCommand {
             """)
 
     @OptionGroup var config: ConfigOptions
+    @OptionGroup var state: StateOptions
 
     @Option(help: "Output format: text or json.")
     var format: OutputFormat = .text
@@ -26,7 +27,7 @@ struct Plan: ParsableCommand {
     var detailedExitcode = false
 
     func run() throws {
-        let plan = Planner.Plan(pipeline: try config.compile())
+        let plan = Planner.Plan.make(try config.compile(), state: state.directory)
         Terminal.print(format == .json ? PlanRenderer.json(plan) : PlanRenderer.text(plan))
         if detailedExitcode && plan.pendingCount > 0 { throw ExitCode(2) }
     }

@@ -2,7 +2,7 @@ import ArgumentParser
 import Stages
 
 @main
-struct Polyarchiv: ParsableCommand {
+struct Polyarchiv: AsyncParsableCommand {
     static let version = "0.1.0"
 
     static let configuration = CommandConfiguration(
@@ -15,7 +15,8 @@ struct Polyarchiv: ParsableCommand {
             Example:
               polyarchiv validate -c /etc/polyarchiv/site.yaml
               polyarchiv plan -C /etc/polyarchiv
+              polyarchiv apply -C /etc/polyarchiv
             """,
         version: "polyarchiv \(version) (\(LibraryVersions.summary))",
-        subcommands: [Validate.self, Plan.self, Graph.self, Engines.self])
+        subcommands: [Validate.self, Plan.self, Apply.self, Check.self, Graph.self, Engines.self, GarbageCollect.self])
 }

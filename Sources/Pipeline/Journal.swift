@@ -1,0 +1,332 @@
+import Foundation
+import GRDB
+
+/// The run journal: an SQLite database in the state directory, written in transactions (WAL,
+/// synchronous=FULL), so a `kill -9` at any instant leaves it consistent.
+public final class Journal: @unchecked Sendable {
+    let queue: DatabaseQueue
+    public let path: String
+
+    /// Opens (creating it when needed) the journal; `readOnly` never writes, for `plan` and `check`.
+    public init(path: String, readOnly: Bool = false) throws {
+        self.path = path
+        var configuration = Configuration()
+        configuration.busyMode = .timeout(30)
+        configuration.readonly = readOnly
+        if !readOnly {
+            configuration.prepareDatabase { db in
+                try db.execute(sql: "PRAGMA journal_mode = WAL")
+                try db.execute(sql: "PRAGMA synchronous = FULL")
+            }
+        }
+        queue = try DatabaseQueue(path: path, configuration: configuration)
+        if !readOnly { try migrator.migrate(queue) }
+    }
+
+    private var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1") { db in
+            try db.execute(sql: """
+                CREATE TABLE runs(id INTEGER PRIMARY KEY AUTOINCREMENT, started REAL NOT NULL, ended REAL,
+                    status TEXT NOT NULL, pid INTEGER NOT NULL, command TEXT NOT NULL);
+                CREATE TABLE executions(id INTEGER PRIMARY KEY AUTOINCREMENT, run_id INTEGER NOT NULL, node TEXT NOT NULL,
+                    cache_key TEXT, state TEXT NOT NULL, outputs TEXT, started REAL, ended REAL, bytes INTEGER NOT NULL DEFAULT 0,
+                    error TEXT);
+                CREATE INDEX executions_by_node ON executions(node, state, id);
+                CREATE INDEX executions_by_run ON executions(run_id);
+                CREATE TABLE cache(cache_key TEXT PRIMARY KEY, node TEXT NOT NULL, outputs TEXT NOT NULL, created REAL NOT NULL);
+                CREATE TABLE points(kind TEXT NOT NULL, name TEXT NOT NULL, last_success REAL, last_failure REAL,
+                    successes INTEGER NOT NULL DEFAULT 0, failures INTEGER NOT NULL DEFAULT 0, last_duration REAL,
+                    last_bytes INTEGER, last_error TEXT, PRIMARY KEY(kind, name));
+                CREATE TABLE stat_cache(scope TEXT NOT NULL, path TEXT NOT NULL, size INTEGER NOT NULL, mtime INTEGER NOT NULL,
+                    ctime INTEGER NOT NULL, inode INTEGER NOT NULL, digest TEXT NOT NULL, PRIMARY KEY(scope, path));
+                CREATE TABLE remote_backups(backup_point TEXT NOT NULL, collect_point TEXT NOT NULL, location TEXT NOT NULL,
+                    digest TEXT NOT NULL, size INTEGER NOT NULL, created REAL NOT NULL,
+                    PRIMARY KEY(backup_point, collect_point, location));
+                """)
+        }
+        migrator.registerMigration("v2-first-seen") { db in
+            try db.execute(sql: "CREATE TABLE first_seen(digest TEXT PRIMARY KEY, time INTEGER NOT NULL)")
+        }
+        return migrator
+    }
+
+    /// When content was first produced (nanoseconds): the stable mtime of a dump in a collect point, so an
+    /// unchanged dump gives an unchanged tree.
+    public func firstSeen(_ digest: Digest, at date: Date) throws -> Int64 {
+        try queue.write { db in
+            let now = Int64(date.timeIntervalSince1970) * 1_000_000_000
+            try db.execute(sql: "INSERT OR IGNORE INTO first_seen(digest, time) VALUES (?, ?)", arguments: [digest.hex, now])
+            return try Int64.fetchOne(db, sql: "SELECT time FROM first_seen WHERE digest = ?", arguments: [digest.hex]) ?? now
+        }
+    }
+
+    // MARK: - Runs
+
+    public func startRun(command: String, at date: Date) throws -> Int64 {
+        try queue.write { db in
+            try db.execute(sql: "INSERT INTO runs(started, status, pid, command) VALUES (?, 'running', ?, ?)",
+                           arguments: [date.timeIntervalSince1970, Int(getpid()), command])
+            return db.lastInsertedRowID
+        }
+    }
+
+    public func finishRun(_ id: Int64, status: String, at date: Date) throws {
+        try queue.write { db in
+            try db.execute(sql: "UPDATE runs SET ended = ?, status = ? WHERE id = ?",
+                           arguments: [date.timeIntervalSince1970, status, id])
+            // Stages of this run still marked running were cut short.
+            try db.execute(sql: "UPDATE executions SET state = 'interrupted', ended = ? WHERE run_id = ? AND state = 'running'",
+                           arguments: [date.timeIntervalSince1970, id])
+        }
+    }
+
+    /// Runs left `running` by a process that died: marks them crashed.
+    public func closeAbandonedRuns() throws {
+        try queue.write { db in
+            try db.execute(sql: "UPDATE executions SET state = 'interrupted' WHERE state = 'running'")
+            try db.execute(sql: "UPDATE runs SET status = 'crashed' WHERE status = 'running'")
+        }
+    }
+
+    // MARK: - Executions and the cache
+
+    public func startExecution(run: Int64, node: String, key: String?, at date: Date) throws -> Int64 {
+        try queue.write { db in
+            try db.execute(sql: "INSERT INTO executions(run_id, node, cache_key, state, started) VALUES (?, ?, ?, 'running', ?)",
+                           arguments: [run, node, key, date.timeIntervalSince1970])
+            return db.lastInsertedRowID
+        }
+    }
+
+    /// Records how a stage ended; a success also enters the cache under its key.
+    public func finishExecution(_ id: Int64, node: String, key: String?, state: String, outputs: [Artifact],
+                                bytes: Int64, error: String?, at date: Date) throws {
+        let encoded = try Self.encode(outputs)
+        try queue.write { db in
+            try db.execute(sql: "UPDATE executions SET state = ?, outputs = ?, ended = ?, bytes = ?, error = ? WHERE id = ?",
+                           arguments: [state, encoded, date.timeIntervalSince1970, bytes, error, id])
+            if state == "succeeded", let key {
+                try db.execute(sql: "INSERT OR REPLACE INTO cache(cache_key, node, outputs, created) VALUES (?, ?, ?, ?)",
+                               arguments: [key, node, encoded, date.timeIntervalSince1970])
+            }
+        }
+    }
+
+    /// Records a stage that did not run (cached, skipped, blocked).
+    public func recordExecution(run: Int64, node: String, key: String?, state: String, outputs: [Artifact],
+                                error: String?, at date: Date) throws {
+        let encoded = try Self.encode(outputs)
+        try queue.write { db in
+            try db.execute(sql: """
+                INSERT INTO executions(run_id, node, cache_key, state, outputs, started, ended, error)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                """, arguments: [run, node, key, state, encoded, date.timeIntervalSince1970, date.timeIntervalSince1970, error])
+        }
+    }
+
+    public func cachedOutputs(key: String) throws -> [Artifact]? {
+        try queue.read { db in
+            guard let text = try String.fetchOne(db, sql: "SELECT outputs FROM cache WHERE cache_key = ?", arguments: [key]) else {
+                return nil
+            }
+            return try Self.decode(text)
+        }
+    }
+
+    public func forgetCache(key: String) throws {
+        try queue.write { db in try db.execute(sql: "DELETE FROM cache WHERE cache_key = ?", arguments: [key]) }
+    }
+
+    /// The outputs of the newest successful (or cached) execution of a node: what a skipped point still holds.
+    public func lastOutputs(node: String) throws -> [Artifact]? {
+        try queue.read { db in
+            guard let text = try String.fetchOne(db, sql: """
+                SELECT outputs FROM executions WHERE node = ? AND state IN ('succeeded', 'cached') AND outputs IS NOT NULL
+                ORDER BY id DESC LIMIT 1
+                """, arguments: [node]) else { return nil }
+            return try Self.decode(text)
+        }
+    }
+
+    public struct ExecutionRecord: Sendable {
+        public let runID: Int64
+        public let node: String
+        public let state: String
+        public let started: Date?
+        public let ended: Date?
+        public let bytes: Int64
+        public let error: String?
+    }
+
+    public func executions(run: Int64? = nil) throws -> [ExecutionRecord] {
+        try queue.read { db in
+            let rows: [Row]
+            if let run {
+                rows = try Row.fetchAll(db, sql: "SELECT * FROM executions WHERE run_id = ? ORDER BY id", arguments: [run])
+            } else {
+                rows = try Row.fetchAll(db, sql: "SELECT * FROM executions ORDER BY id")
+            }
+            return rows.map { row in
+                ExecutionRecord(runID: row["run_id"], node: row["node"], state: row["state"],
+                                started: (row["started"] as Double?).map(Date.init(timeIntervalSince1970:)),
+                                ended: (row["ended"] as Double?).map(Date.init(timeIntervalSince1970:)),
+                                bytes: row["bytes"], error: row["error"])
+            }
+        }
+    }
+
+    public func lastRunID() throws -> Int64? {
+        try queue.read { db in try Int64.fetchOne(db, sql: "SELECT max(id) FROM runs") }
+    }
+
+    public func runStatus(_ id: Int64) throws -> String? {
+        try queue.read { db in try String.fetchOne(db, sql: "SELECT status FROM runs WHERE id = ?", arguments: [id]) }
+    }
+
+    /// Every digest the newest successful execution of each node produced: what `gc` keeps.
+    public func liveOutputs() throws -> [Artifact] {
+        try queue.read { db in
+            let texts = try String.fetchAll(db, sql: """
+                SELECT e.outputs FROM executions e
+                JOIN (SELECT node, max(id) AS id FROM executions WHERE state IN ('succeeded', 'cached') AND outputs IS NOT NULL
+                      GROUP BY node) latest ON e.id = latest.id
+                """)
+            return try texts.flatMap { try Self.decode($0) }
+        }
+    }
+
+    // MARK: - Points
+
+    public struct PointStatus: Sendable {
+        public let kind: String
+        public let name: String
+        public let lastSuccess: Date?
+        public let lastFailure: Date?
+        public let successes: Int
+        public let failures: Int
+        public let lastDuration: Double?
+        public let lastBytes: Int64?
+        public let lastError: String?
+    }
+
+    public func recordPoint(kind: String, name: String, succeeded: Bool, at date: Date, duration: Double, bytes: Int64,
+                            error: String?) throws {
+        try queue.write { db in
+            try db.execute(sql: "INSERT OR IGNORE INTO points(kind, name) VALUES (?, ?)", arguments: [kind, name])
+            if succeeded {
+                try db.execute(sql: """
+                    UPDATE points SET last_success = ?, successes = successes + 1, last_duration = ?, last_bytes = ?, last_error = NULL
+                    WHERE kind = ? AND name = ?
+                    """, arguments: [date.timeIntervalSince1970, duration, bytes, kind, name])
+            } else {
+                try db.execute(sql: """
+                    UPDATE points SET last_failure = ?, failures = failures + 1, last_duration = ?, last_error = ?
+                    WHERE kind = ? AND name = ?
+                    """, arguments: [date.timeIntervalSince1970, duration, error, kind, name])
+            }
+        }
+    }
+
+    public func pointStatus(kind: String, name: String) throws -> PointStatus? {
+        try queue.read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM points WHERE kind = ? AND name = ?", arguments: [kind, name]).map(Self.point)
+        }
+    }
+
+    public func allPointStatuses() throws -> [PointStatus] {
+        try queue.read { db in try Row.fetchAll(db, sql: "SELECT * FROM points ORDER BY kind, name").map(Self.point) }
+    }
+
+    private static func point(_ row: Row) -> PointStatus {
+        PointStatus(kind: row["kind"], name: row["name"],
+                    lastSuccess: (row["last_success"] as Double?).map(Date.init(timeIntervalSince1970:)),
+                    lastFailure: (row["last_failure"] as Double?).map(Date.init(timeIntervalSince1970:)),
+                    successes: row["successes"], failures: row["failures"], lastDuration: row["last_duration"],
+                    lastBytes: row["last_bytes"], lastError: row["last_error"])
+    }
+
+    // MARK: - Stat cache (files sources)
+
+    public struct StatEntry: Sendable, Equatable {
+        public let size: Int64
+        public let mtime: Int64
+        public let ctime: Int64
+        public let inode: Int64
+        public let digest: Digest
+
+        public init(size: Int64, mtime: Int64, ctime: Int64, inode: Int64, digest: Digest) {
+            self.size = size
+            self.mtime = mtime
+            self.ctime = ctime
+            self.inode = inode
+            self.digest = digest
+        }
+    }
+
+    public func statCache(scope: String) throws -> [String: StatEntry] {
+        try queue.read { db in
+            var result: [String: StatEntry] = [:]
+            let rows = try Row.fetchCursor(db, sql: "SELECT * FROM stat_cache WHERE scope = ?", arguments: [scope])
+            while let row = try rows.next() {
+                guard let digest = Digest(hex: row["digest"]) else { continue }
+                result[row["path"]] = StatEntry(size: row["size"], mtime: row["mtime"], ctime: row["ctime"], inode: row["inode"],
+                                                digest: digest)
+            }
+            return result
+        }
+    }
+
+    /// Replaces a scope's stat cache in one transaction.
+    public func replaceStatCache(scope: String, entries: [String: StatEntry]) throws {
+        try queue.write { db in
+            try db.execute(sql: "DELETE FROM stat_cache WHERE scope = ?", arguments: [scope])
+            let statement = try db.makeStatement(sql: """
+                INSERT INTO stat_cache(scope, path, size, mtime, ctime, inode, digest) VALUES (?, ?, ?, ?, ?, ?, ?)
+                """)
+            for (path, entry) in entries {
+                try statement.execute(arguments: [scope, path, entry.size, entry.mtime, entry.ctime, entry.inode, entry.digest.hex])
+            }
+        }
+    }
+
+    // MARK: - What backup points hold
+
+    public func recordRemoteBackup(backupPoint: String, collectPoint: String, location: String, digest: Digest, size: Int64,
+                                   at date: Date) throws {
+        try queue.write { db in
+            try db.execute(sql: """
+                INSERT OR REPLACE INTO remote_backups(backup_point, collect_point, location, digest, size, created)
+                VALUES (?, ?, ?, ?, ?, ?)
+                """, arguments: [backupPoint, collectPoint, location, digest.hex, size, date.timeIntervalSince1970])
+        }
+    }
+
+    public func remoteBackups(backupPoint: String, collectPoint: String) throws -> [(location: String, digest: Digest, size: Int64, created: Date)] {
+        try queue.read { db in
+            try Row.fetchAll(db, sql: """
+                SELECT * FROM remote_backups WHERE backup_point = ? AND collect_point = ? ORDER BY created DESC
+                """, arguments: [backupPoint, collectPoint]).compactMap { row in
+                guard let digest = Digest(hex: row["digest"]) else { return nil }
+                return (row["location"], digest, row["size"], Date(timeIntervalSince1970: row["created"]))
+            }
+        }
+    }
+
+    // MARK: - Health
+
+    /// SQLite's own integrity check: "ok" when the database is sound.
+    public func integrityCheck() throws -> String {
+        try queue.read { db in try String.fetchOne(db, sql: "PRAGMA integrity_check") ?? "no answer" }
+    }
+
+    static func encode(_ outputs: [Artifact]) throws -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return String(decoding: try encoder.encode(outputs), as: UTF8.self)
+    }
+
+    static func decode(_ text: String) throws -> [Artifact] {
+        try JSONDecoder().decode([Artifact].self, from: Data(text.utf8))
+    }
+}

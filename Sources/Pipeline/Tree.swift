@@ -1,0 +1,159 @@
+import Foundation
+
+/// A directory tree as a canonical manifest: one line per entry, sorted by path, naming each file's
+/// blob. The same tree always encodes to the same bytes, so its digest identifies it.
+public struct Tree: Sendable, Equatable {
+    public struct Entry: Sendable, Hashable {
+        public enum Kind: String, Sendable { case file = "F", directory = "D", symlink = "L" }
+        public var kind: Kind
+        /// Relative, `/`-separated, no leading or trailing slash.
+        public var path: String
+        /// Permission bits (07777).
+        public var mode: UInt32
+        public var size: Int64
+        /// Modification time in nanoseconds since the epoch.
+        public var mtime: Int64
+        public var digest: Digest?
+        public var target: String?
+
+        public init(kind: Kind, path: String, mode: UInt32, size: Int64 = 0, mtime: Int64, digest: Digest? = nil,
+                    target: String? = nil) {
+            self.kind = kind
+            self.path = path
+            self.mode = mode
+            self.size = size
+            self.mtime = mtime
+            self.digest = digest
+            self.target = target
+        }
+    }
+
+    public private(set) var entries: [Entry]
+
+    public init(entries: [Entry]) {
+        self.entries = entries.sorted { Array($0.path.utf8).lexicographicallyPrecedes(Array($1.path.utf8)) }
+    }
+
+    public var totalSize: Int64 { entries.reduce(0) { $0 + $1.size } }
+    public var files: [Entry] { entries.filter { $0.kind == .file } }
+
+    public func encoded() -> Data {
+        var text = "polyarchiv-tree 1\n"
+        for entry in entries {
+            text += "\(entry.kind.rawValue) \(String(entry.mode, radix: 8)) \(entry.size) \(entry.mtime) "
+            text += (entry.digest?.hex ?? "-") + " " + Self.quote(entry.path)
+            if let target = entry.target { text += " " + Self.quote(target) }
+            text += "\n"
+        }
+        return Data(text.utf8)
+    }
+
+    public struct DecodingError: Error, CustomStringConvertible {
+        public let description: String
+    }
+
+    public static func decode(_ data: Data) throws -> Tree {
+        let text = String(decoding: data, as: UTF8.self)
+        var lines = text.split(separator: "\n", omittingEmptySubsequences: true)
+        guard lines.first == "polyarchiv-tree 1" else { throw DecodingError(description: "not a polyarchiv tree manifest") }
+        lines.removeFirst()
+        var entries: [Entry] = []
+        for line in lines {
+            let fields = line.split(separator: " ", maxSplits: 5)
+            guard fields.count == 6, let kind = Entry.Kind(rawValue: String(fields[0])),
+                  let mode = UInt32(fields[1], radix: 8), let size = Int64(fields[2]), let mtime = Int64(fields[3]),
+                  let (path, rest) = unquote(Substring(fields[5])) else {
+                throw DecodingError(description: "malformed tree manifest line: \(line.prefix(80))")
+            }
+            let digest = fields[4] == "-" ? nil : Digest(hex: String(fields[4]))
+            var target: String?
+            if kind == .symlink {
+                guard let (value, _) = unquote(rest.drop { $0 == " " }) else {
+                    throw DecodingError(description: "malformed symlink entry: \(line.prefix(80))")
+                }
+                target = value
+            }
+            entries.append(Entry(kind: kind, path: path, mode: mode, size: size, mtime: mtime, digest: digest, target: target))
+        }
+        return Tree(entries: entries)
+    }
+
+    /// A JSON string literal: quotes, backslashes and control characters escaped.
+    static func quote(_ text: String) -> String {
+        var result = "\""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\"": result += "\\\""
+            case "\\": result += "\\\\"
+            case "\n": result += "\\n"
+            case "\t": result += "\\t"
+            case "\r": result += "\\r"
+            default:
+                if scalar.value < 0x20 { result += String(format: "\\u%04x", scalar.value) } else { result.unicodeScalars.append(scalar) }
+            }
+        }
+        return result + "\""
+    }
+
+    static func unquote(_ text: Substring) -> (String, Substring)? {
+        guard text.first == "\"" else { return nil }
+        var result = ""
+        var index = text.index(after: text.startIndex)
+        while index < text.endIndex {
+            let character = text[index]
+            if character == "\"" { return (result, text[text.index(after: index)...]) }
+            if character == "\\" {
+                index = text.index(after: index)
+                guard index < text.endIndex else { return nil }
+                switch text[index] {
+                case "n": result += "\n"
+                case "t": result += "\t"
+                case "r": result += "\r"
+                case "u":
+                    let hexStart = text.index(after: index)
+                    guard let hexEnd = text.index(hexStart, offsetBy: 4, limitedBy: text.endIndex),
+                          let value = UInt32(text[hexStart..<hexEnd], radix: 16), let scalar = Unicode.Scalar(value) else { return nil }
+                    result.unicodeScalars.append(scalar)
+                    index = text.index(before: hexEnd)
+                default: result.append(text[index])
+                }
+            } else {
+                result.append(character)
+            }
+            index = text.index(after: index)
+        }
+        return nil
+    }
+
+    /// This tree moved under `prefix` (a destination inside a collect point).
+    public func prefixed(_ prefix: String) -> [Entry] {
+        let clean = prefix.split(separator: "/").joined(separator: "/")
+        guard !clean.isEmpty else { return entries }
+        var result: [Entry] = []
+        // The directories leading to the destination; the destination itself takes the tree's root entry
+        // (the source directory's mode and mtime) when it has one.
+        let components = clean.split(separator: "/")
+        let hasRoot = entries.contains { $0.path.isEmpty }
+        for depth in 1...components.count where depth < components.count || !hasRoot {
+            let path = components.prefix(depth).joined(separator: "/")
+            result.append(Entry(kind: .directory, path: path, mode: 0o755, mtime: 0))
+        }
+        for var entry in entries {
+            entry.path = entry.path.isEmpty ? clean : clean + "/" + entry.path
+            result.append(entry)
+        }
+        return result
+    }
+}
+
+extension ContentStore {
+    /// Stores a tree's manifest; the artifact's size is the total size of its files.
+    public func put(_ tree: Tree) throws -> Artifact {
+        let manifest = try put(tree.encoded())
+        return Artifact(kind: .tree, digest: manifest.digest, size: tree.totalSize)
+    }
+
+    public func tree(_ digest: Digest) throws -> Tree {
+        try Tree.decode(try data(of: digest))
+    }
+}

@@ -1,0 +1,96 @@
+import Foundation
+import Pipeline
+import Stages
+
+/// `polyarchiv apply`: takes the lock, runs the graph with the executor, records point statuses.
+public enum Apply {
+    public struct Options: Sendable {
+        public var selection = RunSelection()
+        public var jobs = ProcessInfo.processInfo.activeProcessorCount
+        public var lockTimeout: TimeInterval = 0
+        /// Transfers at once to one remote host.
+        public var transfersPerHost = 2
+
+        public init() {}
+    }
+
+    public struct Report: Sendable {
+        public let runID: Int64
+        public let results: [NodeResult]
+        public let interrupted: Bool
+
+        public var failed: Bool { results.contains { $0.outcome == .failed || $0.outcome == .blocked } }
+
+        /// 0 all succeeded or skipped, 2 a stage failed, 130 interrupted.
+        public var exitCode: Int32 { interrupted ? 130 : (failed ? 2 : 0) }
+    }
+
+    public static func run(_ pipeline: CompiledPipeline, state: StateDirectory, options: Options, cancellation: CancellationFlag,
+                           command: String, events: @escaping @Sendable (ExecutionEvent) -> Void) async throws -> Report {
+        try state.create()
+        let lock = try RunLock(directory: state.url, timeout: options.lockTimeout)
+        defer { withExtendedLifetime(lock) {} }
+        let journal = try Journal(path: state.journalPath)
+        try journal.closeAbandonedRuns()
+        let store = try ContentStore(root: state.storeURL)
+        store.removeTemporaryFiles()
+        let fingerprinter = try state.fingerprinter()
+        let now = pipeline.date
+        let decisions = RunDecisions.compute(pipeline, journal: journal, selection: options.selection, now: now)
+        let runID = try journal.startRun(command: command, at: now)
+        let pool = BlockingPool(threads: max(4, options.jobs * 2))
+        let stagesDirectory = state.url.appendingPathComponent("stages")
+        let transfers = options.transfersPerHost
+        let configuration = Executor.Configuration(jobs: options.jobs) { key in
+            key.hasPrefix("host:") ? transfers : 1
+        }
+        func execute() async -> [NodeResult] {
+            await Executor(graph: pipeline.graph, store: store, journal: journal, pool: pool, fingerprinter: fingerprinter,
+                           runners: { StageRegistry.runner(for: $0) }, decisions: decisions, configuration: configuration,
+                           events: events, cancellation: cancellation, date: now, runID: runID,
+                           stateDirectory: stagesDirectory).run()
+        }
+        var results = await execute()
+        // A corrupt store object was deleted when found: run again, so it is made anew and its readers get it.
+        if !cancellation.isCancelled && results.contains(where: { $0.corruptObject != nil }) {
+            results = await execute()
+        }
+        let interrupted = cancellation.isCancelled
+        try recordPoints(pipeline, results: results, journal: journal, date: now)
+        let status = interrupted ? "interrupted" : (results.contains { $0.outcome == .failed || $0.outcome == .blocked } ? "failed" : "succeeded")
+        try journal.finishRun(runID, status: status, at: Date())
+        return Report(runID: runID, results: results, interrupted: interrupted)
+    }
+
+    /// A collect point succeeded when all its stages did; a backup of one collect point when its upload
+    /// (and prune) did. Skipped points are not recorded: their frequency keeps counting from their last run.
+    static func recordPoints(_ pipeline: CompiledPipeline, results: [NodeResult], journal: Journal, date: Date) throws {
+        let byID = Dictionary(uniqueKeysWithValues: results.map { ($0.id, $0) })
+        func record(kind: String, name: String, nodes: [StageNode]) throws {
+            let outcomes = nodes.compactMap { byID[$0.id] }
+            guard !outcomes.isEmpty, !outcomes.allSatisfy({ $0.outcome == .skipped }) else { return }
+            if outcomes.contains(where: { $0.outcome == .interrupted }) { return }
+            let failure = outcomes.first { $0.outcome == .failed || $0.outcome == .blocked }
+            let duration = outcomes.map(\.duration).reduce(0, +)
+            let bytes = outcomes.filter { $0.outcome == .succeeded }.map(\.bytes).reduce(0, +)
+            try journal.recordPoint(kind: kind, name: name, succeeded: failure == nil, at: date, duration: duration, bytes: bytes,
+                                    error: failure.map { "\($0.id): \($0.detail ?? "failed")" })
+        }
+        for point in pipeline.collectPoints {
+            try record(kind: "collect point", name: point.name, nodes: pipeline.graph.nodes.filter {
+                $0.collectPoint == point.name && $0.backupPoint == nil && [.dump, .filter, .collect].contains($0.kind)
+            })
+        }
+        for point in pipeline.backupPoints {
+            var all: [StageNode] = []
+            for association in pipeline.associations where association.backupPoint == point.name {
+                let nodes = pipeline.graph.nodes.filter {
+                    $0.backupPoint == point.name && $0.collectPoint == association.collectPoint && [.upload, .prune].contains($0.kind)
+                }
+                all += nodes
+                try record(kind: "backup", name: "\(point.name)/\(association.collectPoint)", nodes: nodes)
+            }
+            try record(kind: "backup point", name: point.name, nodes: all)
+        }
+    }
+}

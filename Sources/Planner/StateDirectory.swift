@@ -1,0 +1,58 @@
+import Foundation
+import Pipeline
+
+/// The state directory: the journal, the store, the lock and the fingerprint key.
+public struct StateDirectory: Sendable {
+    public let url: URL
+
+    public init(_ path: String?) {
+        url = URL(fileURLWithPath: path ?? Self.defaultPath)
+    }
+
+    /// `/var/lib/polyarchiv` as root, else `$XDG_STATE_HOME/polyarchiv` (or `~/.local/state/polyarchiv`).
+    public static var defaultPath: String {
+        if geteuid() == 0 { return "/var/lib/polyarchiv" }
+        let environment = ProcessInfo.processInfo.environment
+        if let state = environment["XDG_STATE_HOME"], state.hasPrefix("/") { return state + "/polyarchiv" }
+        return NSHomeDirectory() + "/.local/state/polyarchiv"
+    }
+
+    public var journalPath: String { url.appendingPathComponent("journal.sqlite").path }
+    public var storeURL: URL { url.appendingPathComponent("store") }
+    var keyPath: String { url.appendingPathComponent("fingerprint.key").path }
+
+    public var exists: Bool { FileManager.default.fileExists(atPath: journalPath) }
+
+    public func create() throws {
+        do {
+            try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true,
+                                                    attributes: [.posixPermissions: 0o700])
+        } catch {
+            throw StageFailure("cannot create the state directory \(url.path): \(error.localizedDescription); "
+                               + "pass --state-dir or run as a user who can write there")
+        }
+    }
+
+    /// Opens the journal read-only when it exists (for plan and check): nothing is written.
+    public func readOnlyJournal() -> Journal? {
+        guard exists else { return nil }
+        return try? Journal(path: journalPath, readOnly: true)
+    }
+
+    /// The secret key that turns secrets into cache-key fingerprints; made once, readable by its owner only.
+    func fingerprinter() throws -> Fingerprinter {
+        if let data = FileManager.default.contents(atPath: keyPath), data.count == 32 {
+            return Fingerprinter(keyData: data)
+        }
+        var bytes = [UInt8](repeating: 0, count: 32)
+        var generator = SystemRandomNumberGenerator()
+        for index in bytes.indices { bytes[index] = generator.next() }
+        let data = Data(bytes)
+        let temporary = keyPath + ".tmp"
+        guard FileManager.default.createFile(atPath: temporary, contents: data, attributes: [.posixPermissions: 0o600]),
+              rename(temporary, keyPath) == 0 else {
+            throw StageFailure("cannot write \(keyPath)")
+        }
+        return Fingerprinter(keyData: data)
+    }
+}

@@ -1,0 +1,51 @@
+import Foundation
+import Pipeline
+
+/// Writes a file beside its final name, fsyncs it and renames it into place: the final name holds the
+/// old content or the whole new one, never a part.
+enum AtomicFile {
+    static let temporaryMarker = ".polyarchiv-tmp-"
+
+    static func write(_ final: String, _ produce: (_ sink: @escaping (UnsafeRawBufferPointer) throws -> Void) throws -> Void) throws {
+        let directory = (final as NSString).deletingLastPathComponent
+        let name = (final as NSString).lastPathComponent
+        // Leftovers of an interrupted write of this same file.
+        for leftover in (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+        where leftover.hasPrefix(name + temporaryMarker) {
+            unlink(directory + "/" + leftover)
+        }
+        let temporary = final + temporaryMarker + String(getpid())
+        let descriptor = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        guard descriptor >= 0 else { throw StageFailure("cannot create \(temporary): \(String(cString: strerror(errno)))") }
+        do {
+            try produce { chunk in
+                var offset = 0
+                while offset < chunk.count {
+                    let count = Glibc.write(descriptor, chunk.baseAddress! + offset, chunk.count - offset)
+                    if count < 0 {
+                        if errno == EINTR { continue }
+                        let reason = errno == ENOSPC ? "the disk is full" : String(cString: strerror(errno))
+                        throw StageFailure("cannot write \(final): \(reason)")
+                    }
+                    offset += count
+                }
+            }
+            guard fsync(descriptor) == 0 else { throw StageFailure("cannot flush \(temporary): \(String(cString: strerror(errno)))") }
+        } catch {
+            close(descriptor)
+            unlink(temporary)
+            throw error
+        }
+        close(descriptor)
+        guard rename(temporary, final) == 0 else {
+            let reason = String(cString: strerror(errno))
+            unlink(temporary)
+            throw StageFailure("cannot rename \(temporary) to \(final): \(reason)")
+        }
+        let directoryDescriptor = open(directory, O_RDONLY | O_DIRECTORY)
+        if directoryDescriptor >= 0 {
+            fsync(directoryDescriptor)
+            close(directoryDescriptor)
+        }
+    }
+}

@@ -1,0 +1,74 @@
+import Foundation
+import Pipeline
+
+/// `files` collect point: the collected tree, materialised at its path.
+struct FilesCollectPoint: StageRunner {
+    let version = "1"
+    let alwaysRuns = false
+
+    func run(_ context: StageContext) async throws -> [Artifact] {
+        guard let path = context.node.parameters.string("path") else { throw StageFailure("collect point without a path") }
+        return try await context.blocking {
+            let tree = try TreeAssembler.assemble(context.inputs, store: context.store, journal: context.journal, date: context.date)
+            try TreeMaterializer.materialize(tree, at: path, store: context.store, cancellation: context.cancellation,
+                                             progress: context.progress)
+            return [try context.store.put(tree)]
+        }
+    }
+}
+
+/// `archive` collect point: a tar archive of the collected tree at `path/archive_name`, written beside
+/// its final name and renamed into place.
+struct ArchiveCollectPoint: StageRunner {
+    let version = "1"
+    let alwaysRuns = false
+
+    func run(_ context: StageContext) async throws -> [Artifact] {
+        let parameters = context.node.parameters
+        guard let path = parameters.string("path"), let name = parameters.string("archive_name"),
+              let format = ArchiveFormat.from(name: name) else {
+            throw StageFailure("archive collect point needs a path and an archive_name ending in \(ArchiveFormat.suffixList)")
+        }
+        var level: Int?
+        if case .int(let value)? = parameters["compression_level"] { level = value }
+        let compression = level
+        return try await context.blocking {
+            let tree = try TreeAssembler.assemble(context.inputs, store: context.store, journal: context.journal, date: context.date)
+            try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true,
+                                                    attributes: [.posixPermissions: 0o700])
+            let final = path + "/" + name
+            try AtomicFile.write(final) { sink in
+                try TarWriter.write(tree, format: format, level: compression, store: context.store,
+                                    cancellation: context.cancellation, sink: sink)
+            }
+            return [try context.store.put(tree)]
+        }
+    }
+}
+
+/// The `archive` stage: the tar of a collect point's tree, in the store, shared by every backup point
+/// that wants this format.
+struct ArchiveStage: StageRunner {
+    let version = "1"
+    let alwaysRuns = false
+
+    func run(_ context: StageContext) async throws -> [Artifact] {
+        let parameters = context.node.parameters
+        guard let formatName = parameters.string("format"), let format = ArchiveFormat(rawValue: formatName) else {
+            throw StageFailure("archive stage without a format")
+        }
+        var level: Int?
+        if case .int(let value)? = parameters["compression_level"] { level = value }
+        let compression = level
+        let name = (context.node.collectPoint ?? "archive") + "." + format.rawValue
+        return try await context.blocking {
+            let tree = try TreeAssembler.assemble(context.inputs, store: context.store, journal: context.journal, date: context.date)
+            let writer = try context.store.makeWriter()
+            try TarWriter.write(tree, format: format, level: compression, store: context.store, cancellation: context.cancellation) {
+                try writer.write($0)
+                context.progress(writer.count)
+            }
+            return [try writer.finish(location: name)]
+        }
+    }
+}

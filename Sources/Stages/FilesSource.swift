@@ -1,0 +1,166 @@
+import Foundation
+import Pipeline
+
+/// `files` source: walks a directory into a tree. Symlinks stay symlinks; modes and mtimes are kept.
+/// A stat cache in the journal lets an unchanged file (same size, mtime, ctime, inode) reuse its blob
+/// without being read; a changed file is read once, hashed while it is copied into the store.
+struct FilesSource: StageRunner {
+    let version = "1"
+    let alwaysRuns = true
+
+    func run(_ context: StageContext) async throws -> [Artifact] {
+        let parameters = context.node.parameters
+        guard let root = parameters.string("path") else { throw StageFailure("files source without a path") }
+        let excludes = try PathPatterns(Self.list(parameters["exclude"]))
+        let includes = try PathPatterns(Self.list(parameters["include"]))
+        let oneFileSystem = parameters["one_file_system"] == .bool(true)
+        return try await context.blocking {
+            var walker = Walker(root: root, excludes: excludes, includes: includes, oneFileSystem: oneFileSystem, context: context)
+            let tree = try walker.walk()
+            return [try context.store.put(tree)]
+        }
+    }
+
+    static func list(_ value: ParameterValue?) -> [String] {
+        if case .list(let items)? = value { return items }
+        return []
+    }
+
+    private struct Walker {
+        let root: String
+        let excludes: PathPatterns
+        let includes: PathPatterns
+        let oneFileSystem: Bool
+        let context: StageContext
+        var entries: [Tree.Entry] = []
+        var cache: [String: Journal.StatEntry] = [:]
+        var newCache: [String: Journal.StatEntry] = [:]
+        var bytes: Int64 = 0
+        var rootDevice: UInt = 0
+
+        init(root: String, excludes: PathPatterns, includes: PathPatterns, oneFileSystem: Bool, context: StageContext) {
+            self.root = root.hasSuffix("/") && root.count > 1 ? String(root.dropLast()) : root
+            self.excludes = excludes
+            self.includes = includes
+            self.oneFileSystem = oneFileSystem
+            self.context = context
+        }
+
+        mutating func walk() throws -> Tree {
+            var info = stat()
+            guard stat(root, &info) == 0 else {
+                throw StageFailure("cannot read the directory \(root): \(String(cString: strerror(errno)))")
+            }
+            guard (info.st_mode & S_IFMT) == S_IFDIR else { throw StageFailure("\(root) is not a directory") }
+            rootDevice = UInt(info.st_dev)
+            // The root itself, so its mode and mtime travel with the tree.
+            entries.append(Tree.Entry(kind: .directory, path: "", mode: UInt32(info.st_mode) & 0o7777,
+                                      mtime: Int64(info.st_mtim.tv_sec) * 1_000_000_000 + Int64(info.st_mtim.tv_nsec)))
+            cache = (try? context.journal.statCache(scope: context.node.id)) ?? [:]
+            try visit(directory: root, relative: "")
+            try context.journal.replaceStatCache(scope: context.node.id, entries: newCache)
+            return Tree(entries: entries)
+        }
+
+        private func excluded(_ path: String, isDirectory: Bool) -> Bool {
+            excludes.matches(path, isDirectory: isDirectory) && !includes.matches(path, isDirectory: isDirectory)
+        }
+
+        private mutating func visit(directory: String, relative: String) throws {
+            try context.cancellation.check()
+            guard let handle = opendir(directory) else {
+                if relative.isEmpty { throw StageFailure("cannot open \(directory): \(String(cString: strerror(errno)))") }
+                context.warn("skipped \(directory): \(String(cString: strerror(errno)))")
+                return
+            }
+            var names: [String] = []
+            while let item = readdir(handle) {
+                let name = withUnsafeBytes(of: item.pointee.d_name) { buffer in
+                    String(decoding: buffer.prefix { $0 != 0 }, as: UTF8.self)
+                }
+                if name != "." && name != ".." { names.append(name) }
+            }
+            closedir(handle)
+            for name in names.sorted() {
+                let absolute = directory + "/" + name
+                let path = relative.isEmpty ? name : relative + "/" + name
+                var info = stat()
+                guard lstat(absolute, &info) == 0 else {
+                    context.warn("\(absolute) vanished while being read; skipped")
+                    continue
+                }
+                let mtime = Int64(info.st_mtim.tv_sec) * 1_000_000_000 + Int64(info.st_mtim.tv_nsec)
+                let mode = UInt32(info.st_mode) & 0o7777
+                switch info.st_mode & S_IFMT {
+                case S_IFDIR:
+                    if excluded(path, isDirectory: true) { continue }
+                    if oneFileSystem && UInt(info.st_dev) != rootDevice { continue }
+                    entries.append(Tree.Entry(kind: .directory, path: path, mode: mode, mtime: mtime))
+                    try visit(directory: absolute, relative: path)
+                case S_IFREG:
+                    if excluded(path, isDirectory: false) { continue }
+                    if let entry = try file(absolute, path: path, info: info, mode: mode, mtime: mtime) { entries.append(entry) }
+                case S_IFLNK:
+                    if excluded(path, isDirectory: false) { continue }
+                    var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+                    let count = readlink(absolute, &buffer, buffer.count - 1)
+                    guard count >= 0 else {
+                        context.warn("cannot read the link \(absolute); skipped")
+                        continue
+                    }
+                    let target = String(decoding: buffer[0..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+                    entries.append(Tree.Entry(kind: .symlink, path: path, mode: 0o777, mtime: mtime, target: target))
+                default:
+                    if !excluded(path, isDirectory: false) {
+                        context.warn("\(absolute) is a special file (socket, fifo or device); skipped")
+                    }
+                }
+            }
+        }
+
+        private mutating func file(_ absolute: String, path: String, info: stat, mode: UInt32, mtime: Int64) throws -> Tree.Entry? {
+            let ctime = Int64(info.st_ctim.tv_sec) * 1_000_000_000 + Int64(info.st_ctim.tv_nsec)
+            let size = Int64(info.st_size)
+            if let known = cache[path], known.size == size, known.mtime == mtime, known.ctime == ctime,
+               known.inode == Int64(info.st_ino), context.store.size(of: known.digest) == size {
+                newCache[path] = known
+                return Tree.Entry(kind: .file, path: path, mode: mode, size: size, mtime: mtime, digest: known.digest)
+            }
+            let descriptor = open(absolute, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
+            guard descriptor >= 0 else {
+                if errno == ENOENT {
+                    context.warn("\(absolute) vanished while being read; skipped")
+                    return nil
+                }
+                throw StageFailure("cannot read \(absolute): \(String(cString: strerror(errno)))")
+            }
+            defer { close(descriptor) }
+            let writer = try context.store.makeWriter()
+            let chunk = 1 << 20
+            let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: chunk, alignment: 16)
+            defer { buffer.deallocate() }
+            while true {
+                try context.cancellation.check()
+                let count = read(descriptor, buffer.baseAddress, chunk)
+                if count < 0 {
+                    if errno == EINTR { continue }
+                    throw StageFailure("cannot read \(absolute): \(String(cString: strerror(errno)))")
+                }
+                if count == 0 { break }
+                try writer.write(UnsafeRawBufferPointer(rebasing: buffer[0..<count]))
+                bytes += Int64(count)
+                context.progress(bytes)
+            }
+            var after = stat()
+            fstat(descriptor, &after)
+            let afterMtime = Int64(after.st_mtim.tv_sec) * 1_000_000_000 + Int64(after.st_mtim.tv_nsec)
+            let artifact = try writer.finish()
+            if afterMtime != mtime || artifact.size != size {
+                context.warn("\(absolute) changed while being read; its copy may be inconsistent and it will be read again next run")
+                return Tree.Entry(kind: .file, path: path, mode: mode, size: artifact.size, mtime: afterMtime, digest: artifact.digest)
+            }
+            newCache[path] = Journal.StatEntry(size: size, mtime: mtime, ctime: ctime, inode: Int64(info.st_ino), digest: artifact.digest)
+            return Tree.Entry(kind: .file, path: path, mode: mode, size: size, mtime: mtime, digest: artifact.digest)
+        }
+    }
+}

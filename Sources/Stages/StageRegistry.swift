@@ -1,0 +1,29 @@
+import Pipeline
+
+/// Which runner does each node's work; `nil` for engines whose stage does not exist yet.
+public enum StageRegistry {
+    public static func runner(for node: StageNode) -> (any StageRunner)? {
+        switch (node.kind, node.engine) {
+        case (.dump, "files"): return FilesSource()
+        case (.dump, "command"): return CommandSource()
+        case (.dump, "sqlite"): return SQLiteSource()
+        case (.filter, "hashes"): return HashesFilter()
+        case (.collect, "files"): return FilesCollectPoint()
+        case (.collect, "archive"): return ArchiveCollectPoint()
+        case (.archive, "archive"): return ArchiveStage()
+        case (.upload, "archive"): return ArchiveUpload()
+        default: return nil
+        }
+    }
+}
+
+extension StageRegistry {
+    /// Whether `apply` can run the node; `plan` marks the ones it cannot.
+    public static func isImplemented(_ node: StageNode) -> Bool {
+        guard runner(for: node) != nil else { return false }
+        if node.kind == .upload, node.engine == "archive", let url = node.parameters.string("url") {
+            return url.hasPrefix("file://") || url.hasPrefix("/")
+        }
+        return true
+    }
+}

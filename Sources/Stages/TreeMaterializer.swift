@@ -1,0 +1,122 @@
+import Foundation
+import Pipeline
+
+/// Makes a directory hold exactly a tree: new and changed files are written beside their final name and
+/// renamed into place (a reader never sees half a file), files that left the tree are deleted, and
+/// unchanged files (same size and mtime) are left alone.
+enum TreeMaterializer {
+    static let temporarySuffix = ".polyarchiv-tmp"
+
+    static func materialize(_ tree: Tree, at root: String, store: ContentStore, cancellation: CancellationFlag,
+                            progress: (Int64) -> Void) throws {
+        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true,
+                                                attributes: [.posixPermissions: 0o700])
+        var written: Int64 = 0
+        let wanted = Set(tree.entries.map(\.path))
+        try removeExtraneous(root, relative: "", wanted: wanted, tree: tree)
+        for entry in tree.entries where !entry.path.isEmpty {
+            try cancellation.check()
+            let path = root + "/" + entry.path
+            switch entry.kind {
+            case .directory:
+                var info = stat()
+                if lstat(path, &info) == 0 && (info.st_mode & S_IFMT) != S_IFDIR { unlink(path) }
+                if mkdir(path, 0o700) != 0 && errno != EEXIST {
+                    throw StageFailure("cannot create \(path): \(String(cString: strerror(errno)))")
+                }
+            case .symlink:
+                var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+                let count = readlink(path, &buffer, buffer.count - 1)
+                let current = count >= 0 ? String(decoding: buffer[0..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self) : nil
+                if current != entry.target {
+                    let temporary = path + temporarySuffix
+                    unlink(temporary)
+                    guard symlink(entry.target ?? "", temporary) == 0, rename(temporary, path) == 0 else {
+                        throw StageFailure("cannot create the link \(path): \(String(cString: strerror(errno)))")
+                    }
+                }
+            case .file:
+                var info = stat()
+                let mtime = lstat(path, &info) == 0
+                    ? Int64(info.st_mtim.tv_sec) * 1_000_000_000 + Int64(info.st_mtim.tv_nsec) : -1
+                if mtime == entry.mtime && Int64(info.st_size) == entry.size && (info.st_mode & S_IFMT) == S_IFREG {
+                    if UInt32(info.st_mode) & 0o7777 != entry.mode { chmod(path, mode_t(entry.mode)) }
+                    continue
+                }
+                try writeFile(entry, to: path, store: store)
+                written += entry.size
+                progress(written)
+            }
+        }
+        // Directory modes and mtimes last, deepest first: writing inside a directory changes its mtime.
+        for entry in tree.entries.reversed() where entry.kind == .directory && !entry.path.isEmpty {
+            let path = root + "/" + entry.path
+            chmod(path, mode_t(entry.mode))
+            setTimes(path, entry.mtime, followLinks: true)
+        }
+        for entry in tree.entries where entry.kind == .symlink { setTimes(root + "/" + entry.path, entry.mtime, followLinks: false) }
+        // One flush for the whole file system instead of one fsync per file.
+        sync()
+    }
+
+    private static func writeFile(_ entry: Tree.Entry, to path: String, store: ContentStore) throws {
+        guard let digest = entry.digest else { return }
+        let temporary = path + temporarySuffix
+        unlink(temporary)
+        let descriptor = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        guard descriptor >= 0 else { throw StageFailure("cannot write \(temporary): \(String(cString: strerror(errno)))") }
+        do {
+            try store.read(digest) { chunk in
+                var offset = 0
+                while offset < chunk.count {
+                    let count = write(descriptor, chunk.baseAddress! + offset, chunk.count - offset)
+                    if count < 0 {
+                        if errno == EINTR { continue }
+                        let reason = errno == ENOSPC ? "the disk is full" : String(cString: strerror(errno))
+                        throw StageFailure("cannot write \(path): \(reason)")
+                    }
+                    offset += count
+                }
+            }
+        } catch {
+            close(descriptor)
+            unlink(temporary)
+            throw error
+        }
+        fchmod(descriptor, mode_t(entry.mode))
+        var times = [timespec(tv_sec: Int(entry.mtime / 1_000_000_000), tv_nsec: Int(entry.mtime % 1_000_000_000)),
+                     timespec(tv_sec: Int(entry.mtime / 1_000_000_000), tv_nsec: Int(entry.mtime % 1_000_000_000))]
+        futimens(descriptor, &times)
+        close(descriptor)
+        var info = stat()
+        if lstat(path, &info) == 0 && (info.st_mode & S_IFMT) == S_IFDIR { try? FileManager.default.removeItem(atPath: path) }
+        guard rename(temporary, path) == 0 else {
+            let reason = String(cString: strerror(errno))
+            unlink(temporary)
+            throw StageFailure("cannot move \(temporary) into place: \(reason)")
+        }
+    }
+
+    private static func setTimes(_ path: String, _ mtime: Int64, followLinks: Bool) {
+        let time = timespec(tv_sec: Int(mtime / 1_000_000_000), tv_nsec: Int(mtime % 1_000_000_000))
+        var times = [time, time]
+        utimensat(AT_FDCWD, path, &times, followLinks ? 0 : AT_SYMLINK_NOFOLLOW)
+    }
+
+    /// Deletes what is on disk but not in the tree (and leftovers of an interrupted run).
+    private static func removeExtraneous(_ root: String, relative: String, wanted: Set<String>, tree: Tree) throws {
+        let directory = relative.isEmpty ? root : root + "/" + relative
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory) else { return }
+        for name in names {
+            let path = relative.isEmpty ? name : relative + "/" + name
+            let absolute = root + "/" + path
+            var info = stat()
+            guard lstat(absolute, &info) == 0 else { continue }
+            if !wanted.contains(path) || name.hasSuffix(temporarySuffix) {
+                try? FileManager.default.removeItem(atPath: absolute)
+            } else if (info.st_mode & S_IFMT) == S_IFDIR {
+                try removeExtraneous(root, relative: path, wanted: wanted, tree: tree)
+            }
+        }
+    }
+}

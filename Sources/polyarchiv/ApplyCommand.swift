@@ -1,0 +1,105 @@
+import ArgumentParser
+import Foundation
+import Pipeline
+import Planner
+
+struct Apply: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "apply",
+        abstract: "Run the backups: dump, collect, ship, prune; only what is due and not already done.",
+        discussion: """
+            Exit status: 0 everything succeeded or was skipped, 2 a stage failed, 1 configuration error,
+            130 interrupted. A second apply while one runs is refused (see --lock-timeout).
+
+            Example:
+              polyarchiv apply -C /etc/polyarchiv
+              polyarchiv apply --force --only-collect-points 'www*' --jobs 4
+            """,
+        aliases: ["backup"])
+
+    @OptionGroup var config: ConfigOptions
+    @OptionGroup var state: StateOptions
+
+    @Flag(help: "Run every point, whatever its frequency.")
+    var force = false
+
+    @Option(help: "Stages that may run at once (default: the number of cores).")
+    var jobs: Int?
+
+    @Option(name: .customLong("only-collect-points"), parsing: .upToNextOption,
+            help: "Only these collect points (globs on names and tags).")
+    var onlyCollectPoints: [String] = []
+
+    @Option(name: .customLong("only-backup-points"), parsing: .upToNextOption,
+            help: "Only these backup points (globs on names and tags).")
+    var onlyBackupPoints: [String] = []
+
+    @Flag(help: "Do not collect: ship what the collect points already hold.")
+    var skipCollect = false
+
+    @Flag(help: "Collect only: ship nothing.")
+    var skipBackup = false
+
+    @Flag(help: "Show the plan and run nothing (the same as `polyarchiv plan`).")
+    var dryRun = false
+
+    @Flag(help: "Print one JSON event per line.")
+    var json = false
+
+    @Option(help: "Also append the run's log to this file.")
+    var logFile: String?
+
+    @Option(help: "Wait this many seconds for another apply to finish (default: fail at once).")
+    var lockTimeout: Double = 0
+
+    func validate() throws {
+        if let jobs, jobs < 1 { throw ValidationError("--jobs must be at least 1") }
+        if skipCollect && skipBackup { throw ValidationError("--skip-collect and --skip-backup together leave nothing to do") }
+    }
+
+    var selection: RunSelection {
+        RunSelection(force: force, onlyCollectPoints: onlyCollectPoints, onlyBackupPoints: onlyBackupPoints,
+                     skipCollect: skipCollect, skipBackup: skipBackup)
+    }
+
+    func run() async throws {
+        let pipeline = try config.compile()
+        if dryRun {
+            Terminal.print(PlanRenderer.text(Planner.Plan.make(pipeline, state: state.directory, selection: selection)))
+            return
+        }
+        var log: FileHandle?
+        if let logFile {
+            if !FileManager.default.fileExists(atPath: logFile) {
+                _ = FileManager.default.createFile(atPath: logFile, contents: nil, attributes: [.posixPermissions: 0o600])
+            }
+            guard let handle = FileHandle(forWritingAtPath: logFile) else {
+                Terminal.error("polyarchiv: cannot write the log file \(logFile)")
+                throw ExitCode(1)
+            }
+            handle.seekToEndOfFile()
+            log = handle
+        }
+        let style: RunOutput.Style = json ? .json : (isatty(STDOUT_FILENO) == 1 ? .terminal : .plain)
+        let output = RunOutput(style: style, logFile: log) { Terminal.print($0) }
+        let cancellation = CancellationFlag()
+        SignalWatcher.install(cancelling: cancellation)
+        var options = Planner.Apply.Options()
+        options.selection = selection
+        if let jobs { options.jobs = jobs }
+        options.lockTimeout = lockTimeout
+        let report: Planner.Apply.Report
+        do {
+            report = try await Planner.Apply.run(pipeline, state: state.directory, options: options, cancellation: cancellation,
+                                                 command: CommandLine.arguments.joined(separator: " ")) { output.handle($0) }
+        } catch let locked as RunLock.Locked {
+            Terminal.error("polyarchiv: \(locked)")
+            throw ExitCode(1)
+        } catch let failure as StageFailure {
+            Terminal.error("polyarchiv: \(failure)")
+            throw ExitCode(1)
+        }
+        output.summary(report)
+        if report.exitCode != 0 { throw ExitCode(report.exitCode) }
+    }
+}

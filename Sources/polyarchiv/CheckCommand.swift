@@ -1,0 +1,58 @@
+import ArgumentParser
+import Foundation
+import Planner
+
+struct Check: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "check",
+        abstract: "Monitoring: OK, WARNING (overdue), CRITICAL (failed or never ran), UNKNOWN, from the journal.",
+        discussion: """
+            Exit status follows the Nagios plugin guidelines: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.
+            The first line is the status with performance data; without --nrpe, one line per point follows.
+
+            Example:
+              polyarchiv check --nrpe -C /etc/polyarchiv
+            """)
+
+    @OptionGroup var config: ConfigOptions
+    @OptionGroup var state: StateOptions
+
+    @Flag(help: "Print only the status line (for NRPE).")
+    var nrpe = false
+
+    func run() throws {
+        let pipeline: CompiledPipeline
+        do {
+            pipeline = try config.compile()
+        } catch {
+            Terminal.print("POLYARCHIV UNKNOWN - the configuration is invalid (run polyarchiv validate)\n")
+            throw ExitCode(3)
+        }
+        let report = Monitoring.check(pipeline, state: state.directory, now: Date())
+        var text = report.statusLine + "\n"
+        if !nrpe {
+            for point in report.points { text += "\(point.status.label): \(point.name): \(point.message)\n" }
+        }
+        Terminal.print(text)
+        if report.status != .ok { throw ExitCode(report.status.rawValue) }
+    }
+}
+
+struct GarbageCollect: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "gc",
+        abstract: "Drop store objects that no journal entry needs.",
+        discussion: """
+            Keeps what the newest successful run of every stage produced.
+
+            Example:
+              polyarchiv gc --state-dir /var/lib/polyarchiv
+            """)
+
+    @OptionGroup var state: StateOptions
+
+    func run() throws {
+        let result = try GarbageCollector.run(state: state.directory)
+        Terminal.print("removed \(result.removed) object(s), \(RunOutput.bytes(result.freed)) freed; \(result.kept) kept\n")
+    }
+}
