@@ -14,6 +14,8 @@ enum ChildProcess {
                     directory: String? = nil, timeout: TimeInterval?, cancellation: CancellationFlag,
                     stdin: FileHandle? = nil, stdout sink: (UnsafeRawBufferPointer) throws -> Void) throws -> Outcome {
         let process = Process()
+        // Foundation starts the child as the leader of its own process group: signals go to the group, so
+        // cancelling kills everything it started (a shell's children would otherwise keep the pipe open).
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
         if let environment { process.environment = environment }
@@ -42,11 +44,11 @@ enum ChildProcess {
             DispatchQueue.global().asyncAfter(deadline: .now() + timeout) { [weak process] in
                 guard let process, process.isRunning else { return }
                 timedOut.set()
-                kill(process.processIdentifier, SIGKILL)
+                kill(-process.processIdentifier, SIGKILL)
             }
         }
         cancellation.onCancel { [weak process] in
-            if let process, process.isRunning { kill(process.processIdentifier, SIGTERM) }
+            if let process, process.isRunning { kill(-process.processIdentifier, SIGTERM) }
         }
         let descriptor = output.fileHandleForReading.fileDescriptor
         let size = 1 << 20
@@ -60,7 +62,7 @@ enum ChildProcess {
             if sinkError == nil {
                 do { try sink(UnsafeRawBufferPointer(rebasing: buffer[0..<count])) } catch {
                     sinkError = error
-                    kill(process.processIdentifier, SIGTERM)
+                    kill(-process.processIdentifier, SIGTERM)
                 }
             }
         }

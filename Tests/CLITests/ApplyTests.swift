@@ -1,0 +1,292 @@
+import Foundation
+import Testing
+
+/// `polyarchiv apply` end to end: real files, a real SQLite database, archives checked by tar and zstd.
+@Suite(.serialized) struct ApplyTests {
+    static let pipeline = """
+        collect_points:
+          site:
+            engine: files
+            path: $ROOT/collect/{name}
+            sources:
+              www: {engine: files, path: $ROOT/data/www, exclude: ["*.tmp", "cache/"]}
+              db: {engine: sqlite, path: $ROOT/data/app.sqlite3}
+              users: {engine: command, command: "printf 'alice\\\\nbob\\\\n'", destination: users.txt}
+            filters: [{engine: hashes}]
+        backup_points:
+          local:
+            engine: archive
+            url: "file://$ROOT/backups/{name}.tar.zst"
+        """
+
+    func makeSandbox() throws -> Sandbox {
+        let sandbox = try Sandbox()
+        try sandbox.write("data/www/index.html", "<h1>hello</h1>\n")
+        try sandbox.write("data/www/assets/style.css", "body { color: red }\n")
+        try sandbox.write("data/www/draft.tmp", "scratch\n")
+        try sandbox.write("data/www/cache/page", "cached\n")
+        try Sandbox.shell("ln -s index.html '\(sandbox.path("data/www/home.html"))'")
+        try Sandbox.shell("chmod 0640 '\(sandbox.path("data/www/index.html"))'")
+        try Sandbox.shell("sqlite3 '\(sandbox.path("data/app.sqlite3"))' \"CREATE TABLE t(x); INSERT INTO t VALUES (1), (2);\"")
+        try sandbox.configure(Self.pipeline)
+        return sandbox
+    }
+
+    @Test func backUpThenRestoreTheArchiveAndCompare() throws {
+        let sandbox = try makeSandbox()
+        let first = try sandbox.apply()
+        #expect(first.status == 0, "\(first.stdout)\n\(first.stderr)")
+        let archive = sandbox.path("backups/site.tar.zst")
+        // Independent tools judge the result: zstd and tar read the archive, sha256sum checks the index.
+        #expect(try Sandbox.shell("zstd -t '\(archive)'").status == 0)
+        let restored = sandbox.path("restored")
+        try FileManager.default.createDirectory(atPath: restored, withIntermediateDirectories: true)
+        let extract = try Sandbox.shell("tar -C '\(restored)' -xf '\(archive)'")
+        #expect(extract.status == 0, "\(extract.output)")
+        let diff = try Sandbox.shell("diff -r --no-dereference '\(sandbox.path("data/www"))' '\(restored)/www' -x '*.tmp' -x cache")
+        #expect(diff.status == 0, "\(diff.output)")
+        #expect(try Sandbox.shell("cd '\(restored)' && sha256sum -c SHA256SUMS").status == 0)
+        #expect(try String(contentsOfFile: restored + "/users.txt", encoding: .utf8) == "alice\nbob\n")
+        let rows = try Sandbox.shell("sqlite3 '\(restored)/db.sqlite3' 'SELECT count(*) FROM t'")
+        #expect(rows.output.trimmingCharacters(in: .whitespacesAndNewlines) == "2")
+        #expect(try Sandbox.shell("stat -c %a '\(restored)/www/index.html'").output.hasPrefix("640"))
+        #expect(try Sandbox.shell("readlink '\(restored)/www/home.html'").output.hasPrefix("index.html"))
+        // The collect point holds the same tree.
+        let collected = try Sandbox.shell("diff -r --no-dereference '\(restored)' '\(sandbox.path("collect/site"))'")
+        #expect(collected.status == 0, "\(collected.output)")
+    }
+
+    @Test func anUnchangedSecondRunRerunsNothingDownstreamAndWritesNothing() throws {
+        let sandbox = try makeSandbox()
+        #expect(try sandbox.apply().status == 0)
+        let archive = sandbox.path("backups/site.tar.zst")
+        let before = try FileManager.default.attributesOfItem(atPath: archive)[.modificationDate] as? Date
+        let second = try sandbox.apply()
+        #expect(second.status == 0)
+        for id in ["filter:site/hashes", "collect:site", "archive:site/tar.zst", "upload:local/site"] {
+            #expect(second.stdout.contains("cached   \(id)"), "\(id) should be cached:\n\(second.stdout)")
+        }
+        let after = try FileManager.default.attributesOfItem(atPath: archive)[.modificationDate] as? Date
+        #expect(before == after)
+        // One changed row: a new dump digest, and everything downstream runs again.
+        try Sandbox.shell("sqlite3 '\(sandbox.path("data/app.sqlite3"))' 'INSERT INTO t VALUES (3)'")
+        let third = try sandbox.apply()
+        #expect(third.stdout.contains("done     upload:local/site"), "\(third.stdout)")
+    }
+
+    @Test func anUnchangedDumpHasTheSameDigest() throws {
+        let sandbox = try makeSandbox()
+        #expect(try sandbox.apply().status == 0)
+        #expect(try sandbox.apply().status == 0)
+        let digests = try sandbox.query("SELECT outputs FROM executions WHERE node = 'dump:site/db' AND state = 'succeeded'")
+        #expect(digests.count == 2)
+        #expect(Set(digests).count == 1)
+    }
+
+    @Test func aCorruptStoreObjectIsDetectedDiscardedAndMadeAgain() throws {
+        let sandbox = try makeSandbox()
+        #expect(try sandbox.apply().status == 0)
+        // Damage the stored copy of index.html, then change another file so the archive is rebuilt and reads it.
+        let digest = try Sandbox.shell("sha256sum '\(sandbox.path("data/www/index.html"))' | cut -d' ' -f1").output
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        let object = "\(sandbox.state)/store/objects/\(digest.prefix(2))/\(digest.dropFirst(2))"
+        #expect(FileManager.default.fileExists(atPath: object))
+        try "tampered".write(toFile: object, atomically: false, encoding: .utf8)
+        try sandbox.write("data/www/assets/style.css", "body { color: blue }\n")
+        let run = try sandbox.apply()
+        #expect(run.status == 0, "\(run.stdout)\n\(run.stderr)")
+        #expect(run.stdout.contains("corrupt"), "the corruption is reported:\n\(run.stdout)")
+        let restored = sandbox.path("restored")
+        try FileManager.default.createDirectory(atPath: restored, withIntermediateDirectories: true)
+        #expect(try Sandbox.shell("tar -C '\(restored)' -xf '\(sandbox.path("backups/site.tar.zst"))'").status == 0)
+        #expect(try String(contentsOfFile: restored + "/www/index.html", encoding: .utf8) == "<h1>hello</h1>\n")
+        #expect(try Sandbox.shell("sha256sum '\(object)'").output.hasPrefix(digest))
+    }
+
+    @Test func independentCollectPointsRunAtTheSameTime() throws {
+        let sandbox = try Sandbox()
+        try sandbox.configure("""
+            collect_points:
+              one:
+                engine: files
+                path: $ROOT/c/one
+                sources: {slow: {engine: command, command: "sleep 2; echo one"}}
+              two:
+                engine: files
+                path: $ROOT/c/two
+                sources: {slow: {engine: command, command: "sleep 2; echo two"}}
+            """)
+        #expect(try sandbox.apply(["--jobs", "2"]).status == 0)
+        let rows = try sandbox.query("SELECT started, ended FROM executions WHERE node LIKE 'dump:%' AND state = 'succeeded'")
+        let spans = rows.map { $0.split(separator: "|").compactMap { Double($0) } }
+        #expect(spans.count == 2)
+        guard spans.count == 2, spans.allSatisfy({ $0.count == 2 }) else { return }
+        #expect(spans[0][0] < spans[1][1] && spans[1][0] < spans[0][1], "the two dumps overlap in time: \(spans)")
+    }
+
+    @Test func dailyFrequencySkipsASecondRunTheSameDayAndForceRunsIt() throws {
+        let sandbox = try makeSandbox()
+        let config = try String(contentsOfFile: sandbox.config, encoding: .utf8)
+        let daily = config.replacingOccurrences(of: "    path: \(sandbox.root.path)/collect/{name}",
+                                                with: "    path: \(sandbox.root.path)/collect/{name}\n    frequency: daily")
+            .replacingOccurrences(of: "    engine: archive\n", with: "    engine: archive\n    frequency: daily\n")
+        try daily.write(toFile: sandbox.config, atomically: true, encoding: .utf8)
+        #expect(try CommandLineTests.run(["plan", "-c", sandbox.config, "--state-dir", sandbox.state, "--detailed-exitcode"]).status == 2)
+        #expect(try sandbox.apply().status == 0)
+        let second = try sandbox.apply()
+        #expect(second.status == 0)
+        #expect(second.stdout.contains("0 succeeded, 0 cached, 7 skipped"), "\(second.stdout)")
+        #expect(second.stdout.contains("frequency daily@00:00: next due"))
+        let plan = try CommandLineTests.run(["plan", "-c", sandbox.config, "--state-dir", sandbox.state, "--detailed-exitcode"])
+        #expect(plan.status == 0, "\(plan.stdout)")
+        let forced = try sandbox.apply(["--force"])
+        #expect(forced.stdout.contains("done     dump:site/www"), "\(forced.stdout)")
+    }
+
+    @Test func aFailureBlocksOnlyWhatDependsOnIt() throws {
+        let sandbox = try Sandbox()
+        try sandbox.configure("""
+            collect_points:
+              good:
+                engine: files
+                path: $ROOT/c/good
+                sources: {x: {engine: command, command: "echo fine"}}
+              bad:
+                engine: files
+                path: $ROOT/c/bad
+                sources: {x: {engine: command, command: "echo 'database is on fire' >&2; exit 3"}}
+            backup_points:
+              out: {engine: archive, url: "file://$ROOT/b/{name}.tar.gz"}
+            """)
+        let run = try sandbox.apply()
+        #expect(run.status == 2)
+        #expect(run.stdout.contains("FAILED   dump:bad/x"))
+        #expect(run.stdout.contains("exited with status 3"))
+        #expect(run.stdout.contains("database is on fire"))
+        #expect(run.stdout.contains("blocked  collect:bad"))
+        #expect(run.stdout.contains("done     upload:out/good"))
+        #expect(FileManager.default.fileExists(atPath: sandbox.path("b/good.tar.gz")))
+        #expect(!FileManager.default.fileExists(atPath: sandbox.path("b/bad.tar.gz")))
+        #expect(try Sandbox.shell("gzip -t '\(sandbox.path("b/good.tar.gz"))'").status == 0)
+        let check = try CommandLineTests.run(["check", "-c", sandbox.config, "--state-dir", sandbox.state])
+        #expect(check.status == 2)
+        #expect(check.stdout.hasPrefix("POLYARCHIV CRITICAL - bad: last run failed"))
+    }
+
+    @Test func anEngineThatDoesNotExistYetFailsItsNodeClearly() throws {
+        let sandbox = try Sandbox()
+        try sandbox.configure("""
+            collect_points:
+              www:
+                engine: files
+                path: $ROOT/c
+                sources: {db: {engine: postgresql, database: app}}
+            """)
+        let run = try sandbox.apply()
+        #expect(run.status == 2)
+        #expect(run.stdout.contains("engine postgresql is not implemented yet"))
+    }
+
+    @Test func aSecondApplyIsRefusedWithTheHoldersPID() throws {
+        let sandbox = try Sandbox()
+        try sandbox.configure("""
+            collect_points:
+              slow:
+                engine: files
+                path: $ROOT/c
+                sources: {x: {engine: command, command: "sleep 3"}}
+            """)
+        let holder = Process()
+        holder.executableURL = CommandLineTests.binary
+        holder.arguments = ["apply", "-c", sandbox.config, "--state-dir", sandbox.state]
+        holder.standardOutput = FileHandle.nullDevice
+        try holder.run()
+        defer { holder.waitUntilExit() }
+        // Wait until the holder has the lock: the lock file names it.
+        for _ in 0..<100 {
+            let text = (try? String(contentsOfFile: sandbox.state + "/lock", encoding: .utf8)) ?? ""
+            if text.contains("PID \(holder.processIdentifier) ") { break }
+            usleep(50_000)
+        }
+        let second = try sandbox.apply()
+        #expect(second.status == 1)
+        #expect(second.stderr.contains("locked by PID \(holder.processIdentifier) since"), "\(second.stderr)")
+    }
+
+    @Test func sigtermStopsTheRunCleanlyWithStatus130() throws {
+        let sandbox = try Sandbox()
+        try sandbox.configure("""
+            collect_points:
+              slow:
+                engine: files
+                path: $ROOT/c
+                sources: {x: {engine: command, command: "sleep 30"}}
+            """)
+        let process = Process()
+        process.executableURL = CommandLineTests.binary
+        process.arguments = ["apply", "-c", sandbox.config, "--state-dir", sandbox.state]
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        try process.run()
+        var waited = 0
+        while waited < 100, (try? sandbox.query("SELECT count(*) FROM executions WHERE state = 'running'").first) != "1" {
+            usleep(100_000)
+            waited += 1
+        }
+        let start = Date()
+        kill(process.processIdentifier, SIGTERM)
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 130)
+        #expect(Date().timeIntervalSince(start) < 10, "the child was not stopped")
+        #expect(try sandbox.query("SELECT status FROM runs") == ["interrupted"])
+        let leftovers = try FileManager.default.contentsOfDirectory(atPath: sandbox.state + "/store/tmp")
+        #expect(leftovers.isEmpty, "temporary files remain: \(leftovers)")
+    }
+
+    @Test func dryRunWritesNothing() throws {
+        let sandbox = try makeSandbox()
+        let run = try sandbox.apply(["--dry-run"])
+        #expect(run.status == 0)
+        #expect(run.stdout.contains("run      dump:site/www"))
+        #expect(!FileManager.default.fileExists(atPath: sandbox.state))
+        #expect(!FileManager.default.fileExists(atPath: sandbox.path("backups")))
+    }
+
+    @Test func jsonEventsAreOneObjectPerLine() throws {
+        let sandbox = try makeSandbox()
+        let run = try sandbox.apply(["--json"])
+        #expect(run.status == 0)
+        let events = try run.stdout.split(separator: "\n").map { line -> [String: Any] in
+            try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+        }
+        #expect(events.contains { $0["event"] as? String == "started" && $0["stage"] as? String == "dump:site/www" })
+        #expect(events.contains { $0["event"] as? String == "finished" && $0["state"] as? String == "succeeded" })
+        #expect(events.last?["event"] as? String == "summary")
+    }
+
+    @Test func checkSaysOKAfterASuccessAndCriticalWhenNeverRun() throws {
+        let sandbox = try makeSandbox()
+        let never = try CommandLineTests.run(["check", "--nrpe", "-c", sandbox.config, "--state-dir", sandbox.state])
+        #expect(never.status == 2)
+        #expect(never.stdout.hasPrefix("POLYARCHIV CRITICAL"))
+        #expect(try sandbox.apply().status == 0)
+        let ok = try CommandLineTests.run(["check", "--nrpe", "-c", sandbox.config, "--state-dir", sandbox.state])
+        #expect(ok.status == 0, "\(ok.stdout)")
+        #expect(ok.stdout.hasPrefix("POLYARCHIV OK - 2 point(s) OK | 'site_age'="))
+        #expect(ok.stdout.split(separator: "\n").count == 1)
+    }
+
+    @Test func gcDropsWhatNothingNeeds() throws {
+        let sandbox = try makeSandbox()
+        #expect(try sandbox.apply().status == 0)
+        try sandbox.write("data/www/index.html", "<h1>changed</h1>\n")
+        #expect(try sandbox.apply().status == 0)
+        let gc = try CommandLineTests.run(["gc", "--state-dir", sandbox.state])
+        #expect(gc.status == 0)
+        #expect(gc.stdout.hasPrefix("removed "))
+        #expect(!gc.stdout.hasPrefix("removed 0 "), "\(gc.stdout)")
+        // What the newest run made is still there: an unchanged run is all cache hits downstream.
+        let after = try sandbox.apply()
+        #expect(after.stdout.contains("cached   upload:local/site"), "\(after.stdout)")
+    }
+}
