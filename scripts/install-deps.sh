@@ -3,7 +3,7 @@
 # Usage: scripts/install-deps.sh [build|test]   (test also installs what the tests use)
 set -euo pipefail
 mode=${1:-build}
-packages=(pkg-config libgit2-dev libcurl4-openssl-dev libarchive-dev libsqlite3-dev sqlite3)
+packages=(pkg-config libgit2-dev libcurl4-openssl-dev libarchive-dev libsqlite3-dev sqlite3 zstd)
 if [ "$mode" = test ]; then
     packages+=(graphviz)
 fi

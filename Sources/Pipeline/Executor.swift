@@ -143,36 +143,43 @@ public final class Executor: Sendable {
                                      error: result.detail, at: result.ended)
     }
 
+    /// Journal writes are blocking SQLite calls (with an fsync): they go to the pool like other blocking work.
+    private func journaled<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async -> T? {
+        try? await pool.run(body)
+    }
+
     private func execute(_ node: StageNode, inputs: [StageContext.Input]) async -> NodeResult {
         let started = Date()
+        let journal = self.journal
+        let runID = self.runID
         func result(_ outcome: NodeOutcome, _ outputs: [Artifact] = [], bytes: Int64 = 0, detail: String? = nil,
                     corrupt: Digest? = nil) -> NodeResult {
             NodeResult(id: node.id, outcome: outcome, outputs: outputs, started: started, ended: Date(), bytes: bytes,
                        detail: detail, corruptObject: corrupt)
         }
+        func recordNotRun(_ result: NodeResult, key: String?) async -> NodeResult {
+            _ = await journaled {
+                try journal.recordExecution(run: runID, node: node.id, key: key, state: result.outcome.rawValue,
+                                            outputs: result.outputs, error: result.detail, at: result.ended)
+            }
+            return result
+        }
         guard let runner = runners(node) else {
-            let failure = result(.failed, detail: "engine \(node.engine) is not implemented yet (\(node.kind.rawValue) stage)")
-            try? journal.recordExecution(run: runID, node: node.id, key: nil, state: "failed", outputs: [],
-                                         error: failure.detail, at: failure.ended)
-            return failure
+            return await recordNotRun(result(.failed, detail: "engine \(node.engine) is not implemented yet (\(node.kind.rawValue) stage)"),
+                                      key: nil)
         }
         let key: String
         do {
             key = try CacheKey.compute(node: node, version: runner.version, inputs: inputs, fingerprinter: fingerprinter)
         } catch {
-            let failure = result(.failed, detail: "\(error)")
-            try? journal.recordExecution(run: runID, node: node.id, key: nil, state: "failed", outputs: [], error: failure.detail,
-                                         at: failure.ended)
-            return failure
+            return await recordNotRun(result(.failed, detail: "\(error)"), key: nil)
         }
-        if !runner.alwaysRuns, let outputs = try? journal.cachedOutputs(key: key), outputsPresent(outputs) {
-            let cached = result(.cached, outputs)
-            try? journal.recordExecution(run: runID, node: node.id, key: key, state: "cached", outputs: outputs, error: nil,
-                                         at: cached.ended)
-            return cached
+        if !runner.alwaysRuns, let cached = await journaled({ try journal.cachedOutputs(key: key) }), let outputs = cached,
+           await journaled({ self.outputsPresent(outputs) }) == true {
+            return await recordNotRun(result(.cached, outputs), key: key)
         }
         events(.started(id: node.id, kind: node.kind))
-        let execution = try? journal.startExecution(run: runID, node: node.id, key: key, at: started)
+        let execution = await journaled { try journal.startExecution(run: runID, node: node.id, key: key, at: started) }
         let context = StageContext(
             node: node, inputs: inputs, store: store, journal: journal, pool: pool, cancellation: cancellation, date: date,
             stateDirectory: stateDirectory, reportProgress: { [events] bytes in events(.progress(id: node.id, bytes: bytes)) },
@@ -187,13 +194,15 @@ public final class Executor: Sendable {
             outcome = result(.interrupted, detail: "interrupted")
         } catch let ContentStore.StoreError.corrupt(digest, path) {
             outcome = result(.failed, detail: "\(ContentStore.StoreError.corrupt(digest, path: path))", corrupt: digest)
-            try? journal.forgetCache(key: key)
+            _ = await journaled { try journal.forgetCache(key: key) }
         } catch {
             outcome = result(cancellation.isCancelled ? .interrupted : .failed, detail: "\(error)")
         }
         if let execution {
-            try? journal.finishExecution(execution, node: node.id, key: key, state: outcome.outcome.rawValue,
-                                         outputs: outcome.outputs, bytes: outcome.bytes, error: outcome.detail, at: outcome.ended)
+            _ = await journaled {
+                try journal.finishExecution(execution, node: node.id, key: key, state: outcome.outcome.rawValue,
+                                            outputs: outcome.outputs, bytes: outcome.bytes, error: outcome.detail, at: outcome.ended)
+            }
         }
         return outcome
     }
