@@ -84,10 +84,14 @@ public final class ContentStore: Sendable {
         }
         defer { close(descriptor) }
         var hash = StreamingHash()
-        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: chunkSize, alignment: 16)
+        // A buffer no larger than the object: a fresh 1 MiB buffer per small file would cost an mmap and
+        // page faults each time.
+        var info = stat()
+        let size = fstat(descriptor, &info) == 0 ? max(4096, min(chunkSize, Int(info.st_size) + 1)) : chunkSize
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: size, alignment: 16)
         defer { buffer.deallocate() }
         while true {
-            let count = Glibc.read(descriptor, buffer.baseAddress, chunkSize)
+            let count = Glibc.read(descriptor, buffer.baseAddress, size)
             if count < 0 {
                 if errno == EINTR { continue }
                 throw StoreError.io("cannot read store object \(file): \(String(cString: strerror(errno)))")
@@ -150,17 +154,15 @@ public final class ContentStore: Sendable {
 
     func install(temporaryPath: String, as digest: Digest) throws {
         let final = path(of: digest)
-        let directory = (final as NSString).deletingLastPathComponent
-        mkdir(directory, 0o700)
-        if FileManager.default.fileExists(atPath: final) {
-            unlink(temporaryPath)  // the same content is already there
-            return
+        // Renaming over an existing object is harmless: it has the same content.
+        if rename(temporaryPath, final) == 0 { return }
+        if errno == ENOENT {
+            mkdir((final as NSString).deletingLastPathComponent, 0o700)
+            if rename(temporaryPath, final) == 0 { return }
         }
-        guard rename(temporaryPath, final) == 0 else {
-            let reason = String(cString: strerror(errno))
-            unlink(temporaryPath)
-            throw StoreError.io("cannot move a new object into the store at \(final): \(reason)")
-        }
+        let reason = String(cString: strerror(errno))
+        unlink(temporaryPath)
+        throw StoreError.io("cannot move a new object into the store at \(final): \(reason)")
     }
 }
 

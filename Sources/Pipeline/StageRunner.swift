@@ -54,6 +54,7 @@ public struct StageContext: Sendable {
     public func progress(_ bytes: Int64) { reportProgress(bytes) }
 
     /// Runs blocking work on the pool.
+    @discardableResult
     public func blocking<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
         try await pool.run(body)
     }

@@ -31,7 +31,7 @@ public struct Tree: Sendable, Equatable {
     public private(set) var entries: [Entry]
 
     public init(entries: [Entry]) {
-        self.entries = entries.sorted { Array($0.path.utf8).lexicographicallyPrecedes(Array($1.path.utf8)) }
+        self.entries = entries.sorted { $0.path.utf8.lexicographicallyPrecedes($1.path.utf8) }
     }
 
     public var totalSize: Int64 { entries.reduce(0) { $0 + $1.size } }

@@ -37,6 +37,8 @@ struct FilesSource: StageRunner {
         var newCache: [String: Journal.StatEntry] = [:]
         var bytes: Int64 = 0
         var rootDevice: UInt = 0
+        /// One read buffer for the whole walk.
+        let buffer = ReadBuffer(size: 1 << 20)
 
         init(root: String, excludes: PathPatterns, includes: PathPatterns, oneFileSystem: Bool, context: StageContext) {
             self.root = root.hasSuffix("/") && root.count > 1 ? String(root.dropLast()) : root
@@ -136,9 +138,8 @@ struct FilesSource: StageRunner {
             }
             defer { close(descriptor) }
             let writer = try context.store.makeWriter()
-            let chunk = 1 << 20
-            let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: chunk, alignment: 16)
-            defer { buffer.deallocate() }
+            let chunk = buffer.bytes.count
+            let buffer = self.buffer.bytes
             while true {
                 try context.cancellation.check()
                 let count = read(descriptor, buffer.baseAddress, chunk)
@@ -163,4 +164,13 @@ struct FilesSource: StageRunner {
             return Tree.Entry(kind: .file, path: path, mode: mode, size: size, mtime: mtime, digest: artifact.digest)
         }
     }
+}
+
+/// A reusable byte buffer, freed with its owner.
+final class ReadBuffer: @unchecked Sendable {
+    let bytes: UnsafeMutableRawBufferPointer
+
+    init(size: Int) { bytes = .allocate(byteCount: size, alignment: 16) }
+
+    deinit { bytes.deallocate() }
 }

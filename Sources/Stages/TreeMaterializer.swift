@@ -55,8 +55,6 @@ enum TreeMaterializer {
             setTimes(path, entry.mtime, followLinks: true)
         }
         for entry in tree.entries where entry.kind == .symlink { setTimes(root + "/" + entry.path, entry.mtime, followLinks: false) }
-        // One flush for the whole file system instead of one fsync per file.
-        sync()
     }
 
     private static func writeFile(_ entry: Tree.Entry, to path: String, store: ContentStore) throws {

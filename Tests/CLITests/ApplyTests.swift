@@ -91,7 +91,8 @@ import Testing
             .trimmingCharacters(in: .whitespacesAndNewlines)
         let object = "\(sandbox.state)/store/objects/\(digest.prefix(2))/\(digest.dropFirst(2))"
         #expect(FileManager.default.fileExists(atPath: object))
-        try "tampered".write(toFile: object, atomically: false, encoding: .utf8)
+        // Same size, different bytes: only the digest check can tell.
+        try "<h1>HELLO</h1>\n".write(toFile: object, atomically: false, encoding: .utf8)
         try sandbox.write("data/www/assets/style.css", "body { color: blue }\n")
         let run = try sandbox.apply()
         #expect(run.status == 0, "\(run.stdout)\n\(run.stderr)")
