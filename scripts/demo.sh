@@ -11,7 +11,7 @@ bin=$(swift build -c release --show-bin-path)/polyarchiv
 
 demo=/tmp/polyarchiv-demo
 state=$demo/state
-rm -rf "$demo/collect" "$demo/backups" "$state"
+rm -rf "$demo/collect" "$demo/backups" "$demo/data" "$state"
 mkdir -p "$demo/data/documents/reports" "$demo/data/documents/cache"
 echo "Quarterly report" > "$demo/data/documents/reports/q1.txt"
 echo "Meeting notes" > "$demo/data/documents/notes.txt"

@@ -16,6 +16,11 @@ public struct StageContext: Sendable {
     public struct Input: Sendable {
         public let edge: StageEdge
         public let artifacts: [Artifact]
+
+        public init(edge: StageEdge, artifacts: [Artifact]) {
+            self.edge = edge
+            self.artifacts = artifacts
+        }
     }
 
     public let node: StageNode

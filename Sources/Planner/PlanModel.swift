@@ -57,11 +57,20 @@ extension Plan {
         let journal = state?.readOnlyJournal()
         let decisions = RunDecisions.compute(pipeline, journal: journal, selection: selection, now: pipeline.date)
         var states: [String: StageState] = [:]
+        // Outputs known without running anything: what skipped points hold, and predicted cache hits.
+        var known: [String: [Artifact]] = [:]
+        let fingerprinter = state?.existingFingerprinter()
         let order = (try? pipeline.graph.topologicalOrder()) ?? pipeline.graph.nodes
         for node in order {
             if case .skip(let reason, let reuse)? = decisions[node.id] {
-                let hasOutputs = reuse ? ((try? journal?.lastOutputs(node: node.id)) ?? nil) != nil : true
-                states[node.id] = hasOutputs ? .skip(reason) : .skip(reason + "; never ran, so nothing to ship")
+                let outputs = reuse ? ((try? journal?.lastOutputs(node: node.id)) ?? nil) : []
+                known[node.id] = outputs
+                states[node.id] = outputs != nil ? .skip(reason) : .skip(reason + "; never ran, so nothing to ship")
+                continue
+            }
+            if let journal, let fingerprinter, let outputs = predictedCacheHit(node, pipeline.graph, known, journal, fingerprinter) {
+                known[node.id] = outputs
+                states[node.id] = .cached
                 continue
             }
             let inputs = pipeline.graph.inputs(of: node.id).map(\.from)
@@ -76,5 +85,20 @@ extension Plan {
             states[node.id] = .run
         }
         return Plan(pipeline: pipeline, states: states)
+    }
+
+    /// A stage whose inputs are all known is a cache hit when the journal holds its key.
+    private static func predictedCacheHit(_ node: StageNode, _ graph: StageGraph, _ known: [String: [Artifact]],
+                                          _ journal: Journal, _ fingerprinter: Fingerprinter) -> [Artifact]? {
+        guard let runner = StageRegistry.runner(for: node), !runner.alwaysRuns else { return nil }
+        var inputs: [StageContext.Input] = []
+        for edge in graph.inputs(of: node.id) {
+            guard let artifacts = known[edge.from] else { return nil }
+            inputs.append(StageContext.Input(edge: edge, artifacts: artifacts))
+        }
+        guard !inputs.isEmpty,
+              let key = try? CacheKey.compute(node: node, version: runner.version, inputs: inputs, fingerprinter: fingerprinter)
+        else { return nil }
+        return (try? journal.cachedOutputs(key: key)) ?? nil
     }
 }

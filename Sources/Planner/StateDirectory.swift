@@ -39,6 +39,12 @@ public struct StateDirectory: Sendable {
         return try? Journal(path: journalPath, readOnly: true)
     }
 
+    /// The fingerprint key when it exists (read only, for plan).
+    func existingFingerprinter() -> Fingerprinter? {
+        guard let data = FileManager.default.contents(atPath: keyPath), data.count == 32 else { return nil }
+        return Fingerprinter(keyData: data)
+    }
+
     /// The secret key that turns secrets into cache-key fingerprints; made once, readable by its owner only.
     func fingerprinter() throws -> Fingerprinter {
         if let data = FileManager.default.contents(atPath: keyPath), data.count == 32 {

@@ -291,3 +291,98 @@ import Testing
         #expect(after.stdout.contains("cached   upload:local/site"), "\(after.stdout)")
     }
 }
+
+/// Selections, waiting for the lock, the log file, and what plan predicts.
+@Suite(.serialized) struct ApplyOptionTests {
+    func makeSandbox() throws -> Sandbox {
+        let sandbox = try Sandbox()
+        try sandbox.write("data/www/index.html", "<h1>hello</h1>\n")
+        try sandbox.configure("""
+            collect_points:
+              site:
+                engine: files
+                path: $ROOT/collect/{name}
+                tags: [web]
+                sources: {www: {engine: files, path: $ROOT/data/www}}
+              other:
+                engine: files
+                path: $ROOT/collect/{name}
+                sources: {out: {engine: command, command: "echo other"}}
+            backup_points:
+              local:
+                engine: archive
+                frequency: daily
+                url: "file://$ROOT/backups/{name}.tar.gz"
+            """)
+        return sandbox
+    }
+
+    @Test func skipCollectShipsWhatTheCollectPointHolds() throws {
+        let sandbox = try makeSandbox()
+        #expect(try sandbox.apply().status == 0)
+        try sandbox.write("data/www/index.html", "<h1>changed</h1>\n")
+        let run = try sandbox.apply(["--skip-collect", "--force"])
+        #expect(run.status == 0, "\(run.stdout)")
+        #expect(run.stdout.contains("skipped  dump:site/www  (--skip-collect)"))
+        #expect(run.stdout.contains("cached   upload:local/site"), "the collect point still holds the old tree:\n\(run.stdout)")
+        let listing = try Sandbox.shell("tar -xzOf '\(sandbox.path("backups/site.tar.gz"))' www/index.html")
+        #expect(listing.output == "<h1>hello</h1>\n")
+    }
+
+    @Test func onlyCollectPointsMatchesNamesAndTags() throws {
+        let sandbox = try makeSandbox()
+        let byTag = try sandbox.apply(["--only-collect-points", "w?b"])
+        #expect(byTag.status == 0)
+        #expect(byTag.stdout.contains("done     upload:local/site"))
+        #expect(byTag.stdout.contains("skipped  dump:other/out  (not selected by --only-collect-points)"))
+        #expect(byTag.stdout.contains("skipped  upload:local/other"))
+        let byName = try sandbox.apply(["--only-collect-points", "oth*", "--skip-backup"])
+        #expect(byName.stdout.contains("done     dump:other/out"))
+        #expect(byName.stdout.contains("skipped  upload:local/other  (--skip-backup)"))
+    }
+
+    @Test func planPredictsCacheHitsForWhatASkippedCollectPointHolds() throws {
+        let sandbox = try makeSandbox()
+        #expect(try sandbox.apply().status == 0)
+        let plan = try CommandLineTests.run(["plan", "-c", sandbox.config, "--state-dir", sandbox.state])
+        // The backup point is daily and ran: skipped. With --skip-collect and --force, the archive is known.
+        #expect(plan.stdout.contains("skip     upload:local/site"), "\(plan.stdout)")
+        let forced = try CommandLineTests.run(["apply", "--dry-run", "--force", "--skip-collect", "-c", sandbox.config,
+                                               "--state-dir", sandbox.state])
+        #expect(forced.stdout.contains("cached   archive:site/tar.gz"), "\(forced.stdout)")
+        #expect(forced.stdout.contains("cached   upload:local/site"), "\(forced.stdout)")
+    }
+
+    @Test func lockTimeoutWaitsForTheHolder() throws {
+        let sandbox = try Sandbox()
+        try sandbox.configure("""
+            collect_points:
+              slow:
+                engine: files
+                path: $ROOT/c
+                sources: {x: {engine: command, command: "sleep 2"}}
+            """)
+        let holder = Process()
+        holder.executableURL = CommandLineTests.binary
+        holder.arguments = ["apply", "-c", sandbox.config, "--state-dir", sandbox.state]
+        holder.standardOutput = FileHandle.nullDevice
+        try holder.run()
+        for _ in 0..<100 {
+            let text = (try? String(contentsOfFile: sandbox.state + "/lock", encoding: .utf8)) ?? ""
+            if text.contains("PID \(holder.processIdentifier) ") { break }
+            usleep(50_000)
+        }
+        let waiting = try sandbox.apply(["--lock-timeout", "30", "--force"])
+        holder.waitUntilExit()
+        #expect(waiting.status == 0, "\(waiting.stderr)")
+    }
+
+    @Test func logFileGetsTimestampedLines() throws {
+        let sandbox = try makeSandbox()
+        let log = sandbox.path("run.log")
+        #expect(try sandbox.apply(["--log-file", log]).status == 0)
+        let text = try String(contentsOfFile: log, encoding: .utf8)
+        #expect(text.contains("done     upload:local/site"))
+        #expect(text.split(separator: "\n").first?.range(of: #"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d "#, options: .regularExpression) != nil)
+    }
+}
