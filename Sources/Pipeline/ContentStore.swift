@@ -13,11 +13,19 @@ public final class ContentStore: Sendable {
         case missing(Digest)
         case io(String)
 
+        /// The object a corrupt or missing error is about.
+        public var damagedObject: Digest? {
+            switch self {
+            case .corrupt(let digest, _), .missing(let digest): return digest
+            case .io: return nil
+            }
+        }
+
         public var description: String {
             switch self {
             case let .corrupt(digest, path):
                 return "store object \(digest.short) at \(path) is corrupt (its content no longer matches its digest); it was discarded and will be made again"
-            case .missing(let digest): return "store object \(digest.short) is missing"
+            case .missing(let digest): return "store object \(digest.short) is missing; it will be made again"
             case .io(let what): return what
             }
         }

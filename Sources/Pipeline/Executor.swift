@@ -192,9 +192,15 @@ public final class Executor: Sendable {
             outcome = result(.succeeded, outputs, bytes: outputs.reduce(0) { $0 + $1.size })
         } catch is CancellationFlag.Cancelled {
             outcome = result(.interrupted, detail: "interrupted")
-        } catch let ContentStore.StoreError.corrupt(digest, path) {
-            outcome = result(.failed, detail: "\(ContentStore.StoreError.corrupt(digest, path: path))", corrupt: digest)
-            _ = await journaled { try journal.forgetCache(key: key) }
+        } catch let error as ContentStore.StoreError where error.damagedObject != nil {
+            // The object is gone (deleted as corrupt, or missing): forget every record that promises it, so
+            // the next pass makes it again.
+            let digest = error.damagedObject!
+            outcome = result(.failed, detail: "\(error)", corrupt: digest)
+            _ = await journaled {
+                try journal.forgetCache(key: key)
+                try journal.forget(digest: digest)
+            }
         } catch {
             outcome = result(cancellation.isCancelled ? .interrupted : .failed, detail: "\(error)")
         }
@@ -214,8 +220,8 @@ public final class Executor: Sendable {
             case .remote: return true
             case .blob: return store.size(of: artifact.digest) == artifact.size
             case .tree:
-                guard store.contains(artifact.digest), let tree = try? store.tree(artifact.digest) else { return false }
-                return tree.files.allSatisfy { entry in entry.digest.map { store.size(of: $0) == entry.size } ?? false }
+                // The manifest only: a blob that went missing since is found when it is read, and made again.
+                return store.contains(artifact.digest)
             }
         }
     }

@@ -134,6 +134,14 @@ public final class Journal: @unchecked Sendable {
         }
     }
 
+    /// Forgets every cached result and stat-cache entry that names `digest` (a damaged store object).
+    public func forget(digest: Digest) throws {
+        try queue.write { db in
+            try db.execute(sql: "DELETE FROM stat_cache WHERE digest = ?", arguments: [digest.hex])
+            try db.execute(sql: "DELETE FROM cache WHERE instr(outputs, ?) > 0", arguments: [digest.hex])
+        }
+    }
+
     public func forgetCache(key: String) throws {
         try queue.write { db in try db.execute(sql: "DELETE FROM cache WHERE cache_key = ?", arguments: [key]) }
     }
@@ -277,8 +285,9 @@ public final class Journal: @unchecked Sendable {
         }
     }
 
-    /// Replaces a scope's stat cache in one transaction.
-    public func replaceStatCache(scope: String, entries: [String: StatEntry]) throws {
+    /// Replaces a scope's stat cache in one transaction (nothing is written when nothing changed).
+    public func replaceStatCache(scope: String, entries: [String: StatEntry], previous: [String: StatEntry]) throws {
+        guard entries != previous else { return }
         try queue.write { db in
             try db.execute(sql: "DELETE FROM stat_cache WHERE scope = ?", arguments: [scope])
             let statement = try db.makeStatement(sql: """
