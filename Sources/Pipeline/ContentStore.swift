@@ -203,16 +203,7 @@ public final class BlobWriter: @unchecked Sendable {
 
     public func write(_ bytes: UnsafeRawBufferPointer) throws {
         hash.update(bytes)
-        var offset = 0
-        while offset < bytes.count {
-            let written = Glibc.write(descriptor, bytes.baseAddress! + offset, bytes.count - offset)
-            if written < 0 {
-                if errno == EINTR { continue }
-                let reason = errno == ENOSPC ? "the disk is full" : String(cString: strerror(errno))
-                throw ContentStore.StoreError.io("cannot write to the store at \(store.root.path): \(reason)")
-            }
-            offset += written
-        }
+        try FileIO.writeAll(descriptor, bytes, what: "to the store at \(store.root.path)")
     }
 
     public func write(_ data: Data) throws {

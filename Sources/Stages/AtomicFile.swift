@@ -18,18 +18,7 @@ enum AtomicFile {
         let descriptor = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
         guard descriptor >= 0 else { throw StageFailure("cannot create \(temporary): \(String(cString: strerror(errno)))") }
         do {
-            try produce { chunk in
-                var offset = 0
-                while offset < chunk.count {
-                    let count = Glibc.write(descriptor, chunk.baseAddress! + offset, chunk.count - offset)
-                    if count < 0 {
-                        if errno == EINTR { continue }
-                        let reason = errno == ENOSPC ? "the disk is full" : String(cString: strerror(errno))
-                        throw StageFailure("cannot write \(final): \(reason)")
-                    }
-                    offset += count
-                }
-            }
+            try produce { chunk in try FileIO.writeAll(descriptor, chunk, what: final) }
             guard fsync(descriptor) == 0 else { throw StageFailure("cannot flush \(temporary): \(String(cString: strerror(errno)))") }
         } catch {
             close(descriptor)

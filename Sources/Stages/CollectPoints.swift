@@ -29,9 +29,7 @@ struct ArchiveCollectPoint: StageRunner {
               let format = ArchiveFormat.from(name: name) else {
             throw StageFailure("archive collect point needs a path and an archive_name ending in \(ArchiveFormat.suffixList)")
         }
-        var level: Int?
-        if case .int(let value)? = parameters["compression_level"] { level = value }
-        let compression = level
+        let compression = Self.compressionLevel(parameters)
         return try await context.blocking {
             let tree = try TreeAssembler.assemble(context.inputs, store: context.store, journal: context.journal, date: context.date)
             try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true,
@@ -43,6 +41,11 @@ struct ArchiveCollectPoint: StageRunner {
             }
             return [try context.store.put(tree)]
         }
+    }
+
+    static func compressionLevel(_ parameters: Parameters) -> Int? {
+        if case .int(let value)? = parameters["compression_level"] { return value }
+        return nil
     }
 }
 
@@ -57,9 +60,7 @@ struct ArchiveStage: StageRunner {
         guard let formatName = parameters.string("format"), let format = ArchiveFormat(rawValue: formatName) else {
             throw StageFailure("archive stage without a format")
         }
-        var level: Int?
-        if case .int(let value)? = parameters["compression_level"] { level = value }
-        let compression = level
+        let compression = ArchiveCollectPoint.compressionLevel(parameters)
         let name = (context.node.collectPoint ?? "archive") + "." + format.rawValue
         return try await context.blocking {
             let tree = try TreeAssembler.assemble(context.inputs, store: context.store, journal: context.journal, date: context.date)

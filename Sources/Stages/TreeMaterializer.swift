@@ -64,18 +64,7 @@ enum TreeMaterializer {
         let descriptor = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
         guard descriptor >= 0 else { throw StageFailure("cannot write \(temporary): \(String(cString: strerror(errno)))") }
         do {
-            try store.read(digest) { chunk in
-                var offset = 0
-                while offset < chunk.count {
-                    let count = write(descriptor, chunk.baseAddress! + offset, chunk.count - offset)
-                    if count < 0 {
-                        if errno == EINTR { continue }
-                        let reason = errno == ENOSPC ? "the disk is full" : String(cString: strerror(errno))
-                        throw StageFailure("cannot write \(path): \(reason)")
-                    }
-                    offset += count
-                }
-            }
+            try store.read(digest) { chunk in try FileIO.writeAll(descriptor, chunk, what: path) }
         } catch {
             close(descriptor)
             unlink(temporary)

@@ -197,18 +197,8 @@ import Testing
                 path: $ROOT/c
                 sources: {x: {engine: command, command: "sleep 3"}}
             """)
-        let holder = Process()
-        holder.executableURL = CommandLineTests.binary
-        holder.arguments = ["apply", "-c", sandbox.config, "--state-dir", sandbox.state]
-        holder.standardOutput = FileHandle.nullDevice
-        try holder.run()
+        let holder = try sandbox.startLockHolder()
         defer { holder.waitUntilExit() }
-        // Wait until the holder has the lock: the lock file names it.
-        for _ in 0..<100 {
-            let text = (try? String(contentsOfFile: sandbox.state + "/lock", encoding: .utf8)) ?? ""
-            if text.contains("PID \(holder.processIdentifier) ") { break }
-            usleep(50_000)
-        }
         let second = try sandbox.apply()
         #expect(second.status == 1)
         #expect(second.stderr.contains("locked by PID \(holder.processIdentifier) since"), "\(second.stderr)")
@@ -362,16 +352,7 @@ import Testing
                 path: $ROOT/c
                 sources: {x: {engine: command, command: "sleep 2"}}
             """)
-        let holder = Process()
-        holder.executableURL = CommandLineTests.binary
-        holder.arguments = ["apply", "-c", sandbox.config, "--state-dir", sandbox.state]
-        holder.standardOutput = FileHandle.nullDevice
-        try holder.run()
-        for _ in 0..<100 {
-            let text = (try? String(contentsOfFile: sandbox.state + "/lock", encoding: .utf8)) ?? ""
-            if text.contains("PID \(holder.processIdentifier) ") { break }
-            usleep(50_000)
-        }
+        let holder = try sandbox.startLockHolder()
         let waiting = try sandbox.apply(["--lock-timeout", "30", "--force"])
         holder.waitUntilExit()
         #expect(waiting.status == 0, "\(waiting.stderr)")

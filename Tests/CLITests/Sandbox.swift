@@ -28,6 +28,21 @@ struct Sandbox {
         try CommandLineTests.run(["apply", "-c", config, "--state-dir", state] + extra)
     }
 
+    /// Starts an apply in the background and returns once it holds the state lock (the lock file names it).
+    func startLockHolder() throws -> Process {
+        let holder = Process()
+        holder.executableURL = CommandLineTests.binary
+        holder.arguments = ["apply", "-c", config, "--state-dir", state]
+        holder.standardOutput = FileHandle.nullDevice
+        try holder.run()
+        for _ in 0..<100 {
+            let text = (try? String(contentsOfFile: state + "/lock", encoding: .utf8)) ?? ""
+            if text.contains("PID \(holder.processIdentifier) ") { break }
+            usleep(50_000)
+        }
+        return holder
+    }
+
     /// Runs a shell command and returns its status and output.
     @discardableResult
     static func shell(_ command: String) throws -> (status: Int32, output: String) {
