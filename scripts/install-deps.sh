@@ -5,7 +5,7 @@ set -euo pipefail
 mode=${1:-build}
 packages=(pkg-config libgit2-dev libcurl4-openssl-dev libarchive-dev libsqlite3-dev sqlite3 zstd)
 if [ "$mode" = test ]; then
-    packages+=(graphviz)
+    packages+=(graphviz xz-utils bzip2)
 fi
 missing=()
 for package in "${packages[@]}"; do
