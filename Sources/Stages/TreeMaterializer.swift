@@ -6,13 +6,16 @@ import Pipeline
 /// unchanged files (same size and mtime) are left alone.
 enum TreeMaterializer {
     static let temporarySuffix = ".polyarchiv-tmp"
+    /// Marks a directory polyarchiv owns. Materialising deletes what is not in the tree, so it refuses a
+    /// non-empty directory without this mark: a `path` pointed at live data must not wipe it.
+    static let ownerMark = ".polyarchiv-collect-point"
 
     static func materialize(_ tree: Tree, at root: String, store: ContentStore, cancellation: CancellationFlag,
                             progress: (Int64) -> Void) throws {
-        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true,
-                                                attributes: [.posixPermissions: 0o700])
+        try claim(root)
         var written: Int64 = 0
-        let wanted = Set(tree.entries.map(\.path))
+        var wanted = Set(tree.entries.map(\.path))
+        wanted.insert(ownerMark)
         try removeExtraneous(root, relative: "", wanted: wanted, tree: tree)
         for entry in tree.entries where !entry.path.isEmpty {
             try cancellation.check()
@@ -55,6 +58,23 @@ enum TreeMaterializer {
             setTimes(path, entry.mtime, followLinks: true)
         }
         for entry in tree.entries where entry.kind == .symlink { setTimes(root + "/" + entry.path, entry.mtime, followLinks: false) }
+    }
+
+    /// Creates the directory with the owner mark, or checks that an existing one is ours (or empty).
+    static func claim(_ root: String) throws {
+        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true,
+                                                attributes: [.posixPermissions: 0o700])
+        let mark = root + "/" + ownerMark
+        if FileManager.default.fileExists(atPath: mark) { return }
+        let existing = (try? FileManager.default.contentsOfDirectory(atPath: root)) ?? []
+        guard existing.isEmpty else {
+            throw StageFailure("the collect point path \(root) is not empty and was not made by polyarchiv (no \(ownerMark) "
+                               + "file); polyarchiv replaces everything in it, so point `path` at a new or empty directory")
+        }
+        let text = "This directory is a polyarchiv collect point: polyarchiv replaces its content on every run.\n"
+        guard FileManager.default.createFile(atPath: mark, contents: Data(text.utf8), attributes: [.posixPermissions: 0o600]) else {
+            throw StageFailure("cannot write \(mark)")
+        }
     }
 
     private static func writeFile(_ entry: Tree.Entry, to path: String, store: ContentStore) throws {

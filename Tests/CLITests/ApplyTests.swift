@@ -52,7 +52,7 @@ import Testing
         #expect(try Sandbox.shell("stat -c %a '\(restored)/www/index.html'").output.hasPrefix("640"))
         #expect(try Sandbox.shell("readlink '\(restored)/www/home.html'").output.hasPrefix("index.html"))
         // The collect point holds the same tree.
-        let collected = try Sandbox.shell("diff -r --no-dereference '\(restored)' '\(sandbox.path("collect/site"))'")
+        let collected = try Sandbox.shell("diff -r --no-dereference -x .polyarchiv-collect-point '\(restored)' '\(sandbox.path("collect/site"))'")
         #expect(collected.status == 0, "\(collected.output)")
     }
 
@@ -172,6 +172,23 @@ import Testing
         let check = try CommandLineTests.run(["check", "-c", sandbox.config, "--state-dir", sandbox.state])
         #expect(check.status == 2)
         #expect(check.stdout.hasPrefix("POLYARCHIV CRITICAL - bad: last run failed"))
+    }
+
+    @Test func aCollectPointRefusesToWipeADirectoryItDoesNotOwn() throws {
+        let sandbox = try Sandbox()
+        try sandbox.write("precious/keep.txt", "do not delete\n")
+        try sandbox.write("data/a.txt", "a\n")
+        try sandbox.configure("""
+            collect_points:
+              www:
+                engine: files
+                path: $ROOT/precious
+                sources: {x: {engine: files, path: $ROOT/data}}
+            """)
+        let run = try sandbox.apply()
+        #expect(run.status == 2)
+        #expect(run.stdout.contains("is not empty and was not made by polyarchiv"), "\(run.stdout)")
+        #expect(try String(contentsOfFile: sandbox.path("precious/keep.txt"), encoding: .utf8) == "do not delete\n")
     }
 
     @Test func anEngineThatDoesNotExistYetFailsItsNodeClearly() throws {

@@ -71,6 +71,7 @@ import Testing
             let backups = try FileManager.default.contentsOfDirectory(atPath: state + "/backups")
             #expect(backups == ["data.tar.zst"], "iteration \(iteration): leftovers \(backups)")
             let collectDiff = try Sandbox.shell("diff -r '\(data)' '\(state)/collect/tree'")
+            #expect(FileManager.default.fileExists(atPath: state + "/collect/.polyarchiv-collect-point"))
             #expect(collectDiff.status == 0, "iteration \(iteration): \(collectDiff.output)")
             let integrity = try Sandbox.shell("sqlite3 '\(state)/state/journal.sqlite' 'PRAGMA integrity_check'")
             #expect(integrity.output.trimmingCharacters(in: .whitespacesAndNewlines) == "ok", "iteration \(iteration)")
