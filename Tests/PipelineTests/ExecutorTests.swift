@@ -151,3 +151,39 @@ import Testing
         #expect(try Tree.decode(a.encoded()) == a)
     }
 }
+
+@Suite struct CacheKeyTests {
+    func node(password: String) -> StageNode {
+        var parameters = Parameters()
+        parameters["database"] = .string("app")
+        parameters["password"] = .secret(Secret(.literal(password)))
+        return StageNode(id: "dump:www/db", kind: .dump, engine: "postgresql", group: .global, parameters: parameters, summary: "")
+    }
+
+    @Test func secretsEnterOnlyAsAKeyedFingerprint() throws {
+        let key = Fingerprinter(keyData: Data(repeating: 1, count: 32))
+        let a = try CacheKey.compute(node: node(password: "hunter2"), version: "1", inputs: [], fingerprinter: key)
+        let b = try CacheKey.compute(node: node(password: "hunter3"), version: "1", inputs: [], fingerprinter: key)
+        let c = try CacheKey.compute(node: node(password: "hunter2"), version: "2", inputs: [], fingerprinter: key)
+        let otherKey = Fingerprinter(keyData: Data(repeating: 2, count: 32))
+        let d = try CacheKey.compute(node: node(password: "hunter2"), version: "1", inputs: [], fingerprinter: otherKey)
+        #expect(a != b, "a changed secret changes the key")
+        #expect(a != c, "a new engine version changes the key")
+        #expect(a != d, "the fingerprint depends on the state directory's key")
+        #expect(a == (try CacheKey.compute(node: node(password: "hunter2"), version: "1", inputs: [], fingerprinter: key)))
+        #expect(!key.fingerprint("hunter2").contains("hunter2"))
+    }
+
+    @Test func inputDigestsChangeTheKey() throws {
+        let key = Fingerprinter(keyData: Data(repeating: 1, count: 32))
+        let collect = StageNode(id: "collect:www", kind: .collect, engine: "files", group: .global, summary: "")
+        let edge = StageEdge(from: "dump:www/db", to: "collect:www", label: "db.sql")
+        func input(_ text: String) -> [StageContext.Input] {
+            [StageContext.Input(edge: edge, artifacts: [Artifact(kind: .blob, digest: .of(text), size: 1)])]
+        }
+        let one = try CacheKey.compute(node: collect, version: "1", inputs: input("one"), fingerprinter: key)
+        let two = try CacheKey.compute(node: collect, version: "1", inputs: input("two"), fingerprinter: key)
+        #expect(one != two)
+        #expect(one == (try CacheKey.compute(node: collect, version: "1", inputs: input("one"), fingerprinter: key)))
+    }
+}
