@@ -84,8 +84,8 @@ public struct Compiler {
         for source in point.sources {
             let context = "source `\(source.name)` of `\(point.name)`"
             var sourceParameters = parameters.compile(source, scope: scope, context: context)
-            let destination = sourceParameters.string("destination")
-                ?? DefaultDestination.of(engine: source.spec.name, source: source.name, format: sourceParameters.string("format"))
+            let destination = Self.normalise(sourceParameters.string("destination")
+                ?? DefaultDestination.of(engine: source.spec.name, source: source.name, format: sourceParameters.string("format")))
             sourceParameters["destination"] = .string(destination)
             checkDestination(destination, source.parameter("destination")?.location ?? source.location, &destinations)
             let id = "dump:\(point.name)/\(source.name)"
@@ -111,6 +111,14 @@ public struct Compiler {
         for output in outputs { connect(output.id, collectID, output.label) }
         compileHooks(point.hooks, group: group, scope: scope, idPrefix: point.name, context: "collect point `\(point.name)`",
                      before: point.sources.map { "dump:\(point.name)/\($0.name)" }, after: [collectID])
+    }
+
+    /// `./db/../x` style noise removed: `.` components dropped, a trailing `/` (a directory) kept.
+    static func normalise(_ destination: String) -> String {
+        let components = destination.split(separator: "/").filter { $0 != "." }
+        guard !components.isEmpty else { return destination }
+        let joined = components.joined(separator: "/")
+        return destination.hasSuffix("/") ? joined + "/" : joined
     }
 
     private mutating func checkDestination(_ destination: String, _ location: SourceLocation,

@@ -71,10 +71,12 @@ enum TreeMaterializer {
             throw StageFailure("the collect point path \(root) is not empty and was not made by polyarchiv (no \(ownerMark) "
                                + "file); polyarchiv replaces everything in it, so point `path` at a new or empty directory")
         }
+        // Written in place (no temporary file): a run killed here leaves an empty directory or the mark.
+        let descriptor = open(mark, O_WRONLY | O_CREAT | O_CLOEXEC, 0o600)
+        guard descriptor >= 0 else { throw StageFailure("cannot write \(mark): \(FileIO.lastError)") }
+        defer { close(descriptor) }
         let text = "This directory is a polyarchiv collect point: polyarchiv replaces its content on every run.\n"
-        guard FileManager.default.createFile(atPath: mark, contents: Data(text.utf8), attributes: [.posixPermissions: 0o600]) else {
-            throw StageFailure("cannot write \(mark)")
-        }
+        try text.utf8CString.dropLast().withUnsafeBytes { try FileIO.writeAll(descriptor, $0, what: mark) }
     }
 
     private static func writeFile(_ entry: Tree.Entry, to path: String, store: ContentStore) throws {

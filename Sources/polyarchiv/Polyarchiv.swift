@@ -18,5 +18,6 @@ struct Polyarchiv: AsyncParsableCommand {
               polyarchiv apply -C /etc/polyarchiv
             """,
         version: "polyarchiv \(version) (\(LibraryVersions.summary))",
-        subcommands: [Validate.self, Plan.self, Apply.self, Check.self, Graph.self, Engines.self, GarbageCollect.self])
+        subcommands: [Validate.self, Plan.self, Apply.self, Check.self, Graph.self, Engines.self, GarbageCollect.self,
+                      ImportIni.self])
 }

@@ -1,0 +1,61 @@
+import ArgumentParser
+import Foundation
+import Planner
+
+struct ImportIni: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "import-ini",
+        abstract: "Convert an original PolyArchiv configuration directory (*.global, *.collect, *.backup) to YAML.",
+        discussion: """
+            Every parameter is converted or named in a warning (file:line). Secrets (passwords, API keys) are
+            written to files of their own, mode 0600, under --secrets-dir, and the YAML references them.
+            The result is validated before this command succeeds.
+
+            Example:
+              polyarchiv import-ini /etc/polyarchiv -o /etc/polyarchiv/polyarchiv.yaml
+            """)
+
+    @Argument(help: "The directory of the original configuration.")
+    var directory: String
+
+    @Option(name: .shortAndLong, help: "Write the YAML here (default: standard output).")
+    var output: String?
+
+    @Option(help: "Where secrets go (default: beside the output, NAME.secrets/; ./polyarchiv-secrets without -o).")
+    var secretsDir: String?
+
+    func run() throws {
+        let secrets = secretsDir ?? output.map { (($0 as NSString).deletingPathExtension) + ".secrets" } ?? "polyarchiv-secrets"
+        let absoluteSecrets = secrets.hasPrefix("/") ? secrets : FileManager.default.currentDirectoryPath + "/" + secrets
+        let result: IniImporter.Result
+        do {
+            result = try IniImporter.convert(directory: directory, secretsDirectory: absoluteSecrets)
+        } catch let error as ConfigError {
+            Terminal.error(error.description)
+            Terminal.error("polyarchiv: the original configuration has \(error.diagnostics.count) error(s); nothing was written")
+            throw ExitCode(1)
+        }
+        for warning in result.warnings {
+            Terminal.error(warning.description.replacingOccurrences(of: "error: ", with: "warning: "))
+        }
+        // The result must be a valid polyarchiv configuration.
+        let check = FileManager.default.temporaryDirectory.appendingPathComponent("polyarchiv-import-\(getpid()).yaml").path
+        try result.yaml.write(toFile: check, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: check) }
+        do {
+            _ = try Compiler.compile(try ConfigLoader.load(.file(check)))
+        } catch let error as ConfigError {
+            Terminal.error(error.description.replacingOccurrences(of: check, with: output ?? "<output>"))
+            Terminal.error("polyarchiv: the converted configuration does not validate; fix the points above in the original "
+                           + "or in the output")
+            if let output { try result.yaml.write(toFile: output, atomically: true, encoding: .utf8) }
+            throw ExitCode(1)
+        }
+        if let output {
+            try result.yaml.write(toFile: output, atomically: true, encoding: .utf8)
+            Terminal.error("polyarchiv: wrote \(output)" + (result.secretFiles.isEmpty ? "" : " and \(result.secretFiles.count) secret file(s) in \(absoluteSecrets)"))
+        } else {
+            Terminal.print(result.yaml)
+        }
+    }
+}
