@@ -15,8 +15,15 @@ public enum TarWriter {
         init(_ sink: @escaping Sink) { self.sink = sink }
     }
 
+    /// libarchive converts UTF-8 names through the C library's locale; in the default "C" locale a
+    /// non-ASCII name does not convert and libarchive 3.6 crashes on it. A UTF-8 character type fixes both.
+    private static let utf8Locale: Void = {
+        if setlocale(LC_CTYPE, "C.UTF-8") == nil { _ = setlocale(LC_CTYPE, "en_US.UTF-8") }
+    }()
+
     public static func write(_ tree: Tree, format: ArchiveFormat, level: Int?, store: ContentStore,
                              cancellation: CancellationFlag, sink: @escaping Sink) throws {
+        _ = utf8Locale
         guard let archive = archive_write_new() else { throw StageFailure("libarchive: cannot create an archive writer") }
         defer { archive_write_free(archive) }
         func check(_ status: Int32, _ what: String) throws {

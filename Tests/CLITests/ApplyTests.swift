@@ -25,6 +25,8 @@ import Testing
         try sandbox.write("data/www/assets/style.css", "body { color: red }\n")
         try sandbox.write("data/www/draft.tmp", "scratch\n")
         try sandbox.write("data/www/cache/page", "cached\n")
+        try sandbox.write("data/www/Főtanúsítvány.pem", "non-ASCII names\n")
+        try sandbox.write("data/www/日本/ファイル.txt", "and more\n")
         try Sandbox.shell("ln -s index.html '\(sandbox.path("data/www/home.html"))'")
         try Sandbox.shell("chmod 0640 '\(sandbox.path("data/www/index.html"))'")
         try Sandbox.shell("sqlite3 '\(sandbox.path("data/app.sqlite3"))' \"CREATE TABLE t(x); INSERT INTO t VALUES (1), (2);\"")

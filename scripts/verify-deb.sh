@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Verifies the Debian package on a fresh Debian 12 root without the Swift toolchain: debootstrap a
+# minimal bookworm into a folder, install the package with apt (which fetches its Depends), run
+# `polyarchiv --version`, `validate` and `plan` on the example configuration and a real `apply`, then
+# remove and purge it and check that nothing is left. lintian must report no error.
+# Needs root and the Debian mirror. Usage: scripts/verify-deb.sh [PACKAGE.deb] [ROOT_DIR]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+package=${1:-}
+[ -n "$package" ] || package=$(scripts/build-deb.sh | tail -1)
+target=${2:-/tmp/polyarchiv-debian12}
+for tool in debootstrap lintian; do
+    command -v $tool >/dev/null || apt-get install -y -qq -o DPkg::Lock::Timeout=600 debootstrap lintian >/dev/null
+done
+
+echo "== lintian"
+lintian --fail-on error "$package"
+
+if [ ! -x "$target/usr/bin/apt-get" ]; then
+    echo "== debootstrap bookworm into $target"
+    rm -rf "$target"
+    debootstrap --variant=minbase bookworm "$target" http://deb.debian.org/debian >/dev/null
+fi
+cleanup() { umount "$target/proc" 2>/dev/null || true; }
+trap cleanup EXIT
+mount -t proc proc "$target/proc"
+in_root() { chroot "$target" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8 "$@"; }
+
+echo "== no Swift toolchain in the root"
+! in_root sh -c 'command -v swift' >/dev/null
+
+echo "== install"
+cp "$package" "$target/tmp/polyarchiv.deb"
+in_root apt-get update -qq
+in_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq /tmp/polyarchiv.deb >/dev/null
+in_root polyarchiv --version
+test "$(stat -c %a "$target/var/lib/polyarchiv")" = 700
+test -f "$target/lib/systemd/system/polyarchiv.timer"
+test -f "$target/usr/share/man/man1/polyarchiv.1.gz"
+in_root polyarchiv validate -q
+in_root polyarchiv plan
+in_root polyarchiv apply
+ls "$target"/var/backups/polyarchiv/archives/etc/
+
+echo "== remove, then purge"
+in_root apt-get remove -y -qq polyarchiv >/dev/null
+test ! -e "$target/usr/bin/polyarchiv"
+test -f "$target/etc/polyarchiv/polyarchiv.yaml"   # a conffile stays until purge
+in_root apt-get purge -y -qq polyarchiv >/dev/null
+test ! -e "$target/etc/polyarchiv/polyarchiv.yaml"
+test ! -e "$target/var/lib/polyarchiv"
+echo "verified: $package"
