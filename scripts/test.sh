@@ -6,3 +6,11 @@ cd "$(dirname "$0")/.."
 scripts/install-deps.sh test
 swift build --build-tests
 swift test
+# The Debian package: built, linted, installed into a fresh Debian 12 root, used, removed.
+if [ "$(id -u)" -eq 0 ]; then
+    scripts/verify-deb.sh
+elif [ "${CI:-}" = true ]; then
+    echo "packaging check needs root (debootstrap, chroot)"; exit 1
+else
+    echo "skipped: the packaging check (scripts/verify-deb.sh) needs root"
+fi

@@ -21,9 +21,10 @@ if [ ! -x "$target/usr/bin/apt-get" ]; then
     rm -rf "$target"
     debootstrap --variant=minbase bookworm "$target" http://deb.debian.org/debian >/dev/null
 fi
-cleanup() { umount "$target/proc" 2>/dev/null || true; }
+cleanup() { umount "$target/dev/pts" "$target/proc" 2>/dev/null || true; }
 trap cleanup EXIT
 mount -t proc proc "$target/proc"
+mkdir -p "$target/dev/pts" && mount -t devpts devpts "$target/dev/pts"
 in_root() { chroot "$target" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8 "$@"; }
 
 echo "== no Swift toolchain in the root"
