@@ -213,6 +213,10 @@ public struct Compiler {
         if let metadata = point.engine.parameter("metadata_url"), case .text(let template, _) = metadata.value,
            let url = parameters.expand(template, scope, metadata.location, "metadata_url", context) {
             bpParameters["metadata_url"] = .string(url)
+        } else if engine == "archive" || engine == "rolling_archive", let url = bpParameters.string("url") {
+            // Beside the backups: the URL's directory, one document per collect point.
+            let directory = url.range(of: "/", options: .backwards).map { String(url[..<$0.lowerBound]) } ?? url
+            bpParameters["metadata_url"] = .string(directory + "/\(cp.name).polyarchiv.json")
         }
         let uploadID = "upload:\(point.name)/\(cp.name)"
         let keep = bpParameters["keep"]

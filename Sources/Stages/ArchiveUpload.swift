@@ -36,6 +36,11 @@ struct ArchiveUpload: StageRunner {
             if let backupPoint = context.node.backupPoint, let collectPoint = context.node.collectPoint {
                 try context.journal.recordRemoteBackup(backupPoint: backupPoint, collectPoint: collectPoint, location: url,
                                                        digest: blob.digest, size: blob.size, at: context.date)
+                if let metadata = context.node.parameters.string("metadata_url") {
+                    let backup = BackupMetadata.Backup(location: url, digest: blob.digest, size: blob.size, created: context.date,
+                                                       host: ProcessInfo.processInfo.hostName)
+                    try BackupMetadata.record(backup, at: metadata, backupPoint: backupPoint, collectPoint: collectPoint)
+                }
             }
             return [Artifact(kind: .remote, digest: blob.digest, size: blob.size, location: url)]
         }

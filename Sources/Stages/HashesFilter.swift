@@ -32,22 +32,43 @@ struct HashesFilter: StageRunner {
     }
 
     static func hash(_ digest: Pipeline.Digest, method: String, store: ContentStore) throws -> String {
+        try HashMethod.hex(method) { update in try store.read(digest) { update($0) } }
+    }
+}
+
+/// The hash functions of the `hashes` filter, over any stream of bytes.
+public enum HashMethod {
+    /// Hex digest of the bytes `produce` feeds to its argument.
+    public static func hex(_ method: String, _ produce: ((UnsafeRawBufferPointer) -> Void) throws -> Void) throws -> String {
         func hex<D: Sequence>(_ bytes: D) -> String where D.Element == UInt8 { bytes.map { String(format: "%02x", $0) }.joined() }
         switch method {
         case "sha1":
             var hasher = Insecure.SHA1()
-            try store.read(digest) { hasher.update(bufferPointer: $0) }
+            try produce { hasher.update(bufferPointer: $0) }
             return hex(hasher.finalize())
         case "md5":
             var hasher = Insecure.MD5()
-            try store.read(digest) { hasher.update(bufferPointer: $0) }
+            try produce { hasher.update(bufferPointer: $0) }
             return hex(hasher.finalize())
         case "sha512":
             var hasher = SHA512()
-            try store.read(digest) { hasher.update(bufferPointer: $0) }
+            try produce { hasher.update(bufferPointer: $0) }
+            return hex(hasher.finalize())
+        case "sha256":
+            var hasher = SHA256()
+            try produce { hasher.update(bufferPointer: $0) }
             return hex(hasher.finalize())
         default:
             throw StageFailure("unknown hash method \(method)")
+        }
+    }
+
+    /// Hex digest of a file's content.
+    public static func hex(_ method: String, file path: String) throws -> String {
+        guard let handle = FileHandle(forReadingAtPath: path) else { throw StageFailure("cannot read \(path)") }
+        defer { try? handle.close() }
+        return try hex(method) { update in
+            while let chunk = try handle.read(upToCount: 1 << 20), !chunk.isEmpty { chunk.withUnsafeBytes { update($0) } }
         }
     }
 }

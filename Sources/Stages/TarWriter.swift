@@ -21,9 +21,11 @@ public enum TarWriter {
         if setlocale(LC_CTYPE, "C.UTF-8") == nil { _ = setlocale(LC_CTYPE, "en_US.UTF-8") }
     }()
 
+    static func useUTF8Locale() { _ = utf8Locale }
+
     public static func write(_ tree: Tree, format: ArchiveFormat, level: Int?, store: ContentStore,
                              cancellation: CancellationFlag, sink: @escaping Sink) throws {
-        _ = utf8Locale
+        useUTF8Locale()
         guard let archive = archive_write_new() else { throw StageFailure("libarchive: cannot create an archive writer") }
         defer { archive_write_free(archive) }
         func check(_ status: Int32, _ what: String) throws {

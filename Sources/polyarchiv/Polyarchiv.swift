@@ -19,5 +19,5 @@ struct Polyarchiv: AsyncParsableCommand {
             """,
         version: "polyarchiv \(version) (\(LibraryVersions.summary))",
         subcommands: [Validate.self, Plan.self, Apply.self, Check.self, Graph.self, Engines.self, GarbageCollect.self,
-                      ImportIni.self])
+                      List.self, RestoreCommand.self, ImportIni.self])
 }

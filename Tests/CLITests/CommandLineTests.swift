@@ -48,7 +48,8 @@ import Testing
         return url.path
     }
 
-    @Test(arguments: [[], ["validate"], ["plan"], ["graph"], ["engines"]])
+    @Test(arguments: [[], ["validate"], ["plan"], ["apply"], ["check"], ["gc"], ["list"], ["restore"], ["graph"], ["engines"],
+                      ["import-ini"]])
     func everyCommandHasHelpWithAnExample(_ command: [String]) throws {
         let result = try Self.run(command + ["--help"])
         #expect(result.status == 0)

@@ -1,0 +1,109 @@
+import Foundation
+import Pipeline
+import Stages
+
+/// `polyarchiv list` and `polyarchiv restore`: what the backup points hold, from their metadata
+/// documents (no local state needed), and getting it back.
+public enum Restore {
+    public struct Listing: Sendable {
+        public let backupPoint: String
+        public let collectPoint: String
+        public let metadataURL: String
+        public let backups: [BackupMetadata.Backup]
+    }
+
+    /// Every (backup point, collect point) pair with its backups, newest first.
+    public static func list(_ pipeline: CompiledPipeline, collectPoint: String?, backupPoint: String?) throws -> [Listing] {
+        var listings: [Listing] = []
+        for (bp, cp) in pipeline.associations {
+            if let collectPoint, collectPoint != cp { continue }
+            if let backupPoint, backupPoint != bp { continue }
+            guard let upload = pipeline.graph.node("upload:\(bp)/\(cp)"), let url = upload.parameters.string("metadata_url") else {
+                continue
+            }
+            let document = try BackupMetadata.read(url)
+            listings.append(Listing(backupPoint: bp, collectPoint: cp, metadataURL: url, backups: document?.sorted ?? []))
+        }
+        return listings
+    }
+
+    public struct Outcome: Sendable {
+        public let collectPoint: String
+        public let backupPoint: String
+        public let backup: BackupMetadata.Backup
+        public let directory: String
+        public let entries: Int
+        public let verifiedIndexes: [String]
+    }
+
+    /// Restores the newest backup (at or before `at`) of each chosen collect point into `target/<collect point>`.
+    public static func run(_ pipeline: CompiledPipeline, target: String, collectPoint: String?, backupPoint: String?, at: Date?,
+                           cancellation: CancellationFlag) throws -> [Outcome] {
+        let listings = try list(pipeline, collectPoint: collectPoint, backupPoint: backupPoint)
+        let collectPoints = collectPoint.map { [$0] } ?? pipeline.collectPoints.map(\.name)
+        var outcomes: [Outcome] = []
+        for cp in collectPoints {
+            let candidates = listings.filter { $0.collectPoint == cp }.flatMap { listing in
+                listing.backups.filter { at == nil || $0.created <= at! }.map { (listing.backupPoint, $0) }
+            }
+            guard let (bp, backup) = candidates.max(by: { $0.1.created < $1.1.created }) else {
+                throw StageFailure("no backup of collect point \(cp) found" + (at.map { " at or before \($0)" } ?? "")
+                                   + " in " + listings.filter { $0.collectPoint == cp }.map(\.metadataURL).joined(separator: ", "))
+            }
+            let directory = target + "/" + cp
+            try prepareEmptyDirectory(directory)
+            let archive = try BackupMetadata.localPath(backup.location)
+            try verify(archive, digest: backup.digest)
+            let entries = try TarReader.extract(archive, into: directory, cancellation: cancellation)
+            let indexes = try verifyHashIndexes(in: directory, pipeline: pipeline, collectPoint: cp)
+            outcomes.append(Outcome(collectPoint: cp, backupPoint: bp, backup: backup, directory: directory, entries: entries,
+                                    verifiedIndexes: indexes))
+        }
+        return outcomes
+    }
+
+    /// Restoring never overwrites: the target must be new or empty.
+    static func prepareEmptyDirectory(_ path: String) throws {
+        if let existing = try? FileManager.default.contentsOfDirectory(atPath: path), !existing.isEmpty {
+            throw StageFailure("\(path) is not empty; restore into a new or empty directory (nothing was changed)")
+        }
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+    }
+
+    /// The archive must be exactly what was uploaded.
+    static func verify(_ path: String, digest: Digest) throws {
+        guard let handle = FileHandle(forReadingAtPath: path) else {
+            throw StageFailure("the backup \(path) is missing or not readable")
+        }
+        defer { try? handle.close() }
+        var hash = StreamingHash()
+        while let chunk = try handle.read(upToCount: 1 << 20), !chunk.isEmpty { hash.update(chunk) }
+        guard hash.finalize() == digest else {
+            throw StageFailure("the backup \(path) does not match its recorded SHA-256 (\(digest.short)…): it is damaged; "
+                               + "restore an older one with --at")
+        }
+    }
+
+    /// Checks the hashes filter's index (SHA256SUMS, …) against the restored files; a mismatch names the file.
+    static func verifyHashIndexes(in directory: String, pipeline: CompiledPipeline, collectPoint: String) throws -> [String] {
+        var verified: [String] = []
+        for node in pipeline.graph.nodes where node.kind == .filter && node.engine == "hashes" && node.collectPoint == collectPoint
+            && node.backupPoint == nil {
+            let method = node.parameters.string("method") ?? "sha256"
+            let name = node.parameters.string("filename") ?? method.uppercased() + "SUMS"
+            guard let text = try? String(contentsOfFile: directory + "/" + name, encoding: .utf8) else {
+                throw StageFailure("the restored data has no \(name) index although the collect point writes one")
+            }
+            for line in text.split(separator: "\n") {
+                guard let separator = line.range(of: "  ") else { continue }
+                let expected = String(line[..<separator.lowerBound]).trimmingCharacters(in: CharacterSet(charactersIn: "\\"))
+                let path = String(line[separator.upperBound...])
+                guard let actual = try? HashMethod.hex(method, file: directory + "/" + path), actual == expected else {
+                    throw StageFailure("restored file \(path) does not match \(name): the backup is damaged")
+                }
+            }
+            verified.append(name)
+        }
+        return verified
+    }
+}

@@ -1,0 +1,66 @@
+import CArchive
+import Foundation
+import Pipeline
+
+/// Extracts a tar archive (any compression libarchive knows) into a directory, refusing entries that
+/// would land outside it (absolute paths, `..`, writes through symlinks). Blocking: call it on a
+/// blocking thread.
+public enum TarReader {
+    public static func extract(_ archivePath: String, into directory: String, cancellation: CancellationFlag) throws -> Int {
+        TarWriter.useUTF8Locale()
+        guard let reader = archive_read_new(), let writer = archive_write_disk_new() else {
+            throw StageFailure("libarchive: cannot create a reader")
+        }
+        defer {
+            archive_read_free(reader)
+            archive_write_free(writer)
+        }
+        archive_read_support_filter_all(reader)
+        archive_read_support_format_all(reader)
+        // Names are checked here (no absolute path, no `..`), then prefixed with the target directory, so
+        // libarchive's own absolute-path guard cannot be used; its `..` and symlink guards still are.
+        let flags = ARCHIVE_EXTRACT_PERM | ARCHIVE_EXTRACT_TIME | ARCHIVE_EXTRACT_SECURE_SYMLINKS | ARCHIVE_EXTRACT_SECURE_NODOTDOT
+        archive_write_disk_set_options(writer, flags)
+        func failure(_ archive: OpaquePointer, _ what: String) -> StageFailure {
+            StageFailure("cannot \(what) \(archivePath): " + (archive_error_string(archive).map { String(cString: $0) } ?? "unknown error"))
+        }
+        guard archive_read_open_filename(reader, archivePath, 1 << 16) == ARCHIVE_OK else { throw failure(reader, "open") }
+        var count = 0
+        var entry: OpaquePointer?
+        while true {
+            try cancellation.check()
+            let status = archive_read_next_header(reader, &entry)
+            if status == ARCHIVE_EOF { break }
+            guard status == ARCHIVE_OK || status == ARCHIVE_WARN, let entry else { throw failure(reader, "read") }
+            let name = archive_entry_pathname(entry).map { String(cString: $0) } ?? ""
+            try checkInside(name, archivePath)
+            archive_entry_set_pathname(entry, directory + "/" + name)
+            if let link = archive_entry_hardlink(entry) {
+                let target = String(cString: link)
+                try checkInside(target, archivePath)
+                archive_entry_set_hardlink(entry, directory + "/" + target)
+            }
+            guard archive_write_header(writer, entry) == ARCHIVE_OK else { throw failure(writer, "extract \(name) from") }
+            var buffer: UnsafeRawPointer?
+            var size = 0
+            var offset: la_int64_t = 0
+            while true {
+                let result = archive_read_data_block(reader, &buffer, &size, &offset)
+                if result == ARCHIVE_EOF { break }
+                guard result == ARCHIVE_OK else { throw failure(reader, "read \(name) from") }
+                guard archive_write_data_block(writer, buffer, size, offset) == ARCHIVE_OK else {
+                    throw failure(writer, "write \(name) from")
+                }
+            }
+            guard archive_write_finish_entry(writer) == ARCHIVE_OK else { throw failure(writer, "finish \(name) from") }
+            count += 1
+        }
+        return count
+    }
+
+    private static func checkInside(_ name: String, _ archive: String) throws {
+        if name.isEmpty || name.hasPrefix("/") || name.split(separator: "/").contains("..") {
+            throw StageFailure("\(archive) holds the entry `\(name)`, which would land outside the target; nothing more was extracted")
+        }
+    }
+}

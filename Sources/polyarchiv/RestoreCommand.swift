@@ -1,0 +1,99 @@
+import ArgumentParser
+import Foundation
+import Pipeline
+import Planner
+
+struct List: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "list",
+        abstract: "The backups each backup point holds, newest first, read from their metadata documents.",
+        discussion: """
+            Needs only the configuration: the list comes from the backup points, not from local state.
+
+            Example:
+              polyarchiv list -C /etc/polyarchiv --collect-point www
+            """)
+
+    @OptionGroup var config: ConfigOptions
+
+    @Option(help: "Only this collect point.")
+    var collectPoint: String?
+
+    @Option(help: "Only this backup point.")
+    var backupPoint: String?
+
+    func run() throws {
+        let pipeline = try config.compile()
+        do {
+            let formatter = ISO8601DateFormatter()
+            var text = ""
+            for listing in try Restore.list(pipeline, collectPoint: collectPoint, backupPoint: backupPoint) {
+                text += "\(listing.backupPoint) ← \(listing.collectPoint) (\(listing.metadataURL))\n"
+                if listing.backups.isEmpty { text += "  no backup yet\n" }
+                for backup in listing.backups {
+                    text += "  \(formatter.string(from: backup.created))  \(RunOutput.bytes(backup.size))  \(backup.digest.short)  "
+                        + Redaction.maskingURLPassword(backup.location) + "\n"
+                }
+            }
+            Terminal.print(text)
+        } catch let failure as StageFailure {
+            Terminal.error("polyarchiv: \(failure)")
+            throw ExitCode(1)
+        }
+    }
+}
+
+struct RestoreCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "restore",
+        abstract: "Restore the newest (or --at) backup of each collect point into --target.",
+        discussion: """
+            Works on a fresh machine with only the configuration: the backups are found through the metadata
+            documents beside them. Each collect point is restored into TARGET/<collect point>, which must be
+            new or empty; the archive is checked against its recorded SHA-256 and the hashes index (if any)
+            against the restored files. Restoring in place is not implemented yet.
+
+            Example:
+              polyarchiv restore -C /etc/polyarchiv --collect-point www --target /srv/restore
+            """)
+
+    @OptionGroup var config: ConfigOptions
+
+    @Option(help: "Where to restore (each collect point in a subdirectory).")
+    var target: String
+
+    @Option(help: "Only this collect point.")
+    var collectPoint: String?
+
+    @Option(name: .customLong("from"), help: "Only from this backup point.")
+    var backupPoint: String?
+
+    @Option(help: "The newest backup at or before this date (2026-11-27 or 2026-11-27T03:00:00Z).")
+    var at: String?
+
+    func run() throws {
+        let pipeline = try config.compile()
+        var date: Date?
+        if let at {
+            let full = ISO8601DateFormatter()
+            let day = DateFormatter()
+            day.dateFormat = "yyyy-MM-dd"
+            guard let parsed = full.date(from: at) ?? day.date(from: at).map({ $0.addingTimeInterval(86_399) }) else {
+                throw ValidationError("--at takes a date such as 2026-11-27 or 2026-11-27T03:00:00Z")
+            }
+            date = parsed
+        }
+        do {
+            let outcomes = try Restore.run(pipeline, target: target, collectPoint: collectPoint, backupPoint: backupPoint, at: date,
+                                           cancellation: CancellationFlag())
+            for outcome in outcomes {
+                Terminal.print("restored \(outcome.collectPoint) from \(outcome.backupPoint) (\(ISO8601DateFormatter().string(from: outcome.backup.created)), "
+                               + "\(outcome.entries) entries) into \(outcome.directory)"
+                               + (outcome.verifiedIndexes.isEmpty ? "" : "; verified " + outcome.verifiedIndexes.joined(separator: ", ")) + "\n")
+            }
+        } catch let failure as StageFailure {
+            Terminal.error("polyarchiv: \(failure)")
+            throw ExitCode(2)
+        }
+    }
+}

@@ -1,0 +1,116 @@
+import Foundation
+import Testing
+
+/// list and restore from the backup points' metadata, on a "fresh machine": no state, no collect point.
+@Suite(.serialized) struct RestoreTests {
+    func makeSandbox(url: String = "file://$ROOT/backups/{name}-{Y}{m}{d}-{H}{M}{S}.tar.gz") throws -> Sandbox {
+        let sandbox = try Sandbox()
+        try sandbox.write("data/www/index.html", "<h1>one</h1>\n")
+        try sandbox.write("data/www/img/logo.svg", "<svg/>\n")
+        try Sandbox.shell("sqlite3 '\(sandbox.path("data/app.sqlite3"))' \"CREATE TABLE t(x); INSERT INTO t VALUES (1), (2), (3);\"")
+        try sandbox.configure("""
+            collect_points:
+              site:
+                engine: files
+                path: $ROOT/collect/{name}
+                sources:
+                  www: {engine: files, path: $ROOT/data/www}
+                  db: {engine: sqlite, path: $ROOT/data/app.sqlite3, destination: app.sqlite3}
+                filters: [{engine: hashes}]
+            backup_points:
+              local:
+                engine: archive
+                url: "\(url)"
+            """)
+        return sandbox
+    }
+
+    func restore(_ sandbox: Sandbox, _ extra: [String] = []) throws -> CommandLineTests.Result {
+        try CommandLineTests.run(["restore", "-c", sandbox.config, "--target", sandbox.path("restored")] + extra)
+    }
+
+    @Test func restoreOnAFreshMachineGivesTheDataBack() throws {
+        let sandbox = try makeSandbox()
+        #expect(try sandbox.apply().status == 0)
+        // A fresh machine: no state directory, no collect point.
+        try FileManager.default.removeItem(atPath: sandbox.state)
+        try FileManager.default.removeItem(atPath: sandbox.path("collect"))
+        let list = try CommandLineTests.run(["list", "-c", sandbox.config])
+        #expect(list.status == 0)
+        #expect(list.stdout.contains("local ← site"))
+        #expect(list.stdout.contains(".tar.gz"))
+        let run = try restore(sandbox)
+        #expect(run.status == 0, "\(run.stderr)")
+        #expect(run.stdout.contains("verified SHA256SUMS"))
+        let restored = sandbox.path("restored/site")
+        #expect(try Sandbox.shell("diff -r '\(sandbox.path("data/www"))' '\(restored)/www'").status == 0)
+        let rows = try Sandbox.shell("sqlite3 '\(restored)/app.sqlite3' 'SELECT sum(x) FROM t'")
+        #expect(rows.output.trimmingCharacters(in: .whitespacesAndNewlines) == "6")
+        #expect(try Sandbox.shell("cd '\(restored)' && sha256sum -c SHA256SUMS").status == 0)
+        // Never over existing data.
+        let again = try restore(sandbox)
+        #expect(again.status == 2)
+        #expect(again.stderr.contains("is not empty"))
+    }
+
+    @Test func atChoosesAnOlderBackup() throws {
+        let sandbox = try makeSandbox()
+        #expect(try sandbox.apply().status == 0)
+        let first = try String(contentsOfFile: sandbox.path("backups/site.polyarchiv.json"), encoding: .utf8)
+        let created = try #require(first.range(of: #"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ"#, options: .regularExpression).map { String(first[$0]) })
+        sleep(2)
+        try sandbox.write("data/www/index.html", "<h1>two</h1>\n")
+        #expect(try sandbox.apply().status == 0)
+        let list = try CommandLineTests.run(["list", "-c", sandbox.config])
+        #expect(list.stdout.components(separatedBy: ".tar.gz").count == 3, "two backups listed:\n\(list.stdout)")
+        #expect(try restore(sandbox, ["--at", created]).status == 0)
+        #expect(try String(contentsOfFile: sandbox.path("restored/site/www/index.html"), encoding: .utf8) == "<h1>one</h1>\n")
+        let newest = try CommandLineTests.run(["restore", "-c", sandbox.config, "--target", sandbox.path("newest")])
+        #expect(newest.status == 0)
+        #expect(try String(contentsOfFile: sandbox.path("newest/site/www/index.html"), encoding: .utf8) == "<h1>two</h1>\n")
+    }
+
+    @Test func aDamagedArchiveIsRefused() throws {
+        let sandbox = try makeSandbox(url: "file://$ROOT/backups/{name}.tar.gz")
+        #expect(try sandbox.apply().status == 0)
+        let archive = sandbox.path("backups/site.tar.gz")
+        // Flip one byte in the middle: same size, different content.
+        try Sandbox.shell("printf 'X' | dd of='\(archive)' bs=1 seek=100 conv=notrunc 2>/dev/null")
+        let run = try restore(sandbox)
+        #expect(run.status == 2)
+        #expect(run.stderr.contains("does not match its recorded SHA-256"), "\(run.stderr)")
+    }
+
+    @Test func aHashIndexMismatchNamesTheFile() throws {
+        let sandbox = try makeSandbox(url: "file://$ROOT/backups/{name}.tar.gz")
+        #expect(try sandbox.apply().status == 0)
+        // A backup whose archive is whole but whose content disagrees with its own index.
+        let work = sandbox.path("tamper")
+        let archive = sandbox.path("backups/site.tar.gz")
+        try Sandbox.shell("mkdir -p '\(work)' && tar -C '\(work)' -xzf '\(archive)' && echo evil > '\(work)/www/index.html' "
+                          + "&& tar -C '\(work)' -czf '\(archive)' .")
+        let digest = try Sandbox.shell("sha256sum '\(archive)' | cut -d' ' -f1").output.trimmingCharacters(in: .whitespacesAndNewlines)
+        try Sandbox.shell("python3 -c \"import json,sys; p=sys.argv[1]; d=json.load(open(p)); d['backups'][0]['digest']=sys.argv[2]; "
+                          + "json.dump(d, open(p,'w'))\" '\(sandbox.path("backups/site.polyarchiv.json"))' \(digest)")
+        let run = try restore(sandbox)
+        #expect(run.status == 2)
+        #expect(run.stderr.contains("restored file www/index.html does not match SHA256SUMS"), "\(run.stderr)")
+    }
+
+    @Test func anEntryEscapingTheTargetIsRefused() throws {
+        let sandbox = try makeSandbox(url: "file://$ROOT/backups/{name}.tar.gz")
+        #expect(try sandbox.apply().status == 0)
+        let archive = sandbox.path("backups/site.tar.gz")
+        try Sandbox.shell("""
+            python3 -c "import tarfile,io,sys; t=tarfile.open(sys.argv[1],'w:gz'); i=tarfile.TarInfo('../escaped.txt'); \
+            d=b'pwned'; i.size=len(d); t.addfile(i, io.BytesIO(d)); t.close()" '\(archive)'
+            """)
+        let digest = try Sandbox.shell("sha256sum '\(archive)' | cut -d' ' -f1").output.trimmingCharacters(in: .whitespacesAndNewlines)
+        try Sandbox.shell("python3 -c \"import json,sys; p=sys.argv[1]; d=json.load(open(p)); d['backups'][0]['digest']=sys.argv[2]; "
+                          + "json.dump(d, open(p,'w'))\" '\(sandbox.path("backups/site.polyarchiv.json"))' \(digest)")
+        let run = try restore(sandbox)
+        #expect(run.status == 2)
+        #expect(run.stderr.contains("would land outside the target"), "\(run.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: sandbox.path("restored/escaped.txt")))
+    }
+}
