@@ -69,7 +69,11 @@ import Testing
             #expect(resumed.status == 0, "iteration \(iteration): \(resumed.stdout)\n\(resumed.stderr)")
             #expect(try Data(contentsOf: URL(fileURLWithPath: final)) == expected, "iteration \(iteration): backup differs")
             let backups = try FileManager.default.contentsOfDirectory(atPath: state + "/backups")
-            #expect(backups == ["data.tar.zst"], "iteration \(iteration): leftovers \(backups)")
+            #expect(backups.sorted() == ["data.polyarchiv.json", "data.tar.zst"], "iteration \(iteration): leftovers \(backups)")
+            let metadata = try Data(contentsOf: URL(fileURLWithPath: state + "/backups/data.polyarchiv.json"))
+            let document = try JSONSerialization.jsonObject(with: metadata) as? [String: Any]
+            let listed = document?["backups"] as? [[String: Any]]
+            #expect(listed?.count == 1, "iteration \(iteration): the metadata lists the backup once")
             let collectDiff = try Sandbox.shell("diff -r '\(data)' '\(state)/collect/tree'")
             #expect(FileManager.default.fileExists(atPath: state + "/collect/.polyarchiv-collect-point"))
             #expect(collectDiff.status == 0, "iteration \(iteration): \(collectDiff.output)")
