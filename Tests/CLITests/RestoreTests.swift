@@ -25,6 +25,13 @@ import Testing
         return sandbox
     }
 
+    /// Makes the metadata document vouch for a tampered archive, as a consistent but wrong backup would.
+    func recordDigest(of archive: String, in sandbox: Sandbox) throws {
+        let digest = try Sandbox.shell("sha256sum '\(archive)' | cut -d' ' -f1").output.trimmingCharacters(in: .whitespacesAndNewlines)
+        try Sandbox.shell("python3 -c \"import json,sys; p=sys.argv[1]; d=json.load(open(p)); d['backups'][0]['digest']=sys.argv[2]; "
+                          + "json.dump(d, open(p,'w'))\" '\(sandbox.path("backups/site.polyarchiv.json"))' \(digest)")
+    }
+
     func restore(_ sandbox: Sandbox, _ extra: [String] = []) throws -> CommandLineTests.Result {
         try CommandLineTests.run(["restore", "-c", sandbox.config, "--target", sandbox.path("restored")] + extra)
     }
@@ -89,9 +96,7 @@ import Testing
         let archive = sandbox.path("backups/site.tar.gz")
         try Sandbox.shell("mkdir -p '\(work)' && tar -C '\(work)' -xzf '\(archive)' && echo evil > '\(work)/www/index.html' "
                           + "&& tar -C '\(work)' -czf '\(archive)' .")
-        let digest = try Sandbox.shell("sha256sum '\(archive)' | cut -d' ' -f1").output.trimmingCharacters(in: .whitespacesAndNewlines)
-        try Sandbox.shell("python3 -c \"import json,sys; p=sys.argv[1]; d=json.load(open(p)); d['backups'][0]['digest']=sys.argv[2]; "
-                          + "json.dump(d, open(p,'w'))\" '\(sandbox.path("backups/site.polyarchiv.json"))' \(digest)")
+        try recordDigest(of: archive, in: sandbox)
         let run = try restore(sandbox)
         #expect(run.status == 2)
         #expect(run.stderr.contains("restored file www/index.html does not match SHA256SUMS"), "\(run.stderr)")
@@ -105,9 +110,7 @@ import Testing
             python3 -c "import tarfile,io,sys; t=tarfile.open(sys.argv[1],'w:gz'); i=tarfile.TarInfo('../escaped.txt'); \
             d=b'pwned'; i.size=len(d); t.addfile(i, io.BytesIO(d)); t.close()" '\(archive)'
             """)
-        let digest = try Sandbox.shell("sha256sum '\(archive)' | cut -d' ' -f1").output.trimmingCharacters(in: .whitespacesAndNewlines)
-        try Sandbox.shell("python3 -c \"import json,sys; p=sys.argv[1]; d=json.load(open(p)); d['backups'][0]['digest']=sys.argv[2]; "
-                          + "json.dump(d, open(p,'w'))\" '\(sandbox.path("backups/site.polyarchiv.json"))' \(digest)")
+        try recordDigest(of: archive, in: sandbox)
         let run = try restore(sandbox)
         #expect(run.status == 2)
         #expect(run.stderr.contains("would land outside the target"), "\(run.stderr)")

@@ -85,11 +85,7 @@ public struct IniImporter {
                     warn("`\(option.name)` has no equivalent: polyarchiv runs the programs it finds on PATH", at: option.location)
                 }
             case ("variables", nil)?:
-                var values: [(String, String)] = []
-                for option in section.options { values.append((option.name, convertTemplate(option))) }
-                root.update("variables") { variables in
-                    for (name, value) in values { variables[name] = .string(value) }
-                }
+                root["variables"] = .map(variables(section))
                 warn("global [variables] become top-level variables, visible to every point (the original showed them to "
                      + "global hooks only)", at: section.location)
             case ("hook", let name?)?:
@@ -140,11 +136,7 @@ public struct IniImporter {
         for section in ini.sections where section.name != "point" {
             switch IniFile.splitSectionName(section.name) {
             case ("variables", nil)?:
-                var values: [(String, String)] = []
-                for option in section.options { values.append((option.name, convertTemplate(option))) }
-                map.update("variables") { variables in
-                    for (name, value) in values { variables[name] = .string(value) }
-                }
+                map["variables"] = .map(variables(section))
             case ("source", let sourceName?)?:
                 if let source = convertSource(sourceName, section) { sources[sourceName] = .map(source) }
             case ("filter", let filterName?)?:
@@ -182,19 +174,10 @@ public struct IniImporter {
         for section in ini.sections where section.name != "point" {
             switch IniFile.splitSectionName(section.name) {
             case ("variables", nil)?:
-                var values: [(String, String)] = []
-                for option in section.options { values.append((option.name, convertTemplate(option))) }
-                map.update("variables") { variables in
-                    for (name, value) in values { variables[name] = .string(value) }
-                }
+                map["variables"] = .map(variables(section))
             case ("variables", let collectPoint?)?:
-                var values: [(String, String)] = []
-                for option in section.options { values.append((option.name, convertTemplate(option))) }
-                map.update("variables_for") { perPoint in
-                    perPoint.update(collectPoint) { variables in
-                        for (name, value) in values { variables[name] = .string(value) }
-                    }
-                }
+                let values = variables(section)
+                map.update("variables_for") { $0[collectPoint] = .map(values) }
             case ("filter", let filterName?)?:
                 if let filter = convertFilter(filterName, section, scope: name) { Self.appendList("filters", .map(filter), to: &map) }
             case ("hook", let hookName?)?:
@@ -270,6 +253,13 @@ public struct IniImporter {
             errors.error("cannot write the secret file \(path)", at: option.location)
         }
         return path
+    }
+
+    /// A `[variables]` section as a YAML map.
+    mutating func variables(_ section: IniFile.Section) -> YAMLMap {
+        var map = YAMLMap()
+        for option in section.options { map[option.name] = .string(convertTemplate(option)) }
+        return map
     }
 
     static func appendList(_ key: String, _ value: YAMLValue, to map: inout YAMLMap) {
