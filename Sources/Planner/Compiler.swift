@@ -215,8 +215,9 @@ public struct Compiler {
             bpParameters["metadata_url"] = .string(url)
         } else if engine == "archive" || engine == "rolling_archive", let url = bpParameters.string("url") {
             // Beside the backups: the URL's directory, one document per collect point.
-            let directory = url.range(of: "/", options: .backwards).map { String(url[..<$0.lowerBound]) } ?? url
+            let directory = Self.directory(of: url)
             bpParameters["metadata_url"] = .string(directory + "/\(cp.name).polyarchiv.json")
+            warnIfTimeDependent(directory, point: point, scope: scope, context: context)
         }
         let uploadID = "upload:\(point.name)/\(cp.name)"
         let keep = bpParameters["keep"]
@@ -239,6 +240,24 @@ public struct Compiler {
             last = pruneID
         }
         return (first ?? uploadID, last)
+    }
+
+    static func directory(of url: String) -> String {
+        url.range(of: "/", options: .backwards).map { String(url[..<$0.lowerBound]) } ?? url
+    }
+
+    /// A metadata document must be found again on a fresh machine, at another time: its default place
+    /// (the URL's directory) must not depend on the date or time.
+    private mutating func warnIfTimeDependent(_ directory: String, point: BackupPointConfig, scope: VariableScope,
+                                              context: String) {
+        guard let parameter = point.engine.parameter("url"), case .text(let template, _) = parameter.value else { return }
+        let other = BuiltinVariables(date: builtins.date.addingTimeInterval(400 * 86_400 + 3_723), hostname: builtins.hostname,
+                                     fqdn: builtins.fqdn, username: builtins.username)
+        let letters = other.values.filter { $0.key.count == 1 }
+        guard let later = try? template.expand(scope.overlaid(with: letters)), Self.directory(of: later) != directory else { return }
+        parameters.warnings.append(Diagnostic(
+            "the directory of `url` of \(context) changes with the date or time, so the metadata document beside the "
+            + "backups cannot be found again to list or restore them; set `metadata_url` to a fixed place", at: parameter.location))
     }
 
     // MARK: - Hooks

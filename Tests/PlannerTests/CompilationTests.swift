@@ -90,6 +90,20 @@ import Testing
         #expect(pipeline.graph.inputs(of: "upload:three/www").map(\.from) == ["filter:two/www/encrypt"])
     }
 
+    @Test func metadataBesideDatedDirectoriesIsAWarning() throws {
+        let pipeline = try Fixtures.compile(Fixtures.minimal + """
+
+            backup_points:
+              dated: {engine: archive, url: "file:///b/{Y}/{m}/{name}.tar.gz"}
+              fixed: {engine: archive, url: "file:///b/{name}/{Y}-{m}-{d}.tar.gz"}
+              pinned: {engine: archive, url: "file:///b/{Y}/{name}.tar.gz", metadata_url: "file:///b/{name}.json"}
+            """)
+        #expect(pipeline.warnings.count == 1)
+        #expect(pipeline.warnings.first?.message.contains("backup point `dated`") == true)
+        #expect(pipeline.graph.node("upload:fixed/www")?.parameters.string("metadata_url") == "file:///b/www/www.polyarchiv.json")
+        #expect(pipeline.graph.node("upload:pinned/www")?.parameters.string("metadata_url") == "file:///b/www.json")
+    }
+
     @Test func cyclesAreDetected() throws {
         var graph = StageGraph()
         for id in ["a", "b", "c"] {
