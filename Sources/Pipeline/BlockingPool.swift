@@ -6,10 +6,11 @@ public final class BlockingPool: @unchecked Sendable {
     private let condition = NSCondition()
     private var jobs: [() -> Void] = []
     private var threads: [Thread] = []
+    private var stopping = false
 
     public init(threads count: Int) {
         for index in 0..<max(1, count) {
-            let thread = Thread { [unowned self] in self.work() }
+            let thread = Thread { [self] in self.work() }
             thread.name = "polyarchiv-blocking-\(index)"
             thread.stackSize = 4 << 20
             threads.append(thread)
@@ -20,11 +21,23 @@ public final class BlockingPool: @unchecked Sendable {
     private func work() {
         while true {
             condition.lock()
-            while jobs.isEmpty { condition.wait() }
+            while jobs.isEmpty && !stopping { condition.wait() }
+            if jobs.isEmpty && stopping {
+                condition.unlock()
+                return
+            }
             let job = jobs.removeFirst()
             condition.unlock()
             job()
         }
+    }
+
+    /// Lets the threads finish the queued jobs and exit; the pool takes no work afterwards.
+    public func shutdown() {
+        condition.lock()
+        stopping = true
+        condition.broadcast()
+        condition.unlock()
     }
 
     private func submit(_ job: @escaping () -> Void) {

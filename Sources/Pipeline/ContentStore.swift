@@ -147,7 +147,13 @@ public final class ContentStore: Sendable {
         while true {
             let count = Glibc.read(descriptor, buffer.baseAddress, size)
             if count < 0 && errno == EINTR { continue }
-            if count <= 0 { break }
+            if count < 0 {
+                let reason = FileIO.lastError
+                close(descriptor)
+                unlink(path)
+                throw StoreError.io("cannot read \(path): \(reason)")
+            }
+            if count == 0 { break }
             hash.update(UnsafeRawBufferPointer(rebasing: buffer[0..<count]))
         }
         close(descriptor)

@@ -175,11 +175,17 @@ public final class Executor: Sendable {
             return await recordNotRun(result(.failed, detail: "\(error)"), key: nil)
         }
         if !runner.alwaysRuns, let cached = await journaled({ try journal.cachedOutputs(key: key) }), let outputs = cached,
-           await journaled({ self.outputsPresent(outputs) }) == true {
+           await journaled({ self.outputsPresent(outputs) && runner.isStillInPlace(node, outputs: outputs, journal: journal) }) == true {
             return await recordNotRun(result(.cached, outputs), key: key)
         }
         events(.started(id: node.id, kind: node.kind))
-        let execution = await journaled { try journal.startExecution(run: runID, node: node.id, key: key, at: started) }
+        // What the journal does not record did not happen: a stage whose start cannot be recorded does not run.
+        let execution: Int64
+        do {
+            execution = try await pool.run { try journal.startExecution(run: runID, node: node.id, key: key, at: started) }
+        } catch {
+            return result(.failed, detail: "cannot record the stage in the journal \(journal.path): \(error)")
+        }
         let context = StageContext(
             node: node, inputs: inputs, store: store, journal: journal, pool: pool, cancellation: cancellation, date: date,
             stateDirectory: stateDirectory, reportProgress: { [events] bytes in events(.progress(id: node.id, bytes: bytes)) },
@@ -204,11 +210,14 @@ public final class Executor: Sendable {
         } catch {
             outcome = result(cancellation.isCancelled ? .interrupted : .failed, detail: "\(error)")
         }
-        if let execution {
-            _ = await journaled {
+        do {
+            try await pool.run {
                 try journal.finishExecution(execution, node: node.id, key: key, state: outcome.outcome.rawValue,
                                             outputs: outcome.outputs, bytes: outcome.bytes, error: outcome.detail, at: outcome.ended)
             }
+        } catch {
+            return result(.failed, detail: "the stage ran but its result could not be recorded in the journal "
+                          + "\(journal.path): \(error); it will run again")
         }
         return outcome
     }

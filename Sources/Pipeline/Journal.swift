@@ -48,6 +48,9 @@ public final class Journal: @unchecked Sendable {
         migrator.registerMigration("v2-first-seen") { db in
             try db.execute(sql: "CREATE TABLE first_seen(digest TEXT PRIMARY KEY, time INTEGER NOT NULL)")
         }
+        migrator.registerMigration("v3-placements") { db in
+            try db.execute(sql: "CREATE TABLE placements(place TEXT PRIMARY KEY, digest TEXT NOT NULL)")
+        }
         return migrator
     }
 
@@ -320,6 +323,34 @@ public final class Journal: @unchecked Sendable {
                 return (row["location"], digest, row["size"], Date(timeIntervalSince1970: row["created"]))
             }
         }
+    }
+
+    // MARK: - What lies outside the store
+
+    /// Records that `place` (a collect point's directory, an archive file) now holds `digest`.
+    public func recordPlacement(_ place: String, digest: Digest) throws {
+        try queue.write { db in
+            try db.execute(sql: "INSERT OR REPLACE INTO placements(place, digest) VALUES (?, ?)", arguments: [place, digest.hex])
+        }
+    }
+
+    public func placement(_ place: String) throws -> Digest? {
+        try queue.read { db in
+            try String.fetchOne(db, sql: "SELECT digest FROM placements WHERE place = ?", arguments: [place]).flatMap(Digest.init(hex:))
+        }
+    }
+
+    /// The digest of the newest backup recorded at a location.
+    public func latestRemoteDigest(location: String) throws -> Digest? {
+        try queue.read { db in
+            try String.fetchOne(db, sql: "SELECT digest FROM remote_backups WHERE location = ? ORDER BY created DESC LIMIT 1",
+                                arguments: [location]).flatMap(Digest.init(hex:))
+        }
+    }
+
+    /// Blobs the stat caches point at (kept by gc).
+    public func statCacheDigests() throws -> [Digest] {
+        try queue.read { db in try String.fetchAll(db, sql: "SELECT DISTINCT digest FROM stat_cache").compactMap(Digest.init(hex:)) }
     }
 
     // MARK: - Health

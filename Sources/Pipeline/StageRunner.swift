@@ -9,6 +9,13 @@ public protocol StageRunner: Sendable {
     /// their inputs. Everything else is skipped when its cache key is already done.
     var alwaysRuns: Bool { get }
     func run(_ context: StageContext) async throws -> [Artifact]
+    /// On a cache hit: whether what the stage made outside the store (a collect point's files, an upload)
+    /// is still there as it made it. When not, the stage runs again.
+    func isStillInPlace(_ node: StageNode, outputs: [Artifact], journal: Journal) -> Bool
+}
+
+extension StageRunner {
+    public func isStillInPlace(_ node: StageNode, outputs: [Artifact], journal: Journal) -> Bool { true }
 }
 
 /// Everything a stage may use while it runs.

@@ -39,6 +39,7 @@ public enum Apply {
         let decisions = RunDecisions.compute(pipeline, journal: journal, selection: options.selection, now: now)
         let runID = try journal.startRun(command: command, at: now)
         let pool = BlockingPool(threads: max(4, options.jobs * 2))
+        defer { pool.shutdown() }
         let stagesDirectory = state.url.appendingPathComponent("stages")
         let transfers = options.transfersPerHost
         let configuration = Executor.Configuration(jobs: options.jobs) { key in

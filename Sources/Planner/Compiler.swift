@@ -32,6 +32,7 @@ public struct Compiler {
         for point in config.backupPoints { compileBackupPoint(point, global) }
         compileHooks(config.hooks, group: .global, scope: global, idPrefix: "global", context: "global hooks",
                      before: entryNodes(), after: exitNodes())
+        checkPlacesAreUnique()
         result.warnings = parameters.warnings
         do {
             _ = try result.graph.topologicalOrder()
@@ -214,9 +215,9 @@ public struct Compiler {
            let url = parameters.expand(template, scope, metadata.location, "metadata_url", context) {
             bpParameters["metadata_url"] = .string(url)
         } else if engine == "archive" || engine == "rolling_archive", let url = bpParameters.string("url") {
-            // Beside the backups: the URL's directory, one document per collect point.
+            // Beside the backups: the URL's directory, one document per (backup point, collect point).
             let directory = Self.directory(of: url)
-            bpParameters["metadata_url"] = .string(directory + "/\(cp.name).polyarchiv.json")
+            bpParameters["metadata_url"] = .string(directory + "/\(point.name)-\(cp.name).polyarchiv.json")
             warnIfTimeDependent(directory, point: point, scope: scope, context: context)
         }
         let uploadID = "upload:\(point.name)/\(cp.name)"
@@ -299,6 +300,37 @@ public struct Compiler {
         let notify = Set(result.graph.nodes.filter { $0.kind == .notify }.map(\.id))
         let sources = Set(result.graph.edges.filter { !notify.contains($0.to) }.map(\.from))
         return result.graph.nodes.filter { !sources.contains($0.id) && $0.kind != .notify }.map(\.id)
+    }
+
+    /// Two stages writing the same place would destroy each other's data: a collect point path, an
+    /// upload URL or a metadata document may be used once.
+    private mutating func checkPlacesAreUnique() {
+        var seen: [String: String] = [:]
+        for node in result.graph.nodes {
+            var places: [(String, String)] = []
+            if node.kind == .collect, let path = node.parameters.string("path") { places.append(("path", path)) }
+            if node.kind == .upload {
+                for key in ["url", "metadata_url"] {
+                    if let value = node.parameters.string(key) { places.append((key, value)) }
+                }
+            }
+            for (key, place) in places {
+                let normalised = place.hasPrefix("file://") ? String(place.dropFirst("file://".count)) : place
+                let trimmed = normalised.hasSuffix("/") ? String(normalised.dropLast()) : normalised
+                if let other = seen[trimmed] {
+                    sink.error("\(node.id) and \(other) would both write \(place) (`\(key)`); they would overwrite each other, "
+                               + "so make it depend on {name}", at: locationOf(node))
+                } else {
+                    seen[trimmed] = node.id
+                }
+            }
+        }
+    }
+
+    private func locationOf(_ node: StageNode) -> SourceLocation? {
+        if let bp = node.backupPoint { return config.backupPoints.first { $0.name == bp }?.location }
+        if let cp = node.collectPoint { return config.collectPoints.first { $0.name == cp }?.location }
+        return nil
     }
 
     // MARK: - Helpers

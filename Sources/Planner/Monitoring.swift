@@ -102,11 +102,14 @@ public enum GarbageCollector {
         var live = Set<Digest>()
         for artifact in try journal.liveOutputs() where artifact.kind != .remote {
             live.insert(artifact.digest)
-            if artifact.kind == .tree, let tree = try? store.tree(artifact.digest) {
+            if artifact.kind == .tree, store.contains(artifact.digest) {
+                // A live manifest that cannot be read would make its blobs look unused: stop rather than guess.
+                let tree = try store.tree(artifact.digest)
                 for entry in tree.files { if let digest = entry.digest { live.insert(digest) } }
             }
         }
         // Blobs the stat caches point at are kept too: they spare re-reading unchanged files.
+        live.formUnion(try journal.statCacheDigests())
         var removed = 0
         var freed: Int64 = 0
         for digest in store.allObjects() where !live.contains(digest) {

@@ -22,6 +22,10 @@ public enum Restore {
                 continue
             }
             let document = try BackupMetadata.read(url)
+            if let document, document.collectPoint != cp || document.backupPoint != bp {
+                throw StageFailure("the metadata document \(url) describes \(document.backupPoint) ← \(document.collectPoint), "
+                                   + "not \(bp) ← \(cp); give each pair its own metadata_url")
+            }
             listings.append(Listing(backupPoint: bp, collectPoint: cp, metadataURL: url, backups: document?.sorted ?? []))
         }
         return listings
@@ -96,8 +100,14 @@ public enum Restore {
             }
             for line in text.split(separator: "\n") {
                 guard let separator = line.range(of: "  ") else { continue }
-                let expected = String(line[..<separator.lowerBound]).trimmingCharacters(in: CharacterSet(charactersIn: "\\"))
-                let path = String(line[separator.upperBound...])
+                // sha256sum escapes names holding a backslash or newline and marks the line with a leading backslash.
+                let escaped = line.hasPrefix("\\")
+                let expected = String(line[..<separator.lowerBound].drop { $0 == "\\" })
+                var path = String(line[separator.upperBound...])
+                if escaped { path = path.replacingOccurrences(of: "\\n", with: "\n").replacingOccurrences(of: "\\\\", with: "\\") }
+                if path.hasPrefix("/") || path.split(separator: "/").contains("..") {
+                    throw StageFailure("\(name) names `\(path)`, outside the restored data: the backup is not trustworthy")
+                }
                 guard let actual = try? HashMethod.hex(method, file: directory + "/" + path), actual == expected else {
                     throw StageFailure("restored file \(path) does not match \(name): the backup is damaged")
                 }

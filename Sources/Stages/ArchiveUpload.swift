@@ -45,4 +45,13 @@ struct ArchiveUpload: StageRunner {
             return [Artifact(kind: .remote, digest: blob.digest, size: blob.size, location: url)]
         }
     }
+
+    /// The location still holds this archive: the newest backup recorded there is this one, and the file is whole.
+    func isStillInPlace(_ node: StageNode, outputs: [Artifact], journal: Journal) -> Bool {
+        guard let remote = outputs.first, let location = remote.location,
+              (try? journal.latestRemoteDigest(location: location)) == remote.digest,
+              let path = try? BackupMetadata.localPath(location) else { return false }
+        var info = stat()
+        return stat(path, &info) == 0 && Int64(info.st_size) == remote.size
+    }
 }

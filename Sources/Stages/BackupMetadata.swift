@@ -40,7 +40,12 @@ public struct BackupMetadata: Codable, Sendable {
     /// The document at `url`, or nil when there is none yet.
     public static func read(_ url: String) throws -> BackupMetadata? {
         let path = try localPath(url)
-        guard let data = FileManager.default.contents(atPath: path) else { return nil }
+        var info = stat()
+        if stat(path, &info) != 0 && errno == ENOENT { return nil }
+        // Anything but "does not exist" is an error: starting a new document would erase the history.
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw StageFailure("cannot read the metadata document \(url) (\(FileIO.lastError)); it lists the backups of this point")
+        }
         let decoder = JSONDecoder()
         decoder.dateDecodingStrategy = .iso8601
         do {

@@ -12,8 +12,17 @@ struct FilesCollectPoint: StageRunner {
             let tree = try TreeAssembler.assemble(context.inputs, store: context.store, journal: context.journal, date: context.date)
             try TreeMaterializer.materialize(tree, at: path, store: context.store, cancellation: context.cancellation,
                                              progress: context.progress)
-            return [try context.store.put(tree)]
+            let artifact = try context.store.put(tree)
+            try context.journal.recordPlacement(path, digest: artifact.digest)
+            return [artifact]
         }
+    }
+
+    /// The directory still holds the tree this stage put there (not another one, not deleted).
+    func isStillInPlace(_ node: StageNode, outputs: [Artifact], journal: Journal) -> Bool {
+        guard let path = node.parameters.string("path"), let tree = outputs.first,
+              FileManager.default.fileExists(atPath: path + "/" + TreeMaterializer.ownerMark) else { return false }
+        return (try? journal.placement(path)) == tree.digest
     }
 }
 
@@ -39,8 +48,17 @@ struct ArchiveCollectPoint: StageRunner {
                 try TarWriter.write(tree, format: format, level: compression, store: context.store,
                                     cancellation: context.cancellation, sink: sink)
             }
-            return [try context.store.put(tree)]
+            let artifact = try context.store.put(tree)
+            try context.journal.recordPlacement(final, digest: artifact.digest)
+            return [artifact]
         }
+    }
+
+    /// The archive file is still there and was made from this tree.
+    func isStillInPlace(_ node: StageNode, outputs: [Artifact], journal: Journal) -> Bool {
+        guard let path = node.parameters.string("path"), let name = node.parameters.string("archive_name"), let tree = outputs.first,
+              FileManager.default.fileExists(atPath: path + "/" + name) else { return false }
+        return (try? journal.placement(path + "/" + name)) == tree.digest
     }
 
     static func compressionLevel(_ parameters: Parameters) -> Int? {

@@ -76,13 +76,21 @@ struct FilesSource: StageRunner {
                 return
             }
             var names: [String] = []
+            var undecodable: [String] = []
             while let item = readdir(handle) {
-                let name = withUnsafeBytes(of: item.pointee.d_name) { buffer in
-                    String(decoding: buffer.prefix { $0 != 0 }, as: UTF8.self)
+                let bytes = withUnsafeBytes(of: item.pointee.d_name) { Array($0.prefix { $0 != 0 }) }
+                guard let name = String(validating: bytes, as: UTF8.self) else {
+                    undecodable.append(String(decoding: bytes, as: UTF8.self))
+                    continue
                 }
                 if name != "." && name != ".." { names.append(name) }
             }
             closedir(handle)
+            // Skipping such a file would leave it out of the backup unnoticed: fail instead.
+            if let name = undecodable.first {
+                throw StageFailure("\(directory)/\(name) has a name that is not valid UTF-8, which polyarchiv cannot back up yet; "
+                                   + "rename it (convmv) or exclude it")
+            }
             for name in names.sorted() {
                 let absolute = directory + "/" + name
                 let path = relative.isEmpty ? name : relative + "/" + name
@@ -123,10 +131,9 @@ struct FilesSource: StageRunner {
         private mutating func file(_ absolute: String, path: String, info: stat, mode: UInt32, mtime: Int64) throws -> Tree.Entry? {
             let ctime = Int64(info.st_ctim.tv_sec) * 1_000_000_000 + Int64(info.st_ctim.tv_nsec)
             let size = Int64(info.st_size)
-            // Same stat as when it was stored: the blob is reused unread. (A blob that went missing from the
-            // store is noticed when read; its stat-cache entry is then dropped and the file read again.)
+            // Same stat as when it was stored, and the blob is still in the store: reused unread.
             if let known = cache[path], known.size == size, known.mtime == mtime, known.ctime == ctime,
-               known.inode == Int64(info.st_ino) {
+               known.inode == Int64(info.st_ino), context.store.size(of: known.digest) == size {
                 newCache[path] = known
                 return Tree.Entry(kind: .file, path: path, mode: mode, size: size, mtime: mtime, digest: known.digest)
             }

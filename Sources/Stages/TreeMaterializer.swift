@@ -27,11 +27,17 @@ enum TreeMaterializer {
                 if mkdir(path, 0o700) != 0 && errno != EEXIST {
                     throw StageFailure("cannot create \(path): \(String(cString: strerror(errno)))")
                 }
+                // Writable by its owner while it is filled (a source directory may be 0555); its own mode comes last.
+                chmod(path, mode_t((UInt32(info.st_mode) & 0o7777) | 0o700))
             case .symlink:
                 var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
                 let count = readlink(path, &buffer, buffer.count - 1)
                 let current = count >= 0 ? String(decoding: buffer[0..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self) : nil
                 if current != entry.target {
+                    var info = stat()
+                    if lstat(path, &info) == 0 && (info.st_mode & S_IFMT) == S_IFDIR {
+                        try FileManager.default.removeItem(atPath: path)  // a directory became a link
+                    }
                     let temporary = path + temporarySuffix
                     unlink(temporary)
                     guard symlink(entry.target ?? "", temporary) == 0, rename(temporary, path) == 0 else {
@@ -122,7 +128,11 @@ enum TreeMaterializer {
             var info = stat()
             guard lstat(absolute, &info) == 0 else { continue }
             if !wanted.contains(path) || name.hasSuffix(temporarySuffix) {
-                try? FileManager.default.removeItem(atPath: absolute)
+                do {
+                    try FileManager.default.removeItem(atPath: absolute)
+                } catch {
+                    throw StageFailure("cannot delete \(absolute), which left the sources: \(error.localizedDescription)")
+                }
             } else if (info.st_mode & S_IFMT) == S_IFDIR {
                 try removeExtraneous(root, relative: path, wanted: wanted, tree: tree)
             }

@@ -76,6 +76,40 @@ import Testing
         #expect(third.stdout.contains("done     upload:local/site"), "\(third.stdout)")
     }
 
+    @Test func whatWasDeletedOrOverwrittenOutsideIsMadeAgain() throws {
+        let sandbox = try Sandbox()
+        try sandbox.write("value", "A\n")
+        try sandbox.configure("""
+            collect_points:
+              box:
+                engine: files
+                path: $ROOT/collect
+                sources: {v: {engine: command, command: "cat $ROOT/value", destination: value.txt}}
+            backup_points:
+              out: {engine: archive, url: "file://$ROOT/backups/fixed.tar.gz"}
+            """)
+        func archived() throws -> String {
+            try Sandbox.shell("tar -xzOf '\(sandbox.path("backups/fixed.tar.gz"))' value.txt").output
+        }
+        #expect(try sandbox.apply().status == 0)
+        try sandbox.write("value", "B\n")
+        #expect(try sandbox.apply().status == 0)
+        #expect(try archived() == "B\n")
+        // Back to A: every stage's key was seen on the first run, but the places now hold B.
+        try sandbox.write("value", "A\n")
+        let back = try sandbox.apply()
+        #expect(back.stdout.contains("done     upload:out/box"), "\(back.stdout)")
+        #expect(try archived() == "A\n")
+        #expect(try String(contentsOfFile: sandbox.path("collect/value.txt"), encoding: .utf8) == "A\n")
+        // Deleted outside polyarchiv: made again although nothing changed.
+        try FileManager.default.removeItem(atPath: sandbox.path("backups/fixed.tar.gz"))
+        try FileManager.default.removeItem(atPath: sandbox.path("collect"))
+        let again = try sandbox.apply()
+        #expect(again.status == 0)
+        #expect(try archived() == "A\n")
+        #expect(FileManager.default.fileExists(atPath: sandbox.path("collect/value.txt")))
+    }
+
     @Test func anUnchangedDumpHasTheSameDigest() throws {
         let sandbox = try makeSandbox()
         #expect(try sandbox.apply().status == 0)
@@ -191,6 +225,22 @@ import Testing
         #expect(run.status == 2)
         #expect(run.stdout.contains("is not empty and was not made by polyarchiv"), "\(run.stdout)")
         #expect(try String(contentsOfFile: sandbox.path("precious/keep.txt"), encoding: .utf8) == "do not delete\n")
+    }
+
+    @Test func aNameThatIsNotUTF8FailsLoudlyInsteadOfBeingLeftOut() throws {
+        let sandbox = try Sandbox()
+        try sandbox.write("data/fine.txt", "fine\n")
+        try Sandbox.shell("python3 -c \"open(b'\(sandbox.path("data"))/caf\\xe9.txt', 'w').write('latin-1 name')\"")
+        try sandbox.configure("""
+            collect_points:
+              box:
+                engine: files
+                path: $ROOT/collect
+                sources: {data: {engine: files, path: $ROOT/data}}
+            """)
+        let run = try sandbox.apply()
+        #expect(run.status == 2)
+        #expect(run.stdout.contains("not valid UTF-8"), "\(run.stdout)")
     }
 
     @Test func anEngineThatDoesNotExistYetFailsItsNodeClearly() throws {

@@ -69,8 +69,8 @@ import Testing
             #expect(resumed.status == 0, "iteration \(iteration): \(resumed.stdout)\n\(resumed.stderr)")
             #expect(try Data(contentsOf: URL(fileURLWithPath: final)) == expected, "iteration \(iteration): backup differs")
             let backups = try FileManager.default.contentsOfDirectory(atPath: state + "/backups")
-            #expect(backups.sorted() == ["data.polyarchiv.json", "data.tar.zst"], "iteration \(iteration): leftovers \(backups)")
-            let metadata = try Data(contentsOf: URL(fileURLWithPath: state + "/backups/data.polyarchiv.json"))
+            #expect(backups.sorted() == ["data.tar.zst", "local-data.polyarchiv.json"], "iteration \(iteration): leftovers \(backups)")
+            let metadata = try Data(contentsOf: URL(fileURLWithPath: state + "/backups/local-data.polyarchiv.json"))
             let document = try JSONSerialization.jsonObject(with: metadata) as? [String: Any]
             let listed = document?["backups"] as? [[String: Any]]
             #expect(listed?.count == 1, "iteration \(iteration): the metadata lists the backup once")

@@ -29,7 +29,7 @@ import Testing
     func recordDigest(of archive: String, in sandbox: Sandbox) throws {
         let digest = try Sandbox.shell("sha256sum '\(archive)' | cut -d' ' -f1").output.trimmingCharacters(in: .whitespacesAndNewlines)
         try Sandbox.shell("python3 -c \"import json,sys; p=sys.argv[1]; d=json.load(open(p)); d['backups'][0]['digest']=sys.argv[2]; "
-                          + "json.dump(d, open(p,'w'))\" '\(sandbox.path("backups/site.polyarchiv.json"))' \(digest)")
+                          + "json.dump(d, open(p,'w'))\" '\(sandbox.path("backups/local-site.polyarchiv.json"))' \(digest)")
     }
 
     func restore(_ sandbox: Sandbox, _ extra: [String] = []) throws -> CommandLineTests.Result {
@@ -63,7 +63,7 @@ import Testing
     @Test func atChoosesAnOlderBackup() throws {
         let sandbox = try makeSandbox()
         #expect(try sandbox.apply().status == 0)
-        let first = try String(contentsOfFile: sandbox.path("backups/site.polyarchiv.json"), encoding: .utf8)
+        let first = try String(contentsOfFile: sandbox.path("backups/local-site.polyarchiv.json"), encoding: .utf8)
         let created = try #require(first.range(of: #"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ"#, options: .regularExpression).map { String(first[$0]) })
         sleep(2)
         try sandbox.write("data/www/index.html", "<h1>two</h1>\n")

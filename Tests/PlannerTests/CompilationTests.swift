@@ -100,7 +100,7 @@ import Testing
             """)
         #expect(pipeline.warnings.count == 1)
         #expect(pipeline.warnings.first?.message.contains("backup point `dated`") == true)
-        #expect(pipeline.graph.node("upload:fixed/www")?.parameters.string("metadata_url") == "file:///b/www/www.polyarchiv.json")
+        #expect(pipeline.graph.node("upload:fixed/www")?.parameters.string("metadata_url") == "file:///b/www/fixed-www.polyarchiv.json")
         #expect(pipeline.graph.node("upload:pinned/www")?.parameters.string("metadata_url") == "file:///b/www.json")
     }
 
