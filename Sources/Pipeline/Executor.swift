@@ -175,7 +175,7 @@ public final class Executor: Sendable {
             return await recordNotRun(result(.failed, detail: "\(error)"), key: nil)
         }
         if !runner.alwaysRuns, let cached = await journaled({ try journal.cachedOutputs(key: key) }), let outputs = cached,
-           await journaled({ self.outputsPresent(outputs) && runner.isStillInPlace(node, outputs: outputs, journal: journal) }) == true {
+           await journaled({ self.outputsPresent(outputs) && runner.isStillInPlace(node, outputs: outputs, journal: journal, store: self.store) }) == true {
             return await recordNotRun(result(.cached, outputs), key: key)
         }
         events(.started(id: node.id, kind: node.kind))

@@ -11,11 +11,11 @@ public protocol StageRunner: Sendable {
     func run(_ context: StageContext) async throws -> [Artifact]
     /// On a cache hit: whether what the stage made outside the store (a collect point's files, an upload)
     /// is still there as it made it. When not, the stage runs again.
-    func isStillInPlace(_ node: StageNode, outputs: [Artifact], journal: Journal) -> Bool
+    func isStillInPlace(_ node: StageNode, outputs: [Artifact], journal: Journal, store: ContentStore) -> Bool
 }
 
 extension StageRunner {
-    public func isStillInPlace(_ node: StageNode, outputs: [Artifact], journal: Journal) -> Bool { true }
+    public func isStillInPlace(_ node: StageNode, outputs: [Artifact], journal: Journal, store: ContentStore) -> Bool { true }
 }
 
 /// Everything a stage may use while it runs.

@@ -47,7 +47,7 @@ struct ArchiveUpload: StageRunner {
     }
 
     /// The location still holds this archive: the newest backup recorded there is this one, and the file is whole.
-    func isStillInPlace(_ node: StageNode, outputs: [Artifact], journal: Journal) -> Bool {
+    func isStillInPlace(_ node: StageNode, outputs: [Artifact], journal: Journal, store: ContentStore) -> Bool {
         guard let remote = outputs.first, let location = remote.location,
               (try? journal.latestRemoteDigest(location: location)) == remote.digest,
               let path = try? BackupMetadata.localPath(location) else { return false }

@@ -19,10 +19,13 @@ struct FilesCollectPoint: StageRunner {
     }
 
     /// The directory still holds the tree this stage put there (not another one, not deleted).
-    func isStillInPlace(_ node: StageNode, outputs: [Artifact], journal: Journal) -> Bool {
+    func isStillInPlace(_ node: StageNode, outputs: [Artifact], journal: Journal, store: ContentStore) -> Bool {
         guard let path = node.parameters.string("path"), let tree = outputs.first,
-              FileManager.default.fileExists(atPath: path + "/" + TreeMaterializer.ownerMark) else { return false }
-        return (try? journal.placement(path)) == tree.digest
+              FileManager.default.fileExists(atPath: path + "/" + TreeMaterializer.ownerMark),
+              (try? journal.placement(path)) == tree.digest else { return false }
+        // Files deleted or changed in the collect point since are put back.
+        guard let manifest = try? store.tree(tree.digest) else { return false }
+        return TreeMaterializer.holds(manifest, at: path)
     }
 }
 
@@ -55,7 +58,7 @@ struct ArchiveCollectPoint: StageRunner {
     }
 
     /// The archive file is still there and was made from this tree.
-    func isStillInPlace(_ node: StageNode, outputs: [Artifact], journal: Journal) -> Bool {
+    func isStillInPlace(_ node: StageNode, outputs: [Artifact], journal: Journal, store: ContentStore) -> Bool {
         guard let path = node.parameters.string("path"), let name = node.parameters.string("archive_name"), let tree = outputs.first,
               FileManager.default.fileExists(atPath: path + "/" + name) else { return false }
         return (try? journal.placement(path + "/" + name)) == tree.digest

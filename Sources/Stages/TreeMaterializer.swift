@@ -66,6 +66,16 @@ enum TreeMaterializer {
         for entry in tree.entries where entry.kind == .symlink { setTimes(root + "/" + entry.path, entry.mtime, followLinks: false) }
     }
 
+    /// Whether the directory still holds `tree` as materialised: every file with its size and mtime.
+    static func holds(_ tree: Tree, at root: String) -> Bool {
+        for entry in tree.entries where entry.kind == .file {
+            var info = stat()
+            guard lstat(root + "/" + entry.path, &info) == 0, Int64(info.st_size) == entry.size,
+                  Int64(info.st_mtim.tv_sec) * 1_000_000_000 + Int64(info.st_mtim.tv_nsec) == entry.mtime else { return false }
+        }
+        return true
+    }
+
     /// Creates the directory with the owner mark, or checks that an existing one is ours (or empty).
     static func claim(_ root: String) throws {
         try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true,
@@ -102,7 +112,12 @@ enum TreeMaterializer {
         var times = [timespec(tv_sec: Int(entry.mtime / 1_000_000_000), tv_nsec: Int(entry.mtime % 1_000_000_000)),
                      timespec(tv_sec: Int(entry.mtime / 1_000_000_000), tv_nsec: Int(entry.mtime % 1_000_000_000))]
         futimens(descriptor, &times)
-        close(descriptor)
+        // On disk before it takes the final name: after a power loss the name holds the old or the new file.
+        guard fsync(descriptor) == 0, close(descriptor) == 0 else {
+            let reason = FileIO.lastError
+            unlink(temporary)
+            throw StageFailure("cannot write \(path): \(reason)")
+        }
         var info = stat()
         if lstat(path, &info) == 0 && (info.st_mode & S_IFMT) == S_IFDIR { try? FileManager.default.removeItem(atPath: path) }
         guard rename(temporary, path) == 0 else {

@@ -101,6 +101,10 @@ import Testing
         #expect(back.stdout.contains("done     upload:out/box"), "\(back.stdout)")
         #expect(try archived() == "A\n")
         #expect(try String(contentsOfFile: sandbox.path("collect/value.txt"), encoding: .utf8) == "A\n")
+        // One file deleted from the collect point: put back.
+        try FileManager.default.removeItem(atPath: sandbox.path("collect/value.txt"))
+        #expect(try sandbox.apply().status == 0)
+        #expect(try String(contentsOfFile: sandbox.path("collect/value.txt"), encoding: .utf8) == "A\n")
         // Deleted outside polyarchiv: made again although nothing changed.
         try FileManager.default.removeItem(atPath: sandbox.path("backups/fixed.tar.gz"))
         try FileManager.default.removeItem(atPath: sandbox.path("collect"))
