@@ -94,7 +94,10 @@ public final class Executor: Sendable {
                     guard free else { continue }
                     for key in node.resourceKeys { held[key, default: 0] += 1 }
                     running.insert(node.id)
-                    let inputs = graph.inputs(of: node.id).map { StageContext.Input(edge: $0, artifacts: results[$0.from]?.outputs ?? []) }
+                    let inputs = graph.inputs(of: node.id).map {
+                        StageContext.Input(edge: $0, artifacts: results[$0.from]?.outputs ?? [], outcome: results[$0.from]?.outcome,
+                                           detail: results[$0.from]?.detail)
+                    }
                     group.addTask { await self.execute(node, inputs: inputs) }
                 }
             }

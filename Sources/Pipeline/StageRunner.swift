@@ -23,10 +23,15 @@ public struct StageContext: Sendable {
     public struct Input: Sendable {
         public let edge: StageEdge
         public let artifacts: [Artifact]
+        /// How the input stage ended (hooks report it).
+        public let outcome: NodeOutcome?
+        public let detail: String?
 
-        public init(edge: StageEdge, artifacts: [Artifact]) {
+        public init(edge: StageEdge, artifacts: [Artifact], outcome: NodeOutcome? = nil, detail: String? = nil) {
             self.edge = edge
             self.artifacts = artifacts
+            self.outcome = outcome
+            self.detail = detail
         }
     }
 

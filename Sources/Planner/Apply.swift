@@ -18,11 +18,17 @@ public enum Apply {
         public let runID: Int64
         public let results: [NodeResult]
         public let interrupted: Bool
+        /// Hooks are reported apart: a failed hook never turns a good backup into a failed one.
+        let hooks: Set<String>
 
-        public var failed: Bool { results.contains { $0.outcome == .failed || $0.outcome == .blocked } }
+        public var failed: Bool {
+            results.contains { !hooks.contains($0.id) && ($0.outcome == .failed || $0.outcome == .blocked) }
+        }
 
-        /// 0 all succeeded or skipped, 2 a stage failed, 130 interrupted.
-        public var exitCode: Int32 { interrupted ? 130 : (failed ? 2 : 0) }
+        public var hookFailed: Bool { results.contains { hooks.contains($0.id) && $0.outcome == .failed } }
+
+        /// 0 all succeeded or skipped, 2 a stage failed, 3 only hooks failed, 130 interrupted.
+        public var exitCode: Int32 { interrupted ? 130 : (failed ? 2 : (hookFailed ? 3 : 0)) }
     }
 
     public static func run(_ pipeline: CompiledPipeline, state: StateDirectory, options: Options, cancellation: CancellationFlag,
@@ -58,9 +64,13 @@ public enum Apply {
         }
         let interrupted = cancellation.isCancelled
         try recordPoints(pipeline, results: results, journal: journal, date: now)
-        let status = interrupted ? "interrupted" : (results.contains { $0.outcome == .failed || $0.outcome == .blocked } ? "failed" : "succeeded")
+        let stageFailed = results.contains { result in
+            pipeline.graph.node(result.id)?.kind != .notify && (result.outcome == .failed || result.outcome == .blocked)
+        }
+        let status = interrupted ? "interrupted" : (stageFailed ? "failed" : "succeeded")
         try journal.finishRun(runID, status: status, at: Date())
-        return Report(runID: runID, results: results, interrupted: interrupted)
+        let hooks = Set(pipeline.graph.nodes.filter { $0.kind == .notify }.map(\.id))
+        return Report(runID: runID, results: results, interrupted: interrupted, hooks: hooks)
     }
 
     /// A collect point succeeded when all its stages did; a backup of one collect point when its upload

@@ -267,7 +267,9 @@ public struct Compiler {
                                        context: String, before: [String], after: [String]) {
         for hook in hooks {
             guard case .events(let events)? = hook.parameter("events")?.value else { continue }
-            let hookScope = scope.overlaid(with: ["status": "--", "detailed_status": "", "complete_log": ""])
+            // Known only when the hook fires: left as placeholders that the hook stage fills in.
+            let hookScope = scope.overlaid(with: ["status": "{status}", "detailed_status": "{detailed_status}",
+                                                  "complete_log": "{complete_log}", "event": "{event}"])
             var hookParameters = parameters.compile(hook, scope: hookScope, context: "hook `\(hook.name)` of \(context)")
             let beforeEvents = events.filter { $0 == "before_backup" }
             let afterEvents = events.filter { ["backup_success", "backup_error", "after_backup"].contains($0) }

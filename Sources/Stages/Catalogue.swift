@@ -1,7 +1,7 @@
 /// Every engine polyarchiv knows, implemented or not yet.
 public enum Catalogue {
     public static let all: [EngineSpec] = SourceEngines.all + CollectPointEngines.all + FilterEngines.all
-        + BackupPointEngines.all + HookEngines.all
+        + BackupPointEngines.all + HookCatalogue.all
 
     public static func engines(_ kind: EngineKind) -> [EngineSpec] {
         all.filter { $0.kind == kind }

@@ -1,7 +1,7 @@
-enum HookEngines {
+enum HookCatalogue {
     static let all: [EngineSpec] = [log, email, http, command]
 
-    static let log = EngineSpec("log", .hook, "Writes the scope's log to a file.", parameters: [
+    static let log = EngineSpec("log", .hook, "Writes the scope's log to a file.", implemented: true, parameters: [
         ParameterSpec("path", .path, required: true, "Log file; may use variables such as {Y}-{m}-{d}."),
         ParameterSpec("append", .bool, default: "false", "Append instead of replacing the file."),
     ])
@@ -33,7 +33,8 @@ enum HookEngines {
                       "healthchecks: ping url/start before, url on success, url/fail with the log on failure."),
     ], exclusive: [["password", "password_file"]])
 
-    static let command = EngineSpec("command", .hook, "Runs a command with the variables in its environment.", parameters: [
+    static let command = EngineSpec("command", .hook, "Runs a command with the variables in its environment.", implemented: true,
+                                    parameters: [
         ParameterSpec("command", .string, required: true, "Command line, run by /bin/sh -c."),
         ParameterSpec("environment", .map, "Extra environment variables."),
     ])

@@ -12,6 +12,8 @@ public enum StageRegistry {
         case (.collect, "archive"): return ArchiveCollectPoint()
         case (.archive, "archive"): return ArchiveStage()
         case (.upload, "archive"): return ArchiveUpload()
+        case (.notify, "log"): return HookEngines.log
+        case (.notify, "command"): return HookEngines.command
         default: return nil
         }
     }

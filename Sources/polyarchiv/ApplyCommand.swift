@@ -8,8 +8,8 @@ struct Apply: AsyncParsableCommand {
         commandName: "apply",
         abstract: "Run the backups: dump, collect, ship, prune; only what is due and not already done.",
         discussion: """
-            Exit status: 0 everything succeeded or was skipped, 2 a stage failed, 1 configuration error,
-            130 interrupted. A second apply while one runs is refused (see --lock-timeout).
+            Exit status: 0 everything succeeded or was skipped, 2 a stage failed, 3 only hooks failed,
+            1 configuration error, 130 interrupted. A second apply while one runs is refused (see --lock-timeout).
 
             Example:
               polyarchiv apply -C /etc/polyarchiv

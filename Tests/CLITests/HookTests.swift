@@ -1,0 +1,72 @@
+import Foundation
+import Testing
+
+/// log and command hooks: events, status variables, and a failing hook never failing a good backup.
+@Suite(.serialized) struct HookTests {
+    func makeSandbox(command: String = "echo fine", hooks: String) throws -> Sandbox {
+        let sandbox = try Sandbox()
+        try sandbox.configure("""
+            collect_points:
+              box:
+                engine: files
+                path: $ROOT/collect
+                sources: {x: {engine: command, command: "\(command)"}}
+                hooks:
+            \(hooks)
+            backup_points:
+              out: {engine: archive, url: "file://$ROOT/backups/{name}.tar.gz"}
+            """)
+        return sandbox
+    }
+
+    @Test func logHookWritesTheStatusOfItsScope() throws {
+        let sandbox = try makeSandbox(hooks: """
+                  - {engine: log, path: "$ROOT/logs/{name}-{status}.log", events: [backup_success, backup_error]}
+            """)
+        // plan never fires a hook
+        #expect(try CommandLineTests.run(["plan", "-c", sandbox.config, "--state-dir", sandbox.state]).status == 0)
+        #expect(!FileManager.default.fileExists(atPath: sandbox.path("logs")))
+        let run = try sandbox.apply()
+        #expect(run.status == 0, "\(run.stdout)")
+        let log = try String(contentsOfFile: sandbox.path("logs/box-OK.log"), encoding: .utf8)
+        #expect(log.contains("backup_success OK"))
+        #expect(log.contains("OK: box"))
+        #expect(log.contains("succeeded collect:box"))
+    }
+
+    @Test func aFailureGivesKOAndTheErrorEvent() throws {
+        let sandbox = try makeSandbox(command: "echo broken >&2; exit 4", hooks: """
+                  - {engine: log, path: "$ROOT/hook.log", events: [backup_success, backup_error, after_backup], append: true}
+            """)
+        let run = try sandbox.apply()
+        #expect(run.status == 2)
+        let log = try String(contentsOfFile: sandbox.path("hook.log"), encoding: .utf8)
+        #expect(log.contains("backup_error KO"))
+        #expect(log.contains("after_backup KO"))
+        #expect(!log.contains("backup_success"))
+        #expect(log.contains("KO: box"))
+        #expect(log.contains("blocked collect:box"))
+    }
+
+    @Test func commandHookGetsTheVariablesInItsEnvironment() throws {
+        let sandbox = try makeSandbox(hooks: """
+                  - {engine: command, events: [before_backup, after_backup], command: "echo $POLYARCHIV_EVENT $POLYARCHIV_STATUS {name} >> $ROOT/events"}
+            """)
+        #expect(try sandbox.apply().status == 0)
+        let events = try String(contentsOfFile: sandbox.path("events"), encoding: .utf8)
+        #expect(events == "before_backup -- box\nafter_backup OK box\n")
+    }
+
+    @Test func aFailingHookIsReportedWithItsOwnExitCodeAndTheBackupStands() throws {
+        let sandbox = try makeSandbox(hooks: """
+                  - {engine: command, events: [after_backup], command: "echo hook trouble >&2; exit 1"}
+            """)
+        let run = try sandbox.apply()
+        #expect(run.status == 3, "\(run.stdout)")
+        #expect(run.stdout.contains("FAILED   notify:box/command/after"))
+        #expect(run.stdout.contains("hook trouble"))
+        #expect(FileManager.default.fileExists(atPath: sandbox.path("backups/box.tar.gz")))
+        let check = try CommandLineTests.run(["check", "--nrpe", "-c", sandbox.config, "--state-dir", sandbox.state])
+        #expect(check.status == 0, "the backup itself is fine: \(check.stdout)")
+    }
+}
