@@ -95,31 +95,25 @@ measure apply_unchanged "$bin" apply -c "$bench/bench.yaml" --state-dir "$bench/
 after=$(stat -c %Y.%s "$backup")
 [ "$before" = "$after" ] && unchanged_written=0 || unchanged_written=$(stat -c %s "$backup")
 # 1% of the files change: 200 small files and 2 medium ones get a line appended.
-python3 - "$data" <<'PY'
+change_one_percent() {
+    python3 - "$data" "$1" <<'PY'
 import os, sys
-root = sys.argv[1]
+root, line = sys.argv[1], sys.argv[2] + "\n"
 for d in range(200):
     with open(os.path.join(root, "small", f"d{d:03}", "f000.txt"), "a") as out:
-        out.write("changed\n")
+        out.write(line)
 for f in (0, 1):
     with open(os.path.join(root, "medium", f"m{f:03}.bin"), "ab") as out:
-        out.write(b"changed\n")
+        out.write(line.encode())
 PY
+}
+change_one_percent changed
 measure apply_1pct "$bin" apply -c "$bench/bench.yaml" --state-dir "$bench/state"
 export RESTIC_PASSWORD=bench RESTIC_CACHE_DIR=$bench/restic-cache
 restic init -q -r "$bench/restic" >/dev/null
 measure restic_first restic -q -r "$bench/restic" backup "$data"
 measure restic_unchanged restic -q -r "$bench/restic" backup "$data"
-python3 - "$data" <<'PY'
-import os, sys
-root = sys.argv[1]
-for d in range(200):
-    with open(os.path.join(root, "small", f"d{d:03}", "f000.txt"), "a") as out:
-        out.write("changed again\n")
-for f in (0, 1):
-    with open(os.path.join(root, "medium", f"m{f:03}.bin"), "ab") as out:
-        out.write(b"changed again\n")
-PY
+change_one_percent "changed again"
 measure restic_1pct restic -q -r "$bench/restic" backup "$data"
 
 # plan of a generated 1,000-node pipeline

@@ -262,14 +262,7 @@ import Testing
     }
 
     @Test func aSecondApplyIsRefusedWithTheHoldersPID() throws {
-        let sandbox = try Sandbox()
-        try sandbox.configure("""
-            collect_points:
-              slow:
-                engine: files
-                path: $ROOT/c
-                sources: {x: {engine: command, command: "sleep 3"}}
-            """)
+        let sandbox = try Sandbox.withCommand("sleep 3", collectPoint: "slow", source: "x")
         let holder = try sandbox.startLockHolder()
         defer { holder.waitUntilExit() }
         let second = try sandbox.apply()
@@ -278,14 +271,7 @@ import Testing
     }
 
     @Test func sigtermStopsTheRunCleanlyWithStatus130() throws {
-        let sandbox = try Sandbox()
-        try sandbox.configure("""
-            collect_points:
-              slow:
-                engine: files
-                path: $ROOT/c
-                sources: {x: {engine: command, command: "sleep 30"}}
-            """)
+        let sandbox = try Sandbox.withCommand("sleep 30", collectPoint: "slow", source: "x")
         let process = Process()
         process.executableURL = CommandLineTests.binary
         process.arguments = ["apply", "-c", sandbox.config, "--state-dir", sandbox.state]
@@ -417,14 +403,7 @@ import Testing
     }
 
     @Test func lockTimeoutWaitsForTheHolder() throws {
-        let sandbox = try Sandbox()
-        try sandbox.configure("""
-            collect_points:
-              slow:
-                engine: files
-                path: $ROOT/c
-                sources: {x: {engine: command, command: "sleep 2"}}
-            """)
+        let sandbox = try Sandbox.withCommand("sleep 2", collectPoint: "slow", source: "x")
         let holder = try sandbox.startLockHolder()
         let waiting = try sandbox.apply(["--lock-timeout", "30", "--force"])
         holder.waitUntilExit()

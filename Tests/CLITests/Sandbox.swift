@@ -28,6 +28,19 @@ struct Sandbox {
         try CommandLineTests.run(["apply", "-c", config, "--state-dir", state] + extra)
     }
 
+    /// A sandbox whose one collect point holds the output of one command.
+    static func withCommand(_ command: String, collectPoint: String = "box", source: String = "x") throws -> Sandbox {
+        let sandbox = try Sandbox()
+        try sandbox.configure("""
+            collect_points:
+              \(collectPoint):
+                engine: files
+                path: $ROOT/c
+                sources: {\(source): {engine: command, command: "\(command)"}}
+            """)
+        return sandbox
+    }
+
     /// Starts an apply in the background and returns once it holds the state lock (the lock file names it).
     func startLockHolder() throws -> Process {
         let holder = Process()
