@@ -131,8 +131,11 @@ public final class Executor: Sendable {
                               detail: reason, corruptObject: nil)
         }
         if !node.runsAfterFailure, let failed = inputs.first(where: { $0.outcome.isFailure }) {
+            // Name the first stage that failed and why, so a hook or a summary line tells the whole story.
+            let cause = failed.outcome == .blocked ? (failed.detail ?? "blocked by \(failed.id)")
+                : "blocked by \(failed.id)" + (failed.detail.flatMap { $0.split(separator: "\n").first }.map { " (\($0))" } ?? "")
             return NodeResult(id: node.id, outcome: .blocked, outputs: [], started: now, ended: now, bytes: 0,
-                              detail: "blocked by \(failed.id)", corruptObject: nil)
+                              detail: cause, corruptObject: nil)
         }
         if !node.runsAfterFailure, let empty = inputs.first(where: { $0.outcome == .skipped && $0.outputs.isEmpty }) {
             return NodeResult(id: node.id, outcome: .blocked, outputs: [], started: now, ended: now, bytes: 0,

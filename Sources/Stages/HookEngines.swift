@@ -18,7 +18,7 @@ enum HookCatalogue {
         ParameterSpec("require_tls", .bool, default: "false", "Fail rather than send without TLS."),
     ], exclusive: [["password", "password_file"]])
 
-    static let http = EngineSpec("http", .hook, "An HTTP request, such as a healthchecks.io ping.", parameters: [
+    static let http = EngineSpec("http", .hook, "An HTTP request, such as a healthchecks.io ping.", implemented: true, parameters: [
         ParameterSpec("url", .url, required: true, "URL to call."),
         ParameterSpec("method", .choice(["GET", "POST", "PUT", "HEAD"]), default: "GET", "HTTP method."),
         ParameterSpec("headers", .map, "Extra headers."),

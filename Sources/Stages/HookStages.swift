@@ -114,3 +114,39 @@ enum HookEngines {
         }
     }
 }
+
+extension HookEngines {
+    /// `http`: a request per event; `style: healthchecks` pings `url/start` before, `url` on success and
+    /// `url/fail` (with the log as body) on failure.
+    static let http = HookStage { event, report, context in
+        let parameters = context.node.parameters
+        guard let template = parameters.string("url") else { throw StageFailure("http hook without a url") }
+        var request = HTTPRequest(url: HookStage.fill(template, event, report))
+        request.method = parameters.string("method") ?? "GET"
+        request.body = parameters.string("body").map { HookStage.fill($0, event, report) }
+        if parameters.string("style") == "healthchecks" {
+            let base = request.url.hasSuffix("/") ? String(request.url.dropLast()) : request.url
+            switch event {
+            case "before_backup": request.url = base + "/start"
+            case "backup_success": request.url = base
+            case "backup_error":
+                request.url = base + "/fail"
+                request.method = "POST"
+                request.body = report.detailedStatus + "\n\n" + report.completeLog
+            default: return  // healthchecks has nothing for the other events
+            }
+        }
+        if case .map(let headers)? = parameters["headers"] {
+            request.headers = try headers.map { name, value in
+                if case .secret(let secret) = value { return (name, try secret.reveal()) }
+                return (name, HookStage.fill("\(value)", event, report))
+            }
+        }
+        request.username = parameters.string("username")
+        if case .secret(let secret)? = parameters["password"] { request.password = try secret.reveal() }
+        request.caCert = parameters.string("ca_cert")
+        if case .int(let seconds)? = parameters["timeout"] { request.timeout = seconds }
+        if case .int(let retries)? = parameters["retries"] { request.retries = retries }
+        _ = try request.perform(cancellation: context.cancellation)
+    }
+}

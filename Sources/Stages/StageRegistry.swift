@@ -14,6 +14,7 @@ public enum StageRegistry {
         case (.upload, "archive"): return ArchiveUpload()
         case (.notify, "log"): return HookEngines.log
         case (.notify, "command"): return HookEngines.command
+        case (.notify, "http"): return HookEngines.http
         default: return nil
         }
     }
