@@ -5,7 +5,8 @@ set -euo pipefail
 mode=${1:-build}
 packages=(pkg-config libgit2-dev libcurl4-openssl-dev libarchive-dev libsqlite3-dev sqlite3 zstd)
 if [ "$mode" = test ]; then
-    packages+=(graphviz xz-utils bzip2)
+    # promtool (prometheus) judges the metrics file; age judges encryption; openssl makes test certificates.
+    packages+=(graphviz xz-utils bzip2 prometheus age openssl)
 fi
 missing=()
 for package in "${packages[@]}"; do
@@ -17,4 +18,8 @@ if [ ${#missing[@]} -gt 0 ]; then
     [ "$(id -u)" -ne 0 ] && sudo_cmd=(sudo)
     "${sudo_cmd[@]}" apt-get update -qq
     DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq -o DPkg::Lock::Timeout=600 "${missing[@]}" >/dev/null
+fi
+if [ "$mode" = test ]; then
+    # Test servers that Debian does not package for this Python: the SMTP server of the email hook's tests.
+    python3 -c 'import aiosmtpd' 2>/dev/null || python3 -m pip install -q aiosmtpd
 fi

@@ -10,6 +10,8 @@ public enum Apply {
         public var lockTimeout: TimeInterval = 0
         /// Transfers at once to one remote host.
         public var transfersPerHost = 2
+        /// A Prometheus textfile-collector file written after the run.
+        public var metricsFile: String?
 
         public init() {}
     }
@@ -20,14 +22,18 @@ public enum Apply {
         public let interrupted: Bool
         /// Hooks are reported apart: a failed hook never turns a good backup into a failed one.
         let hooks: Set<String>
+        /// Why the metrics file could not be written; like a failed hook, it never fails the backups.
+        public internal(set) var metricsError: String?
 
         public var failed: Bool {
             results.contains { !hooks.contains($0.id) && ($0.outcome == .failed || $0.outcome == .blocked) }
         }
 
-        public var hookFailed: Bool { results.contains { hooks.contains($0.id) && $0.outcome == .failed } }
+        public var hookFailed: Bool {
+            metricsError != nil || results.contains { hooks.contains($0.id) && $0.outcome == .failed }
+        }
 
-        /// 0 all succeeded or skipped, 2 a stage failed, 3 only hooks failed, 130 interrupted.
+        /// 0 all succeeded or skipped, 2 a stage failed, 3 only hooks (or the metrics file) failed, 130 interrupted.
         public var exitCode: Int32 { interrupted ? 130 : (failed ? 2 : (hookFailed ? 3 : 0)) }
     }
 
@@ -70,7 +76,15 @@ public enum Apply {
         let status = interrupted ? "interrupted" : (stageFailed ? "failed" : "succeeded")
         try journal.finishRun(runID, status: status, at: Date())
         let hooks = Set(pipeline.graph.nodes.filter { $0.kind == .notify }.map(\.id))
-        return Report(runID: runID, results: results, interrupted: interrupted, hooks: hooks)
+        var report = Report(runID: runID, results: results, interrupted: interrupted, hooks: hooks)
+        if let metricsFile = options.metricsFile {
+            do {
+                try MetricsFile.write(metricsFile, journal: journal, report: report, date: now)
+            } catch {
+                report.metricsError = "\(error)"
+            }
+        }
+        return report
     }
 
     /// A collect point succeeded when all its stages did; a backup of one collect point when its upload

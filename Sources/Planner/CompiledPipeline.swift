@@ -18,6 +18,9 @@ public struct CompiledPipeline: Sendable {
     public var backupPoints: [Point] = []
     /// (backup point, collect point) pairs that the tag rules associate.
     public var associations: [(backupPoint: String, collectPoint: String)] = []
+    /// Hooks on restore events: they fire during `restore`, never in a run's graph. `group` says whose
+    /// they are (global, a collect point, a backup point).
+    public var restoreHooks: [StageNode] = []
     /// Problems that do not stop planning but will fail a stage at apply time (an unreadable secret, …).
     public var warnings: [Diagnostic] = []
     /// The instant the variables were computed from.

@@ -273,6 +273,13 @@ public struct Compiler {
             var hookParameters = parameters.compile(hook, scope: hookScope, context: "hook `\(hook.name)` of \(context)")
             let beforeEvents = events.filter { $0 == "before_backup" }
             let afterEvents = events.filter { ["backup_success", "backup_error", "after_backup"].contains($0) }
+            let restoreEvents = events.filter { ["before_restore", "restore_success", "restore_error"].contains($0) }
+            if !restoreEvents.isEmpty {
+                hookParameters["events"] = .list(restoreEvents)
+                result.restoreHooks.append(StageNode(id: "notify:\(idPrefix)/\(hook.name)/restore", kind: .notify, engine: hook.spec.name,
+                                                     group: group, parameters: hookParameters,
+                                                     summary: "\(hook.spec.name) on " + restoreEvents.joined(separator: ", ")))
+            }
             if !beforeEvents.isEmpty {
                 hookParameters["events"] = .list(beforeEvents)
                 let id = "notify:\(idPrefix)/\(hook.name)/before"

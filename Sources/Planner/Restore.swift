@@ -41,29 +41,61 @@ public enum Restore {
     }
 
     /// Restores the newest backup (at or before `at`) of each chosen collect point into `target/<collect point>`.
+    /// Hooks on restore events fire around it (global, collect point, backup point); a failing hook is
+    /// passed to `hookFailed` and changes nothing else. The first collect point that cannot be restored stops it.
     public static func run(_ pipeline: CompiledPipeline, target: String, collectPoint: String?, backupPoint: String?, at: Date?,
-                           cancellation: CancellationFlag) throws -> [Outcome] {
-        let listings = try list(pipeline, collectPoint: collectPoint, backupPoint: backupPoint)
-        let collectPoints = collectPoint.map { [$0] } ?? pipeline.collectPoints.map(\.name)
+                           cancellation: CancellationFlag, hookFailed: @escaping (String) -> Void = { _ in }) throws -> [Outcome] {
+        let hooks = RestoreHooks(pipeline: pipeline, cancellation: cancellation, failed: hookFailed)
+        hooks.fire(.global, before: true, [])
         var outcomes: [Outcome] = []
-        for cp in collectPoints {
-            let candidates = listings.filter { $0.collectPoint == cp }.flatMap { listing in
-                listing.backups.filter { at == nil || $0.created <= at! }.map { (listing.backupPoint, $0) }
+        var failure: (label: String, error: String?)?
+        do {
+            let listings = try list(pipeline, collectPoint: collectPoint, backupPoint: backupPoint)
+            for cp in collectPoint.map({ [$0] }) ?? pipeline.collectPoints.map(\.name) {
+                hooks.fire(.collectPoint(cp), before: true, [])
+                var chosen: String?
+                do {
+                    let (bp, backup) = try newest(of: cp, in: listings, at: at)
+                    chosen = bp
+                    hooks.fire(.backupPoint(bp), before: true, [])
+                    outcomes.append(try restore(backup, of: cp, from: bp, into: target + "/" + cp, pipeline: pipeline,
+                                                cancellation: cancellation))
+                } catch {
+                    failure = (chosen.map { "\($0) on \(cp)" } ?? cp, "\(error)")
+                    if let chosen { hooks.fire(.backupPoint(chosen), before: false, [failure!]) }
+                    hooks.fire(.collectPoint(cp), before: false, [failure!])
+                    throw error
+                }
+                hooks.fire(.backupPoint(chosen!), before: false, [("\(chosen!) on \(cp)", nil)])
+                hooks.fire(.collectPoint(cp), before: false, [(cp, nil)])
             }
-            guard let (bp, backup) = candidates.max(by: { $0.1.created < $1.1.created }) else {
-                throw StageFailure("no backup of collect point \(cp) found" + (at.map { " at or before \($0)" } ?? "")
-                                   + " in " + listings.filter { $0.collectPoint == cp }.map(\.metadataURL).joined(separator: ", "))
-            }
-            let directory = target + "/" + cp
-            try prepareEmptyDirectory(directory)
-            let archive = try BackupMetadata.localPath(backup.location)
-            try verify(archive, digest: backup.digest)
-            let entries = try TarReader.extract(archive, into: directory, cancellation: cancellation)
-            let indexes = try verifyHashIndexes(in: directory, pipeline: pipeline, collectPoint: cp)
-            outcomes.append(Outcome(collectPoint: cp, backupPoint: bp, backup: backup, directory: directory, entries: entries,
-                                    verifiedIndexes: indexes))
+        } catch {
+            hooks.fire(.global, before: false, outcomes.map { ($0.collectPoint, nil) } + [failure ?? ("restore", "\(error)")])
+            throw error
         }
+        hooks.fire(.global, before: false, outcomes.map { ($0.collectPoint, nil) })
         return outcomes
+    }
+
+    static func newest(of cp: String, in listings: [Listing], at: Date?) throws -> (String, BackupMetadata.Backup) {
+        let candidates = listings.filter { $0.collectPoint == cp }.flatMap { listing in
+            listing.backups.filter { at == nil || $0.created <= at! }.map { (listing.backupPoint, $0) }
+        }
+        guard let newest = candidates.max(by: { $0.1.created < $1.1.created }) else {
+            throw StageFailure("no backup of collect point \(cp) found" + (at.map { " at or before \($0)" } ?? "")
+                               + " in " + listings.filter { $0.collectPoint == cp }.map(\.metadataURL).joined(separator: ", "))
+        }
+        return newest
+    }
+
+    static func restore(_ backup: BackupMetadata.Backup, of cp: String, from bp: String, into directory: String,
+                        pipeline: CompiledPipeline, cancellation: CancellationFlag) throws -> Outcome {
+        try prepareEmptyDirectory(directory)
+        let archive = try BackupMetadata.localPath(backup.location)
+        try verify(archive, digest: backup.digest)
+        let entries = try TarReader.extract(archive, into: directory, cancellation: cancellation)
+        let indexes = try verifyHashIndexes(in: directory, pipeline: pipeline, collectPoint: cp)
+        return Outcome(collectPoint: cp, backupPoint: bp, backup: backup, directory: directory, entries: entries, verifiedIndexes: indexes)
     }
 
     /// Restoring never overwrites: the target must be new or empty.

@@ -3,10 +3,10 @@ import Pipeline
 
 /// Writes a file beside its final name, fsyncs it and renames it into place: the final name holds the
 /// old content or the whole new one, never a part.
-enum AtomicFile {
+public enum AtomicFile {
     static let temporaryMarker = ".polyarchiv-tmp-"
 
-    static func write(_ final: String, _ produce: (_ sink: @escaping (UnsafeRawBufferPointer) throws -> Void) throws -> Void) throws {
+    public static func write(_ final: String, _ produce: (_ sink: @escaping (UnsafeRawBufferPointer) throws -> Void) throws -> Void) throws {
         let directory = (final as NSString).deletingLastPathComponent
         let name = (final as NSString).lastPathComponent
         // Leftovers of an interrupted write of this same file.

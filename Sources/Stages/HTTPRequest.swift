@@ -15,7 +15,7 @@ struct HTTPRequest {
     var timeout = 30
     var retries = 2
 
-    private static let globalInit: CURLcode = curl_global_init(Int(CURL_GLOBAL_DEFAULT))
+    static let globalInit: CURLcode = curl_global_init(Int(CURL_GLOBAL_DEFAULT))
 
     /// Performs the request, retrying transport errors and 5xx answers with a growing pause.
     func perform(cancellation: CancellationFlag) throws -> Int {

@@ -6,7 +6,7 @@ enum HookCatalogue {
         ParameterSpec("append", .bool, default: "false", "Append instead of replacing the file."),
     ])
 
-    static let email = EngineSpec("email", .hook, "Sends an e-mail through SMTP.", parameters: [
+    static let email = EngineSpec("email", .hook, "Sends an e-mail through SMTP.", implemented: true, parameters: [
         ParameterSpec("to", .list, required: true, "Recipients."),
         ParameterSpec("from", .string, default: "{username}@{fqdn}", "Sender."),
         ParameterSpec("subject", .string, default: "[BACKUP][{fqdn}] {Y}-{m}-{d} {H}:{M} [{status}]", "Subject."),
@@ -16,6 +16,9 @@ enum HookCatalogue {
         ParameterSpec("password", .secret, "SMTP password."),
         ParameterSpec("password_file", .path, "File whose first line is the SMTP password."),
         ParameterSpec("require_tls", .bool, default: "false", "Fail rather than send without TLS."),
+        ParameterSpec("ca_cert", .path, "CA bundle to verify the server's certificate (STARTTLS or smtps://)."),
+        ParameterSpec("timeout", .duration, default: "60s", "Time allowed for sending one message."),
+        ParameterSpec("retries", .int(0...20), default: "2", "Retries after a connection failure."),
     ], exclusive: [["password", "password_file"]])
 
     static let http = EngineSpec("http", .hook, "An HTTP request, such as a healthchecks.io ping.", implemented: true, parameters: [

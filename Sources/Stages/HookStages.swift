@@ -7,7 +7,7 @@ import Pipeline
 struct HookStage: StageRunner {
     let version = "1"
     let alwaysRuns = true
-    let fire: @Sendable (_ event: String, _ report: HookReport, _ context: StageContext) throws -> Void
+    let fire: @Sendable (_ event: String, _ report: HookReport, _ parameters: Parameters, _ cancellation: CancellationFlag) throws -> Void
 
     func run(_ context: StageContext) async throws -> [Artifact] {
         let report = HookReport(context.inputs, before: context.node.id.hasSuffix("/before"))
@@ -15,9 +15,18 @@ struct HookStage: StageRunner {
         if case .list(let events)? = context.node.parameters["events"] { subscribed = events }
         let firing = subscribed.filter { report.fires($0) }
         try await context.blocking {
-            for event in firing { try fire(event, report, context) }
+            for event in firing { try fire(event, report, context.node.parameters, context.cancellation) }
         }
         return []
+    }
+
+    /// Fires a hook outside a run's graph (restore events); blocking.
+    static func fire(engine: String, parameters: Parameters, report: HookReport, cancellation: CancellationFlag) throws {
+        guard let stage = StageRegistry.runner(for: engine, kind: .notify) as? HookStage else {
+            throw StageFailure("hook engine \(engine) is not implemented")
+        }
+        guard case .list(let subscribed)? = parameters["events"] else { return }
+        for event in subscribed where report.fires(event) { try stage.fire(event, report, parameters, cancellation) }
     }
 
     /// `{status}`, `{detailed_status}`, `{complete_log}` and `{event}` in a parameter, filled in.
@@ -29,16 +38,38 @@ struct HookStage: StageRunner {
     }
 }
 
+/// Hooks fired outside a run's graph: the restore events.
+public enum Hooks {
+    public static func fire(engine: String, parameters: Parameters, report: HookReport, cancellation: CancellationFlag) throws {
+        try HookStage.fire(engine: engine, parameters: parameters, report: report, cancellation: cancellation)
+    }
+}
+
 /// What a hook knows about its scope when it fires.
-struct HookReport: Sendable {
+public struct HookReport: Sendable {
+    public enum Phase: Sendable { case backup, restore }
+
     let status: String
     let detailedStatus: String
     let completeLog: String
     let before: Bool
     let failed: Bool
+    let phase: Phase
+
+    /// A restore's report: `outcomes` holds each point's label and error (nil when it succeeded).
+    public init(restoreOf outcomes: [(label: String, error: String?)], before: Bool) {
+        self.before = before
+        phase = .restore
+        failed = outcomes.contains { $0.error != nil }
+        status = before || outcomes.isEmpty ? "--" : (failed ? "KO" : "OK")
+        detailedStatus = outcomes.map { ($0.error == nil ? "OK: " : "KO: ") + $0.label }.joined(separator: "\n")
+        completeLog = outcomes.map { "\($0.error == nil ? "restored" : "failed") \($0.label)" + ($0.error.map { ": \($0)" } ?? "") }
+            .joined(separator: "\n")
+    }
 
     init(_ inputs: [StageContext.Input], before: Bool) {
         self.before = before
+        phase = .backup
         let outcomes = inputs.compactMap { input in input.outcome.map { (input.edge.from, $0, input.detail) } }
         failed = outcomes.contains { $0.1.isFailure }
         if before || outcomes.isEmpty || outcomes.allSatisfy({ $0.1 == .skipped }) {
@@ -62,11 +93,11 @@ struct HookReport: Sendable {
     }
 
     func fires(_ event: String) -> Bool {
-        switch event {
-        case "before_backup": return before
-        case "backup_success": return !before && !failed && status != "--"
-        case "backup_error": return !before && failed
-        case "after_backup": return !before
+        switch (phase, event) {
+        case (.backup, "before_backup"), (.restore, "before_restore"): return before
+        case (.backup, "backup_success"), (.restore, "restore_success"): return !before && !failed && status != "--"
+        case (.backup, "backup_error"), (.restore, "restore_error"): return !before && failed
+        case (.backup, "after_backup"): return !before
         default: return false
         }
     }
@@ -74,10 +105,10 @@ struct HookReport: Sendable {
 
 enum HookEngines {
     /// `log`: writes (or appends) the scope's log to a file.
-    static let log = HookStage { event, report, context in
-        guard let template = context.node.parameters.string("path") else { throw StageFailure("log hook without a path") }
+    static let log = HookStage { event, report, parameters, _ in
+        guard let template = parameters.string("path") else { throw StageFailure("log hook without a path") }
         let path = HookStage.fill(template, event, report)
-        let append = context.node.parameters["append"] == .bool(true)
+        let append = parameters["append"] == .bool(true)
         let formatter = ISO8601DateFormatter()
         var text = "\(formatter.string(from: Date())) \(event) \(report.status)\n"
         if !report.detailedStatus.isEmpty { text += report.detailedStatus + "\n" }
@@ -91,8 +122,7 @@ enum HookEngines {
     }
 
     /// `command`: runs a command with the event, the status and the log in its environment.
-    static let command = HookStage { event, report, context in
-        let parameters = context.node.parameters
+    static let command = HookStage { event, report, parameters, cancellation in
         guard let template = parameters.string("command") else { throw StageFailure("command hook without a command") }
         var environment = ProcessInfo.processInfo.environment
         environment["POLYARCHIV_EVENT"] = event
@@ -108,7 +138,7 @@ enum HookEngines {
         }
         let command = HookStage.fill(template, event, report)
         let outcome = try ChildProcess.run("/bin/sh", ["-c", command], environment: environment, timeout: 600,
-                                           cancellation: context.cancellation) { _ in }
+                                           cancellation: cancellation) { _ in }
         guard outcome.status == 0 else {
             throw StageFailure("hook command `\(command)` exited with status \(outcome.status) on \(event)", stderr: outcome.stderr)
         }
@@ -118,8 +148,7 @@ enum HookEngines {
 extension HookEngines {
     /// `http`: a request per event; `style: healthchecks` pings `url/start` before, `url` on success and
     /// `url/fail` (with the log as body) on failure.
-    static let http = HookStage { event, report, context in
-        let parameters = context.node.parameters
+    static let http = HookStage { event, report, parameters, cancellation in
         guard let template = parameters.string("url") else { throw StageFailure("http hook without a url") }
         var request = HTTPRequest(url: HookStage.fill(template, event, report))
         request.method = parameters.string("method") ?? "GET"
@@ -147,6 +176,23 @@ extension HookEngines {
         request.caCert = parameters.string("ca_cert")
         if case .int(let seconds)? = parameters["timeout"] { request.timeout = seconds }
         if case .int(let retries)? = parameters["retries"] { request.retries = retries }
-        _ = try request.perform(cancellation: context.cancellation)
+        _ = try request.perform(cancellation: cancellation)
+    }
+
+    /// `email`: one message per event through SMTP.
+    static let email = HookStage { event, report, parameters, cancellation in
+        guard case .list(let recipients)? = parameters["to"], !recipients.isEmpty else {
+            throw StageFailure("email hook without recipients")
+        }
+        let fill = { (name: String) in parameters.string(name).map { HookStage.fill($0, event, report) } ?? "" }
+        var send = SMTPSend(url: parameters.string("smtp_url") ?? "smtp://localhost",
+                            message: MailMessage(from: fill("from"), to: recipients, subject: fill("subject"), body: fill("body")))
+        send.username = parameters.string("username")
+        if case .secret(let secret)? = parameters["password"] { send.password = try secret.reveal() }
+        send.caCert = parameters.string("ca_cert")
+        send.requireTLS = parameters["require_tls"] == .bool(true)
+        if case .int(let seconds)? = parameters["timeout"] { send.timeout = seconds }
+        if case .int(let retries)? = parameters["retries"] { send.retries = retries }
+        try send.perform(cancellation: cancellation)
     }
 }

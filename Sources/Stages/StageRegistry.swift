@@ -3,7 +3,11 @@ import Pipeline
 /// Which runner does each node's work; `nil` for engines whose stage does not exist yet.
 public enum StageRegistry {
     public static func runner(for node: StageNode) -> (any StageRunner)? {
-        switch (node.kind, node.engine) {
+        runner(for: node.engine, kind: node.kind)
+    }
+
+    static func runner(for engine: String, kind: StageKind) -> (any StageRunner)? {
+        switch (kind, engine) {
         case (.dump, "files"): return FilesSource()
         case (.dump, "command"): return CommandSource()
         case (.dump, "sqlite"): return SQLiteSource()
@@ -15,6 +19,7 @@ public enum StageRegistry {
         case (.notify, "log"): return HookEngines.log
         case (.notify, "command"): return HookEngines.command
         case (.notify, "http"): return HookEngines.http
+        case (.notify, "email"): return HookEngines.email
         default: return nil
         }
     }

@@ -8,7 +8,7 @@ struct Apply: AsyncParsableCommand {
         commandName: "apply",
         abstract: "Run the backups: dump, collect, ship, prune; only what is due and not already done.",
         discussion: """
-            Exit status: 0 everything succeeded or was skipped, 2 a stage failed, 3 only hooks failed,
+            Exit status: 0 everything succeeded or was skipped, 2 a stage failed, 3 only hooks or the metrics file failed,
             1 configuration error, 130 interrupted. A second apply while one runs is refused (see --lock-timeout).
 
             Example:
@@ -49,6 +49,10 @@ struct Apply: AsyncParsableCommand {
     @Option(help: "Also append the run's log to this file.")
     var logFile: String?
 
+    @Option(help: ArgumentHelp("After the run, write every point's state to this file for node_exporter's textfile collector.",
+                               valueName: "path"))
+    var metricsFile: String?
+
     @Option(help: "Wait this many seconds for another apply to finish (default: fail at once).")
     var lockTimeout: Double = 0
 
@@ -88,6 +92,7 @@ struct Apply: AsyncParsableCommand {
         options.selection = selection
         if let jobs { options.jobs = jobs }
         options.lockTimeout = lockTimeout
+        options.metricsFile = metricsFile
         let report: Planner.Apply.Report
         do {
             report = try await Planner.Apply.run(pipeline, state: state.directory, options: options, cancellation: cancellation,
@@ -100,6 +105,7 @@ struct Apply: AsyncParsableCommand {
             throw ExitCode(1)
         }
         output.summary(report)
+        if let metricsError = report.metricsError { Terminal.error("polyarchiv: \(metricsError)") }
         if report.exitCode != 0 { throw ExitCode(report.exitCode) }
     }
 }

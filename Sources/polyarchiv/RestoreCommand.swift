@@ -52,6 +52,7 @@ struct RestoreCommand: ParsableCommand {
             documents beside them. Each collect point is restored into TARGET/<collect point>, which must be
             new or empty; the archive is checked against its recorded SHA-256 and the hashes index (if any)
             against the restored files. Restoring in place is not implemented yet.
+            Exit status: 0 restored, 2 something could not be restored, 3 only a restore hook failed.
 
             Example:
               polyarchiv restore -C /etc/polyarchiv --collect-point www --target /srv/restore
@@ -83,9 +84,13 @@ struct RestoreCommand: ParsableCommand {
             }
             date = parsed
         }
+        var hookFailed = false
         do {
             let outcomes = try Restore.run(pipeline, target: target, collectPoint: collectPoint, backupPoint: backupPoint, at: date,
-                                           cancellation: CancellationFlag())
+                                           cancellation: CancellationFlag()) { failure in
+                Terminal.error("polyarchiv: \(failure)")
+                hookFailed = true
+            }
             for outcome in outcomes {
                 Terminal.print("restored \(outcome.collectPoint) from \(outcome.backupPoint) (\(ISO8601DateFormatter().string(from: outcome.backup.created)), "
                                + "\(outcome.entries) entries) into \(outcome.directory)"
@@ -95,5 +100,6 @@ struct RestoreCommand: ParsableCommand {
             Terminal.error("polyarchiv: \(failure)")
             throw ExitCode(2)
         }
+        if hookFailed { throw ExitCode(3) }
     }
 }
