@@ -25,6 +25,7 @@ import Testing
             """)
         // plan never fires a hook
         #expect(try CommandLineTests.run(["plan", "-c", sandbox.config, "--state-dir", sandbox.state]).status == 0)
+        #expect(try sandbox.apply(["--dry-run"]).status == 0)
         #expect(!FileManager.default.fileExists(atPath: sandbox.path("logs")))
         let run = try sandbox.apply()
         #expect(run.status == 0, "\(run.stdout)")
