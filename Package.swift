@@ -25,6 +25,7 @@ let package = Package(
         .target(name: "Stages", dependencies: [
             "Pipeline", "CGit2", "CCurl", "CArchive",
             .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "_CryptoExtras", package: "swift-crypto"),
             .product(name: "GRDB", package: "GRDB.swift"),
         ]),
         .target(name: "Planner", dependencies: ["Stages", "Pipeline", .product(name: "Yams", package: "Yams")]),

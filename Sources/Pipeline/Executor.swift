@@ -194,7 +194,7 @@ public final class Executor: Sendable {
         }
         let context = StageContext(
             node: node, inputs: inputs, store: store, journal: journal, pool: pool, cancellation: cancellation, date: date,
-            stateDirectory: stateDirectory, reportProgress: { [events] bytes in events(.progress(id: node.id, bytes: bytes)) },
+            stateDirectory: stateDirectory, fingerprinter: fingerprinter, reportProgress: { [events] bytes in events(.progress(id: node.id, bytes: bytes)) },
             reportWarning: { [events] message in events(.warning(id: node.id, message: message)) })
         let outcome: NodeResult
         do {

@@ -51,6 +51,10 @@ public final class Journal: @unchecked Sendable {
         migrator.registerMigration("v3-placements") { db in
             try db.execute(sql: "CREATE TABLE placements(place TEXT PRIMARY KEY, digest TEXT NOT NULL)")
         }
+        migrator.registerMigration("v4-encryptions") { db in
+            try db.execute(sql: "CREATE TABLE encryptions(settings TEXT NOT NULL, plaintext TEXT NOT NULL, ciphertext TEXT NOT NULL, "
+                           + "PRIMARY KEY(settings, plaintext))")
+        }
         return migrator
     }
 
@@ -337,6 +341,22 @@ public final class Journal: @unchecked Sendable {
     public func placement(_ place: String) throws -> Digest? {
         try queue.read { db in
             try String.fetchOne(db, sql: "SELECT digest FROM placements WHERE place = ?", arguments: [place]).flatMap(Digest.init(hex:))
+        }
+    }
+
+    /// Encryption is not deterministic: the ciphertext made from a plaintext under some settings is
+    /// remembered, so unchanged data is not encrypted again (and nothing downstream re-runs).
+    public func recordEncryption(settings: String, plaintext: Digest, ciphertext: Digest) throws {
+        try queue.write { db in
+            try db.execute(sql: "INSERT OR REPLACE INTO encryptions(settings, plaintext, ciphertext) VALUES (?, ?, ?)",
+                           arguments: [settings, plaintext.hex, ciphertext.hex])
+        }
+    }
+
+    public func encryption(settings: String, plaintext: Digest) throws -> Digest? {
+        try queue.read { db in
+            try String.fetchOne(db, sql: "SELECT ciphertext FROM encryptions WHERE settings = ? AND plaintext = ?",
+                                arguments: [settings, plaintext.hex]).flatMap(Digest.init(hex:))
         }
     }
 

@@ -45,11 +45,13 @@ public struct StageContext: Sendable {
     public let date: Date
     /// A directory for this stage's own state between runs.
     public let stateDirectory: URL
+    /// Turns a secret into a keyed fingerprint, for stages that remember work done under it.
+    public let fingerprinter: Fingerprinter?
     let reportProgress: @Sendable (Int64) -> Void
     let reportWarning: @Sendable (String) -> Void
 
     public init(node: StageNode, inputs: [Input], store: ContentStore, journal: Journal, pool: BlockingPool,
-                cancellation: CancellationFlag, date: Date, stateDirectory: URL,
+                cancellation: CancellationFlag, date: Date, stateDirectory: URL, fingerprinter: Fingerprinter? = nil,
                 reportProgress: @escaping @Sendable (Int64) -> Void,
                 reportWarning: @escaping @Sendable (String) -> Void = { _ in }) {
         self.node = node
@@ -60,6 +62,7 @@ public struct StageContext: Sendable {
         self.cancellation = cancellation
         self.date = date
         self.stateDirectory = stateDirectory
+        self.fingerprinter = fingerprinter
         self.reportProgress = reportProgress
         self.reportWarning = reportWarning
     }

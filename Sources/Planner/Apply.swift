@@ -68,6 +68,7 @@ public enum Apply {
         if !cancellation.isCancelled && results.contains(where: { $0.corruptObject != nil }) {
             results = await execute()
         }
+        ClearText.remove(pipeline.graph, results: results, store: store)
         let interrupted = cancellation.isCancelled
         try recordPoints(pipeline, results: results, journal: journal, date: now)
         let stageFailed = results.contains { result in

@@ -178,8 +178,17 @@ public struct Compiler {
         var current = (id: "collect:\(cp.name)", label: "tree")
         var first: String?
         let engine = point.engine.spec.name
+        let filters = point.filters.map { filter in
+            (filter, parameters.compile(filter, scope: scope, context: "filter `\(filter.name)` of \(context)"))
+        }
         if engine == "archive" || engine == "rolling_archive" {
-            let url = bpParameters.string("url") ?? ""
+            var url = bpParameters.string("url") ?? ""
+            // An encrypted archive's name ends with the encrypt filters' suffixes (`.tar.gz.age`): written or added.
+            let encryptSuffix = filters.filter { $0.0.spec.name == "encrypt" }.map { $0.1.string("suffix") ?? ".age" }.joined()
+            if !encryptSuffix.isEmpty {
+                if url.hasSuffix(encryptSuffix) { url.removeLast(encryptSuffix.count) }
+                bpParameters["url"] = .string(url + encryptSuffix)
+            }
             guard let format = ArchiveFormat.from(name: url) else {
                 sink.error("`url` `\(url)` of \(context) must end with \(ArchiveFormat.suffixList)",
                            at: point.engine.parameter("url")?.location ?? point.location)
@@ -197,8 +206,7 @@ public struct Compiler {
             current = (id, format.rawValue)
             first = id
         }
-        for filter in point.filters {
-            let filterParameters = parameters.compile(filter, scope: scope, context: "filter `\(filter.name)` of \(context)")
+        for (filter, filterParameters) in filters {
             let signature = "filter|\(filter.spec.name)|\(current.id)|\(describe(filterParameters))"
             let summary = filterSummary(filter.spec.name, filterParameters)
             let id = shared("filter:\(point.name)/\(cp.name)/\(filter.name)", signature: signature) {

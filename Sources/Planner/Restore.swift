@@ -44,7 +44,7 @@ public enum Restore {
     /// Hooks on restore events fire around it (global, collect point, backup point); a failing hook is
     /// passed to `hookFailed` and changes nothing else. The first collect point that cannot be restored stops it.
     public static func run(_ pipeline: CompiledPipeline, target: String, collectPoint: String?, backupPoint: String?, at: Date?,
-                           cancellation: CancellationFlag, hookFailed: @escaping (String) -> Void = { _ in }) throws -> [Outcome] {
+                           identityFile: String? = nil, cancellation: CancellationFlag, hookFailed: @escaping (String) -> Void = { _ in }) throws -> [Outcome] {
         let hooks = RestoreHooks(pipeline: pipeline, cancellation: cancellation, failed: hookFailed)
         hooks.fire(.global, before: true, [])
         var outcomes: [Outcome] = []
@@ -59,7 +59,7 @@ public enum Restore {
                     chosen = bp
                     hooks.fire(.backupPoint(bp), before: true, [])
                     outcomes.append(try restore(backup, of: cp, from: bp, into: target + "/" + cp, pipeline: pipeline,
-                                                cancellation: cancellation))
+                                                identityFile: identityFile, cancellation: cancellation))
                 } catch {
                     failure = (chosen.map { "\($0) on \(cp)" } ?? cp, "\(error)")
                     if let chosen { hooks.fire(.backupPoint(chosen), before: false, [failure!]) }
@@ -89,21 +89,41 @@ public enum Restore {
     }
 
     static func restore(_ backup: BackupMetadata.Backup, of cp: String, from bp: String, into directory: String,
-                        pipeline: CompiledPipeline, cancellation: CancellationFlag) throws -> Outcome {
-        try prepareEmptyDirectory(directory)
-        let archive = try BackupMetadata.localPath(backup.location)
-        try verify(archive, digest: backup.digest)
-        let entries = try TarReader.extract(archive, into: directory, cancellation: cancellation)
-        let indexes = try verifyHashIndexes(in: directory, pipeline: pipeline, collectPoint: cp)
-        return Outcome(collectPoint: cp, backupPoint: bp, backup: backup, directory: directory, entries: entries, verifiedIndexes: indexes)
+                        pipeline: CompiledPipeline, identityFile: String?, cancellation: CancellationFlag) throws -> Outcome {
+        let created = try prepareEmptyDirectory(directory)
+        do {
+            let archive = try BackupMetadata.localPath(backup.location)
+            try verify(archive, digest: backup.digest)
+            let reversal = FilterReversal(pipeline: pipeline, identityFile: identityFile)
+            // The backup point's filters (an encrypted archive) are undone beside the target, then removed.
+            let scratch = (directory as NSString).deletingLastPathComponent + "/.\(cp).polyarchiv-restore"
+            defer { unlink(scratch) }
+            let clear = try reversal.undoBackupPointFilters(archive, uploadID: "upload:\(bp)/\(cp)", scratch: scratch)
+            let entries = try TarReader.extract(clear, into: directory, cancellation: cancellation)
+            unlink(scratch)
+            let indexes = try reversal.undoCollectPointFilters(in: directory, collectPoint: cp, cancellation: cancellation)
+            return Outcome(collectPoint: cp, backupPoint: bp, backup: backup, directory: directory, entries: entries,
+                           verifiedIndexes: indexes)
+        } catch {
+            // Nothing half-restored stays behind: the directory was empty (or new) before.
+            for name in (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [] {
+                try? FileManager.default.removeItem(atPath: directory + "/" + name)
+            }
+            if created { rmdir(directory) }
+            throw error
+        }
     }
 
-    /// Restoring never overwrites: the target must be new or empty.
-    static func prepareEmptyDirectory(_ path: String) throws {
-        if let existing = try? FileManager.default.contentsOfDirectory(atPath: path), !existing.isEmpty {
-            throw StageFailure("\(path) is not empty; restore into a new or empty directory (nothing was changed)")
+    /// Restoring never overwrites: the target must be new or empty. Returns whether it was created.
+    static func prepareEmptyDirectory(_ path: String) throws -> Bool {
+        if let existing = try? FileManager.default.contentsOfDirectory(atPath: path) {
+            guard existing.isEmpty else {
+                throw StageFailure("\(path) is not empty; restore into a new or empty directory (nothing was changed)")
+            }
+            return false
         }
         try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        return true
     }
 
     /// The archive must be exactly what was uploaded.
@@ -118,34 +138,5 @@ public enum Restore {
             throw StageFailure("the backup \(path) does not match its recorded SHA-256 (\(digest.short)…): it is damaged; "
                                + "restore an older one with --at")
         }
-    }
-
-    /// Checks the hashes filter's index (SHA256SUMS, …) against the restored files; a mismatch names the file.
-    static func verifyHashIndexes(in directory: String, pipeline: CompiledPipeline, collectPoint: String) throws -> [String] {
-        var verified: [String] = []
-        for node in pipeline.graph.nodes where node.kind == .filter && node.engine == "hashes" && node.collectPoint == collectPoint
-            && node.backupPoint == nil {
-            let method = node.parameters.string("method") ?? "sha256"
-            let name = node.parameters.string("filename") ?? method.uppercased() + "SUMS"
-            guard let text = try? String(contentsOfFile: directory + "/" + name, encoding: .utf8) else {
-                throw StageFailure("the restored data has no \(name) index although the collect point writes one")
-            }
-            for line in text.split(separator: "\n") {
-                guard let separator = line.range(of: "  ") else { continue }
-                // sha256sum escapes names holding a backslash or newline and marks the line with a leading backslash.
-                let escaped = line.hasPrefix("\\")
-                let expected = String(line[..<separator.lowerBound].drop { $0 == "\\" })
-                var path = String(line[separator.upperBound...])
-                if escaped { path = path.replacingOccurrences(of: "\\n", with: "\n").replacingOccurrences(of: "\\\\", with: "\\") }
-                if path.hasPrefix("/") || path.split(separator: "/").contains("..") {
-                    throw StageFailure("\(name) names `\(path)`, outside the restored data: the backup is not trustworthy")
-                }
-                guard let actual = try? HashMethod.hex(method, file: directory + "/" + path), actual == expected else {
-                    throw StageFailure("restored file \(path) does not match \(name): the backup is damaged")
-                }
-            }
-            verified.append(name)
-        }
-        return verified
     }
 }

@@ -12,6 +12,7 @@ public enum StageRegistry {
         case (.dump, "command"): return CommandSource()
         case (.dump, "sqlite"): return SQLiteSource()
         case (.filter, "hashes"): return HashesFilter()
+        case (.filter, "encrypt"): return EncryptFilter()
         case (.collect, "files"): return FilesCollectPoint()
         case (.collect, "archive"): return ArchiveCollectPoint()
         case (.archive, "archive"): return ArchiveStage()

@@ -51,7 +51,8 @@ struct RestoreCommand: ParsableCommand {
             Works on a fresh machine with only the configuration: the backups are found through the metadata
             documents beside them. Each collect point is restored into TARGET/<collect point>, which must be
             new or empty; the archive is checked against its recorded SHA-256 and the hashes index (if any)
-            against the restored files. Restoring in place is not implemented yet.
+            against the restored files. Encryption is undone with the encrypt filter's passphrase or identity_file,
+            or --identity. Restoring in place is not implemented yet.
             Exit status: 0 restored, 2 something could not be restored, 3 only a restore hook failed.
 
             Example:
@@ -68,6 +69,9 @@ struct RestoreCommand: ParsableCommand {
 
     @Option(name: .customLong("from"), help: "Only from this backup point.")
     var backupPoint: String?
+
+    @Option(help: ArgumentHelp("age identity file (AGE-SECRET-KEY-1…) that opens data encrypted to recipients.", valueName: "file"))
+    var identity: String?
 
     @Option(help: "The newest backup at or before this date (2026-11-27 or 2026-11-27T03:00:00Z).")
     var at: String?
@@ -87,7 +91,7 @@ struct RestoreCommand: ParsableCommand {
         var hookFailed = false
         do {
             let outcomes = try Restore.run(pipeline, target: target, collectPoint: collectPoint, backupPoint: backupPoint, at: date,
-                                           cancellation: CancellationFlag()) { failure in
+                                           identityFile: identity, cancellation: CancellationFlag()) { failure in
                 Terminal.error("polyarchiv: \(failure)")
                 hookFailed = true
             }

@@ -1,0 +1,31 @@
+import Foundation
+import Pipeline
+
+/// After a run, the clear text of an encrypted collect point leaves the store: the dumps and the
+/// filter outputs before its `encrypt` filter, unless something that is not encrypted holds the same
+/// bytes. (The collect point's own path only ever receives the ciphertext.)
+enum ClearText {
+    static func remove(_ graph: StageGraph, results: [NodeResult], store: ContentStore) {
+        let encrypting = graph.nodes.filter { $0.kind == .filter && $0.engine == "encrypt" && $0.backupPoint == nil }
+        guard !encrypting.isEmpty else { return }
+        var upstream = Set<String>()
+        for node in encrypting {
+            var pending = graph.inputs(of: node.id).map(\.from)
+            while let id = pending.popLast() {
+                if upstream.insert(id).inserted { pending += graph.inputs(of: id).map(\.from) }
+            }
+        }
+        var clear = Set<Digest>(), kept = Set<Digest>()
+        for result in results where graph.node(result.id)?.kind != .notify {
+            for artifact in result.outputs where artifact.kind != .remote {
+                let digests = [artifact.digest] + (artifact.kind == .tree ? entryDigests(artifact.digest, store) : [])
+                if upstream.contains(result.id) { clear.formUnion(digests) } else { kept.formUnion(digests) }
+            }
+        }
+        for digest in clear.subtracting(kept) { store.remove(digest) }
+    }
+
+    private static func entryDigests(_ tree: Digest, _ store: ContentStore) -> [Digest] {
+        ((try? store.tree(tree))?.files ?? []).compactMap(\.digest)
+    }
+}
