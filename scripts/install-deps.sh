@@ -6,7 +6,7 @@ mode=${1:-build}
 packages=(pkg-config libgit2-dev libcurl4-openssl-dev libarchive-dev libsqlite3-dev sqlite3 zstd)
 if [ "$mode" = test ]; then
     # promtool (prometheus) judges the metrics file; age judges encryption; openssl makes test certificates.
-    packages+=(graphviz xz-utils bzip2 prometheus age openssl)
+    packages+=(graphviz xz-utils bzip2 prometheus age openssl git)
 fi
 missing=()
 for package in "${packages[@]}"; do

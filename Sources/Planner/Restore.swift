@@ -33,40 +33,64 @@ public enum Restore {
 
     public struct Outcome: Sendable {
         public let collectPoint: String
-        public let backupPoint: String
-        public let backup: BackupMetadata.Backup
+        /// Where it came from: a backup point, or `git commit ID` of the collect point itself.
+        public let source: String
+        public let created: Date
         public let directory: String
         public let entries: Int
         public let verifiedIndexes: [String]
     }
 
-    /// Restores the newest backup (at or before `at`) of each chosen collect point into `target/<collect point>`.
-    /// Hooks on restore events fire around it (global, collect point, backup point); a failing hook is
-    /// passed to `hookFailed` and changes nothing else. The first collect point that cannot be restored stops it.
-    public static func run(_ pipeline: CompiledPipeline, target: String, collectPoint: String?, backupPoint: String?, at: Date?,
-                           identityFile: String? = nil, cancellation: CancellationFlag, hookFailed: @escaping (String) -> Void = { _ in }) throws -> [Outcome] {
+    /// What to restore: `target/<collect point>` receives each chosen collect point.
+    public struct Request: Sendable {
+        public var target: String
+        public var collectPoint: String?
+        public var backupPoint: String?
+        /// The newest backup (or commit) at or before this date.
+        public var at: Date?
+        /// Opens data encrypted to age recipients.
+        public var identityFile: String?
+        /// From a git collect point's own history instead of a backup point; `commit` picks one.
+        public var fromCollectPoint = false
+        public var commit: String?
+
+        public init(target: String) { self.target = target }
+    }
+
+    /// Restores each chosen collect point. Hooks on restore events fire around it (global, collect point,
+    /// backup point); a failing hook is passed to `hookFailed` and changes nothing else. The first
+    /// collect point that cannot be restored stops it.
+    public static func run(_ pipeline: CompiledPipeline, _ request: Request, cancellation: CancellationFlag,
+                           hookFailed: @escaping (String) -> Void = { _ in }) throws -> [Outcome] {
         let hooks = RestoreHooks(pipeline: pipeline, cancellation: cancellation, failed: hookFailed)
         hooks.fire(.global, before: true, [])
         var outcomes: [Outcome] = []
         var failure: (label: String, error: String?)?
         do {
-            let listings = try list(pipeline, collectPoint: collectPoint, backupPoint: backupPoint)
-            for cp in collectPoint.map({ [$0] }) ?? pipeline.collectPoints.map(\.name) {
+            let listings = request.fromCollectPoint ? [] : try list(pipeline, collectPoint: request.collectPoint,
+                                                                    backupPoint: request.backupPoint)
+            for cp in request.collectPoint.map({ [$0] }) ?? pipeline.collectPoints.map(\.name) {
                 hooks.fire(.collectPoint(cp), before: true, [])
                 var chosen: String?
+                let directory = request.target + "/" + cp
                 do {
-                    let (bp, backup) = try newest(of: cp, in: listings, at: at)
-                    chosen = bp
-                    hooks.fire(.backupPoint(bp), before: true, [])
-                    outcomes.append(try restore(backup, of: cp, from: bp, into: target + "/" + cp, pipeline: pipeline,
-                                                identityFile: identityFile, cancellation: cancellation))
+                    if request.fromCollectPoint {
+                        outcomes.append(try restoreFromCollectPoint(cp, into: directory, pipeline: pipeline, request: request,
+                                                               cancellation: cancellation))
+                    } else {
+                        let (bp, backup) = try newest(of: cp, in: listings, at: request.at)
+                        chosen = bp
+                        hooks.fire(.backupPoint(bp), before: true, [])
+                        outcomes.append(try restore(backup, of: cp, from: bp, into: directory, pipeline: pipeline,
+                                                    identityFile: request.identityFile, cancellation: cancellation))
+                    }
                 } catch {
                     failure = (chosen.map { "\($0) on \(cp)" } ?? cp, "\(error)")
                     if let chosen { hooks.fire(.backupPoint(chosen), before: false, [failure!]) }
                     hooks.fire(.collectPoint(cp), before: false, [failure!])
                     throw error
                 }
-                hooks.fire(.backupPoint(chosen!), before: false, [("\(chosen!) on \(cp)", nil)])
+                if let chosen { hooks.fire(.backupPoint(chosen), before: false, [("\(chosen) on \(cp)", nil)]) }
                 hooks.fire(.collectPoint(cp), before: false, [(cp, nil)])
             }
         } catch {
@@ -90,8 +114,7 @@ public enum Restore {
 
     static func restore(_ backup: BackupMetadata.Backup, of cp: String, from bp: String, into directory: String,
                         pipeline: CompiledPipeline, identityFile: String?, cancellation: CancellationFlag) throws -> Outcome {
-        let created = try prepareEmptyDirectory(directory)
-        do {
+        try intoEmptyDirectory(directory) {
             let archive = try BackupMetadata.localPath(backup.location)
             try verify(archive, digest: backup.digest)
             let reversal = FilterReversal(pipeline: pipeline, identityFile: identityFile)
@@ -102,10 +125,51 @@ public enum Restore {
             let entries = try TarReader.extract(clear, into: directory, cancellation: cancellation)
             unlink(scratch)
             let indexes = try reversal.undoCollectPointFilters(in: directory, collectPoint: cp, cancellation: cancellation)
-            return Outcome(collectPoint: cp, backupPoint: bp, backup: backup, directory: directory, entries: entries,
+            return Outcome(collectPoint: cp, source: bp, created: backup.created, directory: directory, entries: entries,
                            verifiedIndexes: indexes)
+        }
+    }
+
+    /// From the collect point itself: a commit of a git collect point's repository, or an archive
+    /// collect point's archive; then its filters undone.
+    static func restoreFromCollectPoint(_ cp: String, into directory: String, pipeline: CompiledPipeline, request: Request,
+                                        cancellation: CancellationFlag) throws -> Outcome {
+        guard let collect = pipeline.graph.node("collect:\(cp)"), let path = collect.parameters.string("path") else {
+            throw StageFailure("no collect point \(cp)")
+        }
+        let reversal = FilterReversal(pipeline: pipeline, identityFile: request.identityFile)
+        switch collect.engine {
+        case "git":
+            return try intoEmptyDirectory(directory) {
+                let commit = try GitHistory.checkout(repository: path, branch: collect.parameters.string("branch") ?? "main",
+                                                     revision: request.commit, at: request.at, into: directory)
+                let entries = FileManager.default.enumerator(atPath: directory)?.allObjects.count ?? 0
+                let indexes = try reversal.undoCollectPointFilters(in: directory, collectPoint: cp, cancellation: cancellation)
+                return Outcome(collectPoint: cp, source: "git commit \(commit.id.prefix(12)) of \(path)", created: commit.time,
+                               directory: directory, entries: entries, verifiedIndexes: indexes)
+            }
+        case "archive" where request.commit == nil && request.at == nil:
+            let archive = path + "/" + (collect.parameters.string("archive_name") ?? "")
+            return try intoEmptyDirectory(directory) {
+                var info = stat()
+                guard stat(archive, &info) == 0 else { throw StageFailure("the collect point's archive \(archive) is missing") }
+                let entries = try TarReader.extract(archive, into: directory, cancellation: cancellation)
+                let indexes = try reversal.undoCollectPointFilters(in: directory, collectPoint: cp, cancellation: cancellation)
+                return Outcome(collectPoint: cp, source: archive, created: Date(timeIntervalSince1970: TimeInterval(info.st_mtim.tv_sec)),
+                               directory: directory, entries: entries, verifiedIndexes: indexes)
+            }
+        default:
+            throw StageFailure("collect point \(cp) (\(collect.engine)) keeps " + (collect.engine == "archive" ? "only its newest archive" : "no history")
+                               + "; restore it from a backup point" + (collect.engine == "archive" ? " or without --at/--commit" : ""))
+        }
+    }
+
+    /// Runs `body` on a new or empty `directory`; when it fails, nothing half-restored stays behind.
+    static func intoEmptyDirectory(_ directory: String, _ body: () throws -> Outcome) throws -> Outcome {
+        let created = try prepareEmptyDirectory(directory)
+        do {
+            return try body()
         } catch {
-            // Nothing half-restored stays behind: the directory was empty (or new) before.
             for name in (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [] {
                 try? FileManager.default.removeItem(atPath: directory + "/" + name)
             }

@@ -6,7 +6,8 @@ enum CollectPointEngines {
     static let files = EngineSpec("files", .collectPoint, "A plain folder holding the collected tree.", implemented: true, parameters: [path])
 
     static let git = EngineSpec("git", .collectPoint,
-                                "A local git repository: one commit per run, only when something changed.", parameters: [
+                                "A local git repository: one commit per run, only when something changed.", implemented: true,
+                                parameters: [
         path,
         ParameterSpec("author_name", .string, default: "{username}", "Author and committer name."),
         ParameterSpec("author_email", .string, default: "{username}@{fqdn}", "Author and committer e-mail."),

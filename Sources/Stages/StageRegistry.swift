@@ -15,6 +15,7 @@ public enum StageRegistry {
         case (.filter, "encrypt"): return EncryptFilter()
         case (.collect, "files"): return FilesCollectPoint()
         case (.collect, "archive"): return ArchiveCollectPoint()
+        case (.collect, "git"): return GitCollectPoint()
         case (.archive, "archive"): return ArchiveStage()
         case (.upload, "archive"): return ArchiveUpload()
         case (.notify, "log"): return HookEngines.log

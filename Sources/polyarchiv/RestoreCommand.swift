@@ -73,8 +73,22 @@ struct RestoreCommand: ParsableCommand {
     @Option(help: ArgumentHelp("age identity file (AGE-SECRET-KEY-1…) that opens data encrypted to recipients.", valueName: "file"))
     var identity: String?
 
+    @Flag(help: "From the collect point itself: a git collect point's newest commit (or the newest at or before --at), an archive collect point's archive.")
+    var fromCollectPoint = false
+
+    @Option(help: ArgumentHelp("This commit of a git collect point (implies --from-collect-point).", valueName: "id"))
+    var commit: String?
+
     @Option(help: "The newest backup at or before this date (2026-11-27 or 2026-11-27T03:00:00Z).")
     var at: String?
+
+    func validate() throws {
+        if (fromCollectPoint || commit != nil) && backupPoint != nil {
+            throw ValidationError("--from names a backup point; --from-collect-point and --commit restore from the collect point itself")
+        }
+        if commit != nil && collectPoint == nil { throw ValidationError("--commit needs --collect-point") }
+        if commit != nil && at != nil { throw ValidationError("--commit and --at both choose the commit: give one") }
+    }
 
     func run() throws {
         let pipeline = try config.compile()
@@ -88,17 +102,25 @@ struct RestoreCommand: ParsableCommand {
             }
             date = parsed
         }
+        var request = Restore.Request(target: target)
+        request.collectPoint = collectPoint
+        request.backupPoint = backupPoint
+        request.at = date
+        request.identityFile = identity
+        request.fromCollectPoint = fromCollectPoint || commit != nil
+        request.commit = commit
         var hookFailed = false
         do {
-            let outcomes = try Restore.run(pipeline, target: target, collectPoint: collectPoint, backupPoint: backupPoint, at: date,
-                                           identityFile: identity, cancellation: CancellationFlag()) { failure in
+            let outcomes = try Restore.run(pipeline, request, cancellation: CancellationFlag()) { failure in
                 Terminal.error("polyarchiv: \(failure)")
                 hookFailed = true
             }
             for outcome in outcomes {
-                Terminal.print("restored \(outcome.collectPoint) from \(outcome.backupPoint) (\(ISO8601DateFormatter().string(from: outcome.backup.created)), "
-                               + "\(outcome.entries) entries) into \(outcome.directory)"
-                               + (outcome.verifiedIndexes.isEmpty ? "" : "; verified " + outcome.verifiedIndexes.joined(separator: ", ")) + "\n")
+                let created = ISO8601DateFormatter().string(from: outcome.created)
+                var line = "restored \(outcome.collectPoint) from \(outcome.source) (\(created), \(outcome.entries) entries)"
+                line += " into \(outcome.directory)"
+                if !outcome.verifiedIndexes.isEmpty { line += "; verified " + outcome.verifiedIndexes.joined(separator: ", ") }
+                Terminal.print(line + "\n")
             }
         } catch let failure as StageFailure {
             Terminal.error("polyarchiv: \(failure)")
