@@ -39,6 +39,8 @@ public enum Restore {
         public let directory: String
         public let entries: Int
         public let verifiedIndexes: [String]
+        /// What putting sources back did (`--source`), a line each.
+        public var sourceResults: [String] = []
     }
 
     /// What to restore: `target/<collect point>` receives each chosen collect point.
@@ -53,6 +55,12 @@ public enum Restore {
         /// From a git collect point's own history instead of a backup point; `commit` picks one.
         public var fromCollectPoint = false
         public var commit: String?
+        /// Sources to put back where they came from (a database, a file…), from the restored data.
+        public var sources: [String] = []
+        /// Where they go instead of their own place (a database name, a file).
+        public var into: String?
+        /// Put them back into a target that is not empty.
+        public var replace = false
 
         public init(target: String) { self.target = target }
     }
@@ -84,6 +92,10 @@ public enum Restore {
                         outcomes.append(try restore(backup, of: cp, from: bp, into: directory, pipeline: pipeline,
                                                     identityFile: request.identityFile, cancellation: cancellation))
                     }
+                    if !request.sources.isEmpty {
+                        outcomes[outcomes.count - 1].sourceResults = try restoreSources(request, of: cp, in: directory,
+                                                                                        pipeline: pipeline, cancellation: cancellation)
+                    }
                 } catch {
                     failure = (chosen.map { "\($0) on \(cp)" } ?? cp, "\(error)")
                     if let chosen { hooks.fire(.backupPoint(chosen), before: false, [failure!]) }
@@ -99,6 +111,20 @@ public enum Restore {
         }
         hooks.fire(.global, before: false, outcomes.map { ($0.collectPoint, nil) })
         return outcomes
+    }
+
+    /// Each requested source of `cp` put back from the restored data in `directory`.
+    static func restoreSources(_ request: Request, of cp: String, in directory: String, pipeline: CompiledPipeline,
+                               cancellation: CancellationFlag) throws -> [String] {
+        try request.sources.map { source in
+            guard let node = pipeline.graph.node("dump:\(cp)/\(source)") else {
+                let known = pipeline.graph.nodes.filter { $0.kind == .dump && $0.collectPoint == cp }.map { String($0.id.split(separator: "/").last!) }
+                throw StageFailure("collect point \(cp) has no source \(source)" + Suggestion.didYouMean(source, among: known))
+            }
+            let destination = node.parameters.string("destination") ?? source
+            let data = directory + "/" + (destination.hasSuffix("/") ? String(destination.dropLast()) : destination)
+            return try SourceRestore.restore(node, .init(data: data, into: request.into, replace: request.replace), cancellation: cancellation)
+        }
     }
 
     static func newest(of cp: String, in listings: [Listing], at: Date?) throws -> (String, BackupMetadata.Backup) {

@@ -21,6 +21,14 @@ struct FilesSource: StageRunner {
         }
     }
 
+    /// A local directory walked into a tree as this source does (used by sources that first bring their
+    /// data into a local directory: remote_files, dovecot).
+    static func tree(of root: String, context: StageContext) throws -> Tree {
+        var walker = Walker(root: root, excludes: try PathPatterns([]), includes: try PathPatterns([]), oneFileSystem: false,
+                            context: context)
+        return try walker.walk()
+    }
+
     static func list(_ value: ParameterValue?) -> [String] {
         if case .list(let items)? = value { return items }
         return []

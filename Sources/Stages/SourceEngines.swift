@@ -11,14 +11,16 @@ enum SourceEngines {
     ])
 
     static let remoteFiles = EngineSpec("remote_files", .source,
-                                        "A remote directory tree pulled with rsync over ssh, or over sftp.", parameters: [
-        ParameterSpec("url", .url, required: true, "ssh://user@host[:port]/path (rsync) or sftp://user@host[:port]/path."),
+                                        "A remote directory tree pulled with rsync over ssh.", implemented: true,
+        parameters: [
+        ParameterSpec("url", .url, required: true, "ssh://user@host[:port]/path, pulled with rsync over ssh."),
         ParameterSpec("exclude", .list, "Globs of paths to leave out."),
     ] + TransportParameters.ssh, exclusive: [["known_hosts", "host_key_sha256"]],
         resourceKeys: { TransportParameters.hostKey($0.string("url")) })
 
     static let postgresql = EngineSpec("postgresql", .source,
-                                       "A PostgreSQL database with pg_dump, or the whole cluster with pg_dumpall.", parameters: [
+                                       "A PostgreSQL database with pg_dump, or the whole cluster with pg_dumpall.", implemented: true,
+        parameters: [
         ParameterSpec("database", .string, "The database to dump; leave it out to dump every database, roles and globals (pg_dumpall)."),
         ParameterSpec("host", .string, "Server host name or socket directory (default: the local socket)."),
         ParameterSpec("port", .int(1...65535), default: "5432", "Server port."),
@@ -31,7 +33,8 @@ enum SourceEngines {
         resourceKeys: { ["postgresql:\($0.string("host") ?? "local"):\(port($0, 5432))"] })
 
     static let mysql = EngineSpec("mysql", .source,
-                                  "A MySQL or MariaDB database with mysqldump or mariadb-dump (--single-transaction).", parameters: [
+                                  "A MySQL or MariaDB database with mysqldump or mariadb-dump (--single-transaction).", implemented: true,
+        parameters: [
         ParameterSpec("database", .string, "The database to dump; leave it out to dump them all."),
         ParameterSpec("host", .string, "Server host name (default: the local socket)."),
         ParameterSpec("port", .int(1...65535), default: "3306", "Server port."),
@@ -44,13 +47,14 @@ enum SourceEngines {
         resourceKeys: { ["mysql:\($0.string("host") ?? $0.string("socket") ?? "local"):\(port($0, 3306))"] })
 
     static let ldap = EngineSpec("ldap", .source,
-                                 "An OpenLDAP directory: slapcat on the server, or ldapsearch over ldap:// or ldaps://.", parameters: [
+                                 "An OpenLDAP directory: slapcat on the server, or ldapsearch over ldap:// or ldaps://.", implemented: true,
+        parameters: [
         ParameterSpec("database", .int(0...99), "slapcat database number (-n); 1 when neither suffix nor url is set."),
         ParameterSpec("suffix", .string, "slapcat database suffix (-b), instead of a number."),
         ParameterSpec("slapd_config", .path, "slapd configuration file or directory for slapcat (-f / -F)."),
         ParameterSpec("url", .url, "ldap:// or ldaps:// URL of a remote server (uses ldapsearch)."),
         ParameterSpec("bind_dn", .string, "DN to bind as with url."),
-        ParameterSpec("password", .secret, "Bind password, passed on stdin."),
+        ParameterSpec("password", .secret, "Bind password, passed in a temporary file (-y)."),
         ParameterSpec("password_file", .path, "File whose first line is the bind password."),
         ParameterSpec("base", .string, "Search base with url."),
     ], exclusive: [["database", "suffix", "url"], ["password", "password_file"]],

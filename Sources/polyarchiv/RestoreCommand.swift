@@ -79,6 +79,17 @@ struct RestoreCommand: ParsableCommand {
     @Option(help: ArgumentHelp("This commit of a git collect point (implies --from-collect-point).", valueName: "id"))
     var commit: String?
 
+    @Option(name: .customLong("source"), help: ArgumentHelp(
+        "Also put this source back where it came from: a database (created when missing), the LDAP server, "
+        + "the file given with --into (sqlite), the restore_command (command). Repeatable.", valueName: "name"))
+    var sources: [String] = []
+
+    @Option(help: ArgumentHelp("Put the source into this instead: another database name, a file, an ldap:// URL.", valueName: "target"))
+    var into: String?
+
+    @Flag(help: "Allow putting a source into a database (or file) that is not empty.")
+    var replace = false
+
     @Option(help: "The newest backup at or before this date (2026-11-27 or 2026-11-27T03:00:00Z).")
     var at: String?
 
@@ -87,6 +98,9 @@ struct RestoreCommand: ParsableCommand {
             throw ValidationError("--from names a backup point; --from-collect-point and --commit restore from the collect point itself")
         }
         if commit != nil && collectPoint == nil { throw ValidationError("--commit needs --collect-point") }
+        if !sources.isEmpty && collectPoint == nil { throw ValidationError("--source needs --collect-point") }
+        if (into != nil || replace) && sources.isEmpty { throw ValidationError("--into and --replace go with --source") }
+        if into != nil && sources.count > 1 { throw ValidationError("--into goes with a single --source") }
         if commit != nil && at != nil { throw ValidationError("--commit and --at both choose the commit: give one") }
     }
 
@@ -109,6 +123,9 @@ struct RestoreCommand: ParsableCommand {
         request.identityFile = identity
         request.fromCollectPoint = fromCollectPoint || commit != nil
         request.commit = commit
+        request.sources = sources
+        request.into = into
+        request.replace = replace
         var hookFailed = false
         do {
             let outcomes = try Restore.run(pipeline, request, cancellation: CancellationFlag()) { failure in
@@ -121,6 +138,7 @@ struct RestoreCommand: ParsableCommand {
                 line += " into \(outcome.directory)"
                 if !outcome.verifiedIndexes.isEmpty { line += "; verified " + outcome.verifiedIndexes.joined(separator: ", ") }
                 Terminal.print(line + "\n")
+                for result in outcome.sourceResults { Terminal.print("  " + result + "\n") }
             }
         } catch let failure as StageFailure {
             Terminal.error("polyarchiv: \(failure)")

@@ -117,3 +117,40 @@ import Testing
         #expect(!FileManager.default.fileExists(atPath: sandbox.path("restored/escaped.txt")))
     }
 }
+
+/// `restore --source`: an SQLite database back to a named file, a command's data through its restore_command.
+@Suite(.serialized) struct SourceRestoreTests {
+    @Test func sqliteAndCommandSourcesGoBackWhereTheyBelong() throws {
+        let sandbox = try Sandbox()
+        try Sandbox.shell("sqlite3 '\(sandbox.path("app.sqlite3"))' \"CREATE TABLE t(x); INSERT INTO t VALUES (1), (2), (3);\"")
+        try sandbox.configure("""
+            collect_points:
+              app:
+                engine: files
+                path: $ROOT/collect
+                sources:
+                  db: {engine: sqlite, path: $ROOT/app.sqlite3}
+                  settings: {engine: command, command: "printf 'a=1\\\\nb=2\\\\n'", restore_command: "cat > $ROOT/settings.restored"}
+            backup_points:
+              local: {engine: archive, url: "file://$ROOT/backups/{name}.tar.gz"}
+            """)
+        #expect(try sandbox.apply().status == 0)
+        func restore(_ target: String, _ extra: [String]) throws -> CommandLineTests.Result {
+            try CommandLineTests.run(["restore", "-c", sandbox.config, "--collect-point", "app", "--target", sandbox.path(target)] + extra)
+        }
+        let sqlite = try restore("r1", ["--source", "db", "--into", sandbox.path("copy.sqlite3")])
+        #expect(sqlite.status == 0, "\(sqlite.stderr)")
+        #expect(try Sandbox.shell("sqlite3 '\(sandbox.path("copy.sqlite3"))' 'SELECT sum(x) FROM t'").output == "6\n")
+        // Never over an existing file unless told.
+        let again = try restore("r2", ["--source", "db", "--into", sandbox.path("copy.sqlite3")])
+        #expect(again.status == 2)
+        #expect(again.stderr.contains("exists; choose another --into or add --replace"), "\(again.stderr)")
+        #expect(try restore("r3", ["--source", "db", "--into", sandbox.path("copy.sqlite3"), "--replace"]).status == 0)
+        let command = try restore("r4", ["--source", "settings"])
+        #expect(command.status == 0, "\(command.stderr)")
+        #expect(try String(contentsOfFile: sandbox.path("settings.restored"), encoding: .utf8) == "a=1\nb=2\n")
+        let unknown = try restore("r5", ["--source", "setings"])
+        #expect(unknown.status == 2)
+        #expect(unknown.stderr.contains("did you mean `settings`"), "\(unknown.stderr)")
+    }
+}
