@@ -15,9 +15,13 @@ public struct Tree: Sendable, Equatable {
         public var mtime: Int64
         public var digest: Digest?
         public var target: String?
+        /// Who owned it (restored when running as root).
+        public var owner: Owner?
+        /// A file that is a hard link to another file of the tree (which comes with the same digest).
+        public var hardlink: String?
 
         public init(kind: Kind, path: String, mode: UInt32, size: Int64 = 0, mtime: Int64, digest: Digest? = nil,
-                    target: String? = nil) {
+                    target: String? = nil, owner: Owner? = nil, hardlink: String? = nil) {
             self.kind = kind
             self.path = path
             self.mode = mode
@@ -25,6 +29,23 @@ public struct Tree: Sendable, Equatable {
             self.mtime = mtime
             self.digest = digest
             self.target = target
+            self.owner = owner
+            self.hardlink = hardlink
+        }
+    }
+
+    /// Numeric ids, and the names they had (a restore on another machine prefers the names).
+    public struct Owner: Sendable, Hashable {
+        public var uid: UInt32
+        public var gid: UInt32
+        public var user: String?
+        public var group: String?
+
+        public init(uid: UInt32, gid: UInt32, user: String?, group: String?) {
+            self.uid = uid
+            self.gid = gid
+            self.user = user
+            self.group = group
         }
     }
 
@@ -43,6 +64,12 @@ public struct Tree: Sendable, Equatable {
             text += "\(entry.kind.rawValue) \(String(entry.mode, radix: 8)) \(entry.size) \(entry.mtime) "
             text += (entry.digest?.hex ?? "-") + " " + Self.quote(entry.path)
             if let target = entry.target { text += " " + Self.quote(target) }
+            if let owner = entry.owner {
+                text += " u=\(owner.uid) g=\(owner.gid)"
+                if let user = owner.user { text += " U=" + Self.quote(user) }
+                if let group = owner.group { text += " G=" + Self.quote(group) }
+            }
+            if let hardlink = entry.hardlink { text += " h=" + Self.quote(hardlink) }
             text += "\n"
         }
         return Data(text.utf8)
@@ -62,18 +89,49 @@ public struct Tree: Sendable, Equatable {
             let fields = line.split(separator: " ", maxSplits: 5)
             guard fields.count == 6, let kind = Entry.Kind(rawValue: String(fields[0])),
                   let mode = UInt32(fields[1], radix: 8), let size = Int64(fields[2]), let mtime = Int64(fields[3]),
-                  let (path, rest) = unquote(Substring(fields[5])) else {
+                  let (path, afterPath) = unquote(Substring(fields[5])) else {
                 throw DecodingError(description: "malformed tree manifest line: \(line.prefix(80))")
             }
             let digest = fields[4] == "-" ? nil : Digest(hex: String(fields[4]))
             var target: String?
+            var rest = afterPath.drop { $0 == " " }
             if kind == .symlink {
-                guard let (value, _) = unquote(rest.drop { $0 == " " }) else {
+                guard let (value, after) = unquote(rest) else {
                     throw DecodingError(description: "malformed symlink entry: \(line.prefix(80))")
                 }
                 target = value
+                rest = after.drop { $0 == " " }
             }
-            entries.append(Entry(kind: kind, path: path, mode: mode, size: size, mtime: mtime, digest: digest, target: target))
+            var entry = Entry(kind: kind, path: path, mode: mode, size: size, mtime: mtime, digest: digest, target: target)
+            // Optional fields: u=UID g=GID U="user" G="group" h="hard link target".
+            var owner = Owner(uid: 0, gid: 0, user: nil, group: nil)
+            var hasOwner = false
+            while !rest.isEmpty {
+                guard rest.count > 2, rest.dropFirst().first == "=" else {
+                    throw DecodingError(description: "malformed tree manifest field: \(line.prefix(80))")
+                }
+                let key = rest.first!
+                rest = rest.dropFirst(2)
+                if key == "u" || key == "g" {
+                    let number = rest.prefix { $0 != " " }
+                    guard let value = UInt32(number) else { throw DecodingError(description: "malformed owner: \(line.prefix(80))") }
+                    if key == "u" { owner.uid = value } else { owner.gid = value }
+                    hasOwner = true
+                    rest = rest.dropFirst(number.count)
+                } else {
+                    guard let (value, after) = unquote(rest) else { throw DecodingError(description: "malformed field: \(line.prefix(80))") }
+                    switch key {
+                    case "U": owner.user = value
+                    case "G": owner.group = value
+                    case "h": entry.hardlink = value
+                    default: throw DecodingError(description: "unknown tree manifest field \(key): \(line.prefix(80))")
+                    }
+                    rest = after
+                }
+                rest = rest.drop { $0 == " " }
+            }
+            if hasOwner { entry.owner = owner }
+            entries.append(entry)
         }
         return Tree(entries: entries)
     }
@@ -140,6 +198,7 @@ public struct Tree: Sendable, Equatable {
         }
         for var entry in entries {
             entry.path = entry.path.isEmpty ? clean : clean + "/" + entry.path
+            entry.hardlink = entry.hardlink.map { clean + "/" + $0 }
             result.append(entry)
         }
         return result

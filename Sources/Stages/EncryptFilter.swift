@@ -45,6 +45,7 @@ struct EncryptFilter: StageRunner {
                     entry.digest = artifact.digest
                     entry.size = artifact.size
                     entry.path += suffix
+                    entry.hardlink = entry.hardlink.map { $0 + suffix }
                 }
                 entries.append(entry)
             }

@@ -47,6 +47,10 @@ struct FilesSource: StageRunner {
         var rootDevice: UInt = 0
         /// One read buffer for the whole walk.
         let buffer = ReadBuffer(size: 1 << 20)
+        /// The first path seen of each file with several links: the others become hard links to it.
+        var linked: [String: (path: String, entry: Tree.Entry)] = [:]
+        var userNames: [uid_t: String] = [:]
+        var groupNames: [gid_t: String] = [:]
 
         init(root: String, excludes: PathPatterns, includes: PathPatterns, oneFileSystem: Bool, context: StageContext) {
             self.root = root.hasSuffix("/") && root.count > 1 ? String(root.dropLast()) : root
@@ -65,11 +69,20 @@ struct FilesSource: StageRunner {
             rootDevice = UInt(info.st_dev)
             // The root itself, so its mode and mtime travel with the tree.
             entries.append(Tree.Entry(kind: .directory, path: "", mode: UInt32(info.st_mode) & 0o7777,
-                                      mtime: Int64(info.st_mtim.tv_sec) * 1_000_000_000 + Int64(info.st_mtim.tv_nsec)))
+                                      mtime: Int64(info.st_mtim.tv_sec) * 1_000_000_000 + Int64(info.st_mtim.tv_nsec),
+                                      owner: owner(info)))
             cache = (try? context.journal.statCache(scope: context.node.id)) ?? [:]
             try visit(directory: root, relative: "")
             try context.journal.replaceStatCache(scope: context.node.id, entries: newCache, previous: cache)
             return Tree(entries: entries)
+        }
+
+        /// The owner's ids and names (looked up once per id).
+        private mutating func owner(_ info: stat) -> Tree.Owner {
+            if userNames[info.st_uid] == nil { userNames[info.st_uid] = getpwuid(info.st_uid).map { String(cString: $0.pointee.pw_name) } ?? "" }
+            if groupNames[info.st_gid] == nil { groupNames[info.st_gid] = getgrgid(info.st_gid).map { String(cString: $0.pointee.gr_name) } ?? "" }
+            let user = userNames[info.st_uid]!, group = groupNames[info.st_gid]!
+            return Tree.Owner(uid: info.st_uid, gid: info.st_gid, user: user.isEmpty ? nil : user, group: group.isEmpty ? nil : group)
         }
 
         private func excluded(_ path: String, isDirectory: Bool) -> Bool {
@@ -113,11 +126,23 @@ struct FilesSource: StageRunner {
                 case S_IFDIR:
                     if excluded(path, isDirectory: true) { continue }
                     if oneFileSystem && UInt(info.st_dev) != rootDevice { continue }
-                    entries.append(Tree.Entry(kind: .directory, path: path, mode: mode, mtime: mtime))
+                    entries.append(Tree.Entry(kind: .directory, path: path, mode: mode, mtime: mtime, owner: owner(info)))
                     try visit(directory: absolute, relative: path)
                 case S_IFREG:
                     if excluded(path, isDirectory: false) { continue }
-                    if let entry = try file(absolute, path: path, info: info, mode: mode, mtime: mtime) { entries.append(entry) }
+                    let inode = "\(info.st_dev):\(info.st_ino)"
+                    if info.st_nlink > 1, let first = linked[inode] {
+                        var entry = first.entry
+                        entry.path = path
+                        entry.hardlink = first.path
+                        entries.append(entry)
+                        continue
+                    }
+                    if var entry = try file(absolute, path: path, info: info, mode: mode, mtime: mtime) {
+                        entry.owner = owner(info)
+                        entries.append(entry)
+                        if info.st_nlink > 1 { linked[inode] = (path, entry) }
+                    }
                 case S_IFLNK:
                     if excluded(path, isDirectory: false) { continue }
                     var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
@@ -127,7 +152,7 @@ struct FilesSource: StageRunner {
                         continue
                     }
                     let target = String(decoding: buffer[0..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self)
-                    entries.append(Tree.Entry(kind: .symlink, path: path, mode: 0o777, mtime: mtime, target: target))
+                    entries.append(Tree.Entry(kind: .symlink, path: path, mode: 0o777, mtime: mtime, target: target, owner: owner(info)))
                 default:
                     if !excluded(path, isDirectory: false) {
                         context.warn("\(absolute) is a special file (socket, fifo or device); skipped")

@@ -19,8 +19,11 @@ public enum TarReader {
         archive_read_support_format_all(reader)
         // Names are checked here (no absolute path, no `..`), then prefixed with the target directory, so
         // libarchive's own absolute-path guard cannot be used; its `..` and symlink guards still are.
-        let flags = ARCHIVE_EXTRACT_PERM | ARCHIVE_EXTRACT_TIME | ARCHIVE_EXTRACT_SECURE_SYMLINKS | ARCHIVE_EXTRACT_SECURE_NODOTDOT
+        var flags = ARCHIVE_EXTRACT_PERM | ARCHIVE_EXTRACT_TIME | ARCHIVE_EXTRACT_SECURE_SYMLINKS | ARCHIVE_EXTRACT_SECURE_NODOTDOT
+        // Owners come back when root restores (by name when the name exists here, else by number).
+        if geteuid() == 0 { flags |= ARCHIVE_EXTRACT_OWNER }
         archive_write_disk_set_options(writer, flags)
+        if geteuid() == 0 { archive_write_disk_set_standard_lookup(writer) }
         func failure(_ archive: OpaquePointer, _ what: String) -> StageFailure {
             StageFailure("cannot \(what) \(archivePath): " + (archive_error_string(archive).map { String(cString: $0) } ?? "unknown error"))
         }

@@ -68,16 +68,27 @@ public enum TarWriter {
             try check(status, "open")
             guard let entry = archive_entry_new() else { throw StageFailure("libarchive: cannot create an entry") }
             defer { archive_entry_free(entry) }
+            var written = Set<String>()
             for item in tree.entries where !item.path.isEmpty {
                 try cancellation.check()
                 archive_entry_clear(entry)
+                if let owner = item.owner {
+                    archive_entry_set_uid(entry, la_int64_t(owner.uid))
+                    archive_entry_set_gid(entry, la_int64_t(owner.gid))
+                    if let user = owner.user { archive_entry_set_uname_utf8(entry, user) }
+                    if let group = owner.group { archive_entry_set_gname_utf8(entry, group) }
+                }
+                // A hard link whose target is already in the archive (tar needs that order); else a plain copy.
+                let link = item.kind == .file ? item.hardlink.flatMap { written.contains($0) ? $0 : nil } : nil
                 archive_entry_set_pathname_utf8(entry, item.kind == .directory ? item.path + "/" : item.path)
                 archive_entry_set_perm(entry, mode_t(item.mode & 0o7777))
                 archive_entry_set_mtime(entry, time_t(item.mtime / 1_000_000_000), Int(item.mtime % 1_000_000_000))
                 switch item.kind {
                 case .file:
                     archive_entry_set_filetype(entry, PA_AE_IFREG)
-                    archive_entry_set_size(entry, la_int64_t(item.size))
+                    archive_entry_set_size(entry, la_int64_t(link == nil ? item.size : 0))
+                    if let link { archive_entry_set_hardlink_utf8(entry, link) }
+                    written.insert(item.path)
                 case .directory:
                     archive_entry_set_filetype(entry, PA_AE_IFDIR)
                     archive_entry_set_size(entry, 0)
@@ -90,7 +101,7 @@ public enum TarWriter {
                     if let error = box.error { throw error }
                     try check(ARCHIVE_FATAL, "header of \(item.path)")
                 }
-                if item.kind == .file, let digest = item.digest {
+                if item.kind == .file, link == nil, let digest = item.digest {
                     try store.read(digest) { chunk in
                         let written = archive_write_data(archive, chunk.baseAddress, chunk.count)
                         if written < 0 {

@@ -17,6 +17,7 @@ enum TreeMaterializer {
         var wanted = Set(tree.entries.map(\.path))
         wanted.insert(ownerMark)
         try removeExtraneous(root, relative: "", wanted: wanted, tree: tree)
+        let files = Set(tree.files.map(\.path))
         for entry in tree.entries where !entry.path.isEmpty {
             try cancellation.check()
             let path = root + "/" + entry.path
@@ -45,6 +46,7 @@ enum TreeMaterializer {
                     }
                 }
             case .file:
+                if let target = entry.hardlink, files.contains(target) { continue }  // linked below, once its target is there
                 var info = stat()
                 let mtime = lstat(path, &info) == 0
                     ? Int64(info.st_mtim.tv_sec) * 1_000_000_000 + Int64(info.st_mtim.tv_nsec) : -1
@@ -57,6 +59,15 @@ enum TreeMaterializer {
                 progress(written)
             }
         }
+        for entry in tree.files {
+            guard let target = entry.hardlink, files.contains(target) else { continue }
+            try link(root + "/" + target, as: root + "/" + entry.path)
+        }
+        if geteuid() == 0 {
+            for entry in tree.entries where !entry.path.isEmpty {
+                if let owner = entry.owner { lchown(root + "/" + entry.path, owner.uid, owner.gid) }
+            }
+        }
         // Directory modes and mtimes last, deepest first: writing inside a directory changes its mtime.
         for entry in tree.entries.reversed() where entry.kind == .directory && !entry.path.isEmpty {
             let path = root + "/" + entry.path
@@ -64,6 +75,18 @@ enum TreeMaterializer {
             setTimes(path, entry.mtime, followLinks: true)
         }
         for entry in tree.entries where entry.kind == .symlink { setTimes(root + "/" + entry.path, entry.mtime, followLinks: false) }
+    }
+
+    /// `path` becomes a hard link to `target` (replaced in one rename, left alone when it already is one).
+    private static func link(_ target: String, as path: String) throws {
+        var targetInfo = stat(), pathInfo = stat()
+        if lstat(target, &targetInfo) == 0, lstat(path, &pathInfo) == 0, targetInfo.st_ino == pathInfo.st_ino,
+           targetInfo.st_dev == pathInfo.st_dev { return }
+        let temporary = path + temporarySuffix
+        unlink(temporary)
+        guard Glibc.link(target, temporary) == 0, rename(temporary, path) == 0 else {
+            throw StageFailure("cannot link \(path) to \(target): \(String(cString: strerror(errno)))")
+        }
     }
 
     /// Whether the directory still holds `tree` as materialised: every file with its size and mtime.

@@ -1,0 +1,59 @@
+import Foundation
+import Testing
+
+/// The files source with what real trees hold: hard links, owners, modes, empty directories, symlinks,
+/// special files; through a files collect point and an archive, restored and compared.
+@Suite(.serialized) struct FilesSourceTests {
+    @Test func linksOwnersModesAndEmptyDirectoriesSurviveARoundTrip() throws {
+        let sandbox = try Sandbox()
+        let data = sandbox.path("data")
+        try sandbox.write("data/a/original.txt", "shared bytes\n")
+        try sandbox.write("data/z/private.key", "key\n")
+        chmod(sandbox.path("data/z/private.key"), 0o600)
+        #expect(link(sandbox.path("data/a/original.txt"), sandbox.path("data/z/hardlink.txt")) == 0)
+        #expect(link(sandbox.path("data/a/original.txt"), sandbox.path("data/0-first-by-name.txt")) == 0)
+        symlink("a/original.txt", sandbox.path("data/relative-link"))
+        try FileManager.default.createDirectory(atPath: sandbox.path("data/empty/deeper"), withIntermediateDirectories: true)
+        mkfifo(sandbox.path("data/a/pipe"), 0o600)
+        let root = geteuid() == 0
+        if root {
+            // A file owned by someone else keeps its owner.
+            try sandbox.write("data/www/page.html", "<p>www</p>\n")
+            try Sandbox.shell("chown -R nobody:nogroup '\(sandbox.path("data/www"))'")
+        }
+        try sandbox.configure("""
+            collect_points:
+              site: {engine: files, path: $ROOT/collect, sources: {tree: {engine: files, path: $ROOT/data}}}
+            backup_points:
+              local: {engine: archive, url: "file://$ROOT/backups/{name}.tar.gz"}
+            """)
+        let run = try sandbox.apply()
+        #expect(run.status == 0, "\(run.stdout)")
+        #expect(run.stdout.contains("a/pipe is a special file (socket, fifo or device); skipped"), "\(run.stdout)")
+        let collected = sandbox.path("collect/tree")
+        func inode(_ path: String) throws -> String { try Sandbox.shell("stat -c %i '\(path)'").output }
+        // Hard links stay links, in the collect point and in the archive.
+        #expect(try inode(collected + "/a/original.txt") == inode(collected + "/z/hardlink.txt"))
+        #expect(try inode(collected + "/a/original.txt") == inode(collected + "/0-first-by-name.txt"))
+        let listing = try Sandbox.shell("tar -tvzf '\(sandbox.path("backups/site.tar.gz"))'").output
+        #expect(listing.contains("link to"), "\(listing)")
+        if root {
+            #expect(try Sandbox.shell("stat -c %U:%G '\(collected)/www/page.html'").output == "nobody:nogroup\n")
+            #expect(listing.contains("nobody/nogroup"), "\(listing)")
+        }
+        // Restored on a fresh machine: the same tree, modes and links included.
+        try FileManager.default.removeItem(atPath: sandbox.state)
+        let restored = try CommandLineTests.run(["restore", "-c", sandbox.config, "--target", sandbox.path("restored")])
+        #expect(restored.status == 0, "\(restored.stderr)")
+        let out = sandbox.path("restored/site/tree")
+        #expect(try Sandbox.shell("diff -r --no-dereference '\(data)' '\(out)' 2>&1 | grep -v 'pipe'").output.isEmpty)
+        #expect(try inode(out + "/a/original.txt") == inode(out + "/z/hardlink.txt"))
+        #expect(try Sandbox.shell("stat -c %a '\(out)/z/private.key'").output == "600\n")
+        #expect(try Sandbox.shell("readlink '\(out)/relative-link'").output == "a/original.txt\n")
+        var isDirectory: ObjCBool = false
+        #expect(FileManager.default.fileExists(atPath: out + "/empty/deeper", isDirectory: &isDirectory) && isDirectory.boolValue)
+        if root { #expect(try Sandbox.shell("stat -c %U:%G '\(out)/www/page.html'").output == "nobody:nogroup\n") }
+        // A second run with nothing changed stores nothing new.
+        #expect(try sandbox.apply().status == 0)
+    }
+}
