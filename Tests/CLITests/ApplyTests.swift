@@ -256,7 +256,7 @@ import Testing
                 path: $ROOT/c
                 sources: {x: {engine: command, command: "echo x"}}
             backup_points:
-              lab: {engine: gitlab, gitlab_url: "https://gitlab.invalid/", project: "backups/{name}"}
+              lab: {engine: gitlab, gitlab_url: "https://gitlab.invalid/", project: "backups/{name}", token: "${env:HOME}"}
             """)
         let run = try sandbox.apply()
         #expect(run.status == 2)
