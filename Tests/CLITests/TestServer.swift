@@ -1,13 +1,17 @@
 import Foundation
 import Testing
 
-/// A server from Tests/Servers started for one test: it prints its port on its first line when ready.
-/// Stopped with SIGKILL (a child started from a test thread may inherit a mask that blocks SIGTERM).
+/// A server from Tests/Servers started for one test. It prints, when ready, its port or one line of
+/// JSON with what a client needs, then runs until its stdin closes (when the test stops it, or when
+/// the test process dies) and stops what it started.
 final class TestServer {
     struct Unavailable: Error, CustomStringConvertible { let description: String }
 
     let process = Process()
-    let port: Int
+    private let input = Pipe()
+    /// The first line: a port, or a JSON object.
+    let info: [String: Any]
+    var port: Int { info["port"] as? Int ?? 0 }
 
     static let directory = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .appendingPathComponent("Servers").path
@@ -19,15 +23,25 @@ final class TestServer {
         let errors = Pipe()
         process.standardOutput = output
         process.standardError = errors
+        process.standardInput = input
         try process.run()
-        let line = String(decoding: output.fileHandleForReading.availableData, as: UTF8.self)
-        guard let port = Int(line.trimmingCharacters(in: .whitespacesAndNewlines)) else {
+        var line = Data()
+        while !line.contains(0x0A) {
+            let chunk = output.fileHandleForReading.availableData
+            if chunk.isEmpty { break }
+            line.append(chunk)
+        }
+        let text = String(decoding: line, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        if let port = Int(text) {
+            info = ["port": port]
+        } else if let object = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any] {
+            info = object
+        } else {
             kill(process.processIdentifier, SIGKILL)
             process.waitUntilExit()
             let reason = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
             throw Unavailable(description: "\(script) did not start: \(reason.trimmingCharacters(in: .whitespacesAndNewlines))")
         }
-        self.port = port
     }
 
     /// Starts the server; when it cannot start, fails the test under CI=true and otherwise returns nil
@@ -42,7 +56,14 @@ final class TestServer {
         }
     }
 
+    func string(_ key: String) -> String { info[key].map { "\($0)" } ?? "" }
+
+    /// Closes its stdin so it stops its servers; killed if it has not exited after 20 seconds.
     func stop() {
+        guard process.isRunning else { return }
+        try? input.fileHandleForWriting.close()
+        let deadline = Date().addingTimeInterval(20)
+        while process.isRunning && Date() < deadline { usleep(20_000) }
         if process.isRunning {
             kill(process.processIdentifier, SIGKILL)
             process.waitUntilExit()

@@ -2,10 +2,10 @@
 """A loopback SMTP server for the email hook's tests (aiosmtpd).
 
 Usage: smtp_server.py MAILDIR [--auth USER:PASSWORD] [--starttls CERT KEY] [--implicit-tls CERT KEY]
-Prints its port when ready. Every message is saved as MAILDIR/N.eml, preceded by X-Envelope-From,
+Prints its port when ready, and runs until its stdin closes. Every message is saved as MAILDIR/N.eml, preceded by X-Envelope-From,
 X-Envelope-To and X-Authenticated headers (what the client said in the SMTP dialogue).
 """
-import argparse, asyncio, os, signal, socket, ssl, sys
+import argparse, os, socket, ssl, sys
 
 try:
     from aiosmtpd.controller import Controller
@@ -61,5 +61,5 @@ if args.implicit_tls:
 controller = Controller(Handler(), **options)
 controller.start()
 print(port, flush=True)
-signal.sigwait({signal.SIGTERM, signal.SIGINT})
+sys.stdin.read()  # runs until the test closes stdin (or dies)
 controller.stop()
