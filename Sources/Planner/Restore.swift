@@ -21,7 +21,7 @@ public enum Restore {
             guard let upload = pipeline.graph.node("upload:\(bp)/\(cp)"), let url = upload.parameters.string("metadata_url") else {
                 continue
             }
-            let document = try BackupMetadata.read(url)
+            let document = try BackupMetadata.read(url, parameters: upload.parameters)
             if let document, document.collectPoint != cp || document.backupPoint != bp {
                 throw StageFailure("the metadata document \(url) describes \(document.backupPoint) ← \(document.collectPoint), "
                                    + "not \(bp) ← \(cp); give each pair its own metadata_url")
@@ -141,12 +141,21 @@ public enum Restore {
     static func restore(_ backup: BackupMetadata.Backup, of cp: String, from bp: String, into directory: String,
                         pipeline: CompiledPipeline, identityFile: String?, cancellation: CancellationFlag) throws -> Outcome {
         try intoEmptyDirectory(directory) {
-            let archive = try BackupMetadata.localPath(backup.location)
-            try verify(archive, digest: backup.digest)
-            let reversal = FilterReversal(pipeline: pipeline, identityFile: identityFile)
-            // The backup point's filters (an encrypted archive) are undone beside the target, then removed.
+            // Downloaded beside the target and checked against the recorded SHA-256; the backup point's
+            // filters (an encrypted archive) are undone there too; all of it removed afterwards.
             let scratch = (directory as NSString).deletingLastPathComponent + "/.\(cp).polyarchiv-restore"
-            defer { unlink(scratch) }
+            let archive = scratch + "-download"
+            defer {
+                unlink(scratch)
+                unlink(archive)
+            }
+            let parameters = pipeline.graph.node("upload:\(bp)/\(cp)")?.parameters ?? Parameters()
+            let digest = try BackupDownload.fetch(backup.location, parameters: parameters, to: archive, cancellation: cancellation)
+            guard digest == backup.digest else {
+                throw StageFailure("the backup \(Redaction.maskingURLPassword(backup.location)) does not match its recorded SHA-256 "
+                                   + "(\(backup.digest.short)…): it is damaged; restore an older one with --at")
+            }
+            let reversal = FilterReversal(pipeline: pipeline, identityFile: identityFile)
             let clear = try reversal.undoBackupPointFilters(archive, uploadID: "upload:\(bp)/\(cp)", scratch: scratch)
             let entries = try TarReader.extract(clear, into: directory, cancellation: cancellation)
             unlink(scratch)
@@ -214,19 +223,5 @@ public enum Restore {
         }
         try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         return true
-    }
-
-    /// The archive must be exactly what was uploaded.
-    static func verify(_ path: String, digest: Digest) throws {
-        guard let handle = FileHandle(forReadingAtPath: path) else {
-            throw StageFailure("the backup \(path) is missing or not readable")
-        }
-        defer { try? handle.close() }
-        var hash = StreamingHash()
-        while let chunk = try handle.read(upToCount: 1 << 20), !chunk.isEmpty { hash.update(chunk) }
-        guard hash.finalize() == digest else {
-            throw StageFailure("the backup \(path) does not match its recorded SHA-256 (\(digest.short)…): it is damaged; "
-                               + "restore an older one with --at")
-        }
     }
 }

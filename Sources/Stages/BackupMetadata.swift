@@ -26,47 +26,64 @@ public struct BackupMetadata: Codable, Sendable {
     /// Newest first.
     public var sorted: [Backup] { backups.sorted { $0.created > $1.created } }
 
-    /// A local path for `file://` URLs and plain paths; other transports are not implemented yet.
-    public static func localPath(_ url: String) throws -> String {
-        if url.hasPrefix("file://") {
-            let path = String(url.dropFirst("file://".count))
-            return path.removingPercentEncoding ?? path
-        }
-        if url.hasPrefix("/") { return url }
-        let scheme = url.components(separatedBy: "://").first ?? url
-        throw StageFailure("reading \(scheme):// is not implemented yet; only file:// works for now")
-    }
-
-    /// The document at `url`, or nil when there is none yet.
-    public static func read(_ url: String) throws -> BackupMetadata? {
-        let path = try localPath(url)
-        var info = stat()
-        if stat(path, &info) != 0 && errno == ENOENT { return nil }
+    /// The document at `url`, or nil when there is none yet. `parameters` are the backup point's (credentials).
+    public static func read(_ url: String, parameters: Parameters, cancellation: CancellationFlag = CancellationFlag()) throws -> BackupMetadata? {
+        let transport = try Transports.make(url, options: try TransportOptions(parameters))
         // Anything but "does not exist" is an error: starting a new document would erase the history.
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw StageFailure("cannot read the metadata document \(url) (\(FileIO.lastError)); it lists the backups of this point")
+        let data: Data
+        do {
+            guard let found = try transport.read(url, cancellation: cancellation) else { return nil }
+            data = found
+        } catch {
+            throw StageFailure("cannot read the metadata document \(Redaction.maskingURLPassword(url)) (\(error)); it lists the backups of this point")
         }
         let decoder = JSONDecoder()
         decoder.dateDecodingStrategy = .iso8601
         do {
             return try decoder.decode(BackupMetadata.self, from: data)
         } catch {
-            throw StageFailure("the metadata document \(url) is damaged (\(error)); it lists the backups of this point")
+            throw StageFailure("the metadata document \(Redaction.maskingURLPassword(url)) is damaged (\(error)); it lists the backups of this point")
         }
     }
 
     /// Adds (or replaces, by location) a backup and rewrites the document atomically.
-    static func record(_ backup: Backup, at url: String, backupPoint: String, collectPoint: String) throws {
-        var document = try read(url) ?? BackupMetadata(backupPoint: backupPoint, collectPoint: collectPoint, backups: [])
+    static func record(_ backup: Backup, at url: String, backupPoint: String, collectPoint: String, parameters: Parameters,
+                       cancellation: CancellationFlag) throws {
+        var document = try read(url, parameters: parameters, cancellation: cancellation)
+            ?? BackupMetadata(backupPoint: backupPoint, collectPoint: collectPoint, backups: [])
         document.backups.removeAll { $0.location == backup.location }
         document.backups.append(backup)
+        try write(document, to: url, parameters: parameters, cancellation: cancellation)
+    }
+
+    static func write(_ document: BackupMetadata, to url: String, parameters: Parameters, cancellation: CancellationFlag) throws {
+        var document = document
         document.backups.sort { $0.created < $1.created }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         encoder.dateEncodingStrategy = .iso8601
-        let data = try encoder.encode(document)
-        let path = try localPath(url)
-        try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
-        try AtomicFile.write(path) { sink in try data.withUnsafeBytes { try sink($0) } }
+        let transport = try Transports.make(url, options: try TransportOptions(parameters))
+        try transport.write(try encoder.encode(document), to: url, cancellation: cancellation)
+    }
+}
+
+/// Getting a backup back from where a backup point put it.
+public enum BackupDownload {
+    /// Downloads `location` into `path` (written beside it, renamed when whole) and returns the SHA-256 of
+    /// what arrived. `parameters` are the backup point's (credentials, keys).
+    public static func fetch(_ location: String, parameters: Parameters, to path: String, cancellation: CancellationFlag) throws -> Digest {
+        let transport = try Transports.make(location, options: try TransportOptions(parameters))
+        var hash = StreamingHash()
+        do {
+            try AtomicFile.write(path) { sink in
+                try transport.download(location, cancellation: cancellation) { chunk in
+                    hash.update(chunk)
+                    try sink(chunk)
+                }
+            }
+        } catch TransportError.missing {
+            throw StageFailure("the backup \(Redaction.maskingURLPassword(location)) is missing; restore an older one with --at")
+        }
+        return hash.finalize()
     }
 }

@@ -36,7 +36,7 @@ extension StageRegistry {
     public static func isImplemented(_ node: StageNode) -> Bool {
         guard runner(for: node) != nil else { return false }
         if node.kind == .upload, node.engine == "archive", let url = node.parameters.string("url") {
-            return url.hasPrefix("file://") || url.hasPrefix("/")
+            return (try? Transports.make(url, options: TransportOptions())) != nil
         }
         return true
     }

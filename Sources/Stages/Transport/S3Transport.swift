@@ -1,0 +1,169 @@
+import Crypto
+import Foundation
+import Pipeline
+
+/// `s3://bucket/key` on AWS or an S3-compatible store (`s3_endpoint`), signed with SigV4 by libcurl.
+/// A small file is one PUT (S3 shows an object only once it is whole); a large one is a multipart upload,
+/// visible only when completed, and resumed from the parts an interrupted attempt left.
+struct S3Transport: Transport {
+    let options: TransportOptions
+    static let singlePutLimit: Int64 = 64 << 20
+
+    /// The HTTP URL of `s3://bucket/key`: path style on a custom endpoint, virtual-hosted on AWS.
+    func httpURL(_ url: String, query: String = "") throws -> String {
+        guard url.lowercased().hasPrefix("s3://") else { throw StageFailure("`\(url)` is not an s3:// URL") }
+        let rest = url.dropFirst("s3://".count)
+        guard let slash = rest.firstIndex(of: "/"), slash != rest.startIndex else {
+            throw StageFailure("`\(url)` needs a bucket and a key: s3://bucket/path/name")
+        }
+        let bucket = String(rest[..<slash])
+        var allowed = CharacterSet.alphanumerics
+        allowed.insert(charactersIn: "-._~/")
+        let key = String(rest[rest.index(after: slash)...]).addingPercentEncoding(withAllowedCharacters: allowed) ?? ""
+        let suffix = query.isEmpty ? "" : "?" + query
+        if let endpoint = options.s3Endpoint {
+            return (endpoint.hasSuffix("/") ? String(endpoint.dropLast()) : endpoint) + "/\(bucket)/\(key)" + suffix
+        }
+        return "https://\(bucket).s3.\(options.s3Region).amazonaws.com/\(key)" + suffix
+    }
+
+    private func call(_ url: String, query: String = "") throws -> CurlCall {
+        var call = CurlCall(url: try httpURL(url, query: query), options: options)
+        call.signS3 = true
+        return call
+    }
+
+    func upload(_ file: String, to url: String, cancellation: CancellationFlag) throws {
+        let size = try localSize(file)
+        try Transports.retrying("upload to \(url)", retries: options.retries, cancellation: cancellation) {
+            if size <= Self.singlePutLimit {
+                var put = try call(url)
+                put.uploadFile = file
+                put.method = "PUT"
+                try CurlCall.check(try put.perform(cancellation: cancellation), "uploading \(url)")
+            } else {
+                try multipart(file, size: size, to: url, cancellation: cancellation)
+            }
+            guard try remoteSize(url, cancellation: cancellation) == size else {
+                throw TransportError.transient("\(url) does not have the expected \(size) bytes")
+            }
+        }
+    }
+
+    private func multipart(_ file: String, size: Int64, to url: String, cancellation: CancellationFlag) throws {
+        let partSize = max(Int64(16 << 20), (size + 9_999) / 10_000)
+        let key = try httpURL(url).components(separatedBy: "/").dropFirst(4).joined(separator: "/")
+        // An upload an interrupted run began is resumed: its parts that match are kept.
+        var uploadID: String?
+        var done: [Int: String] = [:]
+        let listing = try text(try call(url, query: "uploads&prefix=" + key), cancellation: cancellation, "listing uploads of \(url)")
+        for upload in Self.elements("Upload", in: listing) where Self.elements("Key", in: upload).first == key {
+            uploadID = Self.elements("UploadId", in: upload).first
+        }
+        if let existing = uploadID {
+            let parts = try text(try call(url, query: "uploadId=" + existing), cancellation: cancellation, "listing parts of \(url)")
+            for part in Self.elements("Part", in: parts) {
+                guard let number = Self.elements("PartNumber", in: part).first.flatMap(Int.init),
+                      let etag = Self.elements("ETag", in: part).first,
+                      let partBytes = Self.elements("Size", in: part).first.flatMap(Int64.init) else { continue }
+                let offset = Int64(number - 1) * partSize
+                if partBytes == min(partSize, size - offset),
+                   try Self.md5(file, offset: offset, length: partBytes) == etag.replacingOccurrences(of: "\"", with: "")
+                    .replacingOccurrences(of: "&quot;", with: "") {
+                    done[number] = etag
+                }
+            }
+        } else {
+            var start = try call(url, query: "uploads")
+            start.method = "POST"
+            let answer = try text(start, cancellation: cancellation, "starting the upload of \(url)")
+            guard let id = Self.elements("UploadId", in: answer).first else {
+                throw TransportError.permanent("starting the upload of \(url): no UploadId in the answer")
+            }
+            uploadID = id
+        }
+        let id = uploadID!
+        let count = Int((size + partSize - 1) / partSize)
+        for number in 1...count where done[number] == nil {
+            var put = try call(url, query: "partNumber=\(number)&uploadId=\(id)")
+            put.method = "PUT"
+            put.uploadFile = file
+            put.uploadOffset = Int64(number - 1) * partSize
+            put.uploadLength = min(partSize, size - put.uploadOffset)
+            let result = try put.perform(cancellation: cancellation)
+            try CurlCall.check(result, "uploading part \(number) of \(url)")
+            guard let etag = result.headers["etag"] else { throw TransportError.transient("part \(number) of \(url) has no ETag") }
+            done[number] = etag
+        }
+        let body = "<CompleteMultipartUpload>" + (1...count).map {
+            "<Part><PartNumber>\($0)</PartNumber><ETag>\(done[$0]!)</ETag></Part>"
+        }.joined() + "</CompleteMultipartUpload>"
+        var complete = try call(url, query: "uploadId=" + id)
+        complete.method = "POST"
+        complete.body = Data(body.utf8)
+        let answer = try text(complete, cancellation: cancellation, "completing the upload of \(url)")
+        if answer.contains("<Error>") { throw TransportError.transient("completing the upload of \(url): \(answer.prefix(300))") }
+    }
+
+    private func text(_ call: CurlCall, cancellation: CancellationFlag, _ what: String) throws -> String {
+        var data = Data()
+        let result = try call.perform(cancellation: cancellation) { data.append(contentsOf: $0) }
+        try CurlCall.check(result, what)
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    /// The contents of each `<name>…</name>` (S3's answers are small and flat enough for this).
+    static func elements(_ name: String, in xml: String) -> [String] {
+        var results: [String] = []
+        var rest = xml[...]
+        while let open = rest.range(of: "<\(name)>"), let close = rest.range(of: "</\(name)>", range: open.upperBound..<rest.endIndex) {
+            results.append(String(rest[open.upperBound..<close.lowerBound]))
+            rest = rest[close.upperBound...]
+        }
+        return results
+    }
+
+    static func md5(_ file: String, offset: Int64, length: Int64) throws -> String {
+        let handle = try FileHandle(forReadingFrom: URL(fileURLWithPath: file))
+        defer { try? handle.close() }
+        try handle.seek(toOffset: UInt64(offset))
+        var hasher = Insecure.MD5()
+        var remaining = length
+        while remaining > 0, let chunk = try handle.read(upToCount: Int(min(remaining, 1 << 20))), !chunk.isEmpty {
+            hasher.update(data: chunk)
+            remaining -= Int64(chunk.count)
+        }
+        return hasher.finalize().map { String(format: "%02x", $0) }.joined()
+    }
+
+    func download(_ url: String, cancellation: CancellationFlag, sink: (UnsafeRawBufferPointer) throws -> Void) throws {
+        guard try remoteSize(url, cancellation: cancellation) != nil else { throw TransportError.missing(url) }
+        let result = try call(url).perform(cancellation: cancellation, sink: sink)
+        do { try CurlCall.check(result, "downloading \(url)") } catch let error as TransportError { throw StageFailure(error.description) }
+    }
+
+    func size(_ url: String, cancellation: CancellationFlag) throws -> Int64? {
+        try Transports.retrying("checking \(url)", retries: options.retries, cancellation: cancellation) {
+            try remoteSize(url, cancellation: cancellation)
+        }
+    }
+
+    func delete(_ url: String, cancellation: CancellationFlag) throws {
+        try Transports.retrying("deleting \(url)", retries: options.retries, cancellation: cancellation) {
+            var delete = try call(url)
+            delete.method = "DELETE"
+            let result = try delete.perform(cancellation: cancellation)
+            if result.status == 404 { return }
+            try CurlCall.check(result, "deleting \(url)")
+        }
+    }
+
+    private func remoteSize(_ url: String, cancellation: CancellationFlag) throws -> Int64? {
+        var head = try call(url)
+        head.noBody = true
+        let result = try head.perform(cancellation: cancellation)
+        if result.status == 404 { return nil }
+        try CurlCall.check(result, "checking \(url)")
+        return result.contentLength >= 0 ? result.contentLength : nil
+    }
+}

@@ -1,0 +1,155 @@
+import Foundation
+import Pipeline
+
+/// Moves whole files to and from a URL. Every upload goes to a temporary name first and takes its final
+/// name only when complete and verified (size; a checksum where the protocol has one), so a final name
+/// never holds a partial file. Transient failures are retried with exponential backoff.
+protocol Transport {
+    /// Uploads a local file to `url`; resumes an interrupted upload where the protocol allows it.
+    func upload(_ file: String, to url: String, cancellation: CancellationFlag) throws
+    /// Streams the file at `url` to `sink`; throws `TransportError.missing` when there is none.
+    func download(_ url: String, cancellation: CancellationFlag, sink: (UnsafeRawBufferPointer) throws -> Void) throws
+    /// The size of the file at `url`, or nil when there is none.
+    func size(_ url: String, cancellation: CancellationFlag) throws -> Int64?
+    func delete(_ url: String, cancellation: CancellationFlag) throws
+}
+
+enum TransportError: Error, CustomStringConvertible {
+    /// Worth another try: 5xx, reset, timeout, refused connection.
+    case transient(String)
+    /// Trying again will not help: 401, 403, a missing parent, a full disk, a wrong host key.
+    case permanent(String)
+    case missing(String)
+
+    var description: String {
+        switch self {
+        case .transient(let message), .permanent(let message): return message
+        case .missing(let url): return "\(url) does not exist"
+        }
+    }
+}
+
+extension Transport {
+    /// The bytes at `url`, or nil when there is none (for small files: metadata documents).
+    func read(_ url: String, cancellation: CancellationFlag) throws -> Data? {
+        var data = Data()
+        do {
+            try download(url, cancellation: cancellation) { chunk in
+                data.append(contentsOf: chunk)
+                guard data.count < 64 << 20 else { throw StageFailure("\(Redaction.maskingURLPassword(url)) is larger than 64 MiB") }
+            }
+        } catch TransportError.missing {
+            return nil
+        }
+        return data
+    }
+
+    /// Writes small data to `url` through a local temporary file and an atomic upload.
+    func write(_ data: Data, to url: String, cancellation: CancellationFlag) throws {
+        let file = try SecretFile(name: "upload", content: "")
+        defer { file.remove() }
+        try data.write(to: URL(fileURLWithPath: file.path))
+        try upload(file.path, to: url, cancellation: cancellation)
+    }
+}
+
+enum Transports {
+    /// The transport for a URL's scheme.
+    static func make(_ url: String, options: TransportOptions) throws -> any Transport {
+        let scheme = url.hasPrefix("/") ? "file" : (url.components(separatedBy: "://").first?.lowercased() ?? "")
+        switch scheme {
+        case "file": return FileTransport()
+        case "sftp", "scp": return SFTPTransport(options: options)
+        case "ftp", "ftps": return FTPTransport(options: options)
+        case "http", "https": return WebDAVTransport(options: options)
+        case "s3": return S3Transport(options: options)
+        default: throw StageFailure("`\(Redaction.maskingURLPassword(url))`: no transport for \(scheme)://; use file, sftp, scp, ftp, ftps, http(s) or s3")
+        }
+    }
+
+    /// Runs `body`, retrying transient failures `retries` times with a growing pause (1 s, 2 s, 4 s… up to 60 s).
+    static func retrying<T>(_ what: String, retries: Int, cancellation: CancellationFlag, _ body: () throws -> T) throws -> T {
+        var attempt = 0
+        while true {
+            try cancellation.check()
+            do {
+                return try body()
+            } catch TransportError.transient(let message) {
+                attempt += 1
+                guard attempt <= retries else {
+                    throw StageFailure("\(what) failed after \(attempt) attempts: \(message)")
+                }
+                let pause = min(60.0, pow(2.0, Double(attempt - 1)))
+                let deadline = Date().addingTimeInterval(pause)
+                while Date() < deadline {
+                    try cancellation.check()
+                    usleep(50_000)
+                }
+            } catch TransportError.permanent(let message) {
+                throw StageFailure("\(what) failed: \(message)")
+            }
+        }
+    }
+
+    /// `dir/name` → `dir/.name.polyarchiv-part`: where an upload grows before it is renamed.
+    static func temporaryName(_ url: String) -> String {
+        guard let slash = url.lastIndex(of: "/") else { return ".\(url).polyarchiv-part" }
+        return String(url[...slash]) + "." + String(url[url.index(after: slash)...]) + ".polyarchiv-part"
+    }
+}
+
+/// Local files (`file://` or a path): written beside the final name, fsynced, renamed.
+struct FileTransport: Transport {
+    static func path(_ url: String) -> String {
+        guard url.hasPrefix("file://") else { return url }
+        let path = String(url.dropFirst("file://".count))
+        return path.removingPercentEncoding ?? path
+    }
+
+    func upload(_ file: String, to url: String, cancellation: CancellationFlag) throws {
+        let path = Self.path(url)
+        try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        let input = open(file, O_RDONLY | O_CLOEXEC)
+        guard input >= 0 else { throw StageFailure("cannot read \(file): \(FileIO.lastError)") }
+        defer { close(input) }
+        let buffer = ReadBuffer(size: 1 << 20)
+        try AtomicFile.write(path) { sink in
+            while true {
+                try cancellation.check()
+                let count = Glibc.read(input, buffer.bytes.baseAddress, buffer.bytes.count)
+                guard count >= 0 else { throw StageFailure("cannot read \(file): \(FileIO.lastError)") }
+                if count == 0 { break }
+                try sink(UnsafeRawBufferPointer(rebasing: buffer.bytes[0..<count]))
+            }
+        }
+    }
+
+    func download(_ url: String, cancellation: CancellationFlag, sink: (UnsafeRawBufferPointer) throws -> Void) throws {
+        let path = Self.path(url)
+        let input = open(path, O_RDONLY | O_CLOEXEC)
+        guard input >= 0 else {
+            if errno == ENOENT { throw TransportError.missing(url) }
+            throw StageFailure("cannot read \(path): \(FileIO.lastError)")
+        }
+        defer { close(input) }
+        let buffer = ReadBuffer(size: 1 << 20)
+        while true {
+            try cancellation.check()
+            let count = Glibc.read(input, buffer.bytes.baseAddress, buffer.bytes.count)
+            guard count >= 0 else { throw StageFailure("cannot read \(path): \(FileIO.lastError)") }
+            if count == 0 { return }
+            try sink(UnsafeRawBufferPointer(rebasing: buffer.bytes[0..<count]))
+        }
+    }
+
+    func size(_ url: String, cancellation: CancellationFlag) throws -> Int64? {
+        var info = stat()
+        return stat(Self.path(url), &info) == 0 ? Int64(info.st_size) : nil
+    }
+
+    func delete(_ url: String, cancellation: CancellationFlag) throws {
+        guard unlink(Self.path(url)) == 0 || errno == ENOENT else {
+            throw StageFailure("cannot delete \(Self.path(url)): \(FileIO.lastError)")
+        }
+    }
+}
