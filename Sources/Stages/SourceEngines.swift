@@ -60,9 +60,10 @@ enum SourceEngines {
     ], exclusive: [["database", "suffix", "url"], ["password", "password_file"]],
         resourceKeys: { ["ldap:\($0.string("url") ?? "local")"] })
 
-    static let dovecot = EngineSpec("dovecot", .source, "Dovecot mailboxes with doveadm backup.", parameters: [
-        ParameterSpec("user", .string, "The user whose mail to back up; leave it out for every user."),
-        ParameterSpec("socket", .path, "doveadm server socket."),
+    static let dovecot = EngineSpec("dovecot", .source, "Dovecot mailboxes with doveadm backup (a maildir per user).",
+                                    implemented: true, parameters: [
+        ParameterSpec("user", .string, "The user whose mail to back up; leave it out for every user doveadm lists."),
+        ParameterSpec("config", .path, "dovecot.conf for doveadm (-c); default: the system's."),
     ], resourceKeys: { _ in ["dovecot:local"] })
 
     static let sqlite = EngineSpec("sqlite", .source,

@@ -15,6 +15,7 @@ public enum StageRegistry {
         case (.dump, "mysql"): return MySQLSource()
         case (.dump, "ldap"): return LDAPSource()
         case (.dump, "remote_files"): return RemoteFilesSource()
+        case (.dump, "dovecot"): return DovecotSource()
         case (.filter, "hashes"): return HashesFilter()
         case (.filter, "encrypt"): return EncryptFilter()
         case (.collect, "files"): return FilesCollectPoint()

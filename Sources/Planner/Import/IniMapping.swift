@@ -69,7 +69,7 @@ extension IniImporter {
                 switch option.name {
                 case "destination_path": map["destination"] = .string(directory(convertTemplate(option)))
                 case "user_mask": map["user"] = .string(option.value)
-                case "socket": map["socket"] = .string(option.value)
+                case "socket": noEquivalent(option, "doveadm finds its server through dovecot.conf: set `config` if it is not the system's")
                 default: noEquivalent(option)
                 }
             }

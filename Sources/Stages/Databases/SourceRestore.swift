@@ -24,6 +24,7 @@ public enum SourceRestore {
         case "postgresql": return try PostgreSQLRestore(node.parameters).restore(request, cancellation: cancellation)
         case "mysql": return try MySQLRestore(node.parameters).restore(request, cancellation: cancellation)
         case "ldap": return try LDAPRestore(node.parameters).restore(request, cancellation: cancellation)
+        case "dovecot": return try DovecotRestore(node.parameters).restore(request, cancellation: cancellation)
         case "sqlite": return try SQLiteRestore.restore(request)
         case "command": return try CommandRestore(node.parameters).restore(request, cancellation: cancellation)
         default:
