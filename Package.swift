@@ -34,7 +34,7 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .testTarget(name: "PipelineTests", dependencies: ["Pipeline"]),
-        .testTarget(name: "StagesTests", dependencies: ["Stages"]),
+        .testTarget(name: "StagesTests", dependencies: ["Stages"], exclude: ["Fixtures"]),
         .testTarget(name: "PlannerTests", dependencies: ["Planner", "Stages", "Pipeline"],
                     exclude: ["BrokenConfigs"]),
         .testTarget(name: "CLITests", dependencies: ["polyarchiv"]),

@@ -26,7 +26,16 @@ struct DovecotSource: StageRunner {
             where Self.isIndex((path as NSString).lastPathComponent) {
                 unlink(scratch + "/" + path)
             }
-            return [try context.store.put(try FilesSource.tree(of: scratch, context: context))]
+            // Each run copies into a new scratch directory: only a message's mtime (its arrival time) is data;
+            // directories and Dovecot's own files get a fixed one, so unchanged mail gives an unchanged tree.
+            let walked = try FilesSource.tree(of: scratch, context: context)
+            let entries = walked.entries.map { entry -> Tree.Entry in
+                var entry = entry
+                let parent = ((entry.path as NSString).deletingLastPathComponent as NSString).lastPathComponent
+                if !(entry.kind == .file && (parent == "cur" || parent == "new")) { entry.mtime = 0 }
+                return entry
+            }
+            return [try context.store.put(Tree(entries: entries))]
         }
     }
 }

@@ -144,13 +144,29 @@ struct LDAPRestore {
     init(_ parameters: Parameters) { self.parameters = parameters }
 
     func restore(_ request: SourceRestore.Request, cancellation: CancellationFlag) throws -> String {
+        // --into: an ldap(s):// server for ldapadd, or another slapd configuration for slapadd.
+        if let into = request.into, !into.hasPrefix("ldap://") && !into.hasPrefix("ldaps://") {
+            var local = parameters
+            local["slapd_config"] = .string(into)
+            local["url"] = nil
+            return try LDAPRestore(local).restore(.init(data: request.data, into: nil, replace: request.replace), cancellation: cancellation)
+        }
         if let url = request.into ?? parameters.string("url") {
+            var existing = 0
             try LDAPSearch(parameters, url: url).withConnection { connection in
-                try ExternalTool.locate(["ldapadd"], package: "ldap-utils")
-                    .run(connection + (request.replace ? ["-c"] : []) + ["-f", request.data], timeout: parameters.timeout,
-                         cancellation: cancellation)
+                do {
+                    try ExternalTool.locate(["ldapadd"], package: "ldap-utils")
+                        .run(connection + (request.replace ? ["-c"] : []) + ["-f", request.data], timeout: parameters.timeout,
+                             cancellation: cancellation)
+                } catch let failure as StageFailure where request.replace {
+                    // With --replace, entries that are already there are left as they are; anything else fails.
+                    let errors = (failure.stderr ?? "").split(separator: "\n").filter { $0.hasPrefix("ldap_add:") }
+                    guard !errors.isEmpty, errors.allSatisfy({ $0.contains("Already exists") }) else { throw failure }
+                    existing = errors.count
+                }
             }
             return "added the entries of \(request.data) to \(url) with ldapadd"
+                + (existing > 0 ? " (\(existing) already there, left as they are)" : "")
         }
         try ExternalTool.locate(["slapadd"], package: "slapd")
             .run(LDAPSource.slapdArguments(parameters) + ["-q", "-l", request.data], timeout: parameters.timeout,
