@@ -238,9 +238,10 @@ public struct Compiler {
         connect(current.id, uploadID, current.label)
         var last = uploadID
         if let keep {
-            var pruneParameters = Parameters()
+            // The backup point's own parameters (where, credentials, metadata) and its policy.
+            var pruneParameters = bpParameters
+            pruneParameters["frequency"] = nil
             pruneParameters["keep"] = keep
-            for key in ["url", "repository"] { if let value = bpParameters[key] { pruneParameters[key] = value } }
             let pruneID = "prune:\(point.name)/\(cp.name)"
             add(StageNode(id: pruneID, kind: .prune, engine: engine, group: group, collectPoint: cp.name, backupPoint: point.name,
                           parameters: pruneParameters, resourceKeys: point.engine.spec.resourceKeys(bpParameters),

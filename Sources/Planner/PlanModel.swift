@@ -32,6 +32,8 @@ public enum StageState: Sendable, Equatable, CustomStringConvertible {
 public struct Plan: Sendable {
     public let pipeline: CompiledPipeline
     public let states: [String: StageState]
+    /// Lines shown under a stage: what retention will keep (and why) and delete.
+    public var notes: [String: [String]] = [:]
 
     /// With no history, every stage runs; a stage whose engine does not exist yet will fail, and says so.
     public init(pipeline: CompiledPipeline, states: [String: StageState]? = nil) {
@@ -84,7 +86,17 @@ extension Plan {
             }
             states[node.id] = .run
         }
-        return Plan(pipeline: pipeline, states: states)
+        var plan = Plan(pipeline: pipeline, states: states)
+        for node in pipeline.graph.nodes where node.kind == .prune && node.engine == "rolling_archive" && plan.state(of: node.id) == .run {
+            let upload = node.collectPoint.flatMap { cp in node.backupPoint.map { "upload:\($0)/\(cp)" } }
+            let location = upload.flatMap { pipeline.graph.node($0)?.parameters.string("url") }
+            do {
+                plan.notes[node.id] = try RetentionPreview.lines(node, newBackup: location, at: pipeline.date)
+            } catch {
+                plan.notes[node.id] = ["cannot preview the retention: \(error)"]
+            }
+        }
+        return plan
     }
 
     /// A stage whose inputs are all known is a cache hit when the journal holds its key.

@@ -19,6 +19,7 @@ public enum PlanRenderer {
             if case .skip(let why) = state { line += "  [\(why)]" }
             if case .blocked(let why) = state { line += "  [\(why)]" }
             if !Plan.isImplemented(node) { line += "  *" }
+            for note in plan.notes[node.id] ?? [] { line += "\n      " + note }
             return line
         }
         let globalNodes = graph.nodes.filter { $0.group == .global }

@@ -48,7 +48,7 @@ enum BackupPointEngines {
                                     resourceKeys: { TransportParameters.hostKey($0.string("url")) })
 
     static let rollingArchive = EngineSpec("rolling_archive", .backupPoint,
-                                           "An archive per run, old ones deleted by a retention policy (keep:).", parameters:
+                                           "An archive per run, old ones deleted by a retention policy (keep:).", implemented: true, parameters:
         archiveParameters + [
             ParameterSpec("keep", .retention, required: true,
                           "Retention: last, hourly, daily, weekly, monthly, yearly (counts) and within (a duration such as 1y6m)."),

@@ -21,7 +21,10 @@ public struct RetentionPolicy: Sendable, Equatable {
     /// From a compiled `keep` parameter: counts, and `within` as restic writes durations (1y2m3d4h).
     public init(_ value: ParameterValue?) throws {
         guard case .map(let entries)? = value else { throw StageFailure("no retention policy (keep:)") }
-        for (key, value) in entries {
+        for (key, given) in entries {
+            // Counts may come as text (`keep` is compiled into a map of strings).
+            var value = given
+            if key != "within", case .string(let text) = given, let count = Int(text) { value = .int(count) }
             switch (key, value) {
             case ("last", .int(let count)): last = count
             case ("hourly", .int(let count)): hourly = count

@@ -22,7 +22,8 @@ public enum StageRegistry {
         case (.collect, "archive"): return ArchiveCollectPoint()
         case (.collect, "git"): return GitCollectPoint()
         case (.archive, "archive"): return ArchiveStage()
-        case (.upload, "archive"): return ArchiveUpload()
+        case (.upload, "archive"), (.upload, "rolling_archive"): return ArchiveUpload()
+        case (.prune, "rolling_archive"): return ArchivePrune()
         case (.notify, "log"): return HookEngines.log
         case (.notify, "command"): return HookEngines.command
         case (.notify, "http"): return HookEngines.http
@@ -36,7 +37,8 @@ extension StageRegistry {
     /// Whether `apply` can run the node; `plan` marks the ones it cannot.
     public static func isImplemented(_ node: StageNode) -> Bool {
         guard runner(for: node) != nil else { return false }
-        if node.kind == .upload, node.engine == "archive", let url = node.parameters.string("url") {
+        if node.kind == .upload || node.kind == .prune, ["archive", "rolling_archive"].contains(node.engine),
+           let url = node.parameters.string("url") {
             return (try? Transports.make(url, options: TransportOptions())) != nil
         }
         return true
