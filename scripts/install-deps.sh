@@ -7,6 +7,9 @@ packages=(pkg-config libgit2-dev libcurl4-openssl-dev libarchive-dev libsqlite3-
 if [ "$mode" = test ]; then
     # promtool (prometheus) judges the metrics file; age judges encryption; openssl makes test certificates.
     packages+=(graphviz xz-utils bzip2 prometheus age openssl git)
+    # The servers the sources are tested against (started by the tests on loopback, never as services).
+    packages+=(postgresql mariadb-server mariadb-client slapd ldap-utils dovecot-core dovecot-imapd openssh-server
+               openssh-client rsync)
 fi
 missing=()
 for package in "${packages[@]}"; do
