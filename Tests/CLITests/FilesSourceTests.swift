@@ -57,3 +57,43 @@ import Testing
         #expect(try sandbox.apply().status == 0)
     }
 }
+
+/// The sqlite source copies a database that another process writes to: the copy is one consistent state.
+@Suite(.serialized) struct SQLiteLiveTests {
+    @Test func aDatabaseBeingWrittenIsCopiedConsistently() throws {
+        let sandbox = try Sandbox()
+        let database = sandbox.path("live.sqlite3")
+        try Sandbox.shell("sqlite3 '\(database)' 'PRAGMA journal_mode=WAL; CREATE TABLE pairs(n INTEGER, side TEXT);'")
+        // Rows go in pairs, one transaction each: a consistent copy holds an even number of rows.
+        let writer = Process()
+        writer.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        writer.arguments = ["python3", "-c", """
+            import sqlite3, sys, time
+            db = sqlite3.connect(sys.argv[1], timeout=30, isolation_level=None)
+            end = time.time() + 4
+            n = 0
+            while time.time() < end:
+                db.execute('BEGIN IMMEDIATE')
+                db.execute('INSERT INTO pairs VALUES (?, ?)', (n, 'left'))
+                db.execute('INSERT INTO pairs VALUES (?, ?)', (n, 'right'))
+                db.execute('COMMIT')
+                n += 1
+            """, database]
+        try writer.run()
+        defer { writer.waitUntilExit() }
+        usleep(500_000)
+        try sandbox.configure("""
+            collect_points:
+              db: {engine: files, path: $ROOT/collect, sources: {live: {engine: sqlite, path: \(database)}}}
+            """)
+        for _ in 0..<3 {
+            let run = try sandbox.apply(["--force"])
+            #expect(run.status == 0, "\(run.stdout)")
+            let copy = sandbox.path("collect/live.sqlite3")
+            #expect(try Sandbox.shell("sqlite3 '\(copy)' 'PRAGMA integrity_check'").output == "ok\n")
+            let rows = Int(try Sandbox.shell("sqlite3 '\(copy)' 'SELECT count(*) FROM pairs'").output.trimmingCharacters(in: .whitespacesAndNewlines)) ?? -1
+            #expect(rows > 0 && rows % 2 == 0, "\(rows) rows: a transaction was cut in half")
+            usleep(300_000)
+        }
+    }
+}
