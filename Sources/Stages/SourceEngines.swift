@@ -11,9 +11,9 @@ enum SourceEngines {
     ])
 
     static let remoteFiles = EngineSpec("remote_files", .source,
-                                        "A remote directory tree pulled with rsync over ssh.", implemented: true,
+                                        "A remote directory tree pulled with rsync over ssh, or over sftp.", implemented: true,
         parameters: [
-        ParameterSpec("url", .url, required: true, "ssh://user@host[:port]/path, pulled with rsync over ssh."),
+        ParameterSpec("url", .url, required: true, "ssh://user@host[:port]/path (rsync over ssh) or sftp://user@host[:port]/path (libcurl)."),
         ParameterSpec("exclude", .list, "Globs of paths to leave out."),
     ] + TransportParameters.ssh, exclusive: [["known_hosts", "host_key_sha256"]],
         resourceKeys: { TransportParameters.hostKey($0.string("url")) })

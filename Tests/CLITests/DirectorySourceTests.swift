@@ -136,4 +136,41 @@ import Testing
         #expect(unknown.status == 2)
         #expect(unknown.stdout.contains("Host key verification failed"), "\(unknown.stdout)")
     }
+
+    @Test func remoteFilesArePulledOverSFTPWithModesAndMtimes() throws {
+        guard let server = try start("sshd.py") else { return }
+        defer { server.stop() }
+        let sandbox = try Sandbox()
+        try sandbox.write("remote/site/index.html", "<h1>sftp</h1>\n")
+        try sandbox.write("remote/site/my docs/a b.txt", "spaced\n")
+        try sandbox.write("remote/site/cache/tmp.bin", "skip me\n")
+        try sandbox.write("remote/site/bin/run.sh", "#!/bin/sh\n")
+        chmod(sandbox.path("remote/site/bin/run.sh"), 0o750)
+        symlink("index.html", sandbox.path("remote/site/home.html"))
+        let url = "sftp://root@127.0.0.1:\(server.port)\(sandbox.path("remote/site"))"
+        try sandbox.configure("""
+            collect_points:
+              web:
+                engine: files
+                path: $ROOT/collect
+                sources:
+                  site: {engine: remote_files, url: "\(url)", private_key: \(server.string("private_key")), host_key_sha256: "\(server.string("host_key_sha256"))", exclude: [cache/]}
+            """)
+        let run = try sandbox.apply()
+        #expect(run.status == 0, "\(run.stdout)")
+        #expect(try Sandbox.shell("diff -r --no-dereference -x cache '\(sandbox.path("remote/site"))' '\(sandbox.path("collect/site"))'").status == 0)
+        #expect(try Sandbox.shell("stat -c %a '\(sandbox.path("collect/site/bin/run.sh"))'").output == "750\n")
+        #expect(!FileManager.default.fileExists(atPath: sandbox.path("collect/site/cache")))
+        // Nothing changed remotely: the same tree, a cache hit downstream.
+        #expect(try sandbox.apply(["--force"]).stdout.contains("cached     collect:web"))
+        try FileManager.default.removeItem(atPath: sandbox.path("remote/site/my docs/a b.txt"))
+        #expect(try sandbox.apply(["--force"]).status == 0)
+        #expect(!FileManager.default.fileExists(atPath: sandbox.path("collect/site/my docs/a b.txt")))
+        // A wrong host key: refused.
+        try sandbox.configure(try String(contentsOfFile: sandbox.config, encoding: .utf8)
+            .replacingOccurrences(of: server.string("host_key_sha256"), with: "AAAABogusBogusBogusBogusBogusBogusBogusBogusBo"))
+        let refused = try sandbox.apply(["--force"])
+        #expect(refused.status == 2)
+        #expect(refused.stdout.contains("mismatch sha256 fingerprint"), "\(refused.stdout)")
+    }
 }

@@ -21,6 +21,7 @@ struct CurlCall {
     var body: Data?
     var options: TransportOptions
     var signS3 = false
+    var fetchFileTime = false
     var requireTLS = false
 
     struct Result {
@@ -29,6 +30,8 @@ struct CurlCall {
         let message: String
         let contentLength: Int64
         let headers: [String: String]
+        /// The remote file's modification time (seconds since the epoch), when asked for and known.
+        var fileTime: Int64 = -1
         var ok: Bool { code == CURLE_OK && (status == 0 || status < 400) }
     }
 
@@ -92,6 +95,7 @@ struct CurlCall {
                 if quoteList != nil { pa_curl_setopt_ptr(handle, CURLOPT_QUOTE, quoteList) }
                 if let method { pa_curl_setopt_str(handle, CURLOPT_CUSTOMREQUEST, method) }
                 if noBody { pa_curl_setopt_long(handle, CURLOPT_NOBODY, 1) }
+                if fetchFileTime { pa_curl_setopt_long(handle, CURLOPT_FILETIME, 1) }
                 if createMissingDirectories { pa_curl_setopt_long(handle, CURLOPT_FTP_CREATE_MISSING_DIRS, 2) }
                 if uploadFile != nil || body != nil {
                     pa_curl_setopt_long(handle, CURLOPT_UPLOAD, 1)
@@ -148,8 +152,14 @@ struct CurlCall {
         pa_curl_getinfo_off(handle, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &length)
         let detail = String(decoding: errors.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
         let summary = curl_easy_strerror(code).map { String(cString: $0) } ?? "libcurl error \(code.rawValue)"
-        return Result(code: code, status: status, message: detail.isEmpty ? summary : detail, contentLength: Int64(length),
-                      headers: payload.headers)
+        var result = Result(code: code, status: status, message: detail.isEmpty ? summary : detail, contentLength: Int64(length),
+                            headers: payload.headers)
+        if fetchFileTime {
+            var time: curl_off_t = -1
+            pa_curl_getinfo_off(handle, CURLINFO_FILETIME_T, &time)
+            result.fileTime = Int64(time)
+        }
+        return result
     }
 
     /// Success, or the failure as transient (worth a retry) or permanent, with `what` in front.
