@@ -9,7 +9,7 @@ if [ "$mode" = test ]; then
     packages+=(graphviz xz-utils bzip2 prometheus age openssl git)
     # The servers the sources are tested against (started by the tests on loopback, never as services).
     packages+=(postgresql mariadb-server mariadb-client slapd ldap-utils dovecot-core dovecot-imapd openssh-server
-               openssh-client rsync)
+               openssh-client rsync sudo)
 fi
 missing=()
 for package in "${packages[@]}"; do

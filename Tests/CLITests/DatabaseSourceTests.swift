@@ -132,6 +132,31 @@ import Testing
         #expect(missingTool.stdout.contains("pg_dump is not installed (not found on PATH); install postgresql-client"), "\(missingTool.stdout)")
     }
 
+    @Test func postgresqlThroughSudoAsThePostgresUser() throws {
+        let work = try Sandbox()
+        try FileManager.default.createDirectory(atPath: work.path("server"), withIntermediateDirectories: true)
+        guard let server = try TestServer.start("postgresql.py", [work.path("server")]) else { return }
+        defer { server.stop() }
+        guard try Sandbox.shell("command -v sudo").status == 0 else {
+            if ProcessInfo.processInfo.environment["CI"] == "true" { Issue.record("sudo is missing: apt-get install sudo") }
+            return
+        }
+        _ = try psql(server, "CREATE DATABASE app")
+        _ = try psql(server, "CREATE TABLE t(x int); INSERT INTO t VALUES (42);", database: "app")
+        let sandbox = try Sandbox()
+        // Local socket, trusted for the postgres user: pg_dump must run as that user.
+        try sandbox.configure("""
+            collect_points:
+              db:
+                engine: files
+                path: $ROOT/collect
+                sources: {app: {engine: postgresql, database: app, host: \(server.string("socket_dir")), port: \(server.port), user: postgres, sudo_user: postgres}}
+            """)
+        let run = try sandbox.apply()
+        #expect(run.status == 0, "\(run.stdout)")
+        #expect(try String(contentsOfFile: sandbox.path("collect/app.sql"), encoding: .utf8).contains("42"))
+    }
+
     // MARK: - MariaDB
 
     func mariadb(_ server: TestServer, _ sql: String, database: String = "") throws -> String {
