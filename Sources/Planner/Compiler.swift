@@ -219,6 +219,12 @@ public struct Compiler {
             first = first ?? id
         }
         bpParameters["frequency"] = .string(point.frequency.description)
+        // A git collect point's own history is what git backup points push.
+        if engine == "git" || engine == "gitlab", cp.engine.spec.name == "git", point.filters.isEmpty,
+           let collect = result.graph.node("collect:\(cp.name)") {
+            bpParameters["source_repository"] = collect.parameters["path"]
+            bpParameters["source_branch"] = collect.parameters["branch"]
+        }
         if let metadata = point.engine.parameter("metadata_url"), case .text(let template, _) = metadata.value,
            let url = parameters.expand(template, scope, metadata.location, "metadata_url", context) {
             bpParameters["metadata_url"] = .string(url)

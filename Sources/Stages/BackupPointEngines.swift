@@ -9,7 +9,7 @@ enum BackupPointEngines {
     ]
 
     static let git = EngineSpec("git", .backupPoint,
-                                "Pushes to a remote git repository over file://, ssh:// or http(s)://.", parameters: [
+                                "Pushes to a remote git repository over file://, git://, ssh:// or http(s)://.", implemented: true, parameters: [
         ParameterSpec("url", .url, required: true, "Remote repository URL; should depend on {name}."),
         ParameterSpec("password", .secret, "Password or token for http(s)://."),
         ParameterSpec("password_file", .path, "File whose first line is the password."),

@@ -24,6 +24,7 @@ public enum StageRegistry {
         case (.archive, "archive"): return ArchiveStage()
         case (.upload, "archive"), (.upload, "rolling_archive"): return ArchiveUpload()
         case (.prune, "rolling_archive"): return ArchivePrune()
+        case (.upload, "git"): return GitBackupPoint()
         case (.notify, "log"): return HookEngines.log
         case (.notify, "command"): return HookEngines.command
         case (.notify, "http"): return HookEngines.http

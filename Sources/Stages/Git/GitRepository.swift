@@ -35,11 +35,11 @@ final class GitRepository {
     }
 
     /// Creates a repository with a work tree at `path`, its HEAD on `branch`.
-    static func create(_ path: String, branch: String) throws -> GitRepository {
+    static func create(_ path: String, branch: String, bare: Bool = false) throws -> GitRepository {
         _ = initialised
         var options = git_repository_init_options()
         try check(git_repository_init_options_init(&options, UInt32(GIT_REPOSITORY_INIT_OPTIONS_VERSION)), "libgit2 init options")
-        options.flags = UInt32(GIT_REPOSITORY_INIT_MKPATH.rawValue)
+        options.flags = UInt32(GIT_REPOSITORY_INIT_MKPATH.rawValue) | (bare ? UInt32(GIT_REPOSITORY_INIT_BARE.rawValue) : 0)
         var handle: OpaquePointer?
         try branch.withCString { name in
             options.initial_head = name
@@ -84,7 +84,7 @@ final class GitRepository {
 
     /// Commits `tree` on `branch` (with the branch's commit as parent) and returns the new commit.
     func commit(tree: git_oid, branch: String, parent: git_oid?, author: (name: String, email: String), message: String,
-                date: Date) throws -> git_oid {
+                date: Date, moveHead: Bool = true) throws -> git_oid {
         var signature: UnsafeMutablePointer<git_signature>?
         let offset = Int32(TimeZone.current.secondsFromGMT(for: date) / 60)
         try Self.check(git_signature_new(&signature, author.name, author.email, git_time_t(date.timeIntervalSince1970), offset),
@@ -105,7 +105,7 @@ final class GitRepository {
             try Self.check(git_commit_create(&result, handle, "refs/heads/\(branch)", signature, signature, "UTF-8", message,
                                              treeHandle, buffer.count, buffer.baseAddress), "cannot commit in \(path)")
         }
-        try Self.check(git_repository_set_head(handle, "refs/heads/\(branch)"), "cannot point HEAD at \(branch)")
+        if moveHead { try Self.check(git_repository_set_head(handle, "refs/heads/\(branch)"), "cannot point HEAD at \(branch)") }
         return result
     }
 
