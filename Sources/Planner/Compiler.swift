@@ -235,8 +235,9 @@ public struct Compiler {
             warnIfTimeDependent(directory, point: point, scope: scope, context: context)
         }
         let uploadID = "upload:\(point.name)/\(cp.name)"
-        let keep = bpParameters["keep"]
-        bpParameters["keep"] = nil
+        // restic forgets in the same stage as its backup; archives are pruned by a stage of their own.
+        let keep = engine == "restic" ? nil : bpParameters["keep"]
+        if engine != "restic" { bpParameters["keep"] = nil }
         add(StageNode(id: uploadID, kind: .upload, engine: engine, group: group, collectPoint: cp.name, backupPoint: point.name,
                       parameters: bpParameters, resourceKeys: point.engine.spec.resourceKeys(bpParameters),
                       summary: "\(engine) → \(bpParameters.string("url") ?? bpParameters.string("repository") ?? bpParameters.string("project") ?? "")"),

@@ -18,15 +18,15 @@ public enum Restore {
         for (bp, cp) in pipeline.associations {
             if let collectPoint, collectPoint != cp { continue }
             if let backupPoint, backupPoint != bp { continue }
-            guard let upload = pipeline.graph.node("upload:\(bp)/\(cp)"), let url = upload.parameters.string("metadata_url") else {
-                continue
-            }
-            let document = try BackupMetadata.read(url, parameters: upload.parameters)
-            if let document, document.collectPoint != cp || document.backupPoint != bp {
+            guard let upload = pipeline.graph.node("upload:\(bp)/\(cp)") else { continue }
+            if let url = upload.parameters.string("metadata_url"),
+               let document = try BackupMetadata.read(url, parameters: upload.parameters),
+               document.collectPoint != cp || document.backupPoint != bp {
                 throw StageFailure("the metadata document \(url) describes \(document.backupPoint) ← \(document.collectPoint), "
                                    + "not \(bp) ← \(cp); give each pair its own metadata_url")
             }
-            listings.append(Listing(backupPoint: bp, collectPoint: cp, metadataURL: url, backups: document?.sorted ?? []))
+            guard let (place, backups) = try BackupCatalog.backups(upload, cancellation: CancellationFlag()) else { continue }
+            listings.append(Listing(backupPoint: bp, collectPoint: cp, metadataURL: place, backups: backups.sorted { $0.created > $1.created }))
         }
         return listings
     }
@@ -140,7 +140,16 @@ public enum Restore {
 
     static func restore(_ backup: BackupMetadata.Backup, of cp: String, from bp: String, into directory: String,
                         pipeline: CompiledPipeline, identityFile: String?, cancellation: CancellationFlag) throws -> Outcome {
-        try intoEmptyDirectory(directory) {
+        if let upload = pipeline.graph.node("upload:\(bp)/\(cp)"), ["git", "gitlab", "restic"].contains(upload.engine) {
+            return try intoEmptyDirectory(directory) {
+                let entries = try BackupCatalog.fetchTree(upload, backup, into: directory, cancellation: cancellation)
+                let reversal = FilterReversal(pipeline: pipeline, identityFile: identityFile)
+                let indexes = try reversal.undoCollectPointFilters(in: directory, collectPoint: cp, cancellation: cancellation)
+                return Outcome(collectPoint: cp, source: bp, created: backup.created, directory: directory, entries: entries,
+                               verifiedIndexes: indexes)
+            }
+        }
+        return try intoEmptyDirectory(directory) {
             // Downloaded beside the target and checked against the recorded SHA-256; the backup point's
             // filters (an encrypted archive) are undone there too; all of it removed afterwards.
             let scratch = (directory as NSString).deletingLastPathComponent + "/.\(cp).polyarchiv-restore"

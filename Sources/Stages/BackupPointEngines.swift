@@ -56,7 +56,8 @@ enum BackupPointEngines {
         resourceKeys: { TransportParameters.hostKey($0.string("url")) })
 
     static let restic = EngineSpec("restic", .backupPoint,
-                                   "A restic repository: init when missing, backup, forget --prune by keep:, check.", parameters: [
+                                   "A restic repository: init when missing, backup, forget --prune by keep:, check.", implemented: true,
+                                   parameters: [
         ParameterSpec("repository", .string, required: true, "Any restic repository: a path, sftp:…, s3:…, rest:…"),
         ParameterSpec("password", .secret, "Repository password, given to restic through RESTIC_PASSWORD_FILE."),
         ParameterSpec("password_file", .path, "File whose first line is the repository password."),

@@ -25,6 +25,7 @@ public enum StageRegistry {
         case (.upload, "archive"), (.upload, "rolling_archive"): return ArchiveUpload()
         case (.prune, "rolling_archive"): return ArchivePrune()
         case (.upload, "git"): return GitBackupPoint()
+        case (.upload, "restic"): return ResticBackupPoint()
         case (.notify, "log"): return HookEngines.log
         case (.notify, "command"): return HookEngines.command
         case (.notify, "http"): return HookEngines.http

@@ -143,6 +143,11 @@ struct RestoreCommand: ParsableCommand {
         } catch let failure as StageFailure {
             Terminal.error("polyarchiv: \(failure)")
             throw ExitCode(2)
+        } catch let exit as ExitCode {
+            throw exit
+        } catch {
+            Terminal.error("polyarchiv: restore failed: \(error.localizedDescription)")
+            throw ExitCode(2)
         }
         if hookFailed { throw ExitCode(3) }
     }

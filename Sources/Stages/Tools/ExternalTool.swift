@@ -31,12 +31,12 @@ struct ExternalTool {
     }
 
     /// Runs the tool; its stdout goes to `sink`. Fails with the tool's stderr when it fails or times out.
-    func run(_ arguments: [String], environment: [String: String] = [:], sudoUser: String? = nil, timeout: TimeInterval?,
-             cancellation: CancellationFlag, stdin: FileHandle? = nil,
+    func run(_ arguments: [String], environment: [String: String] = [:], sudoUser: String? = nil, directory: String? = nil,
+             timeout: TimeInterval?, cancellation: CancellationFlag, stdin: FileHandle? = nil,
              stdout sink: (UnsafeRawBufferPointer) throws -> Void = { _ in }) throws {
         let (executable, fullArguments, fullEnvironment) = command(arguments, environment: environment, sudoUser: sudoUser)
-        let outcome = try ChildProcess.run(executable, fullArguments, environment: fullEnvironment, timeout: timeout,
-                                           cancellation: cancellation, stdin: stdin, stdout: sink)
+        let outcome = try ChildProcess.run(executable, fullArguments, environment: fullEnvironment, directory: directory,
+                                           timeout: timeout, cancellation: cancellation, stdin: stdin, stdout: sink)
         if outcome.timedOut {
             throw StageFailure("\(name) did not finish within \(Duration.format(Int(timeout ?? 0))) and was killed", stderr: outcome.stderr)
         }
@@ -46,10 +46,11 @@ struct ExternalTool {
     }
 
     /// Runs the tool and returns its stdout as text (small outputs: queries, listings).
-    func output(_ arguments: [String], environment: [String: String] = [:], sudoUser: String? = nil, timeout: TimeInterval? = 120,
-                cancellation: CancellationFlag, stdin: FileHandle? = nil) throws -> String {
+    func output(_ arguments: [String], environment: [String: String] = [:], sudoUser: String? = nil, directory: String? = nil,
+                timeout: TimeInterval? = 120, cancellation: CancellationFlag, stdin: FileHandle? = nil) throws -> String {
         var data = Data()
-        try run(arguments, environment: environment, sudoUser: sudoUser, timeout: timeout, cancellation: cancellation, stdin: stdin) {
+        try run(arguments, environment: environment, sudoUser: sudoUser, directory: directory, timeout: timeout,
+                cancellation: cancellation, stdin: stdin) {
             data.append(contentsOf: $0)
             guard data.count < 16 << 20 else { throw StageFailure("\(name) printed more than 16 MiB") }
         }

@@ -1,0 +1,81 @@
+import Foundation
+import Testing
+
+/// The restic backup point, judged by restic itself; restore from restic and from git on a fresh machine.
+@Suite(.serialized) struct ResticBackupPointTests {
+    @Test func resticBacksUpForgetsChecksAndRestores() throws {
+        guard try Sandbox.shell("command -v restic").status == 0 else {
+            if ProcessInfo.processInfo.environment["CI"] == "true" { Issue.record("restic is missing: apt-get install restic") }
+            return
+        }
+        let sandbox = try Sandbox()
+        try sandbox.write("data/index.html", "<h1>one</h1>\n")
+        try sandbox.write("data/deep/file.txt", "deep\n")
+        try sandbox.write("restic-password", "correct horse battery staple")
+        try sandbox.configure("""
+            collect_points:
+              site: {engine: files, path: $ROOT/collect, sources: {www: {engine: files, path: $ROOT/data}}}
+            backup_points:
+              vault:
+                engine: restic
+                repository: $ROOT/repo
+                password_file: $ROOT/restic-password
+                keep: {last: 2}
+                snapshot_tags: [web]
+            """)
+        let watcher = ProcessWatcher(secrets: ["correct horse battery staple"])
+        let first = try sandbox.apply()
+        let watched = watcher.stop()
+        #expect(first.status == 0, "\(first.stdout)")
+        #expect(watched.seen.contains("restic"), "\(watched.seen.sorted())")
+        #expect(watched.leaks.isEmpty, "\(watched.leaks)")
+        let again = try sandbox.apply(["--force"])
+        #expect(again.stdout.contains("cached     upload:vault/site"), "nothing uploaded again: \(again.stdout)")
+        for text in ["two", "three"] {
+            try sandbox.write("data/index.html", "<h1>\(text)</h1>\n")
+            #expect(try sandbox.apply(["--force"]).status == 0)
+        }
+        let restic = "RESTIC_PASSWORD_FILE='\(sandbox.path("restic-password"))' restic -r '\(sandbox.path("repo"))'"
+        let snapshots = try Sandbox.shell("\(restic) snapshots --json")
+        let list = try JSONSerialization.jsonObject(with: Data(snapshots.output.utf8)) as? [[String: Any]] ?? []
+        #expect(list.count == 2, "keep last 2: \(snapshots.output)")
+        #expect(list.allSatisfy { ($0["tags"] as? [String] ?? []).contains("polyarchiv:site") && ($0["tags"] as? [String] ?? []).contains("web") })
+        #expect(try Sandbox.shell("\(restic) check 2>&1").status == 0)
+        // A fresh machine: list and restore from the repository.
+        try FileManager.default.removeItem(atPath: sandbox.state)
+        try FileManager.default.removeItem(atPath: sandbox.path("collect"))
+        let listed = try CommandLineTests.run(["list", "-c", sandbox.config])
+        #expect(listed.stdout.components(separatedBy: "restic:").count == 3, "\(listed.stdout)")
+        let restored = try CommandLineTests.run(["restore", "-c", sandbox.config, "--target", sandbox.path("restored")])
+        #expect(restored.status == 0, "\(restored.stderr)")
+        #expect(try Sandbox.shell("diff -r '\(sandbox.path("data"))' '\(sandbox.path("restored/site/www"))'").status == 0)
+        // A wrong password: one clear line.
+        try sandbox.write("restic-password", "wrong")
+        try sandbox.write("data/index.html", "<h1>four</h1>\n")
+        let wrong = try sandbox.apply(["--force"])
+        #expect(wrong.status == 2)
+        #expect(wrong.stdout.contains("wrong password"), "\(wrong.stdout)")
+    }
+
+    @Test func gitBackupsAreListedAndRestoredOnAFreshMachine() throws {
+        let sandbox = try Sandbox()
+        try sandbox.write("data/index.html", "<h1>one</h1>\n")
+        try sandbox.configure("""
+            collect_points:
+              site: {engine: files, path: $ROOT/collect, sources: {www: {engine: files, path: $ROOT/data}}}
+            backup_points:
+              remote: {engine: git, url: "file://$ROOT/remote.git"}
+            """)
+        #expect(try sandbox.apply().status == 0)
+        sleep(1)
+        try sandbox.write("data/index.html", "<h1>two</h1>\n")
+        #expect(try sandbox.apply(["--force"]).status == 0)
+        try FileManager.default.removeItem(atPath: sandbox.state)
+        try FileManager.default.removeItem(atPath: sandbox.path("collect"))
+        let listed = try CommandLineTests.run(["list", "-c", sandbox.config])
+        #expect(listed.stdout.components(separatedBy: "remote.git#").count == 3, "\(listed.stdout)")
+        let restored = try CommandLineTests.run(["restore", "-c", sandbox.config, "--target", sandbox.path("restored")])
+        #expect(restored.status == 0, "\(restored.stderr)")
+        #expect(try String(contentsOfFile: sandbox.path("restored/site/www/index.html"), encoding: .utf8) == "<h1>two</h1>\n")
+    }
+}
