@@ -10,6 +10,8 @@ if [ "$mode" = test ]; then
     # The servers the sources are tested against (started by the tests on loopback, never as services).
     packages+=(postgresql mariadb-server mariadb-client slapd ldap-utils dovecot-core dovecot-imapd openssh-server
                openssh-client rsync sudo)
+    # …and the transports and backup points: WebDAV and git over HTTP (nginx, fcgiwrap), restic.
+    packages+=(nginx libnginx-mod-http-dav-ext fcgiwrap restic)
 fi
 missing=()
 for package in "${packages[@]}"; do
@@ -25,4 +27,8 @@ fi
 if [ "$mode" = test ]; then
     # Test servers that Debian does not package for this Python: the SMTP server of the email hook's tests.
     python3 -c 'import aiosmtpd' 2>/dev/null || python3 -m pip install -q aiosmtpd
+    # FTP(S) with TLS on the data channel needs pyftpdlib 2 (Debian's 1.5.7 fails), and S3 is moto_server.
+    python3 -c 'import pyftpdlib, OpenSSL; assert int(pyftpdlib.__ver__.split(".")[0]) >= 2' 2>/dev/null \
+        || python3 -m pip install -q 'pyftpdlib>=2.2' pyopenssl
+    python3 -c 'import moto, flask, flask_cors' 2>/dev/null || python3 -m pip install -q 'moto[server]'
 fi

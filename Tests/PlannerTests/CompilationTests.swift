@@ -71,8 +71,10 @@ import Testing
         #expect(Set(before) == ["dump:blog/content", "dump:blog/db", "dump:shop/db", "dump:shop/media",
                                 "dump:intranet/wiki", "dump:intranet/directory"])
         let after = Set(pipeline.graph.inputs(of: "notify:global/http/after").map(\.from))
-        #expect(after == ["prune:offsite/blog", "prune:offsite/shop", "prune:restic-s3/blog", "prune:restic-s3/shop",
+        // restic forgets in its upload stage; archives are pruned by a stage of their own.
+        #expect(after == ["prune:offsite/blog", "prune:offsite/shop", "upload:restic-s3/blog", "upload:restic-s3/shop",
                           "collect:intranet"])
+        #expect(pipeline.graph.node("upload:restic-s3/blog")?.parameters["keep"] != nil)
         #expect(pipeline.graph.node("notify:global/http/after")?.runsAfterFailure == true)
     }
 

@@ -2,13 +2,17 @@ import Foundation
 import Pipeline
 
 /// `dovecot` source: `doveadm backup` of one user's mail, or every user's, into a scratch maildir per
-/// user, walked into a tree (`USER/…`). Dovecot's index files are left out: they change on every copy
-/// and Dovecot rebuilds them, so unchanged mail gives an unchanged tree.
+/// user, walked into a tree (`USER/…`). Dovecot's index and UIDVALIDITY-seed files are left out: they
+/// change on every copy and Dovecot rebuilds them, so unchanged mail gives an unchanged tree.
 struct DovecotSource: StageRunner {
     let version = "1"
     let alwaysRuns = true
 
-    static func isIndex(_ name: String) -> Bool { name.hasPrefix("dovecot.index") || name.hasPrefix("dovecot.list.index") }
+    /// Dovecot's own bookkeeping that it rebuilds: indexes, and the seed of new UIDVALIDITY values (made
+    /// from the clock when the copy is created; each mailbox keeps its own UIDVALIDITY in dovecot-uidlist).
+    static func isIndex(_ name: String) -> Bool {
+        name.hasPrefix("dovecot.index") || name.hasPrefix("dovecot.list.index") || name.hasPrefix("dovecot-uidvalidity")
+    }
 
     func run(_ context: StageContext) async throws -> [Artifact] {
         let parameters = context.node.parameters
