@@ -19,6 +19,8 @@ enum TransportParameters {
         ParameterSpec("s3_access_key", .string, "Access key id for s3:// URLs."),
         ParameterSpec("s3_secret_key", .secret, "Secret access key for s3:// URLs."),
         ParameterSpec("s3_secret_key_file", .path, "File whose first line is the secret access key."),
+        ParameterSpec("s3_part_size", .int(5...5120), default: "64",
+                      "MiB: a larger file is sent as a multipart upload in parts of this size (resumed part by part)."),
         ParameterSpec("retries", .int(0...100), default: "3", "Retries of a transient failure (5xx, reset, timeout), with exponential backoff."),
         ParameterSpec("bandwidth_limit", .string, "Upload bandwidth limit, such as 10M (bytes per second)."),
     ]

@@ -84,7 +84,8 @@ struct FTPTransport: Transport {
         var size = call(url)
         size.noBody = true
         let result = try size.perform(cancellation: cancellation)
-        if result.code == CURLE_REMOTE_FILE_NOT_FOUND || result.code == CURLE_FTP_COULDNT_RETR_FILE { return nil }
+        // A missing directory (CWD refused) holds no file either; a real permission problem shows at upload.
+        if [CURLE_REMOTE_FILE_NOT_FOUND, CURLE_FTP_COULDNT_RETR_FILE, CURLE_REMOTE_ACCESS_DENIED].contains(result.code) { return nil }
         try CurlCall.check(result, "checking \(Redaction.maskingURLPassword(url))")
         return result.contentLength >= 0 ? result.contentLength : nil
     }

@@ -7,7 +7,6 @@ import Pipeline
 /// visible only when completed, and resumed from the parts an interrupted attempt left.
 struct S3Transport: Transport {
     let options: TransportOptions
-    static let singlePutLimit: Int64 = 64 << 20
 
     /// The HTTP URL of `s3://bucket/key`: path style on a custom endpoint, virtual-hosted on AWS.
     func httpURL(_ url: String, query: String = "") throws -> String {
@@ -36,7 +35,7 @@ struct S3Transport: Transport {
     func upload(_ file: String, to url: String, cancellation: CancellationFlag) throws {
         let size = try localSize(file)
         try Transports.retrying("upload to \(url)", retries: options.retries, cancellation: cancellation) {
-            if size <= Self.singlePutLimit {
+            if size <= options.s3PartSize {
                 var put = try call(url)
                 put.uploadFile = file
                 put.method = "PUT"
@@ -51,12 +50,13 @@ struct S3Transport: Transport {
     }
 
     private func multipart(_ file: String, size: Int64, to url: String, cancellation: CancellationFlag) throws {
-        let partSize = max(Int64(16 << 20), (size + 9_999) / 10_000)
+        let partSize = max(options.s3PartSize, (size + 9_999) / 10_000)  // S3 allows 10,000 parts
         let key = try httpURL(url).components(separatedBy: "/").dropFirst(4).joined(separator: "/")
         // An upload an interrupted run began is resumed: its parts that match are kept.
         var uploadID: String?
         var done: [Int: String] = [:]
-        let listing = try text(try call(url, query: "uploads&prefix=" + key), cancellation: cancellation, "listing uploads of \(url)")
+        let bucketURL = "s3://" + url.dropFirst("s3://".count).prefix { $0 != "/" } + "/"
+        let listing = try text(try call(bucketURL, query: "uploads&prefix=" + key), cancellation: cancellation, "listing uploads of \(url)")
         for upload in Self.elements("Upload", in: listing) where Self.elements("Key", in: upload).first == key {
             uploadID = Self.elements("UploadId", in: upload).first
         }
@@ -100,6 +100,7 @@ struct S3Transport: Transport {
         }.joined() + "</CompleteMultipartUpload>"
         var complete = try call(url, query: "uploadId=" + id)
         complete.method = "POST"
+        complete.headers = ["Content-Type: application/xml"]
         complete.body = Data(body.utf8)
         let answer = try text(complete, cancellation: cancellation, "completing the upload of \(url)")
         if answer.contains("<Error>") { throw TransportError.transient("completing the upload of \(url): \(answer.prefix(300))") }

@@ -26,6 +26,7 @@ struct SFTPTransport: Transport {
         let temporary = Transports.temporaryName(url)
         let size = try localSize(file)
         try Transports.retrying("upload to \(Redaction.maskingURLPassword(url))", retries: options.retries, cancellation: cancellation) {
+            if url.hasPrefix("scp") { try makeDirectories(for: url, cancellation: cancellation) }
             var call = CurlCall(url: temporary, options: options)
             call.uploadFile = file
             call.createMissingDirectories = true
@@ -67,6 +68,16 @@ struct SFTPTransport: Transport {
             call.quote = ["*rm \(Self.quoted(Self.path(url)))"]
             try CurlCall.check(try call.perform(cancellation: cancellation), "deleting \(Redaction.maskingURLPassword(url))")
         }
+    }
+
+    /// SCP cannot create directories: the missing ones are made over SFTP first.
+    private func makeDirectories(for url: String, cancellation: CancellationFlag) throws {
+        let parts = Self.path(url).split(separator: "/").dropLast()
+        guard !parts.isEmpty else { return }
+        var call = CurlCall(url: Self.root(url), options: options)
+        call.noBody = true
+        call.quote = parts.indices.map { index in "*mkdir " + Self.quoted("/" + parts[...index].joined(separator: "/")) }
+        try CurlCall.check(try call.perform(cancellation: cancellation), "creating the directories of \(Redaction.maskingURLPassword(url))")
     }
 
     private func remoteSize(_ url: String, cancellation: CancellationFlag) throws -> Int64? {

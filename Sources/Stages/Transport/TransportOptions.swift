@@ -16,6 +16,7 @@ struct TransportOptions: Sendable {
     var s3Endpoint: String?
     var s3AccessKey: String?
     var s3SecretKey: String?
+    var s3PartSize: Int64 = 64 << 20
     var retries = 3
     /// Bytes per second, 0 for no limit.
     var bandwidthLimit: Int64 = 0
@@ -35,6 +36,7 @@ struct TransportOptions: Sendable {
         s3Endpoint = parameters.string("s3_endpoint")
         s3AccessKey = parameters.string("s3_access_key")
         s3SecretKey = try parameters.secretValue("s3_secret_key")
+        if case .int(let mebibytes)? = parameters["s3_part_size"] { s3PartSize = Int64(mebibytes) << 20 }
         if case .int(let retries)? = parameters["retries"] { self.retries = retries }
         if let limit = parameters.string("bandwidth_limit") { bandwidthLimit = try Self.parseRate(limit) }
     }

@@ -1,0 +1,113 @@
+import Foundation
+import Testing
+
+/// Archive backup points over every transport against real servers: first run, second run (nothing
+/// uploaded again), restore on a fresh machine, no temporary name left behind, wrong credentials.
+@Suite(.serialized) struct TransportTests {
+    enum Kind: String, CaseIterable, CustomStringConvertible {
+        case sftp, scp, ftp, ftps, webdav, webdavTLS, s3
+        var description: String { rawValue }
+        var script: String {
+            switch self {
+            case .sftp, .scp: return "sshd.py"
+            case .ftp, .ftps: return "ftp.py"
+            case .webdav, .webdavTLS: return "webdav.py"
+            case .s3: return "s3.py"
+            }
+        }
+        var options: [String] { [.ftps, .webdavTLS].contains(self) ? ["--tls"] : [] }
+    }
+
+    /// The backup point's YAML for one transport, and where on the server its files land (for listing).
+    func backupPoint(_ kind: Kind, _ server: TestServer, _ sandbox: Sandbox, password: String? = nil) throws -> (yaml: String, list: () throws -> [String]) {
+        func listing(_ directory: String) -> () throws -> [String] {
+            { (try? FileManager.default.contentsOfDirectory(atPath: directory))?.sorted() ?? [] }
+        }
+        switch kind {
+        case .sftp, .scp:
+            let directory = sandbox.path("remote/backups")
+            let yaml = "{engine: archive, url: \"\(kind.rawValue)://root@127.0.0.1:\(server.port)\(directory)/{name}.tar.zst\", "
+                + "private_key: \(server.string("private_key")), known_hosts: \(server.string("known_hosts"))}"
+            return (yaml, listing(directory))
+        case .ftp, .ftps:
+            let secret = password.map { "password: \"\($0)\"" } ?? "password_file: \(server.string("password_file"))"
+            var yaml = "{engine: archive, url: \"\(kind.rawValue)://127.0.0.1:\(server.port)/backups/{name}.tar.zst\", "
+                + "username: \(server.string("user")), \(secret)"
+            if kind == .ftps { yaml += ", ca_cert: \(server.string("ca_cert"))" }
+            return (yaml + "}", listing(server.string("root") + "/backups"))
+        case .webdav, .webdavTLS:
+            let secret = password.map { "password: \"\($0)\"" } ?? "password_file: \(server.string("password_file"))"
+            var yaml = "{engine: archive, url: \"\(server.string("url"))backups/deep/{name}.tar.zst\", username: \(server.string("user")), \(secret)"
+            if kind == .webdavTLS { yaml += ", ca_cert: \(server.string("ca_cert"))" }
+            return (yaml + "}", listing(server.string("root") + "/backups/deep"))
+        case .s3:
+            let endpoint = server.string("endpoint")
+            let secret = password ?? server.string("secret_key")
+            let yaml = "{engine: archive, url: \"s3://\(server.string("bucket"))/backups/{name}.tar.zst\", s3_endpoint: \"\(endpoint)\", "
+                + "s3_access_key: \(server.string("access_key")), s3_secret_key: \"\(secret)\", s3_part_size: 5}"
+            return (yaml, {
+                let result = try Sandbox.shell("curl -s --aws-sigv4 aws:amz:us-east-1:s3 --user testing:testing "
+                                               + "'\(endpoint)/\(server.string("bucket"))?list-type=2&prefix=backups/'")
+                return result.output.components(separatedBy: "<Key>").dropFirst().compactMap { $0.components(separatedBy: "</Key>").first }
+                    .map { ($0 as NSString).lastPathComponent }.sorted()
+            })
+        }
+    }
+
+    @Test(arguments: Kind.allCases)
+    func roundTrip(kind: Kind) throws {
+        let work = try Sandbox()
+        try FileManager.default.createDirectory(atPath: work.path("server"), withIntermediateDirectories: true)
+        guard let server = try TestServer.start(kind.script, [work.path("server")] + kind.options) else { return }
+        defer { server.stop() }
+        let sandbox = try Sandbox()
+        try sandbox.write("data/index.html", "<h1>\(kind)</h1>\n")
+        // Incompressible bytes: 12 MiB make three S3 parts of 5 MiB.
+        #expect(try Sandbox.shell("head -c 12582912 /dev/urandom > '\(sandbox.path("data/random.bin"))'").status == 0)
+        let (yaml, list) = try backupPoint(kind, server, sandbox)
+        try sandbox.configure("""
+            collect_points:
+              site: {engine: files, path: $ROOT/collect, sources: {www: {engine: files, path: $ROOT/data}}}
+            backup_points:
+              offsite: \(yaml)
+            """)
+        let first = try sandbox.apply()
+        #expect(first.status == 0, "\(first.stdout)")
+        let names = try list()
+        #expect(names == ["offsite-site.polyarchiv.json", "site.tar.zst"], "only final names on the server: \(names)")
+        let again = try sandbox.apply(["--force"])
+        #expect(again.stdout.contains("cached     upload:offsite/site"), "\(again.stdout)")
+        // A fresh machine: list and restore through the transport.
+        try FileManager.default.removeItem(atPath: sandbox.state)
+        try FileManager.default.removeItem(atPath: sandbox.path("collect"))
+        let listed = try CommandLineTests.run(["list", "-c", sandbox.config])
+        #expect(listed.stdout.contains("site.tar.zst"), "\(listed.stdout)\(listed.stderr)")
+        let restored = try CommandLineTests.run(["restore", "-c", sandbox.config, "--target", sandbox.path("restored")])
+        #expect(restored.status == 0, "\(restored.stderr)")
+        #expect(try Sandbox.shell("diff -r '\(sandbox.path("data"))' '\(sandbox.path("restored/site/www"))'").status == 0)
+    }
+
+    @Test(arguments: [Kind.ftp, .webdav])
+    func wrongCredentialsFailAtOnceWithOneClearLine(kind: Kind) throws {
+        let work = try Sandbox()
+        try FileManager.default.createDirectory(atPath: work.path("server"), withIntermediateDirectories: true)
+        guard let server = try TestServer.start(kind.script, [work.path("server")]) else { return }
+        defer { server.stop() }
+        let sandbox = try Sandbox()
+        try sandbox.write("data/a.txt", "a\n")
+        let (yaml, _) = try backupPoint(kind, server, sandbox, password: "not-the-password")
+        try sandbox.configure("""
+            collect_points:
+              site: {engine: files, path: $ROOT/collect, sources: {www: {engine: files, path: $ROOT/data}}}
+            backup_points:
+              offsite: \(yaml)
+            """)
+        let started = Date()
+        let run = try sandbox.apply()
+        #expect(run.status == 2)
+        #expect(run.stdout.contains(kind == .ftp ? "Access denied" : "HTTP 401"), "\(run.stdout)")
+        #expect(run.stdout.contains("check the credentials") || kind == .ftp, "\(run.stdout)")
+        #expect(!run.stdout.contains("not-the-password"), "the password is never shown")
+        #expect(Date().timeIntervalSince(started) < 30, "a permanent failure is not retried for long")
+    }
+}
