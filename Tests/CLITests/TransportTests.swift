@@ -111,3 +111,55 @@ import Testing
         #expect(Date().timeIntervalSince(started) < 30, "a permanent failure is not retried for long")
     }
 }
+
+/// An upload killed in the middle: no final name ever holds a part, and the next apply completes it
+/// (resuming where the protocol allows) with the right bytes.
+@Suite(.serialized) struct InterruptedUploadTests {
+    @Test(arguments: [TransportTests.Kind.sftp, .ftp, .s3])
+    func aKilledUploadIsCompletedByTheNextApply(kind: TransportTests.Kind) throws {
+        let work = try Sandbox()
+        try FileManager.default.createDirectory(atPath: work.path("server"), withIntermediateDirectories: true)
+        guard let server = try TestServer.start(kind.script, [work.path("server")] + kind.options) else { return }
+        defer { server.stop() }
+        let sandbox = try Sandbox()
+        #expect(try Sandbox.shell("head -c 12582912 /dev/urandom > '\(sandbox.path("random.bin"))'").status == 0)
+        try FileManager.default.createDirectory(atPath: sandbox.path("data"), withIntermediateDirectories: true)
+        try FileManager.default.moveItem(atPath: sandbox.path("random.bin"), toPath: sandbox.path("data/random.bin"))
+        var (yaml, list) = try TransportTests().backupPoint(kind, server, sandbox)
+        yaml = String(yaml.dropLast()) + ", bandwidth_limit: 2M}"
+        try sandbox.configure("""
+            collect_points:
+              site: {engine: files, path: $ROOT/collect, sources: {www: {engine: files, path: $ROOT/data}}}
+            backup_points:
+              offsite: \(yaml)
+            """)
+        // Killed (-9) about 3 s into a 6 s upload; the final name is watched all along.
+        let apply = Process()
+        apply.executableURL = CommandLineTests.binary
+        apply.arguments = ["apply", "-c", sandbox.config, "--state-dir", sandbox.state]
+        apply.standardOutput = FileHandle.nullDevice
+        apply.standardError = FileHandle.nullDevice
+        try apply.run()
+        let deadline = Date().addingTimeInterval(3)
+        var sawFinal = false
+        while Date() < deadline {
+            if try list().contains("site.tar.zst") { sawFinal = true }
+            usleep(50_000)
+        }
+        kill(apply.processIdentifier, SIGKILL)
+        apply.waitUntilExit()
+        #expect(!sawFinal, "the final name appeared before the upload finished")
+        let afterKill = try list()
+        #expect(!afterKill.contains("site.tar.zst"))
+        if kind != .s3 { #expect(afterKill.contains(".site.tar.zst.polyarchiv-part"), "killed mid-upload: \(afterKill)") }
+        let second = try sandbox.apply()
+        #expect(second.status == 0, "\(second.stdout)")
+        // The remote bytes are what was uploaded: a fresh machine restores them and they match.
+        try FileManager.default.removeItem(atPath: sandbox.state)
+        let restored = try CommandLineTests.run(["restore", "-c", sandbox.config, "--target", sandbox.path("restored")])
+        #expect(restored.status == 0, "\(restored.stderr)")
+        #expect(try Sandbox.shell("cmp '\(sandbox.path("data/random.bin"))' '\(sandbox.path("restored/site/www/random.bin"))'").status == 0)
+        let left = try list()
+        #expect(left.filter { $0.contains("polyarchiv-part") }.isEmpty, "no temporary name is left: \(left)")
+    }
+}
