@@ -140,7 +140,7 @@ public enum Restore {
 
     static func restore(_ backup: BackupMetadata.Backup, of cp: String, from bp: String, into directory: String,
                         pipeline: CompiledPipeline, identityFile: String?, cancellation: CancellationFlag) throws -> Outcome {
-        if let upload = pipeline.graph.node("upload:\(bp)/\(cp)"), ["git", "gitlab", "restic"].contains(upload.engine) {
+        if let upload = pipeline.graph.node("upload:\(bp)/\(cp)"), ["git", "gitlab", "restic", "synchronize"].contains(upload.engine) {
             return try intoEmptyDirectory(directory) {
                 let entries = try BackupCatalog.fetchTree(upload, backup, into: directory, cancellation: cancellation)
                 let reversal = FilterReversal(pipeline: pipeline, identityFile: identityFile)

@@ -22,6 +22,13 @@ public enum BackupCatalog {
                 }
                 return (url, backups.reversed())
             }
+        case "synchronize":
+            guard let url = parameters.string("url"), let tree = try SynchronizeRestore.manifest(url, parameters: parameters, cancellation: cancellation) else {
+                return (parameters.string("url") ?? "", [])
+            }
+            let newest = tree.entries.map(\.mtime).max() ?? 0
+            return (url, [.init(location: url, digest: Digest.of(tree.encoded()), size: tree.totalSize,
+                                created: Date(timeIntervalSince1970: Double(newest) / 1e9), host: "mirror")])
         case "restic":
             guard let collectPoint = upload.collectPoint else { return nil }
             let restic = try Restic(parameters)
@@ -61,6 +68,8 @@ public enum BackupCatalog {
                     try FileManager.default.moveItem(atPath: restored + "/" + name, toPath: directory + "/" + name)
                 }
             }
+        case "synchronize":
+            try SynchronizeRestore.fetch(parameters.string("url") ?? "", parameters: parameters, into: directory, cancellation: cancellation)
         default:
             throw StageFailure("\(upload.engine) backups are archives")
         }

@@ -31,7 +31,7 @@ enum BackupPointEngines {
 
     static let synchronize = EngineSpec("synchronize", .backupPoint,
                                         "Mirrors the collect point with rsync (folder or ssh://) or WebDAV, deletions included.",
-                                        parameters: [
+                                        implemented: true, parameters: [
         ParameterSpec("url", .url, required: true, "A folder, file://, ssh://user@host/path or http(s):// WebDAV URL."),
         ParameterSpec("delete", .bool, default: "true", "Delete remote files that are gone locally."),
     ] + TransportParameters.all, exclusive: TransportParameters.exclusive,

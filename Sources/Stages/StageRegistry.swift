@@ -26,6 +26,7 @@ public enum StageRegistry {
         case (.prune, "rolling_archive"): return ArchivePrune()
         case (.upload, "git"): return GitBackupPoint()
         case (.upload, "restic"): return ResticBackupPoint()
+        case (.upload, "synchronize"): return SynchronizeBackupPoint()
         case (.notify, "log"): return HookEngines.log
         case (.notify, "command"): return HookEngines.command
         case (.notify, "http"): return HookEngines.http

@@ -1,0 +1,73 @@
+import Foundation
+import Pipeline
+
+/// Getting a `synchronize` mirror back: rsync from a folder or over ssh, or every file of the
+/// `.polyarchiv-tree` manifest from WebDAV, with its mode and mtime.
+enum SynchronizeRestore {
+    static func manifest(_ url: String, parameters: Parameters, cancellation: CancellationFlag) throws -> Tree? {
+        let data: Data?
+        if url.lowercased().hasPrefix("ssh://") {
+            let scratch = try SecretFile(name: "manifest", content: "")
+            defer { scratch.remove() }
+            try fetchWithRsync(url, file: SynchronizeBackupPoint.manifest, parameters: parameters, into: scratch.path, cancellation: cancellation)
+            data = FileManager.default.contents(atPath: scratch.path)
+        } else {
+            let transport = try Transports.make(url, options: try TransportOptions(parameters))
+            data = try transport.read(SynchronizeBackupPoint.join(url, SynchronizeBackupPoint.manifest), cancellation: cancellation)
+        }
+        guard let data, !data.isEmpty else { return nil }
+        return try Tree.decode(data)
+    }
+
+    static func fetch(_ url: String, parameters: Parameters, into directory: String, cancellation: CancellationFlag) throws {
+        if url.hasPrefix("http://") || url.hasPrefix("https://") {
+            guard let tree = try manifest(url, parameters: parameters, cancellation: cancellation) else {
+                throw StageFailure("\(Redaction.maskingURLPassword(url)) has no \(SynchronizeBackupPoint.manifest): nothing to restore")
+            }
+            let transport = try Transports.make(url, options: try TransportOptions(parameters))
+            for entry in tree.entries where !entry.path.isEmpty {
+                let path = directory + "/" + entry.path
+                switch entry.kind {
+                case .directory:
+                    try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+                case .symlink:
+                    symlink(entry.target ?? "", path)
+                case .file:
+                    try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+                    try AtomicFile.write(path) { sink in
+                        try transport.download(SynchronizeBackupPoint.join(url, SynchronizeBackupPoint.percentEncoded(entry.path)),
+                                               cancellation: cancellation, sink: sink)
+                    }
+                }
+            }
+            for entry in tree.entries.reversed() where !entry.path.isEmpty && entry.kind != .symlink {
+                chmod(directory + "/" + entry.path, mode_t(entry.mode))
+                var times = [timespec(tv_sec: Int(entry.mtime / 1_000_000_000), tv_nsec: Int(entry.mtime % 1_000_000_000))]
+                times.append(times[0])
+                utimensat(AT_FDCWD, directory + "/" + entry.path, &times, 0)
+            }
+            return
+        }
+        try fetchWithRsync(url, file: nil, parameters: parameters, into: directory + "/", cancellation: cancellation)
+        unlink(directory + "/" + SynchronizeBackupPoint.manifest)
+    }
+
+    /// rsync from the mirror (or one file of it) to a local path.
+    private static func fetchWithRsync(_ url: String, file: String?, parameters: Parameters, into local: String,
+                                       cancellation: CancellationFlag) throws {
+        let rsync = try ExternalTool.locate(["rsync"], package: "rsync")
+        if url.lowercased().hasPrefix("ssh://") {
+            let (target, path) = try SSHOptions.parse(url)
+            let ssh = SSHOptions(target, parameters: parameters)
+            let source = (path.hasSuffix("/") ? path : path + "/") + (file ?? "")
+            try ssh.withCommand(cancellation: cancellation) { command in
+                try rsync.run(["-a", "-e", command, "--", ssh.destination + ":" + source, local], timeout: parameters.timeout,
+                              cancellation: cancellation)
+            }
+        } else {
+            let path = FileTransport.path(url)
+            try rsync.run(["-a", "--", (path.hasSuffix("/") ? path : path + "/") + (file ?? ""), local], timeout: parameters.timeout,
+                          cancellation: cancellation)
+        }
+    }
+}
