@@ -9,7 +9,12 @@ public enum BackupCatalog {
         let parameters = upload.parameters
         switch upload.engine {
         case "git", "gitlab":
-            guard let url = parameters.string("url") else { return nil }
+            var parameters = parameters
+            var url = parameters.string("url") ?? ""
+            if upload.engine == "gitlab" {
+                guard let remote = try GitLabAPI.remote(parameters, create: false, cancellation: cancellation) else { return nil }
+                (url, parameters) = remote
+            }
             return try withClone(url, parameters: parameters, cancellation: cancellation) { repository in
                 guard var commit = try repository.commit(onBranch: parameters.string("branch") ?? "main") else { return (url, []) }
                 var backups: [BackupMetadata.Backup] = []
@@ -47,7 +52,12 @@ public enum BackupCatalog {
         let parameters = upload.parameters
         switch upload.engine {
         case "git", "gitlab":
-            guard let url = parameters.string("url"), let commit = backup.location.split(separator: "#").last else {
+            var parameters = parameters
+            var url = parameters.string("url") ?? ""
+            if upload.engine == "gitlab", let remote = try GitLabAPI.remote(parameters, create: false, cancellation: cancellation) {
+                (url, parameters) = remote
+            }
+            guard let commit = backup.location.split(separator: "#").last else {
                 throw StageFailure("odd git backup location \(backup.location)")
             }
             try withClone(url, parameters: parameters, cancellation: cancellation) { repository in

@@ -18,7 +18,8 @@ enum BackupPointEngines {
         resourceKeys: { TransportParameters.hostKey($0.string("url")) })
 
     static let gitlab = EngineSpec("gitlab", .backupPoint,
-                                   "Creates the project through the GitLab API v4 when missing, then pushes to it.", parameters: [
+                                   "Creates the project through the GitLab API v4 when missing, then pushes to it.", implemented: true,
+                                   parameters: [
         ParameterSpec("gitlab_url", .url, required: true, "GitLab base URL, such as https://gitlab.example.org/."),
         ParameterSpec("project", .string, required: true, "namespace/project; should depend on {name}."),
         ParameterSpec("token", .secret, "Personal access token (api scope)."),

@@ -25,6 +25,7 @@ public enum StageRegistry {
         case (.upload, "archive"), (.upload, "rolling_archive"): return ArchiveUpload()
         case (.prune, "rolling_archive"): return ArchivePrune()
         case (.upload, "git"): return GitBackupPoint()
+        case (.upload, "gitlab"): return GitLabBackupPoint()
         case (.upload, "restic"): return ResticBackupPoint()
         case (.upload, "synchronize"): return SynchronizeBackupPoint()
         case (.notify, "log"): return HookEngines.log

@@ -10,8 +10,12 @@ struct GitBackupPoint: StageRunner {
     let alwaysRuns = false
 
     func run(_ context: StageContext) async throws -> [Artifact] {
-        let parameters = context.node.parameters
-        guard let url = parameters.string("url") else { throw StageFailure("git backup point without a url") }
+        guard let url = context.node.parameters.string("url") else { throw StageFailure("git backup point without a url") }
+        return try await Self.push(context, url: url, parameters: context.node.parameters)
+    }
+
+    /// The collect point's history, or a commit of its tree in ours, pushed to `url`.
+    static func push(_ context: StageContext, url: String, parameters: Parameters) async throws -> [Artifact] {
         let branch = parameters.string("branch") ?? "main"
         return try await context.blocking {
             let tree = try TreeAssembler.assemble(context.inputs, store: context.store, journal: context.journal, date: context.date)
@@ -41,6 +45,7 @@ struct GitBackupPoint: StageRunner {
             }
             guard let commit = try repository.commit(onBranch: localBranch) else { throw StageFailure("nothing to push: \(localBranch) has no commit") }
             try push.push(repository, branch: localBranch, remoteBranch: branch, to: url, cancellation: context.cancellation)
+            let url = Redaction.maskingURLPassword(url)
             let digest = try context.store.put(tree).digest
             if let backupPoint = context.node.backupPoint, let collectPoint = context.node.collectPoint {
                 try context.journal.recordRemoteBackup(backupPoint: backupPoint, collectPoint: collectPoint,
