@@ -72,4 +72,27 @@ import Testing
         #expect(refused.stdout.contains("refusing to push"), "\(refused.stdout)")
         #expect(try git(remote, "rev-list --count main") == "2\n")
     }
+
+    @Test func pushingOverGitDaemonAndSmartHTTP() throws {
+        let work = try Sandbox()
+        try FileManager.default.createDirectory(atPath: work.path("server"), withIntermediateDirectories: true)
+        guard let server = try TestServer.start("git_server.py", [work.path("server"), "--init", "daemon", "--init", "web"]) else { return }
+        defer { server.stop() }
+        let sandbox = try Sandbox()
+        try sandbox.write("data/a.txt", "a\n")
+        try sandbox.configure("""
+            collect_points:
+              site: {engine: files, path: $ROOT/collect, sources: {www: {engine: files, path: $ROOT/data}}}
+            backup_points:
+              daemon: {engine: git, url: "\(server.string("git_url"))daemon.git"}
+              web: {engine: git, url: "http://\(server.string("user"))@\(server.string("http_url").dropFirst("http://".count))web.git", password_file: \(server.string("password_file"))}
+            """)
+        let run = try sandbox.apply()
+        #expect(run.status == 0, "\(run.stdout)")
+        #expect(!run.stdout.contains(server.string("password")), "the password is never shown")
+        for name in ["daemon", "web"] {
+            let repository = server.string("repos") + "/\(name).git"
+            #expect(try git(repository, "rev-list --count main") == "1\n", "\(name)")
+        }
+    }
 }
