@@ -26,7 +26,9 @@ public enum Restore {
                                    + "not \(bp) ← \(cp); give each pair its own metadata_url")
             }
             guard let (place, backups) = try BackupCatalog.backups(upload, cancellation: CancellationFlag()) else { continue }
-            listings.append(Listing(backupPoint: bp, collectPoint: cp, metadataURL: place, backups: backups.sorted { $0.created > $1.created }))
+            // Newest first; the catalogs list oldest first, so equal times keep their order reversed.
+            listings.append(Listing(backupPoint: bp, collectPoint: cp, metadataURL: place,
+                                    backups: Array(backups.reversed()).enumerated().sorted { ($0.element.created, -$0.offset) > ($1.element.created, -$1.offset) }.map(\.element)))
         }
         return listings
     }
@@ -131,7 +133,8 @@ public enum Restore {
         let candidates = listings.filter { $0.collectPoint == cp }.flatMap { listing in
             listing.backups.filter { at == nil || $0.created <= at! }.map { (listing.backupPoint, $0) }
         }
-        guard let newest = candidates.max(by: { $0.1.created < $1.1.created }) else {
+        // Newest first; between equal times (commits of the same second), the later in the backup point's list.
+        guard let newest = candidates.enumerated().max(by: { ($0.element.1.created, -$0.offset) < ($1.element.1.created, -$1.offset) })?.element else {
             throw StageFailure("no backup of collect point \(cp) found" + (at.map { " at or before \($0)" } ?? "")
                                + " in " + listings.filter { $0.collectPoint == cp }.map(\.metadataURL).joined(separator: ", "))
         }

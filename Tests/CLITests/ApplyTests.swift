@@ -247,7 +247,7 @@ import Testing
         #expect(run.stdout.contains("not valid UTF-8"), "\(run.stdout)")
     }
 
-    @Test func anEngineThatDoesNotExistYetFailsItsNodeClearly() throws {
+    @Test func anArchiveURLWithNoTransportFailsOnlyItsUpload() throws {
         let sandbox = try Sandbox()
         try sandbox.configure("""
             collect_points:
@@ -256,11 +256,13 @@ import Testing
                 path: $ROOT/c
                 sources: {x: {engine: command, command: "echo x"}}
             backup_points:
-              lab: {engine: gitlab, gitlab_url: "https://gitlab.invalid/", project: "backups/{name}", token: "${env:HOME}"}
+              odd: {engine: archive, url: "git://backup.invalid/x.tar.gz"}
             """)
+        let plan = try CommandLineTests.run(["plan", "-c", sandbox.config, "--state-dir", sandbox.state])
+        #expect(plan.stdout.contains("upload:odd/www") && plan.stdout.contains("apply will fail them"), "\(plan.stdout)")
         let run = try sandbox.apply()
         #expect(run.status == 2)
-        #expect(run.stdout.contains("engine gitlab is not implemented yet"), "\(run.stdout)")
+        #expect(run.stdout.contains("no transport for git://"), "\(run.stdout)")
         #expect(FileManager.default.fileExists(atPath: sandbox.path("c/x.out")), "the rest of the run goes on")
     }
 
