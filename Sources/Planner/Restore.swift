@@ -63,6 +63,8 @@ public enum Restore {
         public var into: String?
         /// Put them back into a target that is not empty.
         public var replace = false
+        /// Put every `files` source back at its own path (what is there moves aside, nothing is deleted).
+        public var inPlace = false
 
         public init(target: String) { self.target = target }
     }
@@ -94,6 +96,9 @@ public enum Restore {
                         outcomes.append(try restore(backup, of: cp, from: bp, into: directory, pipeline: pipeline,
                                                     identityFile: request.identityFile, cancellation: cancellation))
                     }
+                    if request.inPlace {
+                        outcomes[outcomes.count - 1].sourceResults += try putBackInPlace(cp, from: directory, pipeline: pipeline)
+                    }
                     if !request.sources.isEmpty {
                         outcomes[outcomes.count - 1].sourceResults = try restoreSources(request, of: cp, in: directory,
                                                                                         pipeline: pipeline, cancellation: cancellation)
@@ -113,6 +118,42 @@ public enum Restore {
         }
         hooks.fire(.global, before: false, outcomes.map { ($0.collectPoint, nil) })
         return outcomes
+    }
+
+    /// Every `files` source of `cp` moved from the restored data to its own path; what was at that path is
+    /// renamed aside (`PATH.polyarchiv-before-restore-DATE`), never deleted.
+    static func putBackInPlace(_ cp: String, from directory: String, pipeline: CompiledPipeline) throws -> [String] {
+        let formatter = DateFormatter()
+        formatter.dateFormat = "yyyyMMdd-HHmmss"
+        let stamp = formatter.string(from: Date())
+        var lines: [String] = []
+        for node in pipeline.graph.nodes where node.kind == .dump && node.collectPoint == cp {
+            guard node.engine == "files", let original = node.parameters.string("path") else {
+                lines.append("\(node.id.split(separator: "/").last ?? "") (\(node.engine)) is not put in place: use --source")
+                continue
+            }
+            let destination = (node.parameters.string("destination") ?? "").trimmingCharacters(in: CharacterSet(charactersIn: "/"))
+            let restored = directory + "/" + destination
+            let target = original.hasSuffix("/") && original.count > 1 ? String(original.dropLast()) : original
+            var aside: String?
+            if FileManager.default.fileExists(atPath: target) {
+                aside = target + ".polyarchiv-before-restore-" + stamp
+                guard rename(target, aside!) == 0 else {
+                    throw StageFailure("cannot move \(target) aside to put the backup in its place: \(FileIO.lastError) (nothing was changed)")
+                }
+            }
+            if rename(restored, target) != 0 {
+                // Another file system: copied, then the restored copy removed.
+                let copy = try TreeCopy.copy(restored, to: target)
+                guard copy else {
+                    if let aside { rename(aside, target) }
+                    throw StageFailure("cannot put \(restored) at \(target): \(FileIO.lastError); the original is back in place")
+                }
+                try? FileManager.default.removeItem(atPath: restored)
+            }
+            lines.append("put back \(target)" + (aside.map { "; what was there is now \($0)" } ?? ""))
+        }
+        return lines
     }
 
     /// Each requested source of `cp` put back from the restored data in `directory`.
@@ -235,5 +276,17 @@ public enum Restore {
         }
         try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         return true
+    }
+}
+
+/// `cp -a` for a tree that cannot be renamed across file systems.
+enum TreeCopy {
+    static func copy(_ source: String, to target: String) throws -> Bool {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/bin/cp")
+        process.arguments = ["-a", "--", source, target]
+        try process.run()
+        process.waitUntilExit()
+        return process.terminationStatus == 0
     }
 }

@@ -52,7 +52,7 @@ struct RestoreCommand: ParsableCommand {
             documents beside them. Each collect point is restored into TARGET/<collect point>, which must be
             new or empty; the archive is checked against its recorded SHA-256 and the hashes index (if any)
             against the restored files. Encryption is undone with the encrypt filter's passphrase or identity_file,
-            or --identity. Restoring in place is not implemented yet.
+            or --identity. --in-place --yes puts files sources back at their own paths (the live data is moved aside).
             Exit status: 0 restored, 2 something could not be restored, 3 only a restore hook failed.
 
             Example:
@@ -62,7 +62,13 @@ struct RestoreCommand: ParsableCommand {
     @OptionGroup var config: ConfigOptions
 
     @Option(help: "Where to restore (each collect point in a subdirectory).")
-    var target: String
+    var target: String?
+
+    @Flag(help: "Also put every files source back at its own path; what is there is renamed aside, never deleted (needs --yes).")
+    var inPlace = false
+
+    @Flag(help: "Confirm --in-place.")
+    var yes = false
 
     @Option(help: "Only this collect point.")
     var collectPoint: String?
@@ -98,6 +104,8 @@ struct RestoreCommand: ParsableCommand {
             throw ValidationError("--from names a backup point; --from-collect-point and --commit restore from the collect point itself")
         }
         if commit != nil && collectPoint == nil { throw ValidationError("--commit needs --collect-point") }
+        if inPlace && !yes { throw ValidationError("--in-place replaces live files (they are moved aside, not deleted): add --yes") }
+        if target == nil && !inPlace { throw ValidationError("give --target DIR (or --in-place --yes)") }
         if !sources.isEmpty && collectPoint == nil { throw ValidationError("--source needs --collect-point") }
         if (into != nil || replace) && sources.isEmpty { throw ValidationError("--into and --replace go with --source") }
         if into != nil && sources.count > 1 { throw ValidationError("--into goes with a single --source") }
@@ -116,7 +124,12 @@ struct RestoreCommand: ParsableCommand {
             }
             date = parsed
         }
-        var request = Restore.Request(target: target)
+        var scratch: String?
+        if target == nil {
+            scratch = NSTemporaryDirectory() + "polyarchiv-restore-" + UUID().uuidString
+        }
+        var request = Restore.Request(target: target ?? scratch!)
+        request.inPlace = inPlace
         request.collectPoint = collectPoint
         request.backupPoint = backupPoint
         request.at = date

@@ -154,3 +154,33 @@ import Testing
         #expect(unknown.stderr.contains("did you mean `settings`"), "\(unknown.stderr)")
     }
 }
+
+/// `restore --in-place --yes`: files sources go back to their own paths; what was there is kept aside.
+@Suite(.serialized) struct InPlaceRestoreTests {
+    @Test func filesGoBackAndTheLiveDataIsKeptAside() throws {
+        let sandbox = try Sandbox()
+        try sandbox.write("www/index.html", "<h1>good</h1>\n")
+        try sandbox.write("www/img/logo.svg", "<svg/>\n")
+        try sandbox.configure("""
+            collect_points:
+              site: {engine: files, path: $ROOT/collect, sources: {www: {engine: files, path: $ROOT/www}}}
+            backup_points:
+              local: {engine: archive, url: "file://$ROOT/backups/{name}.tar.gz"}
+            """)
+        #expect(try sandbox.apply().status == 0)
+        // The live data goes bad.
+        try sandbox.write("www/index.html", "<h1>defaced</h1>\n")
+        try FileManager.default.removeItem(atPath: sandbox.path("www/img/logo.svg"))
+        let unconfirmed = try CommandLineTests.run(["restore", "-c", sandbox.config, "--in-place"])
+        #expect(unconfirmed.status != 0)
+        #expect(unconfirmed.stderr.contains("add --yes"), "\(unconfirmed.stderr)")
+        #expect(try String(contentsOfFile: sandbox.path("www/index.html"), encoding: .utf8) == "<h1>defaced</h1>\n")
+        let restored = try CommandLineTests.run(["restore", "-c", sandbox.config, "--in-place", "--yes"])
+        #expect(restored.status == 0, "\(restored.stderr)")
+        #expect(try String(contentsOfFile: sandbox.path("www/index.html"), encoding: .utf8) == "<h1>good</h1>\n")
+        #expect(FileManager.default.fileExists(atPath: sandbox.path("www/img/logo.svg")))
+        let aside = try FileManager.default.contentsOfDirectory(atPath: sandbox.root.path).filter { $0.hasPrefix("www.polyarchiv-before-restore-") }
+        try #require(aside.count == 1, "\(aside)")
+        #expect(try String(contentsOfFile: sandbox.path(aside[0] + "/index.html"), encoding: .utf8) == "<h1>defaced</h1>\n")
+    }
+}
