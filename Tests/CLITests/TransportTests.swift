@@ -163,3 +163,51 @@ import Testing
         #expect(left.filter { $0.contains("polyarchiv-part") }.isEmpty, "no temporary name is left: \(left)")
     }
 }
+
+/// The server side of an upload dies in the middle (sshd's process for the connection is killed): the
+/// same apply retries, resumes from what arrived, and the final name only ever holds the whole file.
+@Suite(.serialized) struct ServerDropTests {
+    @Test func anUploadWhoseConnectionDiesIsRetriedAndResumed() throws {
+        let work = try Sandbox()
+        try FileManager.default.createDirectory(atPath: work.path("server"), withIntermediateDirectories: true)
+        guard let server = try TestServer.start("sshd.py", [work.path("server")]) else { return }
+        defer { server.stop() }
+        let sandbox = try Sandbox()
+        try FileManager.default.createDirectory(atPath: sandbox.path("data"), withIntermediateDirectories: true)
+        #expect(try Sandbox.shell("head -c 12582912 /dev/urandom > '\(sandbox.path("data/random.bin"))'").status == 0)
+        var (yaml, list) = try TransportTests().backupPoint(.sftp, server, sandbox)
+        yaml = String(yaml.dropLast()) + ", bandwidth_limit: 2M, retries: 3}"
+        try sandbox.configure("""
+            collect_points:
+              site: {engine: files, path: $ROOT/collect, sources: {www: {engine: files, path: $ROOT/data}}}
+            backup_points:
+              offsite: \(yaml)
+            """)
+        let apply = Process()
+        apply.executableURL = CommandLineTests.binary
+        apply.arguments = ["apply", "-c", sandbox.config, "--state-dir", sandbox.state]
+        let output = Pipe()
+        apply.standardOutput = output
+        apply.standardError = FileHandle.nullDevice
+        try apply.run()
+        var sawFinal = false
+        let deadline = Date().addingTimeInterval(3)
+        while Date() < deadline {
+            if try list().contains("site.tar.zst") { sawFinal = true }
+            usleep(50_000)
+        }
+        // sshd's listener runs with our config file on its command line; its children are the connections.
+        let listener = try Sandbox.shell("pgrep -f -o -- '\(server.string("config"))'").output.trimmingCharacters(in: .whitespacesAndNewlines)
+        try #require(!listener.isEmpty, "the sshd listener")
+        let killed = try Sandbox.shell("pkill -9 -P \(listener)")
+        #expect(killed.status == 0, "a connection was open to kill")
+        while apply.isRunning { usleep(50_000) }
+        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        #expect(apply.terminationStatus == 0, "the same apply recovers: \(text)")
+        #expect(!sawFinal)
+        try FileManager.default.removeItem(atPath: sandbox.state)
+        let restored = try CommandLineTests.run(["restore", "-c", sandbox.config, "--target", sandbox.path("restored")])
+        #expect(restored.status == 0, "\(restored.stderr)")
+        #expect(try Sandbox.shell("cmp '\(sandbox.path("data/random.bin"))' '\(sandbox.path("restored/site/www/random.bin"))'").status == 0)
+    }
+}
