@@ -211,3 +211,48 @@ import Testing
         #expect(try Sandbox.shell("cmp '\(sandbox.path("data/random.bin"))' '\(sandbox.path("restored/site/www/random.bin"))'").status == 0)
     }
 }
+
+/// Transient answers are retried with a growing pause; permanent ones fail at once.
+@Suite(.serialized) struct RetryTests {
+    func run(failures: Int, status: Int, retries: Int) throws -> (CommandLineTests.Result, [String], Sandbox) {
+        let sandbox = try Sandbox()
+        try FileManager.default.createDirectory(atPath: sandbox.path("dav"), withIntermediateDirectories: true)
+        guard let server = try TestServer.start("flaky_dav.py", [sandbox.path("dav"), String(failures), String(status)]) else {
+            throw TestServer.Unavailable(description: "flaky_dav.py")
+        }
+        defer { server.stop() }
+        try sandbox.write("data/a.txt", "a\n")
+        try sandbox.configure("""
+            collect_points:
+              site: {engine: files, path: $ROOT/collect, sources: {www: {engine: files, path: $ROOT/data}}}
+            backup_points:
+              dav: {engine: archive, url: "http://127.0.0.1:\(server.port)/b/{name}.tar.gz", retries: \(retries)}
+            """)
+        let result = try sandbox.apply()
+        let log = ((try? String(contentsOfFile: sandbox.path("requests.log"), encoding: .utf8)) ?? "").split(separator: "\n").map(String.init)
+        return (result, log, sandbox)
+    }
+
+    @Test func twoServiceUnavailableAnswersAreRetried() throws {
+        let started = Date()
+        let (result, log, sandbox) = try run(failures: 2, status: 503, retries: 3)
+        #expect(result.status == 0, "\(result.stdout)")
+        #expect(log.filter { $0.hasPrefix("PUT") && $0.hasSuffix("503") }.count == 2, "\(log)")
+        #expect(Date().timeIntervalSince(started) >= 3, "paused 1 s then 2 s between attempts")
+        #expect(FileManager.default.fileExists(atPath: sandbox.path("dav/b/site.tar.gz")))
+    }
+
+    @Test func aForbiddenAnswerIsNotRetried() throws {
+        let (result, log, _) = try run(failures: 100, status: 403, retries: 3)
+        #expect(result.status == 2)
+        #expect(result.stdout.contains("HTTP 403"), "\(result.stdout)")
+        #expect(log.filter { $0.hasPrefix("PUT") }.count == 1, "\(log)")
+    }
+
+    @Test func retriesRunOut() throws {
+        let (result, log, _) = try run(failures: 100, status: 503, retries: 1)
+        #expect(result.status == 2)
+        #expect(result.stdout.contains("failed after 2 attempts"), "\(result.stdout)")
+        #expect(log.filter { $0.hasPrefix("PUT") }.count == 2, "\(log)")
+    }
+}

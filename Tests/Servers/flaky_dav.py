@@ -1,0 +1,77 @@
+#!/usr/bin/env python3
+"""A minimal WebDAV-like server whose first N PUTs answer 503 (for retry tests).
+
+Usage: flaky_dav.py ROOT FAILURES [STATUS]
+Answers STATUS (default 503) to the first FAILURES PUT requests, then stores files under ROOT; HEAD, GET, MKCOL,
+MOVE (Destination header) and DELETE work. Prints its port, runs until stdin closes; every request is logged to
+ROOT/../requests.log as "METHOD PATH STATUS".
+"""
+import http.server, os, sys, threading, urllib.parse
+
+root, failures = sys.argv[1], int(sys.argv[2])
+status = int(sys.argv[3]) if len(sys.argv) > 3 else 503
+log = os.path.join(os.path.dirname(os.path.abspath(root)), "requests.log")
+state = {"puts": 0}
+
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    def local(self, path=None):
+        return os.path.join(root, urllib.parse.unquote(urllib.parse.urlparse(path or self.path).path).lstrip("/"))
+
+    def answer(self, code, body=b""):
+        with open(log, "a") as out:
+            out.write(f"{self.command} {self.path} {code}\n")
+        self.send_response(code)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def do_PUT(self):
+        length = int(self.headers.get("Content-Length") or 0)
+        data = self.rfile.read(length)
+        state["puts"] += 1
+        if state["puts"] <= failures:
+            return self.answer(status)
+        os.makedirs(os.path.dirname(self.local()), exist_ok=True)
+        with open(self.local(), "wb") as out:
+            out.write(data)
+        self.answer(201)
+
+    def do_HEAD(self):
+        path = self.local()
+        if not os.path.isfile(path):
+            return self.answer(404)
+        self.send_response(200)
+        self.send_header("Content-Length", str(os.path.getsize(path)))
+        self.end_headers()
+
+    def do_GET(self):
+        path = self.local()
+        if not os.path.isfile(path):
+            return self.answer(404)
+        with open(path, "rb") as source:
+            self.answer(200, source.read())
+
+    def do_MKCOL(self):
+        os.makedirs(self.local(), exist_ok=True)
+        self.answer(201)
+
+    def do_MOVE(self):
+        os.replace(self.local(), self.local(self.headers["Destination"]))
+        self.answer(204)
+
+    def do_DELETE(self):
+        if os.path.isfile(self.local()):
+            os.remove(self.local())
+        self.answer(204)
+
+    def log_message(self, *args):
+        pass
+
+
+server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+threading.Thread(target=server.serve_forever, daemon=True).start()
+print(server.server_address[1], flush=True)
+sys.stdin.read()
+server.shutdown()
