@@ -256,3 +256,43 @@ import Testing
         #expect(log.filter { $0.hasPrefix("PUT") }.count == 2, "\(log)")
     }
 }
+
+/// TLS is verified against `ca_cert`, and a client certificate is presented when the server wants one.
+@Suite(.serialized) struct ClientCertificateTests {
+    @Test func aServerThatWantsAClientCertificateGetsOne() throws {
+        let sandbox = try Sandbox()
+        let made = try Sandbox.shell("""
+            cd '\(sandbox.root.path)' && \
+            openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 -subj /CN=test-ca -keyout ca.key -out ca.pem && \
+            openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj /CN=127.0.0.1 -keyout server.key -out server.csr && \
+            printf 'subjectAltName=IP:127.0.0.1' > san.ext && \
+            openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 -extfile san.ext -out server.pem && \
+            openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj /CN=backup-client -keyout client.key -out client.csr && \
+            openssl x509 -req -in client.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 -out client.pem
+            """ + " 2>&1")
+        try #require(made.status == 0, "\(made.output)")
+        try FileManager.default.createDirectory(atPath: sandbox.path("dav"), withIntermediateDirectories: true)
+        guard let server = try TestServer.start("flaky_dav.py", [sandbox.path("dav"), "0", "--tls", sandbox.path("server.pem"),
+                                                                 sandbox.path("server.key"), "--client-ca", sandbox.path("ca.pem")]) else { return }
+        defer { server.stop() }
+        try sandbox.write("data/a.txt", "a\n")
+        func attempt(_ tls: String) throws -> CommandLineTests.Result {
+            try sandbox.configure("""
+                collect_points:
+                  site: {engine: files, path: $ROOT/collect, sources: {www: {engine: files, path: $ROOT/data}}}
+                backup_points:
+                  dav: {engine: archive, url: "https://127.0.0.1:\(server.port)/b/{name}.tar.gz", retries: 0\(tls)}
+                """)
+            return try sandbox.apply(["--force"])
+        }
+        // Without the CA, the self-made certificate is refused: never silently insecure.
+        let untrusted = try attempt("")
+        #expect(untrusted.status == 2)
+        #expect(untrusted.stdout.lowercased().contains("certificate"), "\(untrusted.stdout)")
+        // With the CA but no client certificate, the server refuses.
+        #expect(try attempt(", ca_cert: $ROOT/ca.pem".replacingOccurrences(of: "$ROOT", with: sandbox.root.path)).status == 2)
+        let accepted = try attempt(", ca_cert: \(sandbox.path("ca.pem")), client_cert: \(sandbox.path("client.pem")), client_key: \(sandbox.path("client.key"))")
+        #expect(accepted.status == 0, "\(accepted.stdout)")
+        #expect(FileManager.default.fileExists(atPath: sandbox.path("dav/b/site.tar.gz")))
+    }
+}

@@ -1,15 +1,26 @@
 #!/usr/bin/env python3
 """A minimal WebDAV-like server whose first N PUTs answer 503 (for retry tests).
 
-Usage: flaky_dav.py ROOT FAILURES [STATUS]
+Usage: flaky_dav.py ROOT FAILURES [STATUS] [--tls CERT KEY [--client-ca CA]]
+With --tls it speaks HTTPS; with --client-ca it also requires a client certificate signed by CA.
 Answers STATUS (default 503) to the first FAILURES PUT requests, then stores files under ROOT; HEAD, GET, MKCOL,
 MOVE (Destination header) and DELETE work. Prints its port, runs until stdin closes; every request is logged to
 ROOT/../requests.log as "METHOD PATH STATUS".
 """
-import http.server, os, sys, threading, urllib.parse
+import http.server, os, ssl, sys, threading, urllib.parse
 
-root, failures = sys.argv[1], int(sys.argv[2])
-status = int(sys.argv[3]) if len(sys.argv) > 3 else 503
+arguments = sys.argv[1:]
+tls = client_ca = None
+if "--tls" in arguments:
+    at = arguments.index("--tls")
+    tls = arguments[at + 1:at + 3]
+    del arguments[at:at + 3]
+if "--client-ca" in arguments:
+    at = arguments.index("--client-ca")
+    client_ca = arguments[at + 1]
+    del arguments[at:at + 2]
+root, failures = arguments[0], int(arguments[1])
+status = int(arguments[2]) if len(arguments) > 2 else 503
 log = os.path.join(os.path.dirname(os.path.abspath(root)), "requests.log")
 state = {"puts": 0}
 
@@ -71,6 +82,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
 
 server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+if tls:
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(*tls)
+    if client_ca:
+        context.verify_mode = ssl.CERT_REQUIRED
+        context.load_verify_locations(client_ca)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
 threading.Thread(target=server.serve_forever, daemon=True).start()
 print(server.server_address[1], flush=True)
 sys.stdin.read()
