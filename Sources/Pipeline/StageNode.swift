@@ -31,6 +31,9 @@ public struct StageNode: Sendable, Identifiable {
     public let runsAfterFailure: Bool
     /// Short human description for plans.
     public let summary: String
+    /// The variables of the node's scope, recorded with what it makes (metadata documents). Not part of
+    /// the cache key: a date that moves does not make a stage run again.
+    public var variables: [String: String] = [:]
 
     public init(id: String, kind: StageKind, engine: String, group: StageGroup,
                 collectPoint: String? = nil, backupPoint: String? = nil,

@@ -238,10 +238,11 @@ public struct Compiler {
         // restic forgets in the same stage as its backup; archives are pruned by a stage of their own.
         let keep = engine == "restic" ? nil : bpParameters["keep"]
         if engine != "restic" { bpParameters["keep"] = nil }
-        add(StageNode(id: uploadID, kind: .upload, engine: engine, group: group, collectPoint: cp.name, backupPoint: point.name,
-                      parameters: bpParameters, resourceKeys: point.engine.spec.resourceKeys(bpParameters),
-                      summary: "\(engine) → \(bpParameters.string("url") ?? bpParameters.string("repository") ?? bpParameters.string("project") ?? "")"),
-            at: point.location)
+        var upload = StageNode(id: uploadID, kind: .upload, engine: engine, group: group, collectPoint: cp.name, backupPoint: point.name,
+                               parameters: bpParameters, resourceKeys: point.engine.spec.resourceKeys(bpParameters),
+                               summary: "\(engine) → \(bpParameters.string("url") ?? bpParameters.string("repository") ?? bpParameters.string("project") ?? "")")
+        upload.variables = scope.values
+        add(upload, at: point.location)
         connect(current.id, uploadID, current.label)
         var last = uploadID
         if let keep {

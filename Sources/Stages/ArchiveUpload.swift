@@ -29,7 +29,7 @@ struct ArchiveUpload: StageRunner {
                                                digest: blob.digest, size: blob.size, at: context.date)
         if let metadata = context.node.parameters.string("metadata_url") {
             let backup = BackupMetadata.Backup(location: url, digest: blob.digest, size: blob.size, created: context.date,
-                                               host: ProcessInfo.processInfo.hostName)
+                                               host: ProcessInfo.processInfo.hostName, variables: context.node.variables)
             try BackupMetadata.record(backup, at: metadata, backupPoint: backupPoint, collectPoint: collectPoint,
                                       parameters: context.node.parameters, cancellation: context.cancellation)
         }

@@ -10,6 +10,17 @@ public struct BackupMetadata: Codable, Sendable {
         public let size: Int64
         public let created: Date
         public let host: String
+        /// The variables of the run ({name}, {Y}, user variables…), so a backup can be found by them.
+        public var variables: [String: String]? = nil
+
+        public init(location: String, digest: Digest, size: Int64, created: Date, host: String, variables: [String: String]? = nil) {
+            self.location = location
+            self.digest = digest
+            self.size = size
+            self.created = created
+            self.host = host
+            self.variables = variables
+        }
     }
 
     public var format = "polyarchiv-metadata 1"

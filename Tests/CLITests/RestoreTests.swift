@@ -39,6 +39,12 @@ import Testing
     @Test func restoreOnAFreshMachineGivesTheDataBack() throws {
         let sandbox = try makeSandbox()
         #expect(try sandbox.apply().status == 0)
+        // The metadata document records each backup's variables, digest, size and time.
+        let document = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: sandbox.path("backups/local-site.polyarchiv.json"))))
+        let backup = ((document as? [String: Any])?["backups"] as? [[String: Any]])?.first ?? [:]
+        let variables = backup["variables"] as? [String: String] ?? [:]
+        #expect(variables["collect_point"] == "site" && variables["backup_point"] == "local" && variables["Y"]?.count == 4, "\(backup)")
+        #expect(backup["digest"] is String && backup["size"] is Int && backup["created"] is String)
         // A fresh machine: no state directory, no collect point.
         try FileManager.default.removeItem(atPath: sandbox.state)
         try FileManager.default.removeItem(atPath: sandbox.path("collect"))
