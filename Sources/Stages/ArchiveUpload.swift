@@ -17,18 +17,19 @@ struct ArchiveUpload: StageRunner {
             let transport = try Transports.make(url, options: try TransportOptions(parameters))
             try transport.upload(context.store.path(of: blob.digest), to: url, cancellation: context.cancellation)
             context.progress(blob.size)
-            try Self.record(blob, at: url, context: context)
+            try Self.record(url, digest: blob.digest, size: blob.size, context: context)
             return [Artifact(kind: .remote, digest: blob.digest, size: blob.size, location: url)]
         }
     }
 
-    /// The journal and the metadata document learn of a new backup.
-    static func record(_ blob: Artifact, at url: String, context: StageContext) throws {
+    /// The journal and the metadata document (any backup point's, when it has a `metadata_url`) learn of a
+    /// new backup.
+    static func record(_ location: String, digest: Digest, size: Int64, context: StageContext) throws {
         guard let backupPoint = context.node.backupPoint, let collectPoint = context.node.collectPoint else { return }
-        try context.journal.recordRemoteBackup(backupPoint: backupPoint, collectPoint: collectPoint, location: url,
-                                               digest: blob.digest, size: blob.size, at: context.date)
+        try context.journal.recordRemoteBackup(backupPoint: backupPoint, collectPoint: collectPoint, location: location,
+                                               digest: digest, size: size, at: context.date)
         if let metadata = context.node.parameters.string("metadata_url") {
-            let backup = BackupMetadata.Backup(location: url, digest: blob.digest, size: blob.size, created: context.date,
+            let backup = BackupMetadata.Backup(location: location, digest: digest, size: size, created: context.date,
                                                host: ProcessInfo.processInfo.hostName, variables: context.node.variables)
             try BackupMetadata.record(backup, at: metadata, backupPoint: backupPoint, collectPoint: collectPoint,
                                       parameters: context.node.parameters, cancellation: context.cancellation)

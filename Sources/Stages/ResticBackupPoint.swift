@@ -121,9 +121,17 @@ struct ResticBackupPoint: StageRunner {
             }
             let digest = try context.store.put(tree).digest
             let location = "restic:" + snapshot
-            if let backupPoint = context.node.backupPoint {
-                try context.journal.recordRemoteBackup(backupPoint: backupPoint, collectPoint: collectPoint, location: location,
-                                                       digest: digest, size: tree.totalSize, at: context.date)
+            try ArchiveUpload.record(location, digest: digest, size: tree.totalSize, context: context)
+            // A metadata document lists only the snapshots forget kept.
+            if let metadata = parameters.string("metadata_url"),
+               var document = try BackupMetadata.read(metadata, parameters: parameters, cancellation: context.cancellation) {
+                let existing = try restic.withEnvironment { try restic.snapshots(of: collectPoint, $0, cancellation: context.cancellation) }
+                // `backup --json` gives the short id, `snapshots` the full one.
+                func kept(_ location: String) -> Bool { existing.contains { ("restic:" + $0.id).hasPrefix(location) } }
+                if document.backups.contains(where: { !kept($0.location) }) {
+                    document.backups.removeAll { !kept($0.location) }
+                    try BackupMetadata.write(document, to: metadata, parameters: parameters, cancellation: context.cancellation)
+                }
             }
             return [Artifact(kind: .remote, digest: digest, size: tree.totalSize, location: location)]
         }

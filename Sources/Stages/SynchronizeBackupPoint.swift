@@ -27,10 +27,7 @@ struct SynchronizeBackupPoint: StageRunner {
                 try tree.encoded().write(to: URL(fileURLWithPath: local + "/" + Self.manifest))
                 try Self.rsync(from: local, to: url, delete: delete, parameters: parameters, cancellation: context.cancellation)
             }
-            if let backupPoint = context.node.backupPoint, let collectPoint = context.node.collectPoint {
-                try context.journal.recordRemoteBackup(backupPoint: backupPoint, collectPoint: collectPoint, location: url,
-                                                       digest: treeArtifact.digest, size: tree.totalSize, at: context.date)
-            }
+            try ArchiveUpload.record(url, digest: treeArtifact.digest, size: tree.totalSize, context: context)
             return [Artifact(kind: .remote, digest: treeArtifact.digest, size: tree.totalSize, location: url)]
         }
     }

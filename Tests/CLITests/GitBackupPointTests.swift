@@ -20,6 +20,7 @@ import Testing
               remote:
                 engine: git
                 url: "file://$ROOT/remotes/{name}.git"
+                metadata_url: "file://$ROOT/meta/{backup_point}-{collect_point}.json"
                 commit_message: "backup of {name}"
             """)
         #expect(try sandbox.apply().status == 0)
@@ -38,6 +39,10 @@ import Testing
         // The git collect point's own commits are the ones pushed.
         #expect(try git(sandbox.path("history"), "rev-parse main") == git(sandbox.path("remotes/history.git"), "rev-parse main"))
         #expect(try git(sandbox.path("remotes/plain.git"), "log -1 --format=%s") == "backup of plain\n")
+        // The metadata document lists each pushed commit.
+        let document = try String(contentsOfFile: sandbox.path("meta/remote-plain.json"), encoding: .utf8)
+        let head = try git(sandbox.path("remotes/plain.git"), "rev-parse main").trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(document.contains("plain.git#" + head), "\(document)")
     }
 
     @Test func pushingOverSSHChecksTheHostKey() throws {

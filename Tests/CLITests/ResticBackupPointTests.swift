@@ -22,6 +22,7 @@ import Testing
                 password_file: $ROOT/restic-password
                 keep: {last: 2}
                 snapshot_tags: [web]
+                metadata_url: "file://$ROOT/meta/vault-site.json"
             """)
         let watcher = ProcessWatcher(secrets: ["correct horse battery staple"])
         let first = try sandbox.apply()
@@ -41,6 +42,10 @@ import Testing
         #expect(list.count == 2, "keep last 2: \(snapshots.output)")
         #expect(list.allSatisfy { ($0["tags"] as? [String] ?? []).contains("polyarchiv:site") && ($0["tags"] as? [String] ?? []).contains("web") })
         #expect(try Sandbox.shell("\(restic) check 2>&1").status == 0)
+        // The metadata document lists the two snapshots restic kept.
+        let document = try String(contentsOfFile: sandbox.path("meta/vault-site.json"), encoding: .utf8)
+        let ids = list.compactMap { $0["id"] as? String }
+        #expect(document.components(separatedBy: "\"location\"").count == 3 && ids.allSatisfy { document.contains("restic:" + $0.prefix(8)) }, "\(document)")
         // A fresh machine: list and restore from the repository.
         try FileManager.default.removeItem(atPath: sandbox.state)
         try FileManager.default.removeItem(atPath: sandbox.path("collect"))

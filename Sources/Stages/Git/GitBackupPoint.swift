@@ -47,11 +47,7 @@ struct GitBackupPoint: StageRunner {
             try push.push(repository, branch: localBranch, remoteBranch: branch, to: url, cancellation: context.cancellation)
             let url = Redaction.maskingURLPassword(url)
             let digest = try context.store.put(tree).digest
-            if let backupPoint = context.node.backupPoint, let collectPoint = context.node.collectPoint {
-                try context.journal.recordRemoteBackup(backupPoint: backupPoint, collectPoint: collectPoint,
-                                                       location: url + "#" + GitRepository.hex(commit), digest: digest, size: tree.totalSize,
-                                                       at: context.date)
-            }
+            try ArchiveUpload.record(url + "#" + GitRepository.hex(commit), digest: digest, size: tree.totalSize, context: context)
             return [Artifact(kind: .remote, digest: digest, size: tree.totalSize, location: url + "#" + GitRepository.hex(commit))]
         }
     }
