@@ -48,9 +48,7 @@ import Testing
     }
 
     @Test func postgresqlDumpsAreStableAndRestoreIntoNewDatabases() throws {
-        let work = try Sandbox()
-        try FileManager.default.createDirectory(atPath: work.path("server"), withIntermediateDirectories: true)
-        guard let server = try TestServer.start("postgresql.py", [work.path("server")]) else { return }
+        guard let server = try TestServer.start("postgresql.py") else { return }
         defer { server.stop() }
         let sandbox = try postgresSandbox(server)
         let password = try Self.password(server)
@@ -101,9 +99,7 @@ import Testing
     }
 
     @Test func postgresqlBadInputsFailTheirSourceOnlyWithOneClearLine() throws {
-        let work = try Sandbox()
-        try FileManager.default.createDirectory(atPath: work.path("server"), withIntermediateDirectories: true)
-        guard let server = try TestServer.start("postgresql.py", [work.path("server")]) else { return }
+        guard let server = try TestServer.start("postgresql.py") else { return }
         defer { server.stop() }
         let sandbox = try Sandbox()
         try sandbox.write("wrong-password", "not-the-password")
@@ -134,9 +130,7 @@ import Testing
     }
 
     @Test func postgresqlThroughSudoAsThePostgresUser() throws {
-        let work = try Sandbox()
-        try FileManager.default.createDirectory(atPath: work.path("server"), withIntermediateDirectories: true)
-        guard let server = try TestServer.start("postgresql.py", [work.path("server")]) else { return }
+        guard let server = try TestServer.start("postgresql.py") else { return }
         defer { server.stop() }
         guard try Sandbox.shell("command -v sudo").status == 0 else {
             if ProcessInfo.processInfo.environment["CI"] == "true" { Issue.record("sudo is missing: apt-get install sudo") }
@@ -167,9 +161,7 @@ import Testing
     }
 
     @Test func mysqlDumpsAreStableAndRestoreIntoANewDatabase() throws {
-        let work = try Sandbox()
-        try FileManager.default.createDirectory(atPath: work.path("server"), withIntermediateDirectories: true)
-        guard let server = try TestServer.start("mariadb.py", [work.path("server")]) else { return }
+        guard let server = try TestServer.start("mariadb.py") else { return }
         defer { server.stop() }
         _ = try mariadb(server, "CREATE DATABASE shop; USE shop; CREATE TABLE items(id INT AUTO_INCREMENT PRIMARY KEY, name VARCHAR(50), "
                         + "price DECIMAL(8,2)); CREATE TRIGGER up BEFORE UPDATE ON items FOR EACH ROW SET NEW.name = UPPER(NEW.name);")

@@ -3,14 +3,8 @@ import Testing
 
 /// ldap, dovecot and remote_files sources against real servers on loopback (slapd, dovecot, sshd).
 @Suite(.serialized) struct DirectorySourceTests {
-    func start(_ script: String) throws -> TestServer? {
-        let work = try Sandbox()
-        try FileManager.default.createDirectory(atPath: work.path("server"), withIntermediateDirectories: true)
-        return try TestServer.start(script, [work.path("server")])
-    }
-
     @Test func ldapBySlapcatAndLdapsearchRestoresBySlapaddAndLdapadd() throws {
-        guard let server = try start("slapd.py") else { return }
+        guard let server = try TestServer.start("slapd.py") else { return }
         defer { server.stop() }
         let sandbox = try Sandbox()
         let password = try String(contentsOfFile: server.string("password_file"), encoding: .utf8)
@@ -61,7 +55,7 @@ import Testing
     }
 
     @Test func dovecotMailIsBackedUpAndImportedBesideNewMail() throws {
-        guard let server = try start("dovecot.py") else { return }
+        guard let server = try TestServer.start("dovecot.py") else { return }
         defer { server.stop() }
         let config = server.string("config")
         let sandbox = try Sandbox()
@@ -95,7 +89,7 @@ import Testing
     }
 
     @Test func remoteFilesArePulledOverSSHWithTheHostKeyChecked() throws {
-        guard let server = try start("sshd.py") else { return }
+        guard let server = try TestServer.start("sshd.py") else { return }
         defer { server.stop() }
         let sandbox = try Sandbox()
         try sandbox.write("remote/site/index.html", "<h1>remote</h1>\n")
@@ -138,7 +132,7 @@ import Testing
     }
 
     @Test func remoteFilesArePulledOverSFTPWithModesAndMtimes() throws {
-        guard let server = try start("sshd.py") else { return }
+        guard let server = try TestServer.start("sshd.py") else { return }
         defer { server.stop() }
         let sandbox = try Sandbox()
         try sandbox.write("remote/site/index.html", "<h1>sftp</h1>\n")

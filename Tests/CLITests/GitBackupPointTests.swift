@@ -46,9 +46,7 @@ import Testing
     }
 
     @Test func pushingOverSSHChecksTheHostKey() throws {
-        let work = try Sandbox()
-        try FileManager.default.createDirectory(atPath: work.path("server"), withIntermediateDirectories: true)
-        guard let server = try TestServer.start("sshd.py", [work.path("server")]) else { return }
+        guard let server = try TestServer.start("sshd.py") else { return }
         defer { server.stop() }
         let sandbox = try Sandbox()
         try sandbox.write("data/a.txt", "a\n")
@@ -79,9 +77,7 @@ import Testing
     }
 
     @Test func pushingOverGitDaemonAndSmartHTTP() throws {
-        let work = try Sandbox()
-        try FileManager.default.createDirectory(atPath: work.path("server"), withIntermediateDirectories: true)
-        guard let server = try TestServer.start("git_server.py", [work.path("server"), "--init", "daemon", "--init", "web"]) else { return }
+        guard let server = try TestServer.start("git_server.py", options: ["--init", "daemon", "--init", "web"]) else { return }
         defer { server.stop() }
         let sandbox = try Sandbox()
         try sandbox.write("data/a.txt", "a\n")

@@ -4,9 +4,7 @@ import Testing
 /// The gitlab backup point against a local implementation of the GitLab API v4 endpoints it uses.
 @Suite(.serialized) struct GitLabTests {
     @Test func theProjectIsCreatedOnceThenPushedToAndRestored() throws {
-        let work = try Sandbox()
-        try FileManager.default.createDirectory(atPath: work.path("server"), withIntermediateDirectories: true)
-        guard let server = try TestServer.start("gitlab_api.py", [work.path("server")]) else { return }
+        guard let server = try TestServer.start("gitlab_api.py") else { return }
         defer { server.stop() }
         let sandbox = try Sandbox()
         try sandbox.write("data/index.html", "<h1>one</h1>\n")

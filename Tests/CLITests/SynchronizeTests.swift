@@ -11,8 +11,6 @@ import Testing
 
     @Test(arguments: Target.allCases)
     func mirrorFollowsTheCollectPointAndRestores(target: Target) throws {
-        let work = try Sandbox()
-        try FileManager.default.createDirectory(atPath: work.path("server"), withIntermediateDirectories: true)
         let sandbox = try Sandbox()
         var server: TestServer?
         let yaml: String
@@ -22,13 +20,13 @@ import Testing
             mirror = sandbox.path("mirror")
             yaml = "{engine: synchronize, url: \"file://\(mirror)\"}"
         case .ssh:
-            guard let started = try TestServer.start("sshd.py", [work.path("server")]) else { return }
+            guard let started = try TestServer.start("sshd.py") else { return }
             server = started
             mirror = sandbox.path("remote/mirror")
             yaml = "{engine: synchronize, url: \"ssh://root@127.0.0.1:\(started.port)\(mirror)\", private_key: \(started.string("private_key")), "
                 + "known_hosts: \(started.string("known_hosts"))}"
         case .webdav:
-            guard let started = try TestServer.start("webdav.py", [work.path("server")]) else { return }
+            guard let started = try TestServer.start("webdav.py") else { return }
             server = started
             mirror = started.string("root") + "/mirror"
             yaml = "{engine: synchronize, url: \"\(started.string("url"))mirror/\", username: \(started.string("user")), "

@@ -56,6 +56,13 @@ final class TestServer {
         }
     }
 
+    /// Starts the server in a fresh work directory of its own.
+    static func start(_ script: String, options: [String] = []) throws -> TestServer? {
+        let work = try Sandbox()
+        try FileManager.default.createDirectory(atPath: work.path("server"), withIntermediateDirectories: true)
+        return try start(script, [work.path("server")] + options)
+    }
+
     func string(_ key: String) -> String { info[key].map { "\($0)" } ?? "" }
 
     /// Closes its stdin so it stops its servers; killed if it has not exited after 20 seconds.

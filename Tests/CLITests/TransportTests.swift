@@ -56,9 +56,7 @@ import Testing
 
     @Test(arguments: Kind.allCases)
     func roundTrip(kind: Kind) throws {
-        let work = try Sandbox()
-        try FileManager.default.createDirectory(atPath: work.path("server"), withIntermediateDirectories: true)
-        guard let server = try TestServer.start(kind.script, [work.path("server")] + kind.options) else { return }
+        guard let server = try TestServer.start(kind.script, options: kind.options) else { return }
         defer { server.stop() }
         let sandbox = try Sandbox()
         try sandbox.write("data/index.html", "<h1>\(kind)</h1>\n")
@@ -89,9 +87,7 @@ import Testing
 
     @Test(arguments: [Kind.ftp, .webdav])
     func wrongCredentialsFailAtOnceWithOneClearLine(kind: Kind) throws {
-        let work = try Sandbox()
-        try FileManager.default.createDirectory(atPath: work.path("server"), withIntermediateDirectories: true)
-        guard let server = try TestServer.start(kind.script, [work.path("server")]) else { return }
+        guard let server = try TestServer.start(kind.script) else { return }
         defer { server.stop() }
         let sandbox = try Sandbox()
         try sandbox.write("data/a.txt", "a\n")
@@ -117,9 +113,7 @@ import Testing
 @Suite(.serialized) struct InterruptedUploadTests {
     @Test(arguments: [TransportTests.Kind.sftp, .ftp, .s3])
     func aKilledUploadIsCompletedByTheNextApply(kind: TransportTests.Kind) throws {
-        let work = try Sandbox()
-        try FileManager.default.createDirectory(atPath: work.path("server"), withIntermediateDirectories: true)
-        guard let server = try TestServer.start(kind.script, [work.path("server")] + kind.options) else { return }
+        guard let server = try TestServer.start(kind.script, options: kind.options) else { return }
         defer { server.stop() }
         let sandbox = try Sandbox()
         #expect(try Sandbox.shell("head -c 12582912 /dev/urandom > '\(sandbox.path("random.bin"))'").status == 0)
@@ -168,9 +162,7 @@ import Testing
 /// same apply retries, resumes from what arrived, and the final name only ever holds the whole file.
 @Suite(.serialized) struct ServerDropTests {
     @Test func anUploadWhoseConnectionDiesIsRetriedAndResumed() throws {
-        let work = try Sandbox()
-        try FileManager.default.createDirectory(atPath: work.path("server"), withIntermediateDirectories: true)
-        guard let server = try TestServer.start("sshd.py", [work.path("server")]) else { return }
+        guard let server = try TestServer.start("sshd.py") else { return }
         defer { server.stop() }
         let sandbox = try Sandbox()
         try FileManager.default.createDirectory(atPath: sandbox.path("data"), withIntermediateDirectories: true)

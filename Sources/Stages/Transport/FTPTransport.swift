@@ -59,9 +59,7 @@ struct FTPTransport: Transport {
     func download(_ url: String, cancellation: CancellationFlag, sink: (UnsafeRawBufferPointer) throws -> Void) throws {
         let result = try call(url).perform(cancellation: cancellation, sink: sink)
         if result.code == CURLE_REMOTE_FILE_NOT_FOUND { throw TransportError.missing(url) }
-        do { try CurlCall.check(result, "downloading \(Redaction.maskingURLPassword(url))") } catch let error as TransportError {
-            throw StageFailure(error.description)
-        }
+        try CurlCall.require(result, "downloading \(Redaction.maskingURLPassword(url))")
     }
 
     func size(_ url: String, cancellation: CancellationFlag) throws -> Int64? {

@@ -140,7 +140,7 @@ struct S3Transport: Transport {
     func download(_ url: String, cancellation: CancellationFlag, sink: (UnsafeRawBufferPointer) throws -> Void) throws {
         guard try remoteSize(url, cancellation: cancellation) != nil else { throw TransportError.missing(url) }
         let result = try call(url).perform(cancellation: cancellation, sink: sink)
-        do { try CurlCall.check(result, "downloading \(url)") } catch let error as TransportError { throw StageFailure(error.description) }
+        try CurlCall.require(result, "downloading \(url)")
     }
 
     func size(_ url: String, cancellation: CancellationFlag) throws -> Int64? {

@@ -77,9 +77,7 @@ struct SFTPMirror {
     }
 
     private func check(_ result: CurlCall.Result, _ url: String) throws {
-        do { try CurlCall.check(result, Redaction.maskingURLPassword(url)) } catch let error as TransportError {
-            throw StageFailure(error.description)
-        }
+        try CurlCall.require(result, Redaction.maskingURLPassword(url))
     }
 
     /// The entries of a remote directory, from libssh2's `ls -l` style listing.

@@ -53,9 +53,7 @@ struct WebDAVTransport: Transport {
         // A 404's body must not reach the sink: check the size first.
         guard try remoteSize(url, cancellation: cancellation) != nil else { throw TransportError.missing(url) }
         let result = try CurlCall(url: url, options: options).perform(cancellation: cancellation, sink: sink)
-        do { try CurlCall.check(result, "downloading \(Redaction.maskingURLPassword(url))") } catch let error as TransportError {
-            throw StageFailure(error.description)
-        }
+        try CurlCall.require(result, "downloading \(Redaction.maskingURLPassword(url))")
     }
 
     func size(_ url: String, cancellation: CancellationFlag) throws -> Int64? {
