@@ -32,8 +32,17 @@ struct FilterReversal {
 
     /// Returns the hash indexes it verified.
     func undoCollectPointFilters(in directory: String, collectPoint: String, cancellation: CancellationFlag) throws -> [String] {
+        try undoTreeFilters(chain(before: "collect:\(collectPoint)"), in: directory, cancellation: cancellation)
+    }
+
+    /// A backup point's filters on a tree it received (git, restic, synchronize), undone in place.
+    func undoBackupPointTreeFilters(in directory: String, uploadID: String, cancellation: CancellationFlag) throws -> [String] {
+        try undoTreeFilters(chain(before: uploadID), in: directory, cancellation: cancellation)
+    }
+
+    private func undoTreeFilters(_ filters: [StageNode], in directory: String, cancellation: CancellationFlag) throws -> [String] {
         var verified: [String] = []
-        for filter in chain(before: "collect:\(collectPoint)").reversed() {
+        for filter in filters.reversed() {
             try cancellation.check()
             switch filter.engine {
             case "hashes": verified.append(try verifyHashIndex(filter, in: directory))
@@ -53,8 +62,12 @@ struct FilterReversal {
         while let relative = walker.nextObject() as? String {
             var info = stat()
             guard lstat(directory + "/" + relative, &info) == 0, info.st_mode & S_IFMT == S_IFREG, relative.hasSuffix(suffix) else { continue }
+            // Without a suffix, only what is an age file (an index a later filter added is not).
+            if suffix.isEmpty && !Self.isAgeFile(directory + "/" + relative) { continue }
             encrypted.append(relative)
         }
+        // Shortest first: `x.age.age` becomes `x.age` only after `x.age` became `x`.
+        encrypted.sort { ($0.count, $0) < ($1.count, $1) }
         for relative in encrypted {
             let path = directory + "/" + relative
             let clear = String(path.dropLast(suffix.count))
@@ -65,6 +78,12 @@ struct FilterReversal {
             var times = [info.st_atim, info.st_mtim]
             utimensat(AT_FDCWD, clear, &times, 0)
         }
+    }
+
+    static func isAgeFile(_ path: String) -> Bool {
+        guard let handle = FileHandle(forReadingAtPath: path) else { return false }
+        defer { try? handle.close() }
+        return (try? handle.read(upToCount: 22)) == Data("age-encryption.org/v1\n".utf8)
     }
 
     /// Checks a hashes filter's index (SHA256SUMS, …) against the restored files; a mismatch names the file.

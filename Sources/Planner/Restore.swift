@@ -22,12 +22,12 @@ public enum Restore {
             if let url = upload.parameters.string("metadata_url"),
                let document = try BackupMetadata.read(url, parameters: upload.parameters),
                document.collectPoint != cp || document.backupPoint != bp {
-                throw StageFailure("the metadata document \(url) describes \(document.backupPoint) ← \(document.collectPoint), "
+                throw StageFailure("the metadata document \(Redaction.maskingURLPassword(url)) describes \(document.backupPoint) ← \(document.collectPoint), "
                                    + "not \(bp) ← \(cp); give each pair its own metadata_url")
             }
             guard let (place, backups) = try BackupCatalog.backups(upload, cancellation: CancellationFlag()) else { continue }
             // Newest first; the catalogs list oldest first, so equal times keep their order reversed.
-            listings.append(Listing(backupPoint: bp, collectPoint: cp, metadataURL: place,
+            listings.append(Listing(backupPoint: bp, collectPoint: cp, metadataURL: Redaction.maskingURLPassword(place),
                                     backups: Array(backups.reversed()).enumerated().sorted { ($0.element.created, -$0.offset) > ($1.element.created, -$1.offset) }.map(\.element)))
         }
         return listings
@@ -143,11 +143,13 @@ public enum Restore {
                 }
             }
             if rename(restored, target) != 0 {
-                // Another file system: copied, then the restored copy removed.
-                let copy = try TreeCopy.copy(restored, to: target)
-                guard copy else {
-                    if let aside { rename(aside, target) }
-                    throw StageFailure("cannot put \(restored) at \(target): \(FileIO.lastError); the original is back in place")
+                // Another file system: copied beside the target under a temporary name, then renamed.
+                let incoming = target + ".polyarchiv-restoring-" + stamp
+                guard try TreeCopy.copy(restored, to: incoming), rename(incoming, target) == 0 else {
+                    try? FileManager.default.removeItem(atPath: incoming)
+                    let back = aside.map { rename($0, target) == 0 } ?? true
+                    throw StageFailure("cannot put \(restored) at \(target) (out of space?); "
+                                       + (back ? "the live data is back in place" : "the live data is at \(aside!)"))
                 }
                 try? FileManager.default.removeItem(atPath: restored)
             }
@@ -188,7 +190,8 @@ public enum Restore {
             return try intoEmptyDirectory(directory) {
                 let entries = try BackupCatalog.fetchTree(upload, backup, into: directory, cancellation: cancellation)
                 let reversal = FilterReversal(pipeline: pipeline, identityFile: identityFile)
-                let indexes = try reversal.undoCollectPointFilters(in: directory, collectPoint: cp, cancellation: cancellation)
+                var indexes = try reversal.undoBackupPointTreeFilters(in: directory, uploadID: upload.id, cancellation: cancellation)
+                indexes += try reversal.undoCollectPointFilters(in: directory, collectPoint: cp, cancellation: cancellation)
                 return Outcome(collectPoint: cp, source: bp, created: backup.created, directory: directory, entries: entries,
                                verifiedIndexes: indexes)
             }

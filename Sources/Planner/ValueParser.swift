@@ -205,6 +205,12 @@ struct ValueParser {
             sink.error("`keep` is empty: name at least one of " + Retention.keys.joined(separator: ", "), at: node.location)
             return nil
         }
+        // Only zero counts would keep nothing but the newest backup: almost certainly not what was meant.
+        let counts = [retention.last, retention.hourly, retention.daily, retention.weekly, retention.monthly, retention.yearly]
+        if !entries.isEmpty && retention.within == nil && counts.allSatisfy({ ($0 ?? 0) == 0 }) {
+            sink.error("`keep` keeps nothing (every count is 0): give at least one count of 1 or more, or `within`", at: node.location)
+            return nil
+        }
         return .retention(retention)
     }
 

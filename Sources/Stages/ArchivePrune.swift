@@ -21,7 +21,14 @@ struct ArchivePrune: StageRunner {
             }
             let decisions = Self.decide(policy, document.backups)
             let kept = decisions.filter(\.kept).map(\.item)
-            let removed = decisions.filter { !$0.kept }.map(\.item).filter { gone in !kept.contains { $0.location == gone.location } }
+            var removed = decisions.filter { !$0.kept }.map(\.item).filter { gone in !kept.contains { $0.location == gone.location } }
+            // The document comes from the backup server: only what lies where this point writes is deleted.
+            let home = parameters.string("url").map { Self.directory($0) }
+            for stranger in removed where Self.directory(stranger.location) != home {
+                context.warn("expired backup \(Redaction.maskingURLPassword(stranger.location)) is not in this backup point's directory; "
+                             + "not deleted (delete it by hand if it is yours)")
+            }
+            removed.removeAll { Self.directory($0.location) != home }
             guard !removed.isEmpty else { return [] }
             var trimmed = document
             trimmed.backups = kept
@@ -41,6 +48,11 @@ struct ArchivePrune: StageRunner {
             }
             return []
         }
+    }
+
+    /// `scheme://host/dir` of a URL (its last component dropped).
+    static func directory(_ url: String) -> String {
+        url.range(of: "/", options: .backwards).map { String(url[..<$0.lowerBound]) } ?? url
     }
 
     /// The policy over the backups, newest first; the newest is kept whatever the rules say.

@@ -15,7 +15,7 @@ struct ArchiveUpload: StageRunner {
         }
         return try await context.blocking {
             let transport = try Transports.make(url, options: try TransportOptions(parameters))
-            try transport.upload(context.store.path(of: blob.digest), to: url, cancellation: context.cancellation)
+            try transport.upload(context.store.path(of: blob.digest), to: url, identity: blob.digest.hex, cancellation: context.cancellation)
             context.progress(blob.size)
             try Self.record(url, digest: blob.digest, size: blob.size, context: context)
             return [Artifact(kind: .remote, digest: blob.digest, size: blob.size, location: url)]

@@ -88,9 +88,14 @@ public enum BackupCatalog {
 
     private static func withClone<T>(_ url: String, parameters: Parameters, cancellation: CancellationFlag,
                                      _ body: (GitRepository) throws -> T) throws -> T {
-        let scratch = try Doveadm.scratchDirectory()
-        defer { try? FileManager.default.removeItem(atPath: scratch) }
-        let repository = try GitPush(parameters).clone(url, into: scratch + "/clone.git", cancellation: cancellation)
+        // 0700: the clone holds the backup in clear.
+        let scratch = try SecretFile(name: "clone.git", content: "")
+        defer {
+            try? FileManager.default.removeItem(atPath: scratch.path)
+            scratch.remove()
+        }
+        unlink(scratch.path)
+        let repository = try GitPush(parameters).clone(url, into: scratch.path, cancellation: cancellation)
         return try body(repository)
     }
 }

@@ -43,7 +43,9 @@ public struct BackupMetadata: Codable, Sendable {
         // Anything but "does not exist" is an error: starting a new document would erase the history.
         let data: Data
         do {
-            guard let found = try transport.read(url, cancellation: cancellation) else { return nil }
+            // An SFTP replacement interrupted between its two renames leaves the old document aside.
+            guard let found = try transport.read(url, cancellation: cancellation)
+                    ?? transport.read(url + SFTPTransport.previousSuffix, cancellation: cancellation) else { return nil }
             data = found
         } catch {
             throw StageFailure("cannot read the metadata document \(Redaction.maskingURLPassword(url)) (\(error)); it lists the backups of this point")

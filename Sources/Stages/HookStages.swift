@@ -190,7 +190,12 @@ extension HookEngines {
         send.username = parameters.string("username")
         if case .secret(let secret)? = parameters["password"] { send.password = try secret.reveal() }
         send.caCert = parameters.string("ca_cert")
-        send.requireTLS = parameters["require_tls"] == .bool(true)
+        // A password never travels in clear unless the configuration says so.
+        if case .bool(let required)? = parameters["require_tls"] {
+            send.requireTLS = required
+        } else {
+            send.requireTLS = send.username != nil || send.password != nil
+        }
         if case .int(let seconds)? = parameters["timeout"] { send.timeout = seconds }
         if case .int(let retries)? = parameters["retries"] { send.retries = retries }
         try send.perform(cancellation: cancellation)

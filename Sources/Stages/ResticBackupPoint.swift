@@ -34,13 +34,18 @@ struct Restic {
                         cancellation: cancellation)
     }
 
-    /// `restic init` when the repository does not exist yet; any other failure to open it stops.
-    func ensureRepository(_ environment: [String: String], cancellation: CancellationFlag) throws {
+    /// `restic init` when the repository does not exist yet — unless it held our backups before (an
+    /// unmounted disk must not get a fresh, empty repository); any other failure to open it stops.
+    func ensureRepository(_ environment: [String: String], mayCreate: Bool, cancellation: CancellationFlag) throws {
         do {
             _ = try run(["cat", "config"], environment, cancellation: cancellation)
         } catch let failure as StageFailure {
             let stderr = failure.stderr ?? ""
             guard stderr.contains("does not exist") || stderr.contains("Is there a repository") else { throw failure }
+            guard mayCreate else {
+                throw StageFailure("the restic repository is gone although it holds earlier backups (an unmounted disk?); "
+                                   + "not creating a new one: check it, or run `restic init` yourself", stderr: stderr)
+            }
             _ = try run(["init"], environment, cancellation: cancellation)
         }
     }
@@ -101,7 +106,8 @@ struct ResticBackupPoint: StageRunner {
             try TreeMaterializer.materialize(tree, at: data, store: context.store, cancellation: context.cancellation, progress: context.progress)
             let restic = try Restic(parameters)
             let snapshot: String = try restic.withEnvironment { environment in
-                try restic.ensureRepository(environment, cancellation: context.cancellation)
+                let before = try context.journal.remoteBackups(backupPoint: context.node.backupPoint ?? "", collectPoint: collectPoint)
+                try restic.ensureRepository(environment, mayCreate: before.isEmpty, cancellation: context.cancellation)
                 var arguments = ["backup", "--json", "--host", ProcessInfo.processInfo.hostName, "--tag", Restic.tag(collectPoint),
                                  "--exclude", TreeMaterializer.ownerMark]
                 if case .list(let tags)? = parameters["snapshot_tags"] { for tag in tags { arguments += ["--tag", tag] } }

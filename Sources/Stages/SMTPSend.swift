@@ -72,7 +72,9 @@ struct SMTPSend {
                     upload.offset += length
                     return length
                 }
-                return curl_easy_perform(handle)
+                let code = curl_easy_perform(handle)
+                pa_curl_setopt_ptr(handle, CURLOPT_ERRORBUFFER, nil)  // the buffer dies with this closure
+                return code
             }
         }
         let detail = String(decoding: errorBuffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)

@@ -75,7 +75,8 @@ struct SynchronizeBackupPoint: StageRunner {
         var sent: Int64 = 0
         for entry in tree.files {
             guard let digest = entry.digest, before[entry.path] != digest else { continue }
-            try transport.upload(context.store.path(of: digest), to: join(url, percentEncoded(entry.path)), cancellation: context.cancellation)
+            try transport.upload(context.store.path(of: digest), to: join(url, percentEncoded(entry.path)), identity: digest.hex,
+                                 cancellation: context.cancellation)
             sent += entry.size
             context.progress(sent)
         }

@@ -25,23 +25,42 @@ enum SynchronizeRestore {
                 throw StageFailure("\(Redaction.maskingURLPassword(url)) has no \(SynchronizeBackupPoint.manifest): nothing to restore")
             }
             let transport = try Transports.make(url, options: try TransportOptions(parameters))
+            // The manifest comes from the server: no entry may lead outside the target, directly or through a link.
+            let links = Set(tree.entries.filter { $0.kind == .symlink }.map(\.path))
             for entry in tree.entries where !entry.path.isEmpty {
+                let components = entry.path.split(separator: "/")
+                let parents = components.indices.dropLast().map { components[...$0].joined(separator: "/") }
+                guard !entry.path.hasPrefix("/"), !components.contains(".."), !parents.contains(where: links.contains) else {
+                    throw StageFailure("the mirror's manifest names `\(entry.path)`, outside the restored data: not trustworthy")
+                }
+            }
+            for entry in tree.entries where !entry.path.isEmpty && entry.kind != .symlink {
                 let path = directory + "/" + entry.path
                 switch entry.kind {
                 case .directory:
                     try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
                 case .symlink:
-                    symlink(entry.target ?? "", path)
+                    continue
                 case .file:
                     try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+                    var hash = StreamingHash()
                     try AtomicFile.write(path) { sink in
                         try transport.download(SynchronizeBackupPoint.join(url, SynchronizeBackupPoint.percentEncoded(entry.path)),
-                                               cancellation: cancellation, sink: sink)
+                                               cancellation: cancellation) { chunk in
+                            hash.update(chunk)
+                            try sink(chunk)
+                        }
+                    }
+                    if let digest = entry.digest, hash.finalize() != digest {
+                        unlink(path)
+                        throw StageFailure("\(entry.path) on the mirror does not match its manifest: the mirror is damaged")
                     }
                 }
             }
+            // Links last, so that nothing is ever written through one.
+            for entry in tree.entries where entry.kind == .symlink { symlink(entry.target ?? "", directory + "/" + entry.path) }
             for entry in tree.entries.reversed() where !entry.path.isEmpty && entry.kind != .symlink {
-                chmod(directory + "/" + entry.path, mode_t(entry.mode))
+                chmod(directory + "/" + entry.path, mode_t(entry.mode & 0o777))
                 var times = [timespec(tv_sec: Int(entry.mtime / 1_000_000_000), tv_nsec: Int(entry.mtime % 1_000_000_000))]
                 times.append(times[0])
                 utimensat(AT_FDCWD, directory + "/" + entry.path, &times, 0)

@@ -205,6 +205,11 @@ import Testing
                                                 "--source", "shop", "--into", "shop"])
         #expect(refused.status == 2)
         #expect(refused.stderr.contains("database shop is not empty"), "\(refused.stderr)")
+        // A dump of every database is not replayed over the server without --replace.
+        let everything = try CommandLineTests.run(["restore", "-c", sandbox.config, "--collect-point", "db", "--target", sandbox.path("r3"),
+                                                   "--source", "everything"])
+        #expect(everything.status == 2)
+        #expect(everything.stderr.contains("add --replace"), "\(everything.stderr)")
         // A wrong password: one clear line.
         try sandbox.write("bad", "nope")
         try sandbox.configure("""

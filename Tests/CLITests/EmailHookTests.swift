@@ -49,7 +49,7 @@ import Testing
 
     @Test func aMessageReachesEveryRecipientWithTheStatusAndLog() throws {
         let sandbox = try sandbox(hook: """
-            {engine: email, events: [backup_success, backup_error], smtp_url: "smtp://127.0.0.1:PORT", to: [ops@example.org, "Backup Desk <desk@example.org>"], from: "polyarchiv <robot@example.org>", subject: "[{status}] {name} sauvegardé", username: robot, password_file: $ROOT/smtp-password}
+            {engine: email, events: [backup_success, backup_error], smtp_url: "smtp://127.0.0.1:PORT", to: [ops@example.org, "Backup Desk <desk@example.org>"], from: "polyarchiv <robot@example.org>", subject: "[{status}] {name} sauvegardé", username: robot, password_file: $ROOT/smtp-password, require_tls: false}
             """)
         guard let server = try TestServer.start("smtp_server.py", [sandbox.path("mail"), "--auth", "robot:s3cret-Mail!"]) else { return }
         defer { server.stop() }
@@ -71,7 +71,7 @@ import Testing
 
     @Test func aWrongPasswordFailsTheHookOnlyWithOneClearLine() throws {
         let sandbox = try sandbox(hook: """
-            {engine: email, events: [after_backup], smtp_url: "smtp://127.0.0.1:PORT", to: [ops@example.org], username: robot, password_file: $ROOT/smtp-password, retries: 0}
+            {engine: email, events: [after_backup], smtp_url: "smtp://127.0.0.1:PORT", to: [ops@example.org], username: robot, password_file: $ROOT/smtp-password, retries: 0, require_tls: false}
             """)
         guard let server = try TestServer.start("smtp_server.py", [sandbox.path("mail"), "--auth", "robot:other"]) else { return }
         defer { server.stop() }
@@ -135,5 +135,17 @@ import Testing
         let messages = try received(sandbox)
         try #require(messages.count == 1)
         #expect(messages[0].contains("X-TLS: True"))
+    }
+
+    @Test func aPasswordIsNeverSentInClearUnlessAllowed() throws {
+        let sandbox = try sandbox(hook: """
+            {engine: email, events: [after_backup], smtp_url: "smtp://127.0.0.1:PORT", to: [ops@example.org], username: robot, password_file: $ROOT/smtp-password, retries: 0}
+            """)
+        guard let server = try TestServer.start("smtp_server.py", [sandbox.path("mail"), "--auth", "robot:s3cret-Mail!"]) else { return }
+        defer { server.stop() }
+        try configure(sandbox, port: server.port)
+        let run = try sandbox.apply()
+        #expect(run.status == 3, "no STARTTLS offered, so no login: \(run.stdout)")
+        #expect(try received(sandbox).isEmpty)
     }
 }

@@ -17,6 +17,11 @@ import Testing
                             "digest": String(repeating: "0", count: 64),
                             "created": ISO8601DateFormatter().string(from: now.addingTimeInterval(-Double(days) * 86_400))])
         }
+        // An entry that points elsewhere (a tampered document) is never deleted.
+        try sandbox.write("elsewhere/victim.txt", "precious\n")
+        backups.append(["location": "file://" + sandbox.path("elsewhere/victim.txt"), "size": 9, "host": "old",
+                        "digest": String(repeating: "0", count: 64),
+                        "created": ISO8601DateFormatter().string(from: now.addingTimeInterval(-90 * 86_400))])
         let document: [String: Any] = ["format": "polyarchiv-metadata 1", "backup_point": "rolling", "collect_point": "site", "backups": backups]
         try JSONSerialization.data(withJSONObject: document).write(to: URL(fileURLWithPath: sandbox.path("rolling/site.json")))
         try sandbox.configure("""
@@ -42,6 +47,8 @@ import Testing
 
         let run = try sandbox.apply()
         #expect(run.status == 0, "\(run.stdout)")
+        #expect(FileManager.default.fileExists(atPath: sandbox.path("elsewhere/victim.txt")))
+        #expect(run.stdout.contains("is not in this backup point's directory; not deleted"), "\(run.stdout)")
         let remaining = try FileManager.default.contentsOfDirectory(atPath: sandbox.path("rolling")).sorted()
         #expect(remaining.filter { $0.hasPrefix("site-old") } == ["site-old-1d.tar.gz", "site-old-2d.tar.gz", "site-old-3d.tar.gz"], "\(remaining)")
         #expect(remaining.filter { $0.hasPrefix("site-2") && $0.hasSuffix(".tar.gz") }.count == 1, "the new archive: \(remaining)")

@@ -9,6 +9,8 @@ ROOT/../requests.log as "METHOD PATH STATUS".
 """
 import http.server, os, ssl, sys, threading, urllib.parse
 
+import launcher
+
 arguments = sys.argv[1:]
 tls = client_ca = None
 if "--tls" in arguments:
@@ -91,5 +93,5 @@ if tls:
     server.socket = context.wrap_socket(server.socket, server_side=True)
 threading.Thread(target=server.serve_forever, daemon=True).start()
 print(server.server_address[1], flush=True)
-sys.stdin.read()
+launcher.wait_for_eof()
 server.shutdown()

@@ -17,52 +17,19 @@ Paths in ftp:// URLs are relative to the root (ftp://127.0.0.1:N/dir/file is ROO
 Then waits until stdin reaches EOF or SIGTERM/SIGINT arrives, stops the server and exits 0.
 On failure prints the reason to stderr and exits 1 without JSON.
 """
-import argparse, json, logging, os, secrets, signal, socket, subprocess, sys, threading
+import logging, os, secrets, socket, sys, threading
 
-signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM, signal.SIGINT})
+import launcher
+from launcher import Failure
 
-
-class Stop(Exception):
-    pass
-
-
-class Failure(Exception):
-    pass
-
-
-def on_signal(signum, frame):
-    raise Stop()
-
-
-signal.signal(signal.SIGTERM, on_signal)
-signal.signal(signal.SIGINT, on_signal)
-signal.signal(signal.SIGHUP, on_signal)
+launcher.setup()
 
 SERVER = None  # the pyftpdlib server, served by a thread of this process (no child processes)
 STOPPING = threading.Event()
 SERVING = None
 
 
-def run(argv, what):
-    r = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True)
-    if r.returncode != 0:
-        raise Failure(f"{what} failed (exit {r.returncode}): {(r.stderr or r.stdout).strip()[-2000:]}")
-
-
-def self_signed_certificate(work):
-    cert, key = f"{work}/ftp-cert.pem", f"{work}/ftp-key.pem"
-    if not os.path.exists("/usr/bin/openssl"):
-        raise Failure("openssl is missing: apt-get install openssl")
-    run(["/usr/bin/openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-sha256", "-days", "7",
-         "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", key, "-out", cert],
-        "openssl req (self-signed certificate)")
-    os.chmod(key, 0o600)
-    return cert, key
-
-
 def stop_server():
-    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-        signal.signal(sig, signal.SIG_IGN)
     STOPPING.set()
     if SERVING is not None:
         SERVING.join(timeout=20)
@@ -96,9 +63,7 @@ def start(work, tls):
     root, password_file, log = f"{work}/ftproot", f"{work}/ftp.password", f"{work}/ftp.log"
     os.makedirs(root)
     password = secrets.token_urlsafe(18)
-    fd = os.open(password_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(password)
+    launcher.write_secret(password_file, password, exclusive=True)
 
     handler = logging.FileHandler(log)
     handler.setFormatter(logging.Formatter("[%(asctime)s] %(message)s"))
@@ -115,7 +80,9 @@ def start(work, tls):
     Handler.banner = "polyarchiv test FTP server ready."
     ca_cert = None
     if tls:
-        ca_cert, key = self_signed_certificate(work)
+        if not os.path.exists("/usr/bin/openssl"):
+            raise Failure("openssl is missing: apt-get install openssl")
+        ca_cert, key = launcher.self_signed_certificate(work, "ftp", openssl="/usr/bin/openssl")
         Handler.certfile, Handler.keyfile = ca_cert, key
         Handler.tls_control_required = True
         Handler.tls_data_required = True
@@ -141,30 +108,10 @@ def start(work, tls):
 
 
 def main():
-    parser = argparse.ArgumentParser(description="FTP/FTPS server on loopback until stdin closes")
-    parser.add_argument("workdir")
+    parser = launcher.argument_parser("FTP/FTPS server on loopback until stdin closes")
     parser.add_argument("--tls", action="store_true", help="explicit FTPS (AUTH TLS), required on control and data")
-    args = parser.parse_args()
-    if not os.path.isdir(args.workdir):
-        sys.exit(f"{sys.argv[0]}: {args.workdir} is not an existing directory")
-    work = os.path.realpath(args.workdir)
-    status = 0
-    try:
-        info = start(work, args.tls)
-        print(json.dumps(info), flush=True)
-        while os.read(0, 65536):
-            pass
-    except Stop:
-        pass
-    except Failure as e:
-        print(e, file=sys.stderr, flush=True)
-        status = 1
-    except BaseException as e:
-        print(f"{os.path.basename(sys.argv[0])}: {type(e).__name__}: {e}", file=sys.stderr, flush=True)
-        status = 1
-    finally:
-        stop_server()
-    sys.exit(status)
+    args, work = launcher.parse_args(parser)
+    launcher.serve(lambda: start(work, args.tls), stop=stop_server)
 
 
 if __name__ == "__main__":

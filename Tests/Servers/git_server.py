@@ -17,112 +17,15 @@ so a repository is at git_url + "NAME.git" and http_url + "NAME.git" (e.g. http:
 Then waits until stdin reaches EOF or SIGTERM/SIGINT arrives, stops every server and exits 0.
 On failure prints the reason to stderr and exits 1 without JSON.
 """
-import argparse, ctypes, http.client, json, os, secrets, shutil, signal, socket, subprocess, sys, time
+import http.client, os, shutil, socket
 
-NGINX, FCGIWRAP = "/usr/sbin/nginx", "/usr/sbin/fcgiwrap"
+import launcher
+from launcher import NGINX, Failure, free_port, run, spawn, wait_ready
+
+FCGIWRAP = "/usr/sbin/fcgiwrap"
 FASTCGI_PARAMS = "/etc/nginx/fastcgi_params"
-READY_TIMEOUT = 60
 
-signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM, signal.SIGINT})
-
-
-class Stop(Exception):
-    pass
-
-
-class Failure(Exception):
-    pass
-
-
-def on_signal(signum, frame):
-    raise Stop()
-
-
-signal.signal(signal.SIGTERM, on_signal)
-signal.signal(signal.SIGINT, on_signal)
-signal.signal(signal.SIGHUP, on_signal)
-
-CHILDREN = []  # (Popen, signal that stops it cleanly)
-LIBC = ctypes.CDLL(None, use_errno=True)
-LAUNCHER = os.getpid()
-LIBC.prctl(36, 1)  # PR_SET_CHILD_SUBREAPER: orphaned descendants (e.g. CGI workers) come back to us to be reaped
-
-
-def die_with_launcher(sig):
-    """preexec_fn: the child gets `sig` when the launcher dies, even by SIGKILL."""
-    def hook():
-        LIBC.prctl(1, int(sig))  # PR_SET_PDEATHSIG
-        if os.getppid() != LAUNCHER:
-            os.kill(os.getpid(), sig)
-    return hook
-
-
-def spawn(argv, log, stop_signal=signal.SIGTERM, **kw):
-    with open(log, "ab") as out:
-        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                                start_new_session=True, preexec_fn=die_with_launcher(stop_signal), **kw)
-    CHILDREN.append((proc, stop_signal))
-    return proc
-
-
-def stop_all():
-    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-        signal.signal(sig, signal.SIG_IGN)
-    for proc, sig in reversed(CHILDREN):
-        if proc.poll() is None:
-            try:
-                os.kill(proc.pid, sig)
-                proc.wait(timeout=20)
-            except (ProcessLookupError, subprocess.TimeoutExpired):
-                pass
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)  # strays left in the server's session (workers, CGI children)
-        except (ProcessLookupError, PermissionError):
-            pass
-        proc.wait()
-    CHILDREN.clear()
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline:  # reap orphans handed to us as subreaper
-        try:
-            if os.waitpid(-1, os.WNOHANG)[0] == 0:
-                time.sleep(0.02)
-        except ChildProcessError:
-            break
-
-
-def tail(path, lines=15):
-    try:
-        with open(path, errors="replace") as f:
-            return "".join(f.readlines()[-lines:]).rstrip()
-    except OSError:
-        return ""
-
-
-def run(argv, what, **kw):
-    if "input" not in kw:
-        kw["stdin"] = subprocess.DEVNULL
-    r = subprocess.run(argv, capture_output=True, text=True, **kw)
-    if r.returncode != 0:
-        raise Failure(f"{what} failed (exit {r.returncode}): {(r.stderr or r.stdout).strip()[-2000:]}")
-    return r.stdout
-
-
-def wait_ready(probe, proc, log, what):
-    deadline = time.monotonic() + READY_TIMEOUT
-    while True:
-        if probe():
-            return
-        if proc.poll() is not None:
-            raise Failure(f"{what} exited with status {proc.returncode} during start; log {log}:\n{tail(log)}")
-        if time.monotonic() > deadline:
-            raise Failure(f"{what} not ready after {READY_TIMEOUT} s; log {log}:\n{tail(log)}")
-        time.sleep(0.05)
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+launcher.setup(subreaper=True)
 
 
 def tcp_probe(port):
@@ -143,12 +46,6 @@ def http_probe(port):
             conn.close()
     except (OSError, http.client.HTTPException):
         return False
-
-
-def write_secret(path, text):
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
 
 
 def init_repo(git, repos, name):
@@ -176,13 +73,7 @@ def start_http(work, repos, git):
     if shutil.which("openssl") is None:
         raise Failure("openssl is missing: apt-get install openssl")
     backend = git_http_backend(git)
-    prefix = f"{work}/nginx"
-    for d in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"):
-        os.makedirs(f"{prefix}/{d}")
-    password, password_file, htpasswd = secrets.token_urlsafe(18), f"{work}/git.password", f"{work}/htpasswd"
-    write_secret(password_file, password)
-    hashed = run(["openssl", "passwd", "-apr1", "-stdin"], "openssl passwd", input=password).strip()
-    write_secret(htpasswd, f"backup:{hashed}\n")
+    password, password_file, htpasswd = launcher.basic_auth(work, "git.password")
 
     # fcgiwrap on TCP: a unix socket path under a long WORKDIR could exceed sun_path's 108 bytes. No -c N: one
     # process (requests are served one at a time), so PR_SET_PDEATHSIG also covers it if the launcher is killed.
@@ -191,28 +82,7 @@ def start_http(work, repos, git):
     wait_ready(lambda: tcp_probe(fcgi_port), fcgi, fcgi_log, "fcgiwrap")
 
     port = free_port()
-    conf, error_log, access_log = f"{work}/nginx.conf", f"{work}/nginx-error.log", f"{work}/nginx-access.log"
-    user = "user root;" if os.geteuid() == 0 else ""
-    with open(conf, "w") as f:
-        f.write(f"""# written by polyarchiv's Tests/Servers/git_server.py
-daemon off;
-master_process on;
-worker_processes 1;
-{user}
-pid {work}/nginx.pid;
-error_log {error_log} info;
-events {{ worker_connections 256; }}
-http {{
-    default_type application/octet-stream;
-    access_log {access_log};
-    client_body_temp_path {prefix}/client_body;
-    proxy_temp_path {prefix}/proxy;
-    fastcgi_temp_path {prefix}/fastcgi;
-    uwsgi_temp_path {prefix}/uwsgi;
-    scgi_temp_path {prefix}/scgi;
-    client_max_body_size 0;
-    server {{
-        listen 127.0.0.1:{port};
+    server = f"""        listen 127.0.0.1:{port};
         server_name 127.0.0.1;
         location / {{
             auth_basic "polyarchiv test git";
@@ -228,11 +98,8 @@ http {{
             fastcgi_read_timeout 600s;
             fastcgi_buffering off;
         }}
-    }}
-}}
-""")
-    nginx = spawn([NGINX, "-e", error_log, "-p", prefix, "-c", conf], error_log, cwd=work)
-    wait_ready(lambda: http_probe(port), nginx, error_log, "nginx")
+"""
+    error_log, access_log = launcher.start_nginx(work, "git_server.py", server, lambda: http_probe(port))
     return {"http_url": f"http://127.0.0.1:{port}/", "http_port": port, "user": "backup", "password": password,
             "password_file": password_file}, {"nginx_error": error_log, "nginx_access": access_log, "fcgiwrap": fcgi_log}
 
@@ -262,32 +129,12 @@ def start(work, names, http):
 
 
 def main():
-    parser = argparse.ArgumentParser(description="git daemon and smart HTTP (nginx + git-http-backend) until stdin closes")
-    parser.add_argument("workdir")
+    parser = launcher.argument_parser("git daemon and smart HTTP (nginx + git-http-backend) until stdin closes")
     parser.add_argument("--init", action="append", default=[], metavar="NAME",
                         help="create the bare repository repos/NAME.git (repeatable)")
     parser.add_argument("--no-http", action="store_true", help="git daemon only")
-    args = parser.parse_args()
-    if not os.path.isdir(args.workdir):
-        sys.exit(f"{sys.argv[0]}: {args.workdir} is not an existing directory")
-    work = os.path.realpath(args.workdir)
-    status = 0
-    try:
-        info = start(work, args.init, not args.no_http)
-        print(json.dumps(info), flush=True)
-        while os.read(0, 65536):
-            pass
-    except Stop:
-        pass
-    except Failure as e:
-        print(e, file=sys.stderr, flush=True)
-        status = 1
-    except BaseException as e:
-        print(f"{os.path.basename(sys.argv[0])}: {type(e).__name__}: {e}", file=sys.stderr, flush=True)
-        status = 1
-    finally:
-        stop_all()
-    sys.exit(status)
+    args, work = launcher.parse_args(parser)
+    launcher.serve(lambda: start(work, args.init, not args.no_http))
 
 
 if __name__ == "__main__":

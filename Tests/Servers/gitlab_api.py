@@ -35,31 +35,17 @@ When ready, prints one JSON line:
 Then waits until stdin reaches EOF or SIGTERM/SIGINT arrives, stops serving (and any running git process), exits 0.
 On failure prints the reason to stderr and exits 1 without JSON.
 """
-import argparse, base64, datetime, http.server, json, os, re, secrets, shutil, signal, subprocess, sys, tempfile
-import threading, urllib.parse
+import base64, datetime, http.server, json, os, re, secrets, shutil, subprocess, tempfile, threading, urllib.parse
 
-signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM, signal.SIGINT})
+import launcher
+from launcher import Failure
 
-
-class Stop(Exception):
-    pass
-
-
-class Failure(Exception):
-    pass
-
-
-def on_signal(signum, frame):
-    raise Stop()
-
-
-signal.signal(signal.SIGTERM, on_signal)
-signal.signal(signal.SIGINT, on_signal)
-signal.signal(signal.SIGHUP, on_signal)
+launcher.setup()
 
 LOCK = threading.Lock()
 RUNNING = set()  # git http-backend processes in flight
 STATE = {}       # filled by start(): base, token, repos, git, logs, namespaces, projects, next_id
+SERVER = None    # the HTTP server once a thread of this process serves it
 
 
 def now():
@@ -415,6 +401,7 @@ class Server(http.server.ThreadingHTTPServer):
 
 
 def start(work, token, projects):
+    global SERVER
     git = shutil.which("git")
     if git is None:
         raise Failure("git is missing: apt-get install git")
@@ -428,9 +415,7 @@ def start(work, token, projects):
     os.makedirs(repos)
     created = now()
     token_file = f"{work}/gitlab.token"
-    fd = os.open(token_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(token)
+    launcher.write_secret(token_file, token, exclusive=True)
     STATE.update(work=work, base=base, token=token, repos=repos, git=git, next_id=1, projects={},
                  log=f"{work}/gitlab.log", backend_log=f"{work}/git-http-backend.log",
                  requests_log=f"{work}/requests.jsonl", git_requests_log=f"{work}/git_requests.jsonl",
@@ -449,55 +434,36 @@ def start(work, token, projects):
             raise Failure(f"--project {full}: {status} {json.dumps(body)}")
     open(STATE["requests_log"], "a").close()
     open(STATE["git_requests_log"], "a").close()
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2}, name="http", daemon=True)
-    thread.start()
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2}, name="http", daemon=True).start()
+    SERVER = server  # only once served: shutdown() waits for serve_forever()
     log(f"serving on {base}, repositories in {repos}")
-    info = {"url": base, "api_url": f"{base}/api/v4", "token": token, "token_file": token_file,
+    return {"url": base, "api_url": f"{base}/api/v4", "token": token, "token_file": token_file,
             "namespace": "backups", "namespace_id": 7, "user": "root", "repos": repos,
             "requests_log": STATE["requests_log"], "git_requests_log": STATE["git_requests_log"], "log": STATE["log"]}
-    return server, thread, info
+
+
+def stop():
+    if SERVER is not None:
+        SERVER.shutdown()
+        SERVER.server_close()
+    with LOCK:
+        running = list(RUNNING)
+    for proc in running:
+        try:
+            proc.kill()
+            proc.wait(timeout=10)
+        except (ProcessLookupError, subprocess.TimeoutExpired):
+            pass
 
 
 def main():
-    parser = argparse.ArgumentParser(description="fake GitLab API v4 + git smart HTTP on loopback until stdin closes")
-    parser.add_argument("workdir")
+    parser = launcher.argument_parser("fake GitLab API v4 + git smart HTTP on loopback until stdin closes")
     parser.add_argument("--token", help="the personal access token to accept (default: random)")
     parser.add_argument("--project", action="append", default=[], metavar="NAMESPACE/PATH",
                         help="pre-create a project (repeatable)")
-    args = parser.parse_args()
-    if not os.path.isdir(args.workdir):
-        sys.exit(f"{sys.argv[0]}: {args.workdir} is not an existing directory")
-    work = os.path.realpath(args.workdir)
+    args, work = launcher.parse_args(parser)
     token = args.token or "glpat-" + secrets.token_urlsafe(15)
-    status, server, thread = 0, None, None
-    try:
-        server, thread, info = start(work, token, args.project)
-        print(json.dumps(info), flush=True)
-        while os.read(0, 65536):
-            pass
-    except Stop:
-        pass
-    except Failure as e:
-        print(e, file=sys.stderr, flush=True)
-        status = 1
-    except BaseException as e:
-        print(f"{os.path.basename(sys.argv[0])}: {type(e).__name__}: {e}", file=sys.stderr, flush=True)
-        status = 1
-    finally:
-        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-            signal.signal(sig, signal.SIG_IGN)
-        if server is not None:
-            server.shutdown()
-            server.server_close()
-        with LOCK:
-            running = list(RUNNING)
-        for proc in running:
-            try:
-                proc.kill()
-                proc.wait(timeout=10)
-            except (ProcessLookupError, subprocess.TimeoutExpired):
-                pass
-    sys.exit(status)
+    launcher.serve(lambda: start(work, token, args.project), stop=stop)
 
 
 if __name__ == "__main__":

@@ -11,103 +11,14 @@ moto accepts any credentials and does not check signatures; use path-style URLs 
 Then waits until stdin reaches EOF or SIGTERM/SIGINT arrives, stops moto_server and exits 0.
 On failure prints the reason to stderr and exits 1 without JSON.
 """
-import argparse, ctypes, datetime, hashlib, hmac, json, os, signal, socket, subprocess, sys, time
-import urllib.error, urllib.request
+import datetime, hashlib, hmac, os, signal, sys, urllib.error, urllib.request
 
-READY_TIMEOUT = 60
+import launcher
+from launcher import Failure, free_port, spawn, wait_ready
+
 REGION, ACCESS_KEY, SECRET_KEY = "us-east-1", "testing", "testing"
 
-signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM, signal.SIGINT})
-
-
-class Stop(Exception):
-    pass
-
-
-class Failure(Exception):
-    pass
-
-
-def on_signal(signum, frame):
-    raise Stop()
-
-
-signal.signal(signal.SIGTERM, on_signal)
-signal.signal(signal.SIGINT, on_signal)
-signal.signal(signal.SIGHUP, on_signal)
-
-CHILDREN = []  # (Popen, signal that stops it cleanly)
-LIBC = ctypes.CDLL(None, use_errno=True)
-LAUNCHER = os.getpid()
-LIBC.prctl(36, 1)  # PR_SET_CHILD_SUBREAPER: orphaned descendants (e.g. CGI workers) come back to us to be reaped
-
-
-def die_with_launcher(sig):
-    """preexec_fn: the child gets `sig` when the launcher dies, even by SIGKILL."""
-    def hook():
-        LIBC.prctl(1, int(sig))  # PR_SET_PDEATHSIG
-        if os.getppid() != LAUNCHER:
-            os.kill(os.getpid(), sig)
-    return hook
-
-
-def spawn(argv, log, stop_signal=signal.SIGTERM, **kw):
-    with open(log, "ab") as out:
-        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                                start_new_session=True, preexec_fn=die_with_launcher(stop_signal), **kw)
-    CHILDREN.append((proc, stop_signal))
-    return proc
-
-
-def stop_all():
-    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-        signal.signal(sig, signal.SIG_IGN)
-    for proc, sig in reversed(CHILDREN):
-        if proc.poll() is None:
-            try:
-                os.kill(proc.pid, sig)
-                proc.wait(timeout=20)
-            except (ProcessLookupError, subprocess.TimeoutExpired):
-                pass
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)  # strays left in the server's session
-        except (ProcessLookupError, PermissionError):
-            pass
-        proc.wait()
-    CHILDREN.clear()
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline:  # reap orphans handed to us as subreaper
-        try:
-            if os.waitpid(-1, os.WNOHANG)[0] == 0:
-                time.sleep(0.02)
-        except ChildProcessError:
-            break
-
-
-def tail(path, lines=15):
-    try:
-        with open(path, errors="replace") as f:
-            return "".join(f.readlines()[-lines:]).rstrip()
-    except OSError:
-        return ""
-
-
-def wait_ready(probe, proc, log, what):
-    deadline = time.monotonic() + READY_TIMEOUT
-    while True:
-        if probe():
-            return
-        if proc.poll() is not None:
-            raise Failure(f"{what} exited with status {proc.returncode} during start; log {log}:\n{tail(log)}")
-        if time.monotonic() > deadline:
-            raise Failure(f"{what} not ready after {READY_TIMEOUT} s; log {log}:\n{tail(log)}")
-        time.sleep(0.1)
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+launcher.setup(subreaper=True)
 
 
 def signed_request(endpoint, method, path, body=b""):
@@ -156,7 +67,7 @@ def start(work, buckets):
         except (OSError, urllib.error.URLError):
             return False
 
-    wait_ready(probe, proc, log, "moto_server")
+    wait_ready(probe, proc, log, "moto_server", interval=0.1)
     for name in buckets:
         try:
             signed_request(endpoint, "PUT", f"/{name}")
@@ -167,30 +78,10 @@ def start(work, buckets):
 
 
 def main():
-    parser = argparse.ArgumentParser(description="moto S3 server on loopback until stdin closes")
-    parser.add_argument("workdir")
+    parser = launcher.argument_parser("moto S3 server on loopback until stdin closes")
     parser.add_argument("--bucket", action="append", help="bucket to create (repeatable; default polyarchiv-test)")
-    args = parser.parse_args()
-    if not os.path.isdir(args.workdir):
-        sys.exit(f"{sys.argv[0]}: {args.workdir} is not an existing directory")
-    work = os.path.realpath(args.workdir)
-    status = 0
-    try:
-        info = start(work, args.bucket or ["polyarchiv-test"])
-        print(json.dumps(info), flush=True)
-        while os.read(0, 65536):
-            pass
-    except Stop:
-        pass
-    except Failure as e:
-        print(e, file=sys.stderr, flush=True)
-        status = 1
-    except BaseException as e:
-        print(f"{os.path.basename(sys.argv[0])}: {type(e).__name__}: {e}", file=sys.stderr, flush=True)
-        status = 1
-    finally:
-        stop_all()
-    sys.exit(status)
+    args, work = launcher.parse_args(parser)
+    launcher.serve(lambda: start(work, args.bucket or ["polyarchiv-test"]))
 
 
 if __name__ == "__main__":

@@ -5,7 +5,9 @@ Usage: smtp_server.py MAILDIR [--auth USER:PASSWORD] [--starttls CERT KEY] [--im
 Prints its port when ready, and runs until its stdin closes. Every message is saved as MAILDIR/N.eml, preceded by X-Envelope-From,
 X-Envelope-To and X-Authenticated headers (what the client said in the SMTP dialogue).
 """
-import argparse, os, socket, ssl, sys
+import argparse, os, ssl, sys
+
+import launcher
 
 try:
     from aiosmtpd.controller import Controller
@@ -47,10 +49,7 @@ def context(pair):
     return ctx
 
 
-with socket.socket() as probe:
-    probe.bind(("127.0.0.1", 0))
-    port = probe.getsockname()[1]
-
+port = launcher.free_port()
 options = dict(hostname="127.0.0.1", port=port, auth_require_tls=False)
 if args.auth:
     options["authenticator"] = authenticator
@@ -61,5 +60,5 @@ if args.implicit_tls:
 controller = Controller(Handler(), **options)
 controller.start()
 print(port, flush=True)
-sys.stdin.read()  # runs until the test closes stdin (or dies)
+launcher.wait_for_eof()  # runs until the test closes stdin (or dies)
 controller.stop()

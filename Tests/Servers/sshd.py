@@ -14,106 +14,15 @@ known_hosts has the host key for [127.0.0.1]:PORT.
 Then waits until stdin reaches EOF or SIGTERM/SIGINT arrives, stops sshd and exits 0.
 On failure prints the reason to stderr and exits 1 without JSON.
 """
-import base64, ctypes, hashlib, json, os, signal, socket, subprocess, sys, time
+import base64, hashlib, os, socket
+
+import launcher
+from launcher import Failure, free_port, run, spawn, wait_ready
 
 PACKAGE = "openssh-server"
 SSHD, SSH_KEYGEN = "/usr/sbin/sshd", "/usr/bin/ssh-keygen"
-READY_TIMEOUT = 60
 
-# The test may start us with signals blocked or ignored, and the servers inherit both across exec: unblock every
-# signal (SIGTERM and SIGINT included) and restore the default action of those the servers rely on.
-signal.pthread_sigmask(signal.SIG_UNBLOCK, signal.valid_signals())
-for _sig in (signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2, signal.SIGCHLD, signal.SIGALRM):
-    signal.signal(_sig, signal.SIG_DFL)
-
-
-class Stop(Exception):
-    pass
-
-
-class Failure(Exception):
-    pass
-
-
-def on_signal(signum, frame):
-    raise Stop()
-
-
-signal.signal(signal.SIGTERM, on_signal)
-signal.signal(signal.SIGINT, on_signal)
-signal.signal(signal.SIGHUP, on_signal)
-
-CHILDREN = []  # (Popen, signal that stops it cleanly)
-LIBC = ctypes.CDLL(None, use_errno=True)
-LAUNCHER = os.getpid()
-
-
-def die_with_launcher(sig):
-    """preexec_fn: the child gets `sig` when the launcher dies, even by SIGKILL (runs after setuid)."""
-    def hook():
-        LIBC.prctl(1, int(sig))  # PR_SET_PDEATHSIG
-        if os.getppid() != LAUNCHER:
-            os.kill(os.getpid(), sig)
-    return hook
-
-
-def spawn(argv, log, stop_signal=signal.SIGTERM, **kw):
-    with open(log, "ab") as out:
-        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                                start_new_session=True, preexec_fn=die_with_launcher(stop_signal), **kw)
-    CHILDREN.append((proc, stop_signal))
-    return proc
-
-
-def stop_all():
-    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-        signal.signal(sig, signal.SIG_IGN)
-    for proc, sig in reversed(CHILDREN):
-        if proc.poll() is None:
-            try:
-                os.kill(proc.pid, sig)
-                proc.wait(timeout=20)
-            except (ProcessLookupError, subprocess.TimeoutExpired):
-                pass
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)  # strays left in the server's session
-        except (ProcessLookupError, PermissionError):
-            pass
-        proc.wait()
-    CHILDREN.clear()
-
-
-def tail(path, lines=15):
-    try:
-        with open(path, errors="replace") as f:
-            return "".join(f.readlines()[-lines:]).rstrip()
-    except OSError:
-        return ""
-
-
-def run(argv, what, **kw):
-    r = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True, **kw)
-    if r.returncode != 0:
-        raise Failure(f"{what} failed (exit {r.returncode}): {(r.stderr or r.stdout).strip()[-2000:]}")
-    return r.stdout
-
-
-def wait_ready(probe, proc, log, what):
-    deadline = time.monotonic() + READY_TIMEOUT
-    while True:
-        if probe():
-            return
-        if proc.poll() is not None:
-            raise Failure(f"{what} exited with status {proc.returncode} during start; log {log}:\n{tail(log)}")
-        if time.monotonic() > deadline:
-            raise Failure(f"{what} not ready after {READY_TIMEOUT} s; log {log}:\n{tail(log)}")
-        time.sleep(0.05)
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+launcher.setup(inherited_signals=True)
 
 
 def banner(port):
@@ -171,26 +80,8 @@ Subsystem sftp internal-sftp
 
 
 def main():
-    if len(sys.argv) != 2 or not os.path.isdir(sys.argv[1]):
-        sys.exit(f"usage: {sys.argv[0]} WORKDIR (an existing directory)")
-    work = os.path.realpath(sys.argv[1])
-    status = 0
-    try:
-        info = start(work)
-        print(json.dumps(info), flush=True)
-        while os.read(0, 65536):
-            pass
-    except Stop:
-        pass
-    except Failure as e:
-        print(e, file=sys.stderr, flush=True)
-        status = 1
-    except BaseException as e:
-        print(f"{os.path.basename(sys.argv[0])}: {type(e).__name__}: {e}", file=sys.stderr, flush=True)
-        status = 1
-    finally:
-        stop_all()
-    sys.exit(status)
+    work = launcher.workdir_argument()
+    launcher.serve(lambda: start(work))
 
 
 if __name__ == "__main__":

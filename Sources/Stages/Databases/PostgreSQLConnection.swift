@@ -80,3 +80,63 @@ struct PgDumpTimestampEraser {
         }
     }
 }
+
+/// Since PostgreSQL 15.14 a plain dump brackets its SQL with `\restrict KEY` … `\unrestrict KEY` (so
+/// that data cannot run psql meta-commands at restore), with a new random key each time: unchanged
+/// data would never give the same dump. pg_dump keeps its random key (a key on its command line would
+/// show in `ps`); these lines get a stable one instead — secret, a keyed hash of the stage under the
+/// state directory's key. Only whole lines that start with the meta-command are touched: data lines
+/// cannot (COPY escapes a leading backslash).
+struct RestrictKeyRewriter {
+    let key: String
+    let sink: (UnsafeRawBufferPointer) throws -> Void
+    private var atLineStart = true
+    private var pending: [UInt8] = []
+
+    init(key: String, sink: @escaping (UnsafeRawBufferPointer) throws -> Void) {
+        self.key = key
+        self.sink = sink
+    }
+
+    mutating func write(_ bytes: UnsafeRawBufferPointer) throws {
+        var index = 0
+        var runStart = 0
+        while index < bytes.count {
+            let byte = bytes[index]
+            index += 1
+            if !pending.isEmpty {
+                pending.append(byte)
+                if byte == 0x0A {
+                    try flushPending()
+                    runStart = index
+                    atLineStart = true
+                } else if pending.count > 256 {  // too long to be a \restrict line
+                    try pending.withUnsafeBytes { try sink($0) }
+                    pending = []
+                    atLineStart = false
+                    runStart = index
+                }
+                continue
+            }
+            if atLineStart && byte == 0x5C {
+                try sink(UnsafeRawBufferPointer(rebasing: bytes[runStart..<(index - 1)]))
+                pending = [byte]
+                continue
+            }
+            atLineStart = byte == 0x0A
+        }
+        if pending.isEmpty && runStart < bytes.count { try sink(UnsafeRawBufferPointer(rebasing: bytes[runStart..<bytes.count])) }
+    }
+
+    mutating func finish() throws { if !pending.isEmpty { try flushPending() } }
+
+    private mutating func flushPending() throws {
+        let line = String(decoding: pending, as: UTF8.self)
+        var output = pending
+        for command in ["\\restrict ", "\\unrestrict "] where line.hasPrefix(command) {
+            output = Array((command + key + (line.hasSuffix("\n") ? "\n" : "")).utf8)
+        }
+        try output.withUnsafeBytes { try sink($0) }
+        pending = []
+    }
+}

@@ -18,39 +18,32 @@ struct PostgreSQLSource: StageRunner {
         return try await context.blocking {
             let connection = try PostgreSQLConnection(parameters)
             let writer = try context.store.makeWriter()
-            var eraser = PgDumpTimestampEraser { chunk in
+            let store: (UnsafeRawBufferPointer) throws -> Void = { chunk in
                 try writer.write(chunk)
                 context.progress(writer.count)
             }
+            // Custom format: the creation time zeroed; plain SQL: a stable \restrict key.
+            var eraser = PgDumpTimestampEraser(sink: store)
+            var rewriter = RestrictKeyRewriter(key: Self.restrictKey(context), sink: store)
+            let custom = format == "custom"
+            let sink: (UnsafeRawBufferPointer) throws -> Void = { custom ? try eraser.write($0) : try rewriter.write($0) }
             try connection.withEnvironment { environment in
-                let restrictKey = try Self.restrictKey(context, cancellation: context.cancellation)
                 if let database {
-                    try connection.tool("pg_dump").run(connection.options + (format == "custom" ? [] : restrictKey)
-                                                       + ["--format", format == "custom" ? "custom" : "plain", "--", database],
+                    try connection.tool("pg_dump").run(connection.options + ["--format", custom ? "custom" : "plain", "--", database],
                                                        environment: environment, sudoUser: connection.sudoUser,
-                                                       timeout: parameters.timeout, cancellation: context.cancellation) {
-                        try eraser.write($0)
-                    }
+                                                       timeout: parameters.timeout, cancellation: context.cancellation, stdout: sink)
                 } else {
-                    try connection.tool("pg_dumpall").run(connection.options + restrictKey, environment: environment, sudoUser: connection.sudoUser,
-                                                          timeout: parameters.timeout, cancellation: context.cancellation) {
-                        try eraser.write($0)
-                    }
+                    try connection.tool("pg_dumpall").run(connection.options, environment: environment, sudoUser: connection.sudoUser,
+                                                          timeout: parameters.timeout, cancellation: context.cancellation, stdout: sink)
                 }
             }
-            try eraser.finish()
+            if custom { try eraser.finish() } else { try rewriter.finish() }
             return [try writer.finish(location: destination)]
         }
     }
 
-    /// Since PostgreSQL 15.14, a plain dump brackets itself with `\restrict KEY` (so that data cannot run
-    /// psql meta-commands at restore), with a random key unless one is given: the dump would differ on
-    /// every run. The key given is secret and stable: a keyed hash of the stage, under the state
-    /// directory's fingerprint key.
-    static func restrictKey(_ context: StageContext, cancellation: CancellationFlag) throws -> [String] {
-        guard let fingerprinter = context.fingerprinter else { return [] }
-        let help = try ExternalTool.locate(["pg_dump"], package: "postgresql-client").output(["--help"], cancellation: cancellation)
-        guard help.contains("--restrict-key") else { return [] }
-        return ["--restrict-key=" + fingerprinter.fingerprint("postgresql restrict key " + context.node.id).prefix(40)]
+    /// The stable, secret key of this stage's `\restrict` lines (alphanumeric, as psql wants it).
+    static func restrictKey(_ context: StageContext) -> String {
+        String((context.fingerprinter?.fingerprint("postgresql restrict key " + context.node.id) ?? Digest.of(context.node.id).hex).prefix(40))
     }
 }

@@ -68,6 +68,10 @@ struct PostgreSQLRestore {
             }
             guard let database = request.into ?? parameters.string("database") else {
                 // pg_dumpall: roles, globals and every database, into the server as it is.
+                guard request.replace else {
+                    throw StageFailure("this dump holds the whole cluster; replaying it changes every database and role on the "
+                                       + "server: add --replace to do it, or --into NAME with a per-database source (nothing was changed)")
+                }
                 try psql.run(connection.options + ["--no-psqlrc", "-v", "ON_ERROR_STOP=1", "-d", "postgres", "-f", request.data],
                              environment: environment, sudoUser: connection.sudoUser, timeout: parameters.timeout,
                              cancellation: cancellation)
@@ -115,6 +119,10 @@ struct MySQLRestore {
         let client = try connection.client()
         return try connection.withOptionFile { optionFile in
             guard let database = request.into ?? parameters.string("database") else {
+                guard request.replace else {
+                    throw StageFailure("this dump holds every database (it drops and recreates their tables, users and grants "
+                                       + "included): add --replace to replay it over the server (nothing was changed)")
+                }
                 try client.run([optionFile], sudoUser: connection.sudoUser, timeout: parameters.timeout, cancellation: cancellation,
                                stdin: try SourceRestore.input(request.data))
                 return "restored every database from \(request.data)"
@@ -149,7 +157,8 @@ struct LDAPRestore {
             var local = parameters
             local["slapd_config"] = .string(into)
             local["url"] = nil
-            return try LDAPRestore(local).restore(.init(data: request.data, into: nil, replace: request.replace), cancellation: cancellation)
+            // The configuration named with --into is the target the user chose.
+            return try LDAPRestore(local).restore(.init(data: request.data, into: nil, replace: true), cancellation: cancellation)
         }
         if let url = request.into ?? parameters.string("url") {
             var existing = 0
@@ -167,6 +176,10 @@ struct LDAPRestore {
             }
             return "added the entries of \(request.data) to \(url) with ldapadd"
                 + (existing > 0 ? " (\(existing) already there, left as they are)" : "")
+        }
+        guard request.replace || request.into != nil else {
+            throw StageFailure("slapadd loads into the local database, which must be empty and slapd stopped: give another "
+                               + "configuration with --into, or add --replace once slapd is stopped and the database emptied (nothing was changed)")
         }
         try ExternalTool.locate(["slapadd"], package: "slapd")
             .run(LDAPSource.slapdArguments(parameters) + ["-q", "-l", request.data], timeout: parameters.timeout,

@@ -141,7 +141,10 @@ struct CurlCall {
                     }
                     return size * count
                 }
-                return curl_easy_perform(handle)
+                let code = curl_easy_perform(handle)
+                // The buffer dies with this closure; the handle lives until the function ends.
+                pa_curl_setopt_ptr(handle, CURLOPT_ERRORBUFFER, nil)
+                return code
             }
         }
         if let error = payload.error { throw error }

@@ -27,14 +27,14 @@ struct FTPTransport: Transport {
         return call
     }
 
-    func upload(_ file: String, to url: String, cancellation: CancellationFlag) throws {
-        let temporary = Transports.temporaryName(url)
+    func upload(_ file: String, to url: String, identity: String?, cancellation: CancellationFlag) throws {
+        let temporary = Transports.temporaryName(url, identity: identity)
         let size = try localSize(file)
         try Transports.retrying("upload to \(Redaction.maskingURLPassword(url))", retries: options.retries, cancellation: cancellation) {
             var upload = call(temporary)
             upload.uploadFile = file
             upload.createMissingDirectories = true
-            if let existing = try remoteSize(temporary, cancellation: cancellation), existing > 0, existing < size {
+            if identity != nil, let existing = try remoteSize(temporary, cancellation: cancellation), existing > 0, existing < size {
                 upload.uploadOffset = existing
                 upload.append = true
             }

@@ -32,7 +32,8 @@ struct S3Transport: Transport {
         return call
     }
 
-    func upload(_ file: String, to url: String, cancellation: CancellationFlag) throws {
+    /// Resumed parts are checked against the file (MD5) whatever `identity` says.
+    func upload(_ file: String, to url: String, identity: String?, cancellation: CancellationFlag) throws {
         let size = try localSize(file)
         try Transports.retrying("upload to \(url)", retries: options.retries, cancellation: cancellation) {
             if size <= options.s3PartSize {
@@ -51,12 +52,14 @@ struct S3Transport: Transport {
 
     private func multipart(_ file: String, size: Int64, to url: String, cancellation: CancellationFlag) throws {
         let partSize = max(options.s3PartSize, (size + 9_999) / 10_000)  // S3 allows 10,000 parts
-        let key = try httpURL(url).components(separatedBy: "/").dropFirst(4).joined(separator: "/")
+        // The key as S3 lists it (unencoded), from the s3:// URL itself.
+        let key = String(url.dropFirst("s3://".count).drop { $0 != "/" }.dropFirst())
         // An upload an interrupted run began is resumed: its parts that match are kept.
         var uploadID: String?
         var done: [Int: String] = [:]
         let bucketURL = "s3://" + url.dropFirst("s3://".count).prefix { $0 != "/" } + "/"
-        let listing = try text(try call(bucketURL, query: "uploads&prefix=" + key), cancellation: cancellation, "listing uploads of \(url)")
+        let prefix = key.addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(CharacterSet(charactersIn: "-._~"))) ?? key
+        let listing = try text(try call(bucketURL, query: "uploads&prefix=" + prefix), cancellation: cancellation, "listing uploads of \(url)")
         for upload in Self.elements("Upload", in: listing) where Self.elements("Key", in: upload).first == key {
             uploadID = Self.elements("UploadId", in: upload).first
         }

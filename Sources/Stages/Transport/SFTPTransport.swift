@@ -8,6 +8,9 @@ import Pipeline
 struct SFTPTransport: Transport {
     let options: TransportOptions
 
+    /// Where a replaced file waits until its successor is in place.
+    static let previousSuffix = ".polyarchiv-prev"
+
     /// The path part of the URL, as the server sees it.
     static func path(_ url: String) -> String {
         guard let components = URLComponents(string: url) else { return url }
@@ -22,8 +25,8 @@ struct SFTPTransport: Transport {
         return components.string ?? url
     }
 
-    func upload(_ file: String, to url: String, cancellation: CancellationFlag) throws {
-        let temporary = Transports.temporaryName(url)
+    func upload(_ file: String, to url: String, identity: String?, cancellation: CancellationFlag) throws {
+        let temporary = Transports.temporaryName(url, identity: identity)
         let size = try localSize(file)
         try Transports.retrying("upload to \(Redaction.maskingURLPassword(url))", retries: options.retries, cancellation: cancellation) {
             if url.hasPrefix("scp") { try makeDirectories(for: url, cancellation: cancellation) }
@@ -31,7 +34,8 @@ struct SFTPTransport: Transport {
             call.uploadFile = file
             call.createMissingDirectories = true
             // Resume: what an interrupted attempt left is kept when it is a prefix in size (SFTP appends).
-            if url.hasPrefix("sftp"), let existing = try remoteSize(temporary, cancellation: cancellation), existing > 0, existing < size {
+            if identity != nil, url.hasPrefix("sftp"), let existing = try remoteSize(temporary, cancellation: cancellation),
+               existing > 0, existing < size {
                 call.uploadOffset = existing
                 call.append = true
             }
@@ -41,8 +45,10 @@ struct SFTPTransport: Transport {
             }
             var rename = CurlCall(url: Self.root(url), options: options)
             rename.noBody = true
-            rename.quote = ["*rm \(Self.quoted(Self.path(url)))",
-                            "rename \(Self.quoted(Self.path(temporary))) \(Self.quoted(Self.path(url)))"]
+            // SFTP's rename does not replace: the old file steps aside first and goes only once the new one is in.
+            let previous = Self.quoted(Self.path(url) + Self.previousSuffix)
+            rename.quote = ["*rm \(previous)", "*rename \(Self.quoted(Self.path(url))) \(previous)",
+                            "rename \(Self.quoted(Self.path(temporary))) \(Self.quoted(Self.path(url)))", "*rm \(previous)"]
             try CurlCall.check(try rename.perform(cancellation: cancellation), "renaming into \(Redaction.maskingURLPassword(url))")
         }
     }

@@ -5,8 +5,9 @@ import Pipeline
 /// name only when complete and verified (size; a checksum where the protocol has one), so a final name
 /// never holds a partial file. Transient failures are retried with exponential backoff.
 protocol Transport {
-    /// Uploads a local file to `url`; resumes an interrupted upload where the protocol allows it.
-    func upload(_ file: String, to url: String, cancellation: CancellationFlag) throws
+    /// Uploads a local file to `url`. With an `identity` (the content's digest), an interrupted upload of
+    /// the same content resumes where the protocol allows it; without one it starts over.
+    func upload(_ file: String, to url: String, identity: String?, cancellation: CancellationFlag) throws
     /// Streams the file at `url` to `sink`; throws `TransportError.missing` when there is none.
     func download(_ url: String, cancellation: CancellationFlag, sink: (UnsafeRawBufferPointer) throws -> Void) throws
     /// The size of the file at `url`, or nil when there is none.
@@ -30,6 +31,10 @@ enum TransportError: Error, CustomStringConvertible {
 }
 
 extension Transport {
+    func upload(_ file: String, to url: String, cancellation: CancellationFlag) throws {
+        try upload(file, to: url, identity: nil, cancellation: cancellation)
+    }
+
     /// The bytes at `url`, or nil when there is none (for small files: metadata documents).
     func read(_ url: String, cancellation: CancellationFlag) throws -> Data? {
         var data = Data()
@@ -91,10 +96,12 @@ enum Transports {
         }
     }
 
-    /// `dir/name` → `dir/.name.polyarchiv-part`: where an upload grows before it is renamed.
-    static func temporaryName(_ url: String) -> String {
-        guard let slash = url.lastIndex(of: "/") else { return ".\(url).polyarchiv-part" }
-        return String(url[...slash]) + "." + String(url[url.index(after: slash)...]) + ".polyarchiv-part"
+    /// `dir/name` → `dir/.name[.IDENTITY].polyarchiv-part`: where an upload grows before it is renamed. The
+    /// content's identity in the name means a part is only ever resumed with the same bytes.
+    static func temporaryName(_ url: String, identity: String? = nil) -> String {
+        let suffix = (identity.map { "." + $0.prefix(16) } ?? "") + ".polyarchiv-part"
+        guard let slash = url.lastIndex(of: "/") else { return ".\(url)" + suffix }
+        return String(url[...slash]) + "." + String(url[url.index(after: slash)...]) + suffix
     }
 }
 
@@ -106,7 +113,7 @@ struct FileTransport: Transport {
         return path.removingPercentEncoding ?? path
     }
 
-    func upload(_ file: String, to url: String, cancellation: CancellationFlag) throws {
+    func upload(_ file: String, to url: String, identity: String?, cancellation: CancellationFlag) throws {
         let path = Self.path(url)
         try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
         let input = open(file, O_RDONLY | O_CLOEXEC)

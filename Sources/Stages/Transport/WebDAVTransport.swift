@@ -6,8 +6,8 @@ import Pipeline
 struct WebDAVTransport: Transport {
     let options: TransportOptions
 
-    func upload(_ file: String, to url: String, cancellation: CancellationFlag) throws {
-        let temporary = Transports.temporaryName(url)
+    func upload(_ file: String, to url: String, identity: String?, cancellation: CancellationFlag) throws {
+        let temporary = Transports.temporaryName(url, identity: identity)
         let size = try localSize(file)
         try Transports.retrying("upload to \(Redaction.maskingURLPassword(url))", retries: options.retries, cancellation: cancellation) {
             try makeCollections(for: url, cancellation: cancellation)
