@@ -290,3 +290,58 @@ import Testing
         #expect(FileManager.default.fileExists(atPath: sandbox.path("dav/b/site.tar.gz")))
     }
 }
+
+/// The server stopped in the middle of an upload, then started again: the next apply completes the
+/// upload (resuming it), and the final name never held a part.
+@Suite(.serialized) struct ServerRestartTests {
+    @Test func anUploadCutByAServerStopIsCompletedAfterItsRestart() throws {
+        let work = try Sandbox()
+        let serverDirectory = work.path("server")
+        try FileManager.default.createDirectory(atPath: serverDirectory, withIntermediateDirectories: true)
+        guard let first = try TestServer.start("sshd.py", [serverDirectory]) else { return }
+        let sandbox = try Sandbox()
+        try FileManager.default.createDirectory(atPath: sandbox.path("data"), withIntermediateDirectories: true)
+        #expect(try Sandbox.shell("head -c 12582912 /dev/urandom > '\(sandbox.path("data/random.bin"))'").status == 0)
+        var (yaml, list) = try TransportTests().backupPoint(.sftp, first, sandbox)
+        yaml = String(yaml.dropLast()) + ", bandwidth_limit: 2M, retries: 0}"
+        try sandbox.configure("""
+            collect_points:
+              site: {engine: files, path: $ROOT/collect, sources: {www: {engine: files, path: $ROOT/data}}}
+            backup_points:
+              offsite: \(yaml)
+            """)
+        let apply = Process()
+        apply.executableURL = CommandLineTests.binary
+        apply.arguments = ["apply", "-c", sandbox.config, "--state-dir", sandbox.state]
+        apply.standardOutput = FileHandle.nullDevice
+        apply.standardError = FileHandle.nullDevice
+        try apply.run()
+        var sawFinal = false
+        let deadline = Date().addingTimeInterval(3)
+        while Date() < deadline {
+            if try list().contains("site.tar.zst") { sawFinal = true }
+            usleep(50_000)
+        }
+        first.stop()  // sshd and its connections go down mid-upload
+        while apply.isRunning {
+            if try list().contains("site.tar.zst") { sawFinal = true }
+            usleep(50_000)
+        }
+        #expect(apply.terminationStatus == 2, "the upload failed with the server down")
+        #expect(!sawFinal, "the final name never held a part")
+        let afterStop = try list()
+        #expect(afterStop.filter { $0.hasSuffix(".polyarchiv-part") }.count == 1, "what arrived waits under a temporary name: \(afterStop)")
+        // The same server (keys, port) comes back; the next apply finishes the job.
+        guard let second = try TestServer.start("sshd.py", [serverDirectory]) else { return }
+        defer { second.stop() }
+        #expect(second.port == first.port)
+        let resumed = try sandbox.apply()
+        #expect(resumed.status == 0, "\(resumed.stdout)")
+        let final = try list()
+        #expect(final == ["offsite-site.polyarchiv.json", "site.tar.zst"], "\(final)")
+        try FileManager.default.removeItem(atPath: sandbox.state)
+        let restored = try CommandLineTests.run(["restore", "-c", sandbox.config, "--target", sandbox.path("restored")])
+        #expect(restored.status == 0, "\(restored.stderr)")
+        #expect(try Sandbox.shell("cmp '\(sandbox.path("data/random.bin"))' '\(sandbox.path("restored/site/www/random.bin"))'").status == 0)
+    }
+}

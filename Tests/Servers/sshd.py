@@ -2,7 +2,7 @@
 """A throwaway OpenSSH sshd on loopback for the tests (sftp, scp, rsync over ssh, git over ssh).
 
 Usage: sshd.py WORKDIR
-WORKDIR is an existing empty directory; sshd_config, the ed25519 host key, an ed25519 client key without
+WORKDIR is an existing empty directory (or one a previous run used: then the same keys and port, a restart); sshd_config, the ed25519 host key, an ed25519 client key without
 passphrase (authorized for root), known_hosts, the pid file and the log all live in it. Only /run/sshd (sshd's
 privilege separation directory, a fixed path) is created outside it when missing.
 When ready, prints one JSON line:
@@ -39,11 +39,17 @@ def start(work):
             raise Failure(f"{os.path.basename(tool)} is missing: apt-get install {package}")
     host_key, client_key = f"{work}/ssh_host_ed25519_key", f"{work}/id_ed25519"
     conf, log, known_hosts = f"{work}/sshd_config", f"{work}/sshd.log", f"{work}/known_hosts"
-    run([SSH_KEYGEN, "-q", "-t", "ed25519", "-N", "", "-C", "polyarchiv-test-host", "-f", host_key], "ssh-keygen (host key)")
-    run([SSH_KEYGEN, "-q", "-t", "ed25519", "-N", "", "-C", "polyarchiv-test-client", "-f", client_key], "ssh-keygen (client key)")
-    with open(f"{client_key}.pub") as src, open(f"{work}/authorized_keys", "w") as dst:
-        dst.write(src.read())
-    port = free_port()
+    # Started again in the same WORKDIR (a server restart): the same keys, the same port.
+    restart = os.path.exists(conf)
+    if restart:
+        with open(conf) as f:
+            port = int(next(line.split()[1] for line in f if line.startswith("Port ")))
+    else:
+        run([SSH_KEYGEN, "-q", "-t", "ed25519", "-N", "", "-C", "polyarchiv-test-host", "-f", host_key], "ssh-keygen (host key)")
+        run([SSH_KEYGEN, "-q", "-t", "ed25519", "-N", "", "-C", "polyarchiv-test-client", "-f", client_key], "ssh-keygen (client key)")
+        with open(f"{client_key}.pub") as src, open(f"{work}/authorized_keys", "w") as dst:
+            dst.write(src.read())
+        port = free_port()
     with open(conf, "w") as f:
         f.write(f"""# written by polyarchiv's Tests/Servers/sshd.py
 Port {port}
