@@ -73,7 +73,7 @@ public enum RetentionPreview {
     public static func lines(_ node: StageNode, newBackup location: String?, at date: Date) throws -> [String] {
         guard let metadataURL = node.parameters.string("metadata_url") else { return [] }
         let policy = try RetentionPolicy(node.parameters["keep"])
-        var backups = try BackupMetadata.read(metadataURL, parameters: node.parameters)?.backups ?? []
+        var backups = try BackupMetadata.read(metadataURL, parameters: node.parameters, quick: true)?.backups ?? []
         if let location {
             backups.removeAll { $0.location == location }
             backups.append(.init(location: location, digest: Digest.of(""), size: 0, created: date, host: "(this run)"))

@@ -38,8 +38,15 @@ public struct BackupMetadata: Codable, Sendable {
     public var sorted: [Backup] { backups.sorted { $0.created > $1.created } }
 
     /// The document at `url`, or nil when there is none yet. `parameters` are the backup point's (credentials).
-    public static func read(_ url: String, parameters: Parameters, cancellation: CancellationFlag = CancellationFlag()) throws -> BackupMetadata? {
-        let transport = try Transports.make(url, options: try TransportOptions(parameters))
+    /// `quick`: one attempt with a short connection timeout (for `plan`, which must not hang on a host).
+    public static func read(_ url: String, parameters: Parameters, cancellation: CancellationFlag = CancellationFlag(),
+                            quick: Bool = false) throws -> BackupMetadata? {
+        var options = try TransportOptions(parameters)
+        if quick {
+            options.connectTimeout = 5
+            options.retries = 0
+        }
+        let transport = try Transports.make(url, options: options)
         // Anything but "does not exist" is an error: starting a new document would erase the history.
         let data: Data
         do {

@@ -86,7 +86,7 @@ struct CurlCall {
                 pa_curl_setopt_str(handle, CURLOPT_URL, url)
                 pa_curl_setopt_long(handle, CURLOPT_NOSIGNAL, 1)
                 pa_curl_setopt_ptr(handle, CURLOPT_ERRORBUFFER, errorBuffer.baseAddress)
-                pa_curl_setopt_long(handle, CURLOPT_CONNECTTIMEOUT, 30)
+                pa_curl_setopt_long(handle, CURLOPT_CONNECTTIMEOUT, options.connectTimeout)
                 // A stalled transfer (under 1 byte/s for a minute) is a transient failure, retried.
                 pa_curl_setopt_long(handle, CURLOPT_LOW_SPEED_LIMIT, 1)
                 pa_curl_setopt_long(handle, CURLOPT_LOW_SPEED_TIME, 60)

@@ -20,6 +20,8 @@ struct TransportOptions: Sendable {
     var retries = 3
     /// Bytes per second, 0 for no limit.
     var bandwidthLimit: Int64 = 0
+    /// Seconds to wait for a connection.
+    var connectTimeout = 30
 
     init() {}
 
