@@ -97,3 +97,26 @@ import Testing
         }
     }
 }
+
+/// A source that takes longer than its `timeout` is killed, with its stderr in the one-line error.
+@Suite struct SourceTimeoutTests {
+    @Test func aSlowSourceIsKilledAtItsTimeout() throws {
+        let sandbox = try Sandbox()
+        try sandbox.configure("""
+            collect_points:
+              box:
+                engine: files
+                path: $ROOT/collect
+                sources:
+                  slow: {engine: command, command: "echo starting >&2; sleep 30", timeout: 1s}
+                  quick: {engine: command, command: "echo fine"}
+            """)
+        let started = Date()
+        let run = try sandbox.apply()
+        #expect(run.status == 2)
+        #expect(Date().timeIntervalSince(started) < 20, "killed, not waited for")
+        #expect(run.stdout.contains("did not finish within 1s and was killed"), "\(run.stdout)")
+        #expect(run.stdout.contains("starting"), "its stderr is shown")
+        #expect(run.stdout.contains("succeeded  dump:box/quick"))
+    }
+}
