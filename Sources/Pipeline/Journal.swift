@@ -154,6 +154,21 @@ public final class Journal: @unchecked Sendable {
     }
 
     /// The outputs of the newest successful (or cached) execution of a node: what a skipped point still holds.
+    /// Forgets stage executions of runs older than the newest `keepRuns`, except each node's latest
+    /// success (what gc keeps alive and what skipped points still hold). Returns how many were forgotten.
+    @discardableResult
+    public func pruneHistory(keepRuns: Int) throws -> Int {
+        try queue.write { db in
+            try db.execute(sql: """
+                DELETE FROM executions
+                WHERE run_id NOT IN (SELECT id FROM runs ORDER BY id DESC LIMIT ?)
+                  AND id NOT IN (SELECT max(id) FROM executions WHERE state IN ('succeeded', 'cached') AND outputs IS NOT NULL
+                                 GROUP BY node)
+                """, arguments: [keepRuns])
+            return db.changesCount
+        }
+    }
+
     public func lastOutputs(node: String) throws -> [Artifact]? {
         try queue.read { db in
             guard let text = try String.fetchOne(db, sql: """

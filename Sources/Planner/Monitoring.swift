@@ -90,15 +90,18 @@ public enum GarbageCollector {
         public let removed: Int
         public let freed: Int64
         public let kept: Int
+        public let forgottenExecutions: Int
     }
 
     public static func run(state: StateDirectory) throws -> Result {
-        guard state.exists else { return Result(removed: 0, freed: 0, kept: 0) }
+        guard state.exists else { return Result(removed: 0, freed: 0, kept: 0, forgottenExecutions: 0) }
         let lock = try RunLock(directory: state.url)
         defer { withExtendedLifetime(lock) {} }
         let journal = try Journal(path: state.journalPath)
         let store = try ContentStore(root: state.storeURL)
         store.removeTemporaryFiles()
+        // The journal keeps the stage history of the last 100 runs (and every node's latest success).
+        let forgotten = try journal.pruneHistory(keepRuns: 100)
         var live = Set<Digest>()
         for artifact in try journal.liveOutputs() where artifact.kind != .remote {
             live.insert(artifact.digest)
@@ -117,6 +120,6 @@ public enum GarbageCollector {
             store.remove(digest)
             removed += 1
         }
-        return Result(removed: removed, freed: freed, kept: live.count)
+        return Result(removed: removed, freed: freed, kept: live.count, forgottenExecutions: forgotten)
     }
 }

@@ -53,6 +53,7 @@ struct GarbageCollect: ParsableCommand {
 
     func run() throws {
         let result = try GarbageCollector.run(state: state.directory)
-        Terminal.print("removed \(result.removed) object(s), \(RunOutput.bytes(result.freed)) freed; \(result.kept) kept\n")
+        Terminal.print("removed \(result.removed) object(s), \(RunOutput.bytes(result.freed)) freed; \(result.kept) kept; "
+                       + "forgot \(result.forgottenExecutions) stage execution(s) older than the last 100 runs\n")
     }
 }
