@@ -115,47 +115,22 @@ import Testing
     func aKilledUploadIsCompletedByTheNextApply(kind: TransportTests.Kind) throws {
         guard let server = try TestServer.start(kind.script, options: kind.options) else { return }
         defer { server.stop() }
-        let sandbox = try Sandbox()
-        #expect(try Sandbox.shell("head -c 12582912 /dev/urandom > '\(sandbox.path("random.bin"))'").status == 0)
-        try FileManager.default.createDirectory(atPath: sandbox.path("data"), withIntermediateDirectories: true)
-        try FileManager.default.moveItem(atPath: sandbox.path("random.bin"), toPath: sandbox.path("data/random.bin"))
-        var (yaml, list) = try TransportTests().backupPoint(kind, server, sandbox)
-        yaml = String(yaml.dropLast()) + ", bandwidth_limit: 2M}"
-        try sandbox.configure("""
-            collect_points:
-              site: {engine: files, path: $ROOT/collect, sources: {www: {engine: files, path: $ROOT/data}}}
-            backup_points:
-              offsite: \(yaml)
-            """)
+        var upload = try SlowUpload(kind, server)
         // Killed (-9) about 3 s into a 6 s upload; the final name is watched all along.
-        let apply = Process()
-        apply.executableURL = CommandLineTests.binary
-        apply.arguments = ["apply", "-c", sandbox.config, "--state-dir", sandbox.state]
-        apply.standardOutput = FileHandle.nullDevice
-        apply.standardError = FileHandle.nullDevice
-        try apply.run()
-        let deadline = Date().addingTimeInterval(3)
-        var sawFinal = false
-        while Date() < deadline {
-            if try list().contains("site.tar.zst") { sawFinal = true }
-            usleep(50_000)
-        }
-        kill(apply.processIdentifier, SIGKILL)
-        apply.waitUntilExit()
-        #expect(!sawFinal, "the final name appeared before the upload finished")
-        let afterKill = try list()
+        try upload.start()
+        try upload.watch(for: 3)
+        kill(upload.apply.processIdentifier, SIGKILL)
+        upload.apply.waitUntilExit()
+        #expect(!upload.sawFinal, "the final name appeared before the upload finished")
+        let afterKill = try upload.list()
         #expect(!afterKill.contains("site.tar.zst"))
         if kind != .s3 {
             #expect(afterKill.contains { $0.hasPrefix(".site.tar.zst.") && $0.hasSuffix(".polyarchiv-part") }, "killed mid-upload: \(afterKill)")
         }
-        let second = try sandbox.apply()
+        let second = try upload.sandbox.apply()
         #expect(second.status == 0, "\(second.stdout)")
-        // The remote bytes are what was uploaded: a fresh machine restores them and they match.
-        try FileManager.default.removeItem(atPath: sandbox.state)
-        let restored = try CommandLineTests.run(["restore", "-c", sandbox.config, "--target", sandbox.path("restored")])
-        #expect(restored.status == 0, "\(restored.stderr)")
-        #expect(try Sandbox.shell("cmp '\(sandbox.path("data/random.bin"))' '\(sandbox.path("restored/site/www/random.bin"))'").status == 0)
-        let left = try list()
+        #expect(try upload.restoresTheSameBytes())
+        let left = try upload.list()
         #expect(left.filter { $0.contains("polyarchiv-part") }.isEmpty, "no temporary name is left: \(left)")
     }
 }
@@ -166,43 +141,19 @@ import Testing
     @Test func anUploadWhoseConnectionDiesIsRetriedAndResumed() throws {
         guard let server = try TestServer.start("sshd.py") else { return }
         defer { server.stop() }
-        let sandbox = try Sandbox()
-        try FileManager.default.createDirectory(atPath: sandbox.path("data"), withIntermediateDirectories: true)
-        #expect(try Sandbox.shell("head -c 12582912 /dev/urandom > '\(sandbox.path("data/random.bin"))'").status == 0)
-        var (yaml, list) = try TransportTests().backupPoint(.sftp, server, sandbox)
-        yaml = String(yaml.dropLast()) + ", bandwidth_limit: 2M, retries: 3}"
-        try sandbox.configure("""
-            collect_points:
-              site: {engine: files, path: $ROOT/collect, sources: {www: {engine: files, path: $ROOT/data}}}
-            backup_points:
-              offsite: \(yaml)
-            """)
-        let apply = Process()
-        apply.executableURL = CommandLineTests.binary
-        apply.arguments = ["apply", "-c", sandbox.config, "--state-dir", sandbox.state]
+        var upload = try SlowUpload(.sftp, server, extra: ", retries: 3")
         let output = Pipe()
-        apply.standardOutput = output
-        apply.standardError = FileHandle.nullDevice
-        try apply.run()
-        var sawFinal = false
-        let deadline = Date().addingTimeInterval(3)
-        while Date() < deadline {
-            if try list().contains("site.tar.zst") { sawFinal = true }
-            usleep(50_000)
-        }
+        try upload.start(output: output)
+        try upload.watch(for: 3)
         // sshd's listener runs with our config file on its command line; its children are the connections.
         let listener = try Sandbox.shell("pgrep -f -o -- '\(server.string("config"))'").output.trimmingCharacters(in: .whitespacesAndNewlines)
         try #require(!listener.isEmpty, "the sshd listener")
-        let killed = try Sandbox.shell("pkill -9 -P \(listener)")
-        #expect(killed.status == 0, "a connection was open to kill")
-        while apply.isRunning { usleep(50_000) }
+        #expect(try Sandbox.shell("pkill -9 -P \(listener)").status == 0, "a connection was open to kill")
+        upload.apply.waitUntilExit()  // the final name may appear now, once the upload is whole
         let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        #expect(apply.terminationStatus == 0, "the same apply recovers: \(text)")
-        #expect(!sawFinal)
-        try FileManager.default.removeItem(atPath: sandbox.state)
-        let restored = try CommandLineTests.run(["restore", "-c", sandbox.config, "--target", sandbox.path("restored")])
-        #expect(restored.status == 0, "\(restored.stderr)")
-        #expect(try Sandbox.shell("cmp '\(sandbox.path("data/random.bin"))' '\(sandbox.path("restored/site/www/random.bin"))'").status == 0)
+        #expect(upload.apply.terminationStatus == 0, "the same apply recovers: \(text)")
+        #expect(!upload.sawFinal)
+        #expect(try upload.restoresTheSameBytes())
     }
 }
 
@@ -299,49 +250,73 @@ import Testing
         let serverDirectory = work.path("server")
         try FileManager.default.createDirectory(atPath: serverDirectory, withIntermediateDirectories: true)
         guard let first = try TestServer.start("sshd.py", [serverDirectory]) else { return }
-        let sandbox = try Sandbox()
+        var upload = try SlowUpload(.sftp, first, extra: ", retries: 0")
+        try upload.start()
+        try upload.watch(for: 3)
+        first.stop()  // sshd and its connections go down mid-upload
+        try upload.watch(for: nil)
+        #expect(upload.apply.terminationStatus == 2, "the upload failed with the server down")
+        #expect(!upload.sawFinal, "the final name never held a part")
+        let afterStop = try upload.list()
+        #expect(afterStop.filter { $0.hasSuffix(".polyarchiv-part") }.count == 1, "what arrived waits under a temporary name: \(afterStop)")
+        // The same server (keys, port) comes back; the next apply finishes the job.
+        guard let second = try TestServer.start("sshd.py", [serverDirectory]) else { return }
+        defer { second.stop() }
+        #expect(second.port == first.port)
+        let resumed = try upload.sandbox.apply()
+        #expect(resumed.status == 0, "\(resumed.stdout)")
+        let final = try upload.list()
+        #expect(final == ["offsite-site.polyarchiv.json", "site.tar.zst"], "\(final)")
+        #expect(try upload.restoresTheSameBytes())
+    }
+}
+
+/// A slow upload (12 MiB of random bytes at 2 MB/s) to one backup point, with `apply` started in the
+/// background and the final name watched while it runs: what the fault tests share.
+struct SlowUpload {
+    let sandbox: Sandbox
+    let list: () throws -> [String]
+    let apply = Process()
+    private(set) var sawFinal = false
+
+    init(_ kind: TransportTests.Kind, _ server: TestServer, extra: String = "") throws {
+        sandbox = try Sandbox()
         try FileManager.default.createDirectory(atPath: sandbox.path("data"), withIntermediateDirectories: true)
         #expect(try Sandbox.shell("head -c 12582912 /dev/urandom > '\(sandbox.path("data/random.bin"))'").status == 0)
-        var (yaml, list) = try TransportTests().backupPoint(.sftp, first, sandbox)
-        yaml = String(yaml.dropLast()) + ", bandwidth_limit: 2M, retries: 0}"
+        var (yaml, list) = try TransportTests().backupPoint(kind, server, sandbox)
+        yaml = String(yaml.dropLast()) + ", bandwidth_limit: 2M\(extra)}"
+        self.list = list
         try sandbox.configure("""
             collect_points:
               site: {engine: files, path: $ROOT/collect, sources: {www: {engine: files, path: $ROOT/data}}}
             backup_points:
               offsite: \(yaml)
             """)
-        let apply = Process()
+    }
+
+    /// Starts `apply` in the background.
+    func start(output: Pipe? = nil) throws {
         apply.executableURL = CommandLineTests.binary
         apply.arguments = ["apply", "-c", sandbox.config, "--state-dir", sandbox.state]
-        apply.standardOutput = FileHandle.nullDevice
+        apply.standardOutput = output ?? FileHandle.nullDevice
         apply.standardError = FileHandle.nullDevice
         try apply.run()
-        var sawFinal = false
-        let deadline = Date().addingTimeInterval(3)
-        while Date() < deadline {
+    }
+
+    /// Watches the final name for `seconds`, or until `apply` ends when nil.
+    mutating func watch(for seconds: TimeInterval?) throws {
+        let deadline = seconds.map { Date().addingTimeInterval($0) }
+        while deadline.map({ Date() < $0 }) ?? apply.isRunning {
             if try list().contains("site.tar.zst") { sawFinal = true }
             usleep(50_000)
         }
-        first.stop()  // sshd and its connections go down mid-upload
-        while apply.isRunning {
-            if try list().contains("site.tar.zst") { sawFinal = true }
-            usleep(50_000)
-        }
-        #expect(apply.terminationStatus == 2, "the upload failed with the server down")
-        #expect(!sawFinal, "the final name never held a part")
-        let afterStop = try list()
-        #expect(afterStop.filter { $0.hasSuffix(".polyarchiv-part") }.count == 1, "what arrived waits under a temporary name: \(afterStop)")
-        // The same server (keys, port) comes back; the next apply finishes the job.
-        guard let second = try TestServer.start("sshd.py", [serverDirectory]) else { return }
-        defer { second.stop() }
-        #expect(second.port == first.port)
-        let resumed = try sandbox.apply()
-        #expect(resumed.status == 0, "\(resumed.stdout)")
-        let final = try list()
-        #expect(final == ["offsite-site.polyarchiv.json", "site.tar.zst"], "\(final)")
+    }
+
+    /// A fresh machine restores the backup: the bytes must be the ones backed up.
+    func restoresTheSameBytes() throws -> Bool {
         try FileManager.default.removeItem(atPath: sandbox.state)
         let restored = try CommandLineTests.run(["restore", "-c", sandbox.config, "--target", sandbox.path("restored")])
         #expect(restored.status == 0, "\(restored.stderr)")
-        #expect(try Sandbox.shell("cmp '\(sandbox.path("data/random.bin"))' '\(sandbox.path("restored/site/www/random.bin"))'").status == 0)
+        return try Sandbox.shell("cmp '\(sandbox.path("data/random.bin"))' '\(sandbox.path("restored/site/www/random.bin"))'").status == 0
     }
 }
