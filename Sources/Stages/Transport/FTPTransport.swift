@@ -5,7 +5,7 @@ import Pipeline
 /// `ftp://` and `ftps://` (explicit TLS: AUTH TLS, required for control and data) through libcurl. The
 /// upload grows under a temporary name (resumed with APPE from its remote size), is checked with SIZE
 /// and renamed with RNFR/RNTO.
-struct FTPTransport: Transport {
+struct FTPTransport: RemoteTransport {
     let options: TransportOptions
 
     /// libcurl's `ftps://` is implicit TLS (port 990); ours is the explicit kind servers use today.
@@ -62,12 +62,6 @@ struct FTPTransport: Transport {
         try CurlCall.require(result, "downloading \(Redaction.maskingURLPassword(url))")
     }
 
-    func size(_ url: String, cancellation: CancellationFlag) throws -> Int64? {
-        try Transports.retrying("checking \(Redaction.maskingURLPassword(url))", retries: options.retries, cancellation: cancellation) {
-            try remoteSize(url, cancellation: cancellation)
-        }
-    }
-
     func delete(_ url: String, cancellation: CancellationFlag) throws {
         try Transports.retrying("deleting \(Redaction.maskingURLPassword(url))", retries: options.retries, cancellation: cancellation) {
             guard try remoteSize(url, cancellation: cancellation) != nil else { return }
@@ -78,7 +72,7 @@ struct FTPTransport: Transport {
         }
     }
 
-    private func remoteSize(_ url: String, cancellation: CancellationFlag) throws -> Int64? {
+    func remoteSize(_ url: String, cancellation: CancellationFlag) throws -> Int64? {
         var size = call(url)
         size.noBody = true
         let result = try size.perform(cancellation: cancellation)

@@ -5,7 +5,7 @@ import Pipeline
 /// `s3://bucket/key` on AWS or an S3-compatible store (`s3_endpoint`), signed with SigV4 by libcurl.
 /// A small file is one PUT (S3 shows an object only once it is whole); a large one is a multipart upload,
 /// visible only when completed, and resumed from the parts an interrupted attempt left.
-struct S3Transport: Transport {
+struct S3Transport: RemoteTransport {
     let options: TransportOptions
 
     /// The HTTP URL of `s3://bucket/key`: path style on a custom endpoint, virtual-hosted on AWS.
@@ -146,12 +146,6 @@ struct S3Transport: Transport {
         try CurlCall.require(result, "downloading \(url)")
     }
 
-    func size(_ url: String, cancellation: CancellationFlag) throws -> Int64? {
-        try Transports.retrying("checking \(url)", retries: options.retries, cancellation: cancellation) {
-            try remoteSize(url, cancellation: cancellation)
-        }
-    }
-
     func delete(_ url: String, cancellation: CancellationFlag) throws {
         try Transports.retrying("deleting \(url)", retries: options.retries, cancellation: cancellation) {
             var delete = try call(url)
@@ -162,7 +156,7 @@ struct S3Transport: Transport {
         }
     }
 
-    private func remoteSize(_ url: String, cancellation: CancellationFlag) throws -> Int64? {
+    func remoteSize(_ url: String, cancellation: CancellationFlag) throws -> Int64? {
         var head = try call(url)
         head.noBody = true
         let result = try head.perform(cancellation: cancellation)

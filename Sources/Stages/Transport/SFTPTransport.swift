@@ -5,7 +5,7 @@ import Pipeline
 /// `sftp://user@host[:port]/path` and `scp://…` through libcurl (libssh2): key authentication, host key
 /// checked against known_hosts or a SHA-256 fingerprint. The upload grows under a temporary name
 /// (resumed from its remote size), is checked for size and renamed over SFTP.
-struct SFTPTransport: Transport {
+struct SFTPTransport: RemoteTransport {
     let options: TransportOptions
 
     /// Where a replaced file waits until its successor is in place.
@@ -59,12 +59,6 @@ struct SFTPTransport: Transport {
         try CurlCall.require(result, "downloading \(Redaction.maskingURLPassword(url))")
     }
 
-    func size(_ url: String, cancellation: CancellationFlag) throws -> Int64? {
-        try Transports.retrying("checking \(Redaction.maskingURLPassword(url))", retries: options.retries, cancellation: cancellation) {
-            try remoteSize(url, cancellation: cancellation)
-        }
-    }
-
     func delete(_ url: String, cancellation: CancellationFlag) throws {
         try Transports.retrying("deleting \(Redaction.maskingURLPassword(url))", retries: options.retries, cancellation: cancellation) {
             var call = CurlCall(url: Self.root(url), options: options)
@@ -84,7 +78,7 @@ struct SFTPTransport: Transport {
         try CurlCall.check(try call.perform(cancellation: cancellation), "creating the directories of \(Redaction.maskingURLPassword(url))")
     }
 
-    private func remoteSize(_ url: String, cancellation: CancellationFlag) throws -> Int64? {
+    func remoteSize(_ url: String, cancellation: CancellationFlag) throws -> Int64? {
         var call = CurlCall(url: url.hasPrefix("scp") ? "sftp" + url.dropFirst(3) : url, options: options)
         call.noBody = true
         let result = try call.perform(cancellation: cancellation)

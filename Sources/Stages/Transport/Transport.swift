@@ -15,6 +15,20 @@ protocol Transport {
     func delete(_ url: String, cancellation: CancellationFlag) throws
 }
 
+/// A transport to a server: one attempt at a size (nil when missing), retried by `size`.
+protocol RemoteTransport: Transport {
+    var options: TransportOptions { get }
+    func remoteSize(_ url: String, cancellation: CancellationFlag) throws -> Int64?
+}
+
+extension RemoteTransport {
+    func size(_ url: String, cancellation: CancellationFlag) throws -> Int64? {
+        try Transports.retrying("checking \(Redaction.maskingURLPassword(url))", retries: options.retries, cancellation: cancellation) {
+            try remoteSize(url, cancellation: cancellation)
+        }
+    }
+}
+
 enum TransportError: Error, CustomStringConvertible {
     /// Worth another try: 5xx, reset, timeout, refused connection.
     case transient(String)

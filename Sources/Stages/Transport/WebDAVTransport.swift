@@ -3,7 +3,7 @@ import Pipeline
 
 /// `http(s)://` WebDAV: missing collections made with MKCOL, the file PUT under a temporary name,
 /// its size checked, then MOVEd (Overwrite: T) to its final name. An interrupted PUT starts over.
-struct WebDAVTransport: Transport {
+struct WebDAVTransport: RemoteTransport {
     let options: TransportOptions
 
     func upload(_ file: String, to url: String, identity: String?, cancellation: CancellationFlag) throws {
@@ -56,12 +56,6 @@ struct WebDAVTransport: Transport {
         try CurlCall.require(result, "downloading \(Redaction.maskingURLPassword(url))")
     }
 
-    func size(_ url: String, cancellation: CancellationFlag) throws -> Int64? {
-        try Transports.retrying("checking \(Redaction.maskingURLPassword(url))", retries: options.retries, cancellation: cancellation) {
-            try remoteSize(url, cancellation: cancellation)
-        }
-    }
-
     func delete(_ url: String, cancellation: CancellationFlag) throws {
         try Transports.retrying("deleting \(Redaction.maskingURLPassword(url))", retries: options.retries, cancellation: cancellation) {
             var delete = CurlCall(url: url, options: options)
@@ -72,7 +66,7 @@ struct WebDAVTransport: Transport {
         }
     }
 
-    private func remoteSize(_ url: String, cancellation: CancellationFlag) throws -> Int64? {
+    func remoteSize(_ url: String, cancellation: CancellationFlag) throws -> Int64? {
         var head = CurlCall(url: url, options: options)
         head.noBody = true
         let result = try head.perform(cancellation: cancellation)
