@@ -120,6 +120,29 @@ public final class ContentStore: Sendable {
         (try? read(digest) { _ in }) != nil
     }
 
+    /// The objects among `artifacts` (blobs, tree manifests and the blobs they name) that are missing or
+    /// corrupt; corrupt ones are deleted. Only called after a stage found damage: it reads everything.
+    public func damagedObjects(among artifacts: [Artifact]) -> [Digest] {
+        var damaged: [Digest] = []
+        var seen = Set<Digest>()
+        func check(_ digest: Digest) -> Bool {
+            guard seen.insert(digest).inserted else { return true }
+            if verify(digest) { return true }
+            damaged.append(digest)
+            return false
+        }
+        for artifact in artifacts {
+            switch artifact.kind {
+            case .blob: _ = check(artifact.digest)
+            case .tree:
+                guard check(artifact.digest), let tree = try? tree(artifact.digest) else { continue }
+                for entry in tree.files { if let digest = entry.digest { _ = check(digest) } }
+            case .remote: continue
+            }
+        }
+        return damaged
+    }
+
     /// Every object in the store.
     public func allObjects() -> [Digest] {
         var result: [Digest] = []

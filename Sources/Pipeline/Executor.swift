@@ -207,11 +207,14 @@ public final class Executor: Sendable {
         } catch let error as ContentStore.StoreError where error.damagedObject != nil {
             // The object is gone (deleted as corrupt, or missing): forget every record that promises it, so
             // the next pass makes it again.
+            // Every other damaged object among its inputs goes too, so that one more pass makes them all again.
             let digest = error.damagedObject!
             outcome = result(.failed, detail: "\(error)", corrupt: digest)
+            let store = self.store
             _ = await journaled {
+                let damaged = [digest] + store.damagedObjects(among: inputs.flatMap(\.artifacts))
                 try journal.forgetCache(key: key)
-                try journal.forget(digest: digest)
+                for object in Set(damaged) { try journal.forget(digest: object) }
             }
         } catch {
             outcome = result(cancellation.isCancelled ? .interrupted : .failed, detail: "\(error)")

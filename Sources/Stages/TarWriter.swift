@@ -12,6 +12,8 @@ public enum TarWriter {
     private final class SinkBox {
         let sink: Sink
         var error: Error?
+        /// Set when the archive failed: the writer's last flush (in archive_write_free) reaches the sink no more.
+        var abandoned = false
         init(_ sink: @escaping Sink) { self.sink = sink }
     }
 
@@ -26,8 +28,24 @@ public enum TarWriter {
     public static func write(_ tree: Tree, format: ArchiveFormat, level: Int?, store: ContentStore,
                              cancellation: CancellationFlag, sink: @escaping Sink) throws {
         useUTF8Locale()
-        guard let archive = archive_write_new() else { throw StageFailure("libarchive: cannot create an archive writer") }
-        defer { archive_write_free(archive) }
+        // The box outlives the writer: libarchive calls the sink until archive_write_free returns, so the
+        // writer is created and freed inside its lifetime. After a failure the sink refuses what free flushes
+        // (archive_write_fail would skip that flush but leaks the compressor's state).
+        let box = SinkBox(sink)
+        try withExtendedLifetime(box) {
+            guard let archive = archive_write_new() else { throw StageFailure("libarchive: cannot create an archive writer") }
+            var finished = false
+            defer {
+                box.abandoned = !finished
+                archive_write_free(archive)
+            }
+            try write(tree, format: format, level: level, store: store, cancellation: cancellation, archive: archive, box: box)
+            finished = true
+        }
+    }
+
+    private static func write(_ tree: Tree, format: ArchiveFormat, level: Int?, store: ContentStore, cancellation: CancellationFlag,
+                              archive: OpaquePointer, box: SinkBox) throws {
         func check(_ status: Int32, _ what: String) throws {
             if status != ARCHIVE_OK && status != ARCHIVE_WARN {
                 let message = archive_error_string(archive).map { String(cString: $0) } ?? "unknown error"
@@ -52,11 +70,12 @@ public enum TarWriter {
         if let level, format != .tar {
             try check(archive_write_set_filter_option(archive, nil, "compression-level", String(level)), "compression level")
         }
-        let box = SinkBox(sink)
-        try withExtendedLifetime(box) {
+        do {
             let opaque = Unmanaged.passUnretained(box).toOpaque()
             let status = archive_write_open2(archive, opaque, nil, { _, client, buffer, length in
                 let box = Unmanaged<SinkBox>.fromOpaque(client!).takeUnretainedValue()
+                // After a failure nothing more reaches the sink (errors never cross into C).
+                if box.error != nil || box.abandoned { return -1 }
                 do {
                     try box.sink(UnsafeRawBufferPointer(start: buffer, count: length))
                     return la_ssize_t(length)
