@@ -33,11 +33,13 @@ let package = Package(
             "Planner", "Stages", "Pipeline",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
-        .testTarget(name: "PipelineTests", dependencies: ["Pipeline"]),
-        .testTarget(name: "StagesTests", dependencies: ["Stages"], exclude: ["Fixtures"]),
-        .testTarget(name: "PlannerTests", dependencies: ["Planner", "Stages", "Pipeline"],
+        // What every test target shares: temporary directories removed when a test ends, the binary, the servers.
+        .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "TestSupport"]),
+        .testTarget(name: "StagesTests", dependencies: ["Stages", "TestSupport"], exclude: ["Fixtures"]),
+        .testTarget(name: "PlannerTests", dependencies: ["Planner", "Stages", "Pipeline", "TestSupport"],
                     exclude: ["BrokenConfigs"]),
-        .testTarget(name: "CLITests", dependencies: ["polyarchiv"]),
+        .testTarget(name: "CLITests", dependencies: ["polyarchiv", "TestSupport"], exclude: ["Golden"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -3,7 +3,7 @@ import Foundation
 import Pipeline
 import Planner
 
-struct Apply: AsyncParsableCommand {
+struct ApplyCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "apply",
         abstract: "Run the backups: dump, collect, ship, prune; only what is due and not already done.",
@@ -69,7 +69,7 @@ struct Apply: AsyncParsableCommand {
     func run() async throws {
         let pipeline = try config.compile()
         if dryRun {
-            Terminal.print(PlanRenderer.text(Planner.Plan.make(pipeline, state: state.directory, selection: selection)))
+            Terminal.print(PlanRenderer.text(Plan.make(pipeline, state: state.directory, selection: selection, secrets: config.secrets)))
             return
         }
         var log: FileHandle?
@@ -88,14 +88,14 @@ struct Apply: AsyncParsableCommand {
         let output = RunOutput(style: style, logFile: log) { Terminal.print($0) }
         let cancellation = CancellationFlag()
         SignalWatcher.install(cancelling: cancellation)
-        var options = Planner.Apply.Options()
+        var options = Apply.Options()
         options.selection = selection
         if let jobs { options.jobs = jobs }
         options.lockTimeout = lockTimeout
         options.metricsFile = metricsFile
-        let report: Planner.Apply.Report
+        let report: Apply.Report
         do {
-            report = try await Planner.Apply.run(pipeline, state: state.directory, options: options, cancellation: cancellation,
+            report = try await Apply.run(pipeline, state: state.directory, options: options, secrets: config.secrets, cancellation: cancellation,
                                                  command: CommandLine.arguments.joined(separator: " ")) { output.handle($0) }
         } catch let locked as RunLock.Locked {
             Terminal.error("polyarchiv: \(locked)")

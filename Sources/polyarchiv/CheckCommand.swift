@@ -2,7 +2,7 @@ import ArgumentParser
 import Foundation
 import Planner
 
-struct Check: ParsableCommand {
+struct CheckCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "check",
         abstract: "Monitoring: OK, WARNING (overdue), CRITICAL (failed or never ran), UNKNOWN, from the journal.",
@@ -38,7 +38,7 @@ struct Check: ParsableCommand {
     }
 }
 
-struct GarbageCollect: ParsableCommand {
+struct GarbageCollectCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "gc",
         abstract: "Drop store objects that no journal entry needs.",

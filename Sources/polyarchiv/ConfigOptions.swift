@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Pipeline
 import Planner
 
 /// `-c FILE` or `-C DIR`; the default is every *.yaml in /etc/polyarchiv.
@@ -20,11 +21,15 @@ struct ConfigOptions: ParsableArguments {
         return .directory(directory ?? ConfigLocation.defaultDirectory)
     }
 
+    /// The one place secrets are revealed, with the environment polyarchiv started with.
+    static let secrets = Secrets(environment: ProcessInfo.processInfo.environment)
+    var secrets: Secrets { Self.secrets }
+
     /// Loads and compiles; on a configuration error prints every problem and exits 1.
     func compile() throws -> CompiledPipeline {
         do {
             let config = try ConfigLoader.load(location)
-            return try Compiler.compile(config)
+            return try Compiler.compile(config, secrets: secrets)
         } catch let error as ConfigError {
             Terminal.error(error.description)
             Terminal.error("polyarchiv: the configuration has \(error.diagnostics.count) error(s); nothing was run")

@@ -1,7 +1,7 @@
 import ArgumentParser
 import Planner
 
-struct Engines: ParsableCommand {
+struct EnginesCommand: ParsableCommand {
     enum Format: String, ExpressibleByArgument, CaseIterable { case text, markdown }
 
     static let configuration = CommandConfiguration(

@@ -1,7 +1,7 @@
 import ArgumentParser
 import Planner
 
-struct Graph: ParsableCommand {
+struct GraphCommand: ParsableCommand {
     enum Format: String, ExpressibleByArgument, CaseIterable { case dot, json }
 
     static let configuration = CommandConfiguration(

@@ -2,7 +2,7 @@ import ArgumentParser
 import Foundation
 import Planner
 
-struct ImportIni: ParsableCommand {
+struct ImportIniCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "import-ini",
         abstract: "Convert an original PolyArchiv configuration directory (*.global, *.collect, *.backup) to YAML.",

@@ -5,7 +5,7 @@ enum OutputFormat: String, ExpressibleByArgument, CaseIterable {
     case text, json
 }
 
-struct Plan: ParsableCommand {
+struct PlanCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "plan",
         abstract: "Show every stage a run would execute, and its state, without running anything.",
@@ -27,7 +27,7 @@ struct Plan: ParsableCommand {
     var detailedExitcode = false
 
     func run() throws {
-        let plan = Planner.Plan.make(try config.compile(), state: state.directory)
+        let plan = Plan.make(try config.compile(), state: state.directory, secrets: config.secrets)
         Terminal.print(format == .json ? PlanRenderer.json(plan) : PlanRenderer.text(plan))
         if detailedExitcode && plan.pendingCount > 0 { throw ExitCode(2) }
     }

@@ -18,6 +18,6 @@ struct Polyarchiv: AsyncParsableCommand {
               polyarchiv apply -C /etc/polyarchiv
             """,
         version: "polyarchiv \(version) (\(LibraryVersions.summary))",
-        subcommands: [Validate.self, Plan.self, Apply.self, Check.self, Graph.self, Engines.self, GarbageCollect.self,
-                      List.self, RestoreCommand.self, ImportIni.self])
+        subcommands: [ValidateCommand.self, PlanCommand.self, ApplyCommand.self, CheckCommand.self, GraphCommand.self, EnginesCommand.self, GarbageCollectCommand.self,
+                      ListCommand.self, RestoreCommand.self, ImportIniCommand.self])
 }

@@ -3,7 +3,7 @@ import Foundation
 import Pipeline
 import Planner
 
-struct List: ParsableCommand {
+struct ListCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "list",
         abstract: "The backups each backup point holds, newest first, read from their metadata documents.",
@@ -27,12 +27,14 @@ struct List: ParsableCommand {
         do {
             let formatter = ISO8601DateFormatter()
             var text = ""
-            for listing in try Restore.list(pipeline, collectPoint: collectPoint, backupPoint: backupPoint) {
-                text += "\(listing.backupPoint) ← \(listing.collectPoint) (\(listing.metadataURL))\n"
+            for listing in try Restore.list(pipeline, collectPoint: collectPoint, backupPoint: backupPoint, secrets: config.secrets) {
+                text += "\(listing.backupPoint) ← \(listing.collectPoint) (\(listing.place))\n"
                 if listing.backups.isEmpty { text += "  no backup yet\n" }
                 for backup in listing.backups {
-                    text += "  \(formatter.string(from: backup.created))  \(RunOutput.bytes(backup.size))  \(backup.digest.short)  "
-                        + Redaction.maskingURLPassword(backup.location) + "\n"
+                    text += "  \(formatter.string(from: backup.created))"
+                    if let size = backup.size { text += "  \(RunOutput.bytes(size))" }
+                    if let digest = backup.digest { text += "  \(digest.short)" }
+                    text += "  " + Redaction.maskingURLPassword(backup.location) + "\n"
                 }
             }
             Terminal.print(text)
@@ -43,7 +45,7 @@ struct List: ParsableCommand {
     }
 }
 
-struct RestoreCommand: ParsableCommand {
+struct RestoreCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "restore",
         abstract: "Restore the newest (or --at) backup of each collect point into --target.",
@@ -60,6 +62,7 @@ struct RestoreCommand: ParsableCommand {
             """)
 
     @OptionGroup var config: ConfigOptions
+    @OptionGroup var state: StateOptions
 
     @Option(help: "Where to restore (each collect point in a subdirectory).")
     var target: String?
@@ -112,7 +115,7 @@ struct RestoreCommand: ParsableCommand {
         if commit != nil && at != nil { throw ValidationError("--commit and --at both choose the commit: give one") }
     }
 
-    func run() throws {
+    func run() async throws {
         let pipeline = try config.compile()
         var date: Date?
         if let at {
@@ -139,29 +142,28 @@ struct RestoreCommand: ParsableCommand {
         request.sources = sources
         request.into = into
         request.replace = replace
-        var hookFailed = false
+        let cancellation = CancellationFlag()
+        SignalWatcher.install(cancelling: cancellation)
+        let report: Restore.Report
         do {
-            let outcomes = try Restore.run(pipeline, request, cancellation: CancellationFlag()) { failure in
-                Terminal.error("polyarchiv: \(failure)")
-                hookFailed = true
-            }
-            for outcome in outcomes {
-                let created = ISO8601DateFormatter().string(from: outcome.created)
-                var line = "restored \(outcome.collectPoint) from \(outcome.source) (\(created), \(outcome.entries) entries)"
-                line += " into \(outcome.directory)"
-                if !outcome.verifiedIndexes.isEmpty { line += "; verified " + outcome.verifiedIndexes.joined(separator: ", ") }
-                Terminal.print(line + "\n")
-                for result in outcome.sourceResults { Terminal.print("  " + result + "\n") }
+            report = try await Restore.run(pipeline, request, state: state.directory, secrets: config.secrets, cancellation: cancellation) { event in
+                if case .finished(let result) = event, result.outcome == .failed {
+                    Terminal.error("polyarchiv: \(result.id) failed: \(result.detail ?? "")")
+                }
             }
         } catch let failure as StageFailure {
             Terminal.error("polyarchiv: \(failure)")
             throw ExitCode(2)
-        } catch let exit as ExitCode {
-            throw exit
-        } catch {
-            Terminal.error("polyarchiv: restore failed: \(error.localizedDescription)")
-            throw ExitCode(2)
         }
-        if hookFailed { throw ExitCode(3) }
+        for outcome in report.outcomes {
+            let created = ISO8601DateFormatter().string(from: outcome.created)
+            var line = "restored \(outcome.collectPoint) from \(outcome.source) (\(created)) into \(outcome.directory)"
+            if !outcome.verifiedIndexes.isEmpty { line += "; verified " + outcome.verifiedIndexes.joined(separator: ", ") }
+            Terminal.print(line + "\n")
+            for result in outcome.sourceResults { Terminal.print("  " + result + "\n") }
+        }
+        if let scratch, !report.outcomes.isEmpty { Terminal.print("the restored data is in \(scratch)\n") }
+        if report.interrupted { Terminal.error("polyarchiv: the restore was interrupted; nothing half-restored was left behind") }
+        if report.exitCode != 0 { throw ExitCode(report.exitCode) }
     }
 }

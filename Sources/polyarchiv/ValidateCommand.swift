@@ -1,7 +1,7 @@
 import ArgumentParser
 import Planner
 
-struct Validate: ParsableCommand {
+struct ValidateCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "validate",
         abstract: "Check the configuration and print it resolved, secrets masked.",

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 
 /// `polyarchiv apply` end to end: real files, a real SQLite database, archives checked by tar and zstd.
 @Suite(.serialized) struct ApplyTests {
@@ -172,13 +173,13 @@ import Testing
                                                 with: "    path: \(sandbox.root.path)/collect/{name}\n    frequency: daily")
             .replacingOccurrences(of: "    engine: archive\n", with: "    engine: archive\n    frequency: daily\n")
         try daily.write(toFile: sandbox.config, atomically: true, encoding: .utf8)
-        #expect(try CommandLineTests.run(["plan", "-c", sandbox.config, "--state-dir", sandbox.state, "--detailed-exitcode"]).status == 2)
+        #expect(try CLI.run(["plan", "-c", sandbox.config, "--state-dir", sandbox.state, "--detailed-exitcode"]).status == 2)
         #expect(try sandbox.apply().status == 0)
         let second = try sandbox.apply()
         #expect(second.status == 0)
         #expect(second.stdout.contains("0 succeeded, 0 cached, 7 skipped"), "\(second.stdout)")
         #expect(second.stdout.contains("frequency daily@00:00: next due"))
-        let plan = try CommandLineTests.run(["plan", "-c", sandbox.config, "--state-dir", sandbox.state, "--detailed-exitcode"])
+        let plan = try CLI.run(["plan", "-c", sandbox.config, "--state-dir", sandbox.state, "--detailed-exitcode"])
         #expect(plan.status == 0, "\(plan.stdout)")
         let forced = try sandbox.apply(["--force"])
         #expect(forced.stdout.contains("done     dump:site/www"), "\(forced.stdout)")
@@ -209,7 +210,7 @@ import Testing
         #expect(FileManager.default.fileExists(atPath: sandbox.path("b/good.tar.gz")))
         #expect(!FileManager.default.fileExists(atPath: sandbox.path("b/bad.tar.gz")))
         #expect(try Sandbox.shell("gzip -t '\(sandbox.path("b/good.tar.gz"))'").status == 0)
-        let check = try CommandLineTests.run(["check", "-c", sandbox.config, "--state-dir", sandbox.state])
+        let check = try CLI.run(["check", "-c", sandbox.config, "--state-dir", sandbox.state])
         #expect(check.status == 2)
         #expect(check.stdout.hasPrefix("POLYARCHIV CRITICAL - bad: last run failed"))
     }
@@ -247,7 +248,8 @@ import Testing
         #expect(run.stdout.contains("not valid UTF-8"), "\(run.stdout)")
     }
 
-    @Test func anArchiveURLWithNoTransportFailsOnlyItsUpload() throws {
+    /// A URL no transport speaks is caught when the configuration is read, not at 02:30.
+    @Test func anArchiveURLWithNoTransportIsAConfigurationError() throws {
         let sandbox = try Sandbox()
         try sandbox.configure("""
             collect_points:
@@ -258,12 +260,12 @@ import Testing
             backup_points:
               odd: {engine: archive, url: "git://backup.invalid/x.tar.gz"}
             """)
-        let plan = try CommandLineTests.run(["plan", "-c", sandbox.config, "--state-dir", sandbox.state])
-        #expect(plan.stdout.contains("upload:odd/www") && plan.stdout.contains("apply will fail them"), "\(plan.stdout)")
-        let run = try sandbox.apply()
-        #expect(run.status == 2)
-        #expect(run.stdout.contains("no transport for git://"), "\(run.stdout)")
-        #expect(FileManager.default.fileExists(atPath: sandbox.path("c/x.out")), "the rest of the run goes on")
+        for command in ["validate", "plan", "apply"] {
+            let run = try sandbox.run(command)
+            #expect(run.status == 1, "\(command): \(run.stdout)")
+            #expect(run.stderr.contains("config.yaml:7:") && run.stderr.contains("archives cannot be sent over git://"), "\(run.stderr)")
+        }
+        #expect(!FileManager.default.fileExists(atPath: sandbox.path("c")), "nothing ran")
     }
 
     @Test func aSecondApplyIsRefusedWithTheHoldersPID() throws {
@@ -278,7 +280,7 @@ import Testing
     @Test func sigtermStopsTheRunCleanlyWithStatus130() throws {
         let sandbox = try Sandbox.withCommand("sleep 30", collectPoint: "slow", source: "x")
         let process = Process()
-        process.executableURL = CommandLineTests.binary
+        process.executableURL = CLI.binary
         process.arguments = ["apply", "-c", sandbox.config, "--state-dir", sandbox.state]
         let pipe = Pipe()
         process.standardOutput = pipe
@@ -321,11 +323,11 @@ import Testing
 
     @Test func checkSaysOKAfterASuccessAndCriticalWhenNeverRun() throws {
         let sandbox = try makeSandbox()
-        let never = try CommandLineTests.run(["check", "--nrpe", "-c", sandbox.config, "--state-dir", sandbox.state])
+        let never = try CLI.run(["check", "--nrpe", "-c", sandbox.config, "--state-dir", sandbox.state])
         #expect(never.status == 2)
         #expect(never.stdout.hasPrefix("POLYARCHIV CRITICAL"))
         #expect(try sandbox.apply().status == 0)
-        let ok = try CommandLineTests.run(["check", "--nrpe", "-c", sandbox.config, "--state-dir", sandbox.state])
+        let ok = try CLI.run(["check", "--nrpe", "-c", sandbox.config, "--state-dir", sandbox.state])
         #expect(ok.status == 0, "\(ok.stdout)")
         #expect(ok.stdout.hasPrefix("POLYARCHIV OK - 2 point(s) OK | 'site_age'="))
         #expect(ok.stdout.split(separator: "\n").count == 1)
@@ -336,7 +338,7 @@ import Testing
         #expect(try sandbox.apply().status == 0)
         try sandbox.write("data/www/index.html", "<h1>changed</h1>\n")
         #expect(try sandbox.apply().status == 0)
-        let gc = try CommandLineTests.run(["gc", "--state-dir", sandbox.state])
+        let gc = try CLI.run(["gc", "--state-dir", sandbox.state])
         #expect(gc.status == 0)
         #expect(gc.stdout.hasPrefix("removed "))
         #expect(!gc.stdout.hasPrefix("removed 0 "), "\(gc.stdout)")
@@ -398,10 +400,10 @@ import Testing
     @Test func planPredictsCacheHitsForWhatASkippedCollectPointHolds() throws {
         let sandbox = try makeSandbox()
         #expect(try sandbox.apply().status == 0)
-        let plan = try CommandLineTests.run(["plan", "-c", sandbox.config, "--state-dir", sandbox.state])
+        let plan = try CLI.run(["plan", "-c", sandbox.config, "--state-dir", sandbox.state])
         // The backup point is daily and ran: skipped. With --skip-collect and --force, the archive is known.
         #expect(plan.stdout.contains("skip     upload:local/site"), "\(plan.stdout)")
-        let forced = try CommandLineTests.run(["apply", "--dry-run", "--force", "--skip-collect", "-c", sandbox.config,
+        let forced = try CLI.run(["apply", "--dry-run", "--force", "--skip-collect", "-c", sandbox.config,
                                                "--state-dir", sandbox.state])
         #expect(forced.stdout.contains("cached   archive:site/tar.gz"), "\(forced.stdout)")
         #expect(forced.stdout.contains("cached   upload:local/site"), "\(forced.stdout)")

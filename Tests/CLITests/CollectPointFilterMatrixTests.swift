@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 
 /// Every collect point with every filter combination: back up, restore on a fresh machine (from the
 /// backup point, and from the collect point itself where it can), compare byte for byte.
@@ -53,12 +54,12 @@ import Testing
         }
         try FileManager.default.removeItem(atPath: sandbox.state)
         let identity = ["--identity", sandbox.path("key.txt")]
-        let restored = try CommandLineTests.run(["restore", "-c", sandbox.config, "--target", sandbox.path("restored")] + identity)
+        let restored = try CLI.run(["restore", "-c", sandbox.config, "--target", sandbox.path("restored")] + identity)
         #expect(restored.status == 0, "\(restored.stderr)")
         #expect(try Sandbox.shell("diff -r '\(sandbox.path("data"))' '\(sandbox.path("restored/site/www"))'").status == 0)
         if combination.contains("hashes") { #expect(restored.stdout.contains("verified SHA256SUMS")) }
         if engine != "files" {
-            let local = try CommandLineTests.run(["restore", "-c", sandbox.config, "--from-collect-point", "--target",
+            let local = try CLI.run(["restore", "-c", sandbox.config, "--from-collect-point", "--target",
                                                   sandbox.path("local")] + identity)
             #expect(local.status == 0, "\(local.stderr)")
             #expect(try Sandbox.shell("diff -r '\(sandbox.path("data"))' '\(sandbox.path("local/site/www"))'").status == 0)

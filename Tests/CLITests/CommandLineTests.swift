@@ -1,79 +1,36 @@
 import Foundation
 import Testing
+import TestSupport
 
 /// Runs the real `polyarchiv` binary, as a user would.
 @Suite struct CommandLineTests {
-    static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent()
-
-    static var binary: URL {
-        if let path = ProcessInfo.processInfo.environment["POLYARCHIV_BIN"] { return URL(fileURLWithPath: path) }
-        // The test bundle sits beside the executable in the build directory.
-        let candidates = [Bundle.main.bundleURL.deletingLastPathComponent(), Bundle.main.bundleURL,
-                          repository.appendingPathComponent(".build/debug")]
-        for directory in candidates {
-            let url = directory.appendingPathComponent("polyarchiv")
-            if FileManager.default.isExecutableFile(atPath: url.path) { return url }
-        }
-        return repository.appendingPathComponent(".build/debug/polyarchiv")
-    }
-
-    struct Result {
-        let status: Int32
-        let stdout: String
-        let stderr: String
-    }
-
-    static func run(_ arguments: [String], input: Data? = nil, environment: [String: String]? = nil) throws -> Result {
-        let process = Process()
-        process.executableURL = binary
-        process.arguments = arguments
-        if let environment { process.environment = environment }
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        // Read both pipes before waiting, so a large output cannot block the child.
-        let outData = out.fileHandleForReading.readDataToEndOfFile()
-        let errData = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return Result(status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
-                      stderr: String(decoding: errData, as: UTF8.self))
-    }
-
-    static func pipeline(_ name: String) -> String { repository.appendingPathComponent("pipelines/\(name)").path }
-
-    static func temporaryFile(_ text: String) throws -> String {
-        let url = FileManager.default.temporaryDirectory.appendingPathComponent("pa-cli-\(UUID().uuidString).yaml")
-        try text.write(to: url, atomically: true, encoding: .utf8)
-        return url.path
-    }
-
     @Test(arguments: [[], ["validate"], ["plan"], ["apply"], ["check"], ["gc"], ["list"], ["restore"], ["graph"], ["engines"],
                       ["import-ini"]])
     func everyCommandHasHelpWithAnExample(_ command: [String]) throws {
-        let result = try Self.run(command + ["--help"])
+        let result = try CLI.run(command + ["--help"])
         #expect(result.status == 0)
         #expect(result.stdout.contains("Example"), "\(command)")
     }
 
     @Test func versionNamesTheLinkedLibraries() throws {
-        let result = try Self.run(["--version"])
+        let result = try CLI.run(["--version"])
         #expect(result.status == 0)
         #expect(result.stdout.contains("libgit2") && result.stdout.contains("libcurl") && result.stdout.contains("libarchive"))
     }
 
     @Test func validatePrintsTheResolvedConfig() throws {
-        let result = try Self.run(["validate", "-c", Self.pipeline("demo.yaml")])
+        let result = try CLI.run(["validate", "-c", CLI.pipeline("demo.yaml")])
         #expect(result.status == 0, "\(result.stderr)")
         #expect(result.stdout.contains("path: /tmp/polyarchiv-demo/collect/notes"))
-        #expect(try Self.run(["config", "-q", "-c", Self.pipeline("demo.yaml")]).stdout.isEmpty)
+        #expect(try CLI.run(["config", "-q", "-c", CLI.pipeline("demo.yaml")]).stdout.isEmpty)
     }
 
     @Test func aBrokenConfigExitsOneWithPositionsAndRunsNothing() throws {
-        let file = try Self.temporaryFile("collect_points:\n  www:\n    engine: fils\n    path: /x\n    sources: {}\n")
+        let directory = try TemporaryDirectory()
+        let file = directory.path("broken.yaml")
+        try "collect_points:\n  www:\n    engine: fils\n    path: /x\n    sources: {}\n".write(toFile: file, atomically: true, encoding: .utf8)
         for command in ["validate", "plan", "graph"] {
-            let result = try Self.run([command, "-c", file])
+            let result = try CLI.run([command, "-c", file])
             #expect(result.status == 1)
             #expect(result.stdout.isEmpty)
             #expect(result.stderr.contains("\(file):3:13: error: unknown collect point engine `fils` (did you mean `files`?)"))
@@ -81,12 +38,12 @@ import Testing
     }
 
     @Test func planDetailedExitcodeSaysWorkIsPending() throws {
-        let text = try Self.run(["plan", "-c", Self.pipeline("demo.yaml")])
+        let text = try CLI.run(["plan", "-c", CLI.pipeline("demo.yaml")])
         #expect(text.status == 0)
         #expect(text.stdout.contains("run      dump:notes/documents"))
-        let detailed = try Self.run(["plan", "--detailed-exitcode", "-c", Self.pipeline("demo.yaml")])
+        let detailed = try CLI.run(["plan", "--detailed-exitcode", "-c", CLI.pipeline("demo.yaml")])
         #expect(detailed.status == 2)
-        let json = try Self.run(["plan", "--format", "json", "-c", Self.pipeline("website.yaml")])
+        let json = try CLI.run(["plan", "--format", "json", "-c", CLI.pipeline("website.yaml")])
         let document = try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any]
         let stages = document?["stages"] as? [[String: Any]]
         #expect(stages?.count == 9)
@@ -94,25 +51,25 @@ import Testing
     }
 
     @Test func missingDefaultDirectoryIsOneClearLine() throws {
-        let result = try Self.run(["plan", "-C", "/nonexistent/polyarchiv"])
+        let result = try CLI.run(["plan", "-C", "/nonexistent/polyarchiv"])
         #expect(result.status == 1)
         #expect(result.stderr.contains("configuration directory /nonexistent/polyarchiv does not exist"))
     }
 
     @Test func enginesListsEveryEngineAndItsAliasWorks() throws {
-        let plain = try Self.run(["plugins"])
+        let plain = try CLI.run(["plugins"])
         #expect(plain.status == 0)
         for name in ["remote_files", "rolling_archive", "restic", "gitlab", "dovecot", "email"] {
             #expect(plain.stdout.contains(name))
         }
-        let verbose = try Self.run(["engines", "-v"])
+        let verbose = try CLI.run(["engines", "-v"])
         #expect(verbose.stdout.contains("keep (retention, required)"))
     }
 
     /// The README's configuration reference is the output of `engines --format markdown`, so they cannot drift.
     @Test func readmeReferenceMatchesTheEngineDescriptions() throws {
-        let markdown = try Self.run(["engines", "--format", "markdown"]).stdout
-        let readme = try String(contentsOf: Self.repository.appendingPathComponent("README.md"), encoding: .utf8)
+        let markdown = try CLI.run(["engines", "--format", "markdown"]).stdout
+        let readme = try String(contentsOf: CLI.repository.appendingPathComponent("README.md"), encoding: .utf8)
         let begin = "<!-- BEGIN ENGINE REFERENCE (polyarchiv engines --format markdown) -->\n"
         let end = "<!-- END ENGINE REFERENCE -->"
         let start = try #require(readme.range(of: begin))
@@ -124,7 +81,7 @@ import Testing
     /// Graphviz must accept every graph we draw.
     @Test(arguments: ["demo.yaml", "website.yaml", "multi-site.yaml"])
     func dotAcceptsTheGraph(_ file: String) throws {
-        let graph = try Self.run(["graph", "-c", Self.pipeline(file)])
+        let graph = try CLI.run(["graph", "-c", CLI.pipeline(file)])
         #expect(graph.status == 0)
         guard let dot = ["/usr/bin/dot", "/usr/local/bin/dot"].first(where: FileManager.default.isExecutableFile) else {
             if ProcessInfo.processInfo.environment["CI"] == "true" {

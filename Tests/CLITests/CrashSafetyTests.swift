@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 
 /// `kill -9` at random moments of an apply: the next apply completes, the backup point then holds exactly
 /// what a clean run produces, no final name ever holds a partial file, and the journal stays sound.
@@ -39,7 +40,7 @@ import Testing
         let reference = sandbox.path("reference")
         let referenceConfig = try configure(sandbox, data: data, state: reference)
         let start = Date()
-        let clean = try CommandLineTests.run(["apply", "-c", referenceConfig, "--state-dir", reference + "/state"])
+        let clean = try CLI.run(["apply", "-c", referenceConfig, "--state-dir", reference + "/state"])
         let cleanDuration = Date().timeIntervalSince(start)
         #expect(clean.status == 0, "\(clean.stdout)\n\(clean.stderr)")
         let expected = try Data(contentsOf: URL(fileURLWithPath: reference + "/backups/data.tar.zst"))
@@ -50,7 +51,7 @@ import Testing
             let state = sandbox.path("run\(iteration)")
             let config = try configure(sandbox, data: data, state: state)
             let process = Process()
-            process.executableURL = CommandLineTests.binary
+            process.executableURL = CLI.binary
             process.arguments = ["apply", "-c", config, "--state-dir", state + "/state"]
             process.standardOutput = FileHandle.nullDevice
             process.standardError = FileHandle.nullDevice
@@ -65,7 +66,7 @@ import Testing
             if FileManager.default.fileExists(atPath: final) {
                 #expect(try Data(contentsOf: URL(fileURLWithPath: final)) == expected, "iteration \(iteration): partial final file")
             }
-            let resumed = try CommandLineTests.run(["apply", "-c", config, "--state-dir", state + "/state"])
+            let resumed = try CLI.run(["apply", "-c", config, "--state-dir", state + "/state"])
             #expect(resumed.status == 0, "iteration \(iteration): \(resumed.stdout)\n\(resumed.stderr)")
             #expect(try Data(contentsOf: URL(fileURLWithPath: final)) == expected, "iteration \(iteration): backup differs")
             let backups = try FileManager.default.contentsOfDirectory(atPath: state + "/backups")

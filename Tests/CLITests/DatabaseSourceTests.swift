@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 
 /// postgresql and mysql sources against real servers on loopback: dumps that do not change when the
 /// data does not, restores into fresh databases compared row by row, secrets kept off every command
@@ -76,8 +77,8 @@ import Testing
 
         // Restore from the backup on a fresh machine into new databases, plain and custom format.
         try FileManager.default.removeItem(atPath: sandbox.state)
-        func restore(_ target: String, _ extra: [String]) throws -> CommandLineTests.Result {
-            try CommandLineTests.run(["restore", "-c", sandbox.config, "--collect-point", "db", "--target", sandbox.path(target)] + extra)
+        func restore(_ target: String, _ extra: [String]) throws -> CLI.Result {
+            try CLI.run(["restore", "-c", sandbox.config, "--collect-point", "db", "--target", sandbox.path(target)] + extra)
         }
         let plain = try restore("r1", ["--source", "plain", "--into", "app_plain"])
         #expect(plain.status == 0, "\(plain.stderr)")
@@ -124,7 +125,7 @@ import Testing
         // No pg_dump on PATH: the package to install is named.
         var environment = ProcessInfo.processInfo.environment
         environment["PATH"] = "/nonexistent"
-        let missingTool = try CommandLineTests.run(["apply", "-c", sandbox.config, "--state-dir", sandbox.state, "--force"],
+        let missingTool = try CLI.run(["apply", "-c", sandbox.config, "--state-dir", sandbox.state, "--force"],
                                                    environment: environment)
         #expect(missingTool.stdout.contains("pg_dump is not installed (not found on PATH); install postgresql-client"), "\(missingTool.stdout)")
     }
@@ -195,18 +196,18 @@ import Testing
         #expect(try sandbox.apply(["--force"]).stdout.contains("succeeded  collect:db"))
         let checksum = try mariadb(server, "CHECKSUM TABLE shop.items").split(separator: "\t").last.map(String.init)
         try FileManager.default.removeItem(atPath: sandbox.state)
-        let restored = try CommandLineTests.run(["restore", "-c", sandbox.config, "--collect-point", "db", "--target", sandbox.path("r"),
+        let restored = try CLI.run(["restore", "-c", sandbox.config, "--collect-point", "db", "--target", sandbox.path("r"),
                                                  "--source", "shop", "--into", "shop_restored"])
         #expect(restored.status == 0, "\(restored.stderr)")
         #expect(try mariadb(server, "SELECT COUNT(*) FROM shop_restored.items") == "100000\n")
         #expect(try mariadb(server, "CHECKSUM TABLE shop_restored.items").split(separator: "\t").last.map(String.init) == checksum)
         #expect(try mariadb(server, "SHOW TRIGGERS FROM shop_restored").contains("up"))
-        let refused = try CommandLineTests.run(["restore", "-c", sandbox.config, "--collect-point", "db", "--target", sandbox.path("r2"),
+        let refused = try CLI.run(["restore", "-c", sandbox.config, "--collect-point", "db", "--target", sandbox.path("r2"),
                                                 "--source", "shop", "--into", "shop"])
         #expect(refused.status == 2)
         #expect(refused.stderr.contains("database shop is not empty"), "\(refused.stderr)")
         // A dump of every database is not replayed over the server without --replace.
-        let everything = try CommandLineTests.run(["restore", "-c", sandbox.config, "--collect-point", "db", "--target", sandbox.path("r3"),
+        let everything = try CLI.run(["restore", "-c", sandbox.config, "--collect-point", "db", "--target", sandbox.path("r3"),
                                                    "--source", "everything"])
         #expect(everything.status == 2)
         #expect(everything.stderr.contains("add --replace"), "\(everything.stderr)")

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 
 /// ldap, dovecot and remote_files sources against real servers on loopback (slapd, dovecot, sshd).
 @Suite(.serialized) struct DirectorySourceTests {
@@ -35,7 +36,7 @@ import Testing
         let before = try Sandbox.shell("ldapsearch \(bind) -LLL -o ldif-wrap=no -b '\(server.string("suffix"))' '(objectClass=*)' '*'").output
         #expect(try Sandbox.shell("ldapdelete \(bind) 'uid=bob,ou=people,dc=example,dc=org'").status == 0)
         try FileManager.default.removeItem(atPath: sandbox.state)
-        let added = try CommandLineTests.run(["restore", "-c", sandbox.config, "--collect-point", "ldap", "--target", sandbox.path("r1"),
+        let added = try CLI.run(["restore", "-c", sandbox.config, "--collect-point", "ldap", "--target", sandbox.path("r1"),
                                               "--source", "remote", "--replace"])
         #expect(added.status == 0, "\(added.stderr)")
         let after = try Sandbox.shell("ldapsearch \(bind) -LLL -o ldif-wrap=no -b '\(server.string("suffix"))' '(objectClass=*)' '*'").output
@@ -47,7 +48,7 @@ import Testing
         let config = try String(contentsOfFile: server.string("slapd_config"), encoding: .utf8)
             .replacingOccurrences(of: server.string("data_dir"), with: fresh)
         try config.write(toFile: sandbox.path("fresh.conf"), atomically: true, encoding: .utf8)
-        let loaded = try CommandLineTests.run(["restore", "-c", sandbox.config, "--collect-point", "ldap", "--target", sandbox.path("r2"),
+        let loaded = try CLI.run(["restore", "-c", sandbox.config, "--collect-point", "ldap", "--target", sandbox.path("r2"),
                                                "--source", "local", "--into", sandbox.path("fresh.conf")])
         #expect(loaded.status == 0, "\(loaded.stderr)")
         let recat = try Sandbox.shell("slapcat -f '\(sandbox.path("fresh.conf"))' -n 1").output
@@ -79,7 +80,7 @@ import Testing
         #expect(try sandbox.apply(["--force"]).stdout.contains("cached     collect:mail"), "unchanged mail, same tree")
         // Restore: alice's mail comes back in a new folder, her INBOX (with a message since) untouched.
         try FileManager.default.removeItem(atPath: sandbox.state)
-        let restored = try CommandLineTests.run(["restore", "-c", sandbox.config, "--collect-point", "mail", "--target", sandbox.path("r"),
+        let restored = try CLI.run(["restore", "-c", sandbox.config, "--collect-point", "mail", "--target", sandbox.path("r"),
                                                  "--source", "alice"])
         #expect(restored.status == 0, "\(restored.stderr)")
         #expect(restored.stdout.contains("into its folder restored-"), "\(restored.stdout)")

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 
 /// The email hook against a real SMTP server on loopback (aiosmtpd): plain with AUTH, STARTTLS, smtps://.
 @Suite(.serialized) struct EmailHookTests {

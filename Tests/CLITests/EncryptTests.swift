@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 
 /// The encrypt filter end to end: on a collect point and on a backup point, judged by `age -d`,
 /// restored on a fresh machine, and with no clear text left behind.
@@ -77,19 +78,19 @@ import Testing
 
         // A fresh machine without the identity in the configuration: one clear line, nothing written.
         try FileManager.default.removeItem(atPath: sandbox.state)
-        let refused = try CommandLineTests.run(["restore", "-c", sandbox.config, "--target", sandbox.path("restored")])
+        let refused = try CLI.run(["restore", "-c", sandbox.config, "--target", sandbox.path("restored")])
         #expect(refused.status == 2)
         #expect(refused.stderr.contains("--identity"), "\(refused.stderr)")
         #expect(!FileManager.default.fileExists(atPath: sandbox.path("restored/site")))
         // With a wrong identity: refused too.
         try Sandbox.shell("age-keygen -o '\(sandbox.path("other.txt"))' 2>/dev/null")
-        let wrong = try CommandLineTests.run(["restore", "-c", sandbox.config, "--target", sandbox.path("restored"),
+        let wrong = try CLI.run(["restore", "-c", sandbox.config, "--target", sandbox.path("restored"),
                                               "--identity", sandbox.path("other.txt")])
         #expect(wrong.status == 2)
         #expect(wrong.stderr.contains("no identity opens"), "\(wrong.stderr)")
         #expect(!FileManager.default.fileExists(atPath: sandbox.path("restored/site")))
         // With it: the data back, modes included, and the hashes index checked after decryption.
-        let restored = try CommandLineTests.run(["restore", "-c", sandbox.config, "--target", sandbox.path("restored"),
+        let restored = try CLI.run(["restore", "-c", sandbox.config, "--target", sandbox.path("restored"),
                                                  "--identity", sandbox.path("key.txt")])
         #expect(restored.status == 0, "\(restored.stderr)")
         #expect(restored.stdout.contains("verified SHA256SUMS"))
@@ -134,13 +135,13 @@ import Testing
         // Restore on a fresh machine, from the encrypted backup point.
         try FileManager.default.removeItem(atPath: sandbox.state)
         try FileManager.default.removeItem(atPath: sandbox.path("collect"))
-        let restored = try CommandLineTests.run(["restore", "-c", sandbox.config, "--from", "offsite", "--target", sandbox.path("restored")])
+        let restored = try CLI.run(["restore", "-c", sandbox.config, "--from", "offsite", "--target", sandbox.path("restored")])
         #expect(restored.status == 0, "\(restored.stderr)")
         #expect(try Sandbox.shell("diff -r '\(sandbox.path("data/www"))' '\(sandbox.path("restored/site/www"))'").status == 0)
         #expect(try Sandbox.shell("ls -A '\(sandbox.path("restored"))'").output == "site\n", "no scratch file left")
         // A wrong passphrase: one clear line, nothing restored.
         try sandbox.write("passphrase", "not the passphrase\n")
-        let wrong = try CommandLineTests.run(["restore", "-c", sandbox.config, "--from", "offsite", "--target", sandbox.path("again")])
+        let wrong = try CLI.run(["restore", "-c", sandbox.config, "--from", "offsite", "--target", sandbox.path("again")])
         #expect(wrong.status == 2)
         #expect(wrong.stderr.contains("wrong passphrase"), "\(wrong.stderr)")
         #expect(try Sandbox.shell("ls -A '\(sandbox.path("again"))' 2>/dev/null").output.isEmpty)

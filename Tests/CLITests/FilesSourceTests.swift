@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 
 /// The files source with what real trees hold: hard links, owners, modes, empty directories, symlinks,
 /// special files; through a files collect point and an archive, restored and compared.
@@ -43,7 +44,7 @@ import Testing
         }
         // Restored on a fresh machine: the same tree, modes and links included.
         try FileManager.default.removeItem(atPath: sandbox.state)
-        let restored = try CommandLineTests.run(["restore", "-c", sandbox.config, "--target", sandbox.path("restored")])
+        let restored = try CLI.run(["restore", "-c", sandbox.config, "--target", sandbox.path("restored")])
         #expect(restored.status == 0, "\(restored.stderr)")
         let out = sandbox.path("restored/site/tree")
         #expect(try Sandbox.shell("diff -r --no-dereference '\(data)' '\(out)' 2>&1 | grep -v 'pipe'").output.isEmpty)

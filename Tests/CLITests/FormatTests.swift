@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 
 /// Archive formats and hash indexes, judged by the real tools; a full disk at the backup point.
 @Suite(.serialized) struct FormatTests {

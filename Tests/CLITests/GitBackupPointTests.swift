@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 
 /// The git backup point: pushed histories judged by git (clone, fsck, log), over file:// and ssh://.
 @Suite(.serialized) struct GitBackupPointTests {

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 
 /// The git collect point: a commit per changed run, judged by the git program (clone, fsck, log),
 /// restored from its own history by date or commit id.
@@ -70,8 +71,8 @@ import Testing
         sleep(2)
         try sandbox.write("data/index.html", "<h1>two</h1>\n")
         #expect(try sandbox.apply(["--force"]).status == 0)
-        func restore(_ target: String, _ extra: [String]) throws -> CommandLineTests.Result {
-            try CommandLineTests.run(["restore", "-c", sandbox.config, "--collect-point", "site", "--target", sandbox.path(target)] + extra)
+        func restore(_ target: String, _ extra: [String]) throws -> CLI.Result {
+            try CLI.run(["restore", "-c", sandbox.config, "--collect-point", "site", "--target", sandbox.path(target)] + extra)
         }
         let newest = try restore("newest", ["--from-collect-point"])
         #expect(newest.status == 0, "\(newest.stderr)")
@@ -110,7 +111,7 @@ import Testing
             """)
         #expect(try sandbox.apply().status == 0)
         #expect(try git(sandbox, "ls-files") == "SHA256SUMS.age\nwww/a.txt.age\n")
-        let restored = try CommandLineTests.run(["restore", "-c", sandbox.config, "--from-collect-point", "--target", sandbox.path("out")])
+        let restored = try CLI.run(["restore", "-c", sandbox.config, "--from-collect-point", "--target", sandbox.path("out")])
         #expect(restored.status == 0, "\(restored.stderr)")
         #expect(restored.stdout.contains("verified SHA256SUMS"))
         #expect(try String(contentsOfFile: sandbox.path("out/site/www/a.txt"), encoding: .utf8) == "alpha\n")

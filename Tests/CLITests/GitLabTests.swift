@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 
 /// The gitlab backup point against a local implementation of the GitLab API v4 endpoints it uses.
 @Suite(.serialized) struct GitLabTests {
@@ -29,7 +30,7 @@ import Testing
         #expect(try Sandbox.shell("git -C '\(repository)' fsck --strict 2>&1").status == 0)
         // A fresh machine restores through the API and a clone.
         try FileManager.default.removeItem(atPath: sandbox.state)
-        let restored = try CommandLineTests.run(["restore", "-c", sandbox.config, "--target", sandbox.path("restored")])
+        let restored = try CLI.run(["restore", "-c", sandbox.config, "--target", sandbox.path("restored")])
         #expect(restored.status == 0, "\(restored.stderr)")
         #expect(try String(contentsOfFile: sandbox.path("restored/site/www/index.html"), encoding: .utf8) == "<h1>two</h1>\n")
         // A wrong token: one clear line.

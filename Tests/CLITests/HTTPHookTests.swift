@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 
 /// The http hook against a real HTTP listener on loopback that records what it receives.
 @Suite(.serialized) struct HTTPHookTests {

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 
 /// log and command hooks: events, status variables, and a failing hook never failing a good backup.
 @Suite(.serialized) struct HookTests {
@@ -24,7 +25,7 @@ import Testing
                   - {engine: log, path: "$ROOT/logs/{name}-{status}.log", events: [backup_success, backup_error]}
             """)
         // plan never fires a hook
-        #expect(try CommandLineTests.run(["plan", "-c", sandbox.config, "--state-dir", sandbox.state]).status == 0)
+        #expect(try CLI.run(["plan", "-c", sandbox.config, "--state-dir", sandbox.state]).status == 0)
         #expect(try sandbox.apply(["--dry-run"]).status == 0)
         #expect(!FileManager.default.fileExists(atPath: sandbox.path("logs")))
         let run = try sandbox.apply()
@@ -58,6 +59,32 @@ import Testing
         #expect(events == "before_backup -- box\nafter_backup OK box\n")
     }
 
+    /// A monitoring ping that cannot be sent before the backup (an unreachable healthchecks URL) costs no backup.
+    @Test func aFailingBeforeHookNeverBlocksTheBackup() throws {
+        let sandbox = try makeSandbox(hooks: """
+                  - {engine: http, events: [before_backup], url: "http://127.0.0.1:9/ping", retries: 0, timeout: 5s}
+                  - {engine: command, events: [before_backup], command: "exit 1"}
+            """)
+        let run = try sandbox.apply()
+        #expect(run.status == 3, "only hooks failed: \(run.stdout)")
+        #expect(FileManager.default.fileExists(atPath: sandbox.path("backups/box.tar.gz")), "the backup was made")
+        #expect(run.stdout.contains("FAILED   notify:box/http/before"))
+    }
+
+    /// A command hook can be a precondition: `on_failure: abort` stops its scope's stages when it fails.
+    @Test func aBeforeHookThatAbortsBlocksItsScope() throws {
+        let sandbox = try makeSandbox(hooks: """
+                  - {engine: command, events: [before_backup], command: "test -e $ROOT/mounted", on_failure: abort}
+            """)
+        let run = try sandbox.apply()
+        #expect(run.status == 2, "\(run.stdout)")
+        #expect(run.stdout.contains("blocked  dump:box/x  (blocked by notify:box/command/before"), "\(run.stdout)")
+        #expect(!FileManager.default.fileExists(atPath: sandbox.path("backups/box.tar.gz")))
+        try sandbox.write("mounted", "yes\n")
+        #expect(try sandbox.apply().status == 0)
+        #expect(FileManager.default.fileExists(atPath: sandbox.path("backups/box.tar.gz")))
+    }
+
     @Test func aFailingHookIsReportedWithItsOwnExitCodeAndTheBackupStands() throws {
         let sandbox = try makeSandbox(hooks: """
                   - {engine: command, events: [after_backup], command: "echo hook trouble >&2; exit 1"}
@@ -67,7 +94,7 @@ import Testing
         #expect(run.stdout.contains("FAILED   notify:box/command/after"))
         #expect(run.stdout.contains("hook trouble"))
         #expect(FileManager.default.fileExists(atPath: sandbox.path("backups/box.tar.gz")))
-        let check = try CommandLineTests.run(["check", "--nrpe", "-c", sandbox.config, "--state-dir", sandbox.state])
+        let check = try CLI.run(["check", "--nrpe", "-c", sandbox.config, "--state-dir", sandbox.state])
         #expect(check.status == 0, "the backup itself is fine: \(check.stdout)")
     }
 }

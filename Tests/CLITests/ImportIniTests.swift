@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 
 @Suite struct ImportIniTests {
     @Test func convertsValidatesAndWritesSecretsAside() throws {
@@ -16,20 +17,20 @@ import Testing
             """)
         try sandbox.write("ini/out.backup", "[point]\nengine=archive\nremote_url=file:///srv/{name}.tar.gz\n")
         let output = sandbox.path("polyarchiv.yaml")
-        let result = try CommandLineTests.run(["import-ini", sandbox.path("ini"), "-o", output])
+        let result = try CLI.run(["import-ini", sandbox.path("ini"), "-o", output])
         #expect(result.status == 0, "\(result.stderr)")
         #expect(result.stderr.contains("www.collect:8:1: warning: `dump_executable` has no equivalent"), "\(result.stderr)")
         let yaml = try String(contentsOfFile: output, encoding: .utf8)
         #expect(!yaml.contains("hunter2"))
         #expect(yaml.contains("password_file: \(sandbox.path("polyarchiv.secrets"))/source-db-password"))
-        #expect(try CommandLineTests.run(["validate", "-q", "-c", output]).status == 0)
+        #expect(try CLI.run(["validate", "-q", "-c", output]).status == 0)
     }
 
     @Test func malformedIniIsOneLineEachAndWritesNothing() throws {
         let sandbox = try Sandbox()
         try sandbox.write("ini/a.collect", "[point]\nengine=files\n[point]\n")
         let output = sandbox.path("out.yaml")
-        let result = try CommandLineTests.run(["import-ini", sandbox.path("ini"), "-o", output])
+        let result = try CLI.run(["import-ini", sandbox.path("ini"), "-o", output])
         #expect(result.status == 1)
         #expect(result.stderr.contains("a.collect:3:1: error: section [point] appears twice"))
         #expect(!FileManager.default.fileExists(atPath: output))
@@ -42,7 +43,7 @@ import Testing
         try sandbox.write("ini/secret.backup", "[point]\nengine=archive\nremote_url=file:///srv/{name}.tar.gz\n")
         chmod(sandbox.path("ini/secret.backup"), 0)
         try Sandbox.shell("chmod -R a+rX '\(sandbox.root.path)' && chmod 0 '\(sandbox.path("ini/secret.backup"))'")
-        var command = [CommandLineTests.binary.path, "import-ini", sandbox.path("ini")]
+        var command = [CLI.binary.path, "import-ini", sandbox.path("ini")]
         if geteuid() == 0 {
             guard try Sandbox.shell("command -v runuser").status == 0 else {
                 Issue.record("runuser is needed to run as an unprivileged user")

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 
 /// apply --metrics-file: a Prometheus textfile that promtool accepts, with the points' state.
 @Suite(.serialized) struct MetricsFileTests {

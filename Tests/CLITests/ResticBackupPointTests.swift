@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 
 /// The restic backup point, judged by restic itself; restore from restic and from git on a fresh machine.
 @Suite(.serialized) struct ResticBackupPointTests {
@@ -49,9 +50,9 @@ import Testing
         // A fresh machine: list and restore from the repository.
         try FileManager.default.removeItem(atPath: sandbox.state)
         try FileManager.default.removeItem(atPath: sandbox.path("collect"))
-        let listed = try CommandLineTests.run(["list", "-c", sandbox.config])
+        let listed = try CLI.run(["list", "-c", sandbox.config])
         #expect(listed.stdout.components(separatedBy: "restic:").count == 3, "\(listed.stdout)")
-        let restored = try CommandLineTests.run(["restore", "-c", sandbox.config, "--target", sandbox.path("restored")])
+        let restored = try CLI.run(["restore", "-c", sandbox.config, "--target", sandbox.path("restored")])
         #expect(restored.status == 0, "\(restored.stderr)")
         #expect(try Sandbox.shell("diff -r '\(sandbox.path("data"))' '\(sandbox.path("restored/site/www"))'").status == 0)
         // A wrong password: one clear line.
@@ -77,9 +78,9 @@ import Testing
         #expect(try sandbox.apply(["--force"]).status == 0)
         try FileManager.default.removeItem(atPath: sandbox.state)
         try FileManager.default.removeItem(atPath: sandbox.path("collect"))
-        let listed = try CommandLineTests.run(["list", "-c", sandbox.config])
+        let listed = try CLI.run(["list", "-c", sandbox.config])
         #expect(listed.stdout.components(separatedBy: "remote.git#").count == 3, "\(listed.stdout)")
-        let restored = try CommandLineTests.run(["restore", "-c", sandbox.config, "--target", sandbox.path("restored")])
+        let restored = try CLI.run(["restore", "-c", sandbox.config, "--target", sandbox.path("restored")])
         #expect(restored.status == 0, "\(restored.stderr)")
         #expect(try String(contentsOfFile: sandbox.path("restored/site/www/index.html"), encoding: .utf8) == "<h1>two</h1>\n")
     }

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 
 /// before_restore, restore_success and restore_error at global, collect point and backup point level.
 @Suite(.serialized) struct RestoreHookTests {
@@ -35,7 +36,7 @@ import Testing
         #expect(try sandbox.apply().status == 0)
         #expect(events(sandbox) == "before_backup -- local\n", "restore hooks never fire during a backup")
         try FileManager.default.removeItem(atPath: sandbox.path("events"))
-        let run = try CommandLineTests.run(["restore", "-c", sandbox.config, "--target", sandbox.path("restored")])
+        let run = try CLI.run(["restore", "-c", sandbox.config, "--target", sandbox.path("restored")])
         #expect(run.status == 0, "\(run.stderr)")
         #expect(events(sandbox) == """
             before_restore -- global
@@ -48,7 +49,7 @@ import Testing
             """)
         let log = try String(contentsOfFile: sandbox.path("restore.log"), encoding: .utf8)
         #expect(log.contains("restore_success OK"))
-        #expect(log.contains("restored site"))
+        #expect(log.contains("restored local on site"))
     }
 
     @Test func aFailedRestoreFiresTheErrorEventsWithTheReason() throws {
@@ -56,7 +57,7 @@ import Testing
         #expect(try sandbox.apply().status == 0)
         try FileManager.default.removeItem(atPath: sandbox.path("events"))
         try sandbox.write("restored/site/occupied", "x")
-        let run = try CommandLineTests.run(["restore", "-c", sandbox.config, "--target", sandbox.path("restored")])
+        let run = try CLI.run(["restore", "-c", sandbox.config, "--target", sandbox.path("restored")])
         #expect(run.status == 2)
         #expect(events(sandbox) == """
             before_restore -- global
@@ -83,7 +84,7 @@ import Testing
             hooks: [{engine: command, events: [restore_success], command: "exit 7"}]
             """)
         #expect(try sandbox.apply().status == 0)
-        let run = try CommandLineTests.run(["restore", "-c", sandbox.config, "--target", sandbox.path("restored")])
+        let run = try CLI.run(["restore", "-c", sandbox.config, "--target", sandbox.path("restored")])
         #expect(run.status == 3, "\(run.stdout)\(run.stderr)")
         #expect(run.stderr.contains("exited with status 7 on restore_success"), "\(run.stderr)")
         #expect(try String(contentsOfFile: sandbox.path("restored/site/www/a.txt"), encoding: .utf8) == "a\n")

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 
 /// list and restore from the backup points' metadata, on a "fresh machine": no state, no collect point.
 @Suite(.serialized) struct RestoreTests {
@@ -32,8 +33,8 @@ import Testing
                           + "json.dump(d, open(p,'w'))\" '\(sandbox.path("backups/local-site.polyarchiv.json"))' \(digest)")
     }
 
-    func restore(_ sandbox: Sandbox, _ extra: [String] = []) throws -> CommandLineTests.Result {
-        try CommandLineTests.run(["restore", "-c", sandbox.config, "--target", sandbox.path("restored")] + extra)
+    func restore(_ sandbox: Sandbox, _ extra: [String] = []) throws -> CLI.Result {
+        try CLI.run(["restore", "-c", sandbox.config, "--target", sandbox.path("restored")] + extra)
     }
 
     @Test func restoreOnAFreshMachineGivesTheDataBack() throws {
@@ -48,7 +49,7 @@ import Testing
         // A fresh machine: no state directory, no collect point.
         try FileManager.default.removeItem(atPath: sandbox.state)
         try FileManager.default.removeItem(atPath: sandbox.path("collect"))
-        let list = try CommandLineTests.run(["list", "-c", sandbox.config])
+        let list = try CLI.run(["list", "-c", sandbox.config])
         #expect(list.status == 0)
         #expect(list.stdout.contains("local ← site"))
         #expect(list.stdout.contains(".tar.gz"))
@@ -74,11 +75,11 @@ import Testing
         sleep(2)
         try sandbox.write("data/www/index.html", "<h1>two</h1>\n")
         #expect(try sandbox.apply().status == 0)
-        let list = try CommandLineTests.run(["list", "-c", sandbox.config])
+        let list = try CLI.run(["list", "-c", sandbox.config])
         #expect(list.stdout.components(separatedBy: ".tar.gz").count == 3, "two backups listed:\n\(list.stdout)")
         #expect(try restore(sandbox, ["--at", created]).status == 0)
         #expect(try String(contentsOfFile: sandbox.path("restored/site/www/index.html"), encoding: .utf8) == "<h1>one</h1>\n")
-        let newest = try CommandLineTests.run(["restore", "-c", sandbox.config, "--target", sandbox.path("newest")])
+        let newest = try CLI.run(["restore", "-c", sandbox.config, "--target", sandbox.path("newest")])
         #expect(newest.status == 0)
         #expect(try String(contentsOfFile: sandbox.path("newest/site/www/index.html"), encoding: .utf8) == "<h1>two</h1>\n")
     }
@@ -141,8 +142,8 @@ import Testing
               local: {engine: archive, url: "file://$ROOT/backups/{name}.tar.gz"}
             """)
         #expect(try sandbox.apply().status == 0)
-        func restore(_ target: String, _ extra: [String]) throws -> CommandLineTests.Result {
-            try CommandLineTests.run(["restore", "-c", sandbox.config, "--collect-point", "app", "--target", sandbox.path(target)] + extra)
+        func restore(_ target: String, _ extra: [String]) throws -> CLI.Result {
+            try CLI.run(["restore", "-c", sandbox.config, "--collect-point", "app", "--target", sandbox.path(target)] + extra)
         }
         let sqlite = try restore("r1", ["--source", "db", "--into", sandbox.path("copy.sqlite3")])
         #expect(sqlite.status == 0, "\(sqlite.stderr)")
@@ -177,11 +178,11 @@ import Testing
         // The live data goes bad.
         try sandbox.write("www/index.html", "<h1>defaced</h1>\n")
         try FileManager.default.removeItem(atPath: sandbox.path("www/img/logo.svg"))
-        let unconfirmed = try CommandLineTests.run(["restore", "-c", sandbox.config, "--in-place"])
+        let unconfirmed = try CLI.run(["restore", "-c", sandbox.config, "--in-place"])
         #expect(unconfirmed.status != 0)
         #expect(unconfirmed.stderr.contains("add --yes"), "\(unconfirmed.stderr)")
         #expect(try String(contentsOfFile: sandbox.path("www/index.html"), encoding: .utf8) == "<h1>defaced</h1>\n")
-        let restored = try CommandLineTests.run(["restore", "-c", sandbox.config, "--in-place", "--yes"])
+        let restored = try CLI.run(["restore", "-c", sandbox.config, "--in-place", "--yes"])
         #expect(restored.status == 0, "\(restored.stderr)")
         #expect(try String(contentsOfFile: sandbox.path("www/index.html"), encoding: .utf8) == "<h1>good</h1>\n")
         #expect(FileManager.default.fileExists(atPath: sandbox.path("www/img/logo.svg")))

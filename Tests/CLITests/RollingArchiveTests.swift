@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 
 /// rolling_archive: plan shows what retention keeps (and why) and deletes; apply deletes only after
 /// the new archive is in place; restore still finds the newest.
@@ -10,18 +11,24 @@ import Testing
         // Backups of earlier runs, as a metadata document and files.
         let now = Date()
         var backups: [[String: Any]] = []
+        // This host's backups carry its name (the fleet setup: {hostname} in the file name); retention may delete them.
+        let host = try Sandbox.shell("hostname -s").output.trimmingCharacters(in: .whitespacesAndNewlines)
         for days in [1, 2, 3, 10, 40] {
-            let name = "rolling/site-old-\(days)d.tar.gz"
+            let name = "rolling/site-old-\(days)d-\(host).tar.gz"
             try sandbox.write(name, "old archive \(days)\n")
             backups.append(["location": "file://" + sandbox.path(name), "size": 14, "host": "old",
                             "digest": String(repeating: "0", count: 64),
                             "created": ISO8601DateFormatter().string(from: now.addingTimeInterval(-Double(days) * 86_400))])
         }
-        // An entry that points elsewhere (a tampered document) is never deleted.
+        // An entry that points elsewhere (a tampered document), one that climbs out of the directory, and another host's
+        // backup beside ours are never deleted.
         try sandbox.write("elsewhere/victim.txt", "precious\n")
-        backups.append(["location": "file://" + sandbox.path("elsewhere/victim.txt"), "size": 9, "host": "old",
-                        "digest": String(repeating: "0", count: 64),
-                        "created": ISO8601DateFormatter().string(from: now.addingTimeInterval(-90 * 86_400))])
+        try sandbox.write("rolling/site-other-host.tar.gz", "another host's only backup\n")
+        for (location, days) in [("file://" + sandbox.path("elsewhere/victim.txt"), 90.0), ("file://" + sandbox.path("rolling/.."), 91.0),
+                                 ("file://" + sandbox.path("rolling/%2e%2e"), 92.0), ("file://" + sandbox.path("rolling/site-other-host.tar.gz"), 93.0)] {
+            backups.append(["location": location, "size": 9, "host": host, "digest": String(repeating: "0", count: 64),
+                            "created": ISO8601DateFormatter().string(from: now.addingTimeInterval(-days * 86_400))])
+        }
         let document: [String: Any] = ["format": "polyarchiv-metadata 1", "backup_point": "rolling", "collect_point": "site", "backups": backups]
         try JSONSerialization.data(withJSONObject: document).write(to: URL(fileURLWithPath: sandbox.path("rolling/site.json")))
         try sandbox.configure("""
@@ -34,29 +41,34 @@ import Testing
                 metadata_url: "file://$ROOT/rolling/site.json"
                 keep: {last: 2, within: 5d}
             """)
-        let plan = try CommandLineTests.run(["plan", "-c", sandbox.config, "--state-dir", sandbox.state])
+        let plan = try CLI.run(["plan", "-c", sandbox.config, "--state-dir", sandbox.state])
         #expect(plan.status == 0, "\(plan.stderr)")
         let lines = plan.stdout.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
         #expect(lines.filter { $0.hasPrefix("keep") }.count == 4, "\(plan.stdout)")
+        #expect(lines.filter { $0.hasPrefix("delete") }.count == 2, "\(plan.stdout)")
+        #expect(lines.filter { $0.hasPrefix("expired") && $0.contains("left alone") }.count == 4, "\(plan.stdout)")
         #expect(lines.contains { $0.hasPrefix("keep") && $0.contains("(this run)") == false && $0.contains("site-old-1d") && $0.contains("within 5d, last snapshot") },
                 "\(plan.stdout)")
         #expect(lines.contains { $0.hasPrefix("delete") && $0.contains("site-old-10d") })
         #expect(lines.contains { $0.hasPrefix("delete") && $0.contains("site-old-40d") })
         // plan deleted nothing.
-        #expect(FileManager.default.fileExists(atPath: sandbox.path("rolling/site-old-40d.tar.gz")))
+        #expect(FileManager.default.fileExists(atPath: sandbox.path("rolling/site-old-40d-\(host).tar.gz")))
 
         let run = try sandbox.apply()
         #expect(run.status == 0, "\(run.stdout)")
         #expect(FileManager.default.fileExists(atPath: sandbox.path("elsewhere/victim.txt")))
-        #expect(run.stdout.contains("is not in this backup point's directory; not deleted"), "\(run.stdout)")
+        #expect(FileManager.default.fileExists(atPath: sandbox.path("rolling/site-other-host.tar.gz")))
+        #expect(run.stdout.components(separatedBy: "was not made by this host in this backup point's directory; not deleted").count == 5,
+                "\(run.stdout)")
         let remaining = try FileManager.default.contentsOfDirectory(atPath: sandbox.path("rolling")).sorted()
-        #expect(remaining.filter { $0.hasPrefix("site-old") } == ["site-old-1d.tar.gz", "site-old-2d.tar.gz", "site-old-3d.tar.gz"], "\(remaining)")
+        #expect(remaining.filter { $0.hasPrefix("site-old") }
+                == ["site-old-1d-\(host).tar.gz", "site-old-2d-\(host).tar.gz", "site-old-3d-\(host).tar.gz"], "\(remaining)")
         #expect(remaining.filter { $0.hasPrefix("site-2") && $0.hasSuffix(".tar.gz") }.count == 1, "the new archive: \(remaining)")
         let listed = try String(contentsOfFile: sandbox.path("rolling/site.json"), encoding: .utf8)
         #expect(!listed.contains("site-old-10d") && listed.contains("site-old-3d"))
         // A fresh machine restores the newest: this run's archive.
         try FileManager.default.removeItem(atPath: sandbox.state)
-        let restored = try CommandLineTests.run(["restore", "-c", sandbox.config, "--target", sandbox.path("restored")])
+        let restored = try CLI.run(["restore", "-c", sandbox.config, "--target", sandbox.path("restored")])
         #expect(restored.status == 0, "\(restored.stderr)")
         #expect(try String(contentsOfFile: sandbox.path("restored/site/www/index.html"), encoding: .utf8) == "<h1>now</h1>\n")
     }

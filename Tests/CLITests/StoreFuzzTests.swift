@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 
 /// Damaged store objects under every archive format: whatever was flipped, truncated or removed, `apply`
 /// reports it, makes it again and writes a correct archive; it never crashes.

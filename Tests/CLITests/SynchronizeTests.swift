@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 
 /// synchronize: a mirror in a folder, over ssh (rsync) and on WebDAV (changed files only), deletions
 /// included, restored on a fresh machine.
@@ -54,7 +55,7 @@ import Testing
         #expect(try Sandbox.shell("find '\(mirror)' -name '*polyarchiv-part*' -o -name '.polyarchiv-collect-point'").output.isEmpty)
         try FileManager.default.removeItem(atPath: sandbox.state)
         try FileManager.default.removeItem(atPath: sandbox.path("collect"))
-        let restored = try CommandLineTests.run(["restore", "-c", sandbox.config, "--target", sandbox.path("restored")])
+        let restored = try CLI.run(["restore", "-c", sandbox.config, "--target", sandbox.path("restored")])
         #expect(restored.status == 0, "\(restored.stderr)")
         #expect(try Sandbox.shell("diff -r '\(sandbox.path("data"))' '\(sandbox.path("restored/site/www"))'").status == 0)
     }

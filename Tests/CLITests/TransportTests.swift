@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 
 /// Archive backup points over every transport against real servers: first run, second run (nothing
 /// uploaded again), restore on a fresh machine, no temporary name left behind, wrong credentials.
@@ -46,8 +47,10 @@ import Testing
             let yaml = "{engine: archive, url: \"s3://\(server.string("bucket"))/backups/{name}.tar.zst\", s3_endpoint: \"\(endpoint)\", "
                 + "s3_access_key: \(server.string("access_key")), s3_secret_key: \"\(secret)\", s3_part_size: 5}"
             return (yaml, {
-                let result = try Sandbox.shell("curl -s --aws-sigv4 aws:amz:us-east-1:s3 --user testing:testing "
-                                               + "'\(endpoint)/\(server.string("bucket"))?list-type=2&prefix=backups/'")
+                // An independent signed listing (the server checks signatures): the key pair of the launcher.
+                let result = try Sandbox.shell("curl -s --aws-sigv4 aws:amz:us-east-1:s3 --user '\(server.string("access_key")):\(secret)' "
+                                               + "-H 'x-amz-content-sha256: UNSIGNED-PAYLOAD' "
+                                               + "'\(endpoint)/\(server.string("bucket"))?list-type=2&prefix=backups%2F'")
                 return result.output.components(separatedBy: "<Key>").dropFirst().compactMap { $0.components(separatedBy: "</Key>").first }
                     .map { ($0 as NSString).lastPathComponent }.sorted()
             })
@@ -78,9 +81,9 @@ import Testing
         // A fresh machine: list and restore through the transport.
         try FileManager.default.removeItem(atPath: sandbox.state)
         try FileManager.default.removeItem(atPath: sandbox.path("collect"))
-        let listed = try CommandLineTests.run(["list", "-c", sandbox.config])
+        let listed = try CLI.run(["list", "-c", sandbox.config])
         #expect(listed.stdout.contains("site.tar.zst"), "\(listed.stdout)\(listed.stderr)")
-        let restored = try CommandLineTests.run(["restore", "-c", sandbox.config, "--target", sandbox.path("restored")])
+        let restored = try CLI.run(["restore", "-c", sandbox.config, "--target", sandbox.path("restored")])
         #expect(restored.status == 0, "\(restored.stderr)")
         #expect(try Sandbox.shell("diff -r '\(sandbox.path("data"))' '\(sandbox.path("restored/site/www"))'").status == 0)
     }
@@ -159,7 +162,7 @@ import Testing
 
 /// Transient answers are retried with a growing pause; permanent ones fail at once.
 @Suite(.serialized) struct RetryTests {
-    func run(failures: Int, status: Int, retries: Int) throws -> (CommandLineTests.Result, [String], Sandbox) {
+    func run(failures: Int, status: Int, retries: Int) throws -> (CLI.Result, [String], Sandbox) {
         let sandbox = try Sandbox()
         try FileManager.default.createDirectory(atPath: sandbox.path("dav"), withIntermediateDirectories: true)
         guard let server = try TestServer.start("flaky_dav.py", [sandbox.path("dav"), String(failures), String(status)]) else {
@@ -221,7 +224,7 @@ import Testing
                                                                  sandbox.path("server.key"), "--client-ca", sandbox.path("ca.pem")]) else { return }
         defer { server.stop() }
         try sandbox.write("data/a.txt", "a\n")
-        func attempt(_ tls: String) throws -> CommandLineTests.Result {
+        func attempt(_ tls: String) throws -> CLI.Result {
             try sandbox.configure("""
                 collect_points:
                   site: {engine: files, path: $ROOT/collect, sources: {www: {engine: files, path: $ROOT/data}}}
@@ -296,7 +299,7 @@ struct SlowUpload {
 
     /// Starts `apply` in the background.
     func start(output: Pipe? = nil) throws {
-        apply.executableURL = CommandLineTests.binary
+        apply.executableURL = CLI.binary
         apply.arguments = ["apply", "-c", sandbox.config, "--state-dir", sandbox.state]
         apply.standardOutput = output ?? FileHandle.nullDevice
         apply.standardError = FileHandle.nullDevice
@@ -315,7 +318,7 @@ struct SlowUpload {
     /// A fresh machine restores the backup: the bytes must be the ones backed up.
     func restoresTheSameBytes() throws -> Bool {
         try FileManager.default.removeItem(atPath: sandbox.state)
-        let restored = try CommandLineTests.run(["restore", "-c", sandbox.config, "--target", sandbox.path("restored")])
+        let restored = try CLI.run(["restore", "-c", sandbox.config, "--target", sandbox.path("restored")])
         #expect(restored.status == 0, "\(restored.stderr)")
         return try Sandbox.shell("cmp '\(sandbox.path("data/random.bin"))' '\(sandbox.path("restored/site/www/random.bin"))'").status == 0
     }

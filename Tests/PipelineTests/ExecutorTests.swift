@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 @testable import Pipeline
 
 /// The executor's scheduling, with runners that only record what happened (the engines are tested
@@ -17,7 +18,7 @@ import Testing
         }
     }
 
-    struct SleepRunner: StageRunner {
+    struct SleepWork: StageWork {
         let version = "1"
         let alwaysRuns: Bool
         let recorder: Recorder
@@ -26,42 +27,49 @@ import Testing
         func run(_ context: StageContext) async throws -> [Artifact] {
             let start = Date()
             _ = try await context.blocking { usleep(200_000) }
-            recorder.record(context.node.id, start, Date())
+            recorder.record(context.node.id.path.joined(), start, Date())
             if fail { throw StageFailure("boom") }
             let input = context.inputs.flatMap(\.artifacts).map(\.digest.hex).joined()
-            return [try context.store.put(Data((context.node.id + input).utf8))]
+            return [try context.store.put(Data((context.node.id.description + input).utf8))]
         }
     }
 
     struct Fixture {
-        let directory: URL
+        let scratch: TemporaryDirectory
+        var directory: URL { scratch.url }
         let store: ContentStore
         let journal: Journal
 
         init() throws {
-            directory = FileManager.default.temporaryDirectory.appendingPathComponent("pa-exec-\(UUID().uuidString)")
-            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+            scratch = try TemporaryDirectory("pa-exec")
+            let directory = scratch.url
             store = try ContentStore(root: directory.appendingPathComponent("store"))
             journal = try Journal(path: directory.appendingPathComponent("journal.sqlite").path)
         }
 
-        func run(_ graph: StageGraph, recorder: Recorder, jobs: Int = 4, failing: Set<String> = [],
-                 limit: Int = 1) async throws -> [String: NodeOutcome] {
+        /// Each node's work sleeps and records when it ran; `failing` names the ones that throw.
+        func run(_ graph: StageGraph, jobs: Int = 4, limit: Int = 1) async throws -> [String: NodeOutcome] {
             let runID = try journal.startRun(command: "test", at: Date())
-            let executor = Executor(
-                graph: graph, store: store, journal: journal, pool: BlockingPool(threads: 4),
-                fingerprinter: Fingerprinter(keyData: Data(repeating: 7, count: 32)),
-                runners: { node in SleepRunner(alwaysRuns: node.kind == .dump, recorder: recorder, fail: failing.contains(node.id)) },
-                decisions: [:], configuration: .init(jobs: jobs) { _ in limit }, events: { _ in },
-                cancellation: CancellationFlag(), date: Date(), runID: runID, stateDirectory: directory)
+            let fingerprinter = Fingerprinter(keyData: Data(repeating: 7, count: 32))
+            let secrets = Secrets(environment: [:])
+            let decider = Decider(store: store, journal: journal, fingerprinter: fingerprinter, secrets: secrets, presets: [:], quick: false)
+            let executor = Executor(graph: graph, decider: decider, store: store, journal: journal, pool: BlockingPool(threads: 4),
+                                    fingerprinter: fingerprinter, configuration: .init(jobs: jobs) { _ in limit }, events: { _ in },
+                                    cancellation: CancellationFlag(), date: Date(), runID: runID, stateDirectory: directory)
             let results = await executor.run()
-            return Dictionary(uniqueKeysWithValues: results.map { ($0.id, $0.outcome) })
+            return Dictionary(uniqueKeysWithValues: results.map { ($0.id.path.joined(), $0.outcome) })
         }
     }
 
-    func node(_ id: String, _ kind: StageKind, resources: [String] = [], afterFailure: Bool = false) -> StageNode {
-        StageNode(id: id, kind: kind, engine: "test", group: .global, resourceKeys: resources, runsAfterFailure: afterFailure,
-                  summary: id)
+    func node(_ name: String, _ kind: StageKind, recorder: Recorder, resources: [String] = [], afterFailure: Bool = false,
+              fail: Bool = false) -> StageNode {
+        StageNode(id: StageID(kind, name), engine: "test",
+                  work: SleepWork(alwaysRuns: kind == .dump || kind == .notify, recorder: recorder, fail: fail),
+                  resourceKeys: resources, runsAfterFailure: afterFailure, summary: name)
+    }
+
+    func connect(_ graph: inout StageGraph, _ from: StageNode, _ to: StageNode) throws {
+        try graph.connect(from.id, to.id, placement: to.kind == .notify ? .order : .root, label: "x")
     }
 
     func overlap(_ a: (Date, Date)?, _ b: (Date, Date)?) -> Bool {
@@ -71,12 +79,12 @@ import Testing
 
     @Test func independentNodesOverlapAndAResourceLimitSerialisesThem() async throws {
         var graph = StageGraph()
-        try graph.add(node("a", .dump))
-        try graph.add(node("b", .dump))
-        try graph.add(node("c", .dump, resources: ["postgresql:db1"]))
-        try graph.add(node("d", .dump, resources: ["postgresql:db1"]))
         let recorder = Recorder()
-        let outcomes = try await Fixture().run(graph, recorder: recorder)
+        try graph.add(node("a", .dump, recorder: recorder))
+        try graph.add(node("b", .dump, recorder: recorder))
+        try graph.add(node("c", .dump, recorder: recorder, resources: ["postgresql:db1"]))
+        try graph.add(node("d", .dump, recorder: recorder, resources: ["postgresql:db1"]))
+        let outcomes = try await Fixture().run(graph)
         #expect(outcomes.values.allSatisfy { $0 == .succeeded })
         #expect(overlap(recorder.spans["a"], recorder.spans["b"]))
         #expect(!overlap(recorder.spans["c"], recorder.spans["d"]), "one dump at a time per database server")
@@ -84,27 +92,26 @@ import Testing
 
     @Test func jobsBoundsConcurrency() async throws {
         var graph = StageGraph()
-        for id in ["a", "b", "c"] { try graph.add(node(id, .dump)) }
         let recorder = Recorder()
-        _ = try await Fixture().run(graph, recorder: recorder, jobs: 1)
+        for id in ["a", "b", "c"] { try graph.add(node(id, .dump, recorder: recorder)) }
+        _ = try await Fixture().run(graph, jobs: 1)
         #expect(!overlap(recorder.spans["a"], recorder.spans["b"]))
         #expect(!overlap(recorder.spans["b"], recorder.spans["c"]))
     }
 
     @Test func aFailureBlocksItsDescendantsOnlyAndHooksStillRun() async throws {
         var graph = StageGraph()
-        try graph.add(node("bad", .dump))
-        try graph.add(node("good", .dump))
-        try graph.add(node("collect-bad", .collect))
-        try graph.add(node("collect-good", .collect))
-        try graph.add(node("upload-bad", .upload))
-        try graph.add(node("notify", .notify, afterFailure: true))
-        try graph.connect("bad", "collect-bad", label: "x")
-        try graph.connect("good", "collect-good", label: "x")
-        try graph.connect("collect-bad", "upload-bad", label: "tree")
-        try graph.connect("upload-bad", "notify", label: "status")
-        try graph.connect("collect-good", "notify", label: "status")
-        let outcomes = try await Fixture().run(graph, recorder: Recorder(), failing: ["bad"])
+        let recorder = Recorder()
+        let bad = node("bad", .dump, recorder: recorder, fail: true), good = node("good", .dump, recorder: recorder)
+        let collectBad = node("collect-bad", .collect, recorder: recorder), collectGood = node("collect-good", .collect, recorder: recorder)
+        let uploadBad = node("upload-bad", .upload, recorder: recorder), notify = node("notify", .notify, recorder: recorder, afterFailure: true)
+        for each in [bad, good, collectBad, collectGood, uploadBad, notify] { try graph.add(each) }
+        try connect(&graph, bad, collectBad)
+        try connect(&graph, good, collectGood)
+        try connect(&graph, collectBad, uploadBad)
+        try connect(&graph, uploadBad, notify)
+        try connect(&graph, collectGood, notify)
+        let outcomes = try await Fixture().run(graph)
         #expect(outcomes["bad"] == .failed)
         #expect(outcomes["collect-bad"] == .blocked)
         #expect(outcomes["upload-bad"] == .blocked)
@@ -113,20 +120,24 @@ import Testing
     }
 
     @Test func aSecondRunWithTheSameInputsIsCachedButDumpsRunAgain() async throws {
-        var graph = StageGraph()
-        try graph.add(node("dump", .dump))
-        try graph.add(node("collect", .collect))
-        try graph.connect("dump", "collect", label: "x")
         let fixture = try Fixture()
-        _ = try await fixture.run(graph, recorder: Recorder())
+        func graph(_ recorder: Recorder) throws -> StageGraph {
+            var graph = StageGraph()
+            let dump = node("dump", .dump, recorder: recorder), collect = node("collect", .collect, recorder: recorder)
+            try graph.add(dump)
+            try graph.add(collect)
+            try connect(&graph, dump, collect)
+            return graph
+        }
+        _ = try await fixture.run(try graph(Recorder()))
         let recorder = Recorder()
-        let second = try await fixture.run(graph, recorder: recorder)
+        let second = try await fixture.run(try graph(recorder))
         #expect(second["dump"] == .succeeded)
         #expect(second["collect"] == .cached)
         #expect(recorder.runs == ["dump"])
         // The cached output vanishes from the store: the stage runs again.
         for digest in fixture.store.allObjects() { fixture.store.remove(digest) }
-        let third = try await fixture.run(graph, recorder: Recorder())
+        let third = try await fixture.run(try graph(Recorder()))
         #expect(third["collect"] == .succeeded)
     }
 
@@ -153,37 +164,48 @@ import Testing
 }
 
 @Suite struct CacheKeyTests {
-    func node(password: String) -> StageNode {
+    struct Nothing: StageWork {
+        let version: String
+        let alwaysRuns = false
+        func run(_ context: StageContext) async throws -> [Artifact] { [] }
+    }
+
+    func node(password: String, version: String = "1") -> StageNode {
         var parameters = Parameters()
         parameters["database"] = .string("app")
         parameters["password"] = .secret(Secret(.literal(password)))
-        return StageNode(id: "dump:www/db", kind: .dump, engine: "postgresql", group: .global, parameters: parameters, summary: "")
+        return StageNode(id: StageID(.dump, "www", "db"), engine: "postgresql", work: Nothing(version: version), parameters: parameters,
+                         summary: "")
     }
+
+    let secrets = Secrets(environment: [:])
 
     @Test func secretsEnterOnlyAsAKeyedFingerprint() throws {
         let key = Fingerprinter(keyData: Data(repeating: 1, count: 32))
-        let a = try CacheKey.compute(node: node(password: "hunter2"), version: "1", inputs: [], fingerprinter: key)
-        let b = try CacheKey.compute(node: node(password: "hunter3"), version: "1", inputs: [], fingerprinter: key)
-        let c = try CacheKey.compute(node: node(password: "hunter2"), version: "2", inputs: [], fingerprinter: key)
+        let a = try CacheKey.compute(node: node(password: "hunter2"), inputs: [], fingerprinter: key, secrets: secrets)
+        let b = try CacheKey.compute(node: node(password: "hunter3"), inputs: [], fingerprinter: key, secrets: secrets)
+        let c = try CacheKey.compute(node: node(password: "hunter2", version: "2"), inputs: [], fingerprinter: key, secrets: secrets)
         let otherKey = Fingerprinter(keyData: Data(repeating: 2, count: 32))
-        let d = try CacheKey.compute(node: node(password: "hunter2"), version: "1", inputs: [], fingerprinter: otherKey)
+        let d = try CacheKey.compute(node: node(password: "hunter2"), inputs: [], fingerprinter: otherKey, secrets: secrets)
         #expect(a != b, "a changed secret changes the key")
         #expect(a != c, "a new engine version changes the key")
         #expect(a != d, "the fingerprint depends on the state directory's key")
-        #expect(a == (try CacheKey.compute(node: node(password: "hunter2"), version: "1", inputs: [], fingerprinter: key)))
+        #expect(a == (try CacheKey.compute(node: node(password: "hunter2"), inputs: [], fingerprinter: key, secrets: secrets)))
         #expect(!key.fingerprint("hunter2").contains("hunter2"))
     }
 
-    @Test func inputDigestsChangeTheKey() throws {
+    @Test func inputDigestsAndPlacementsChangeTheKey() throws {
         let key = Fingerprinter(keyData: Data(repeating: 1, count: 32))
-        let collect = StageNode(id: "collect:www", kind: .collect, engine: "files", group: .global, summary: "")
-        let edge = StageEdge(from: "dump:www/db", to: "collect:www", label: "db.sql")
-        func input(_ text: String) -> [StageContext.Input] {
-            [StageContext.Input(edge: edge, artifacts: [Artifact(kind: .blob, digest: .of(text), size: 1)])]
+        let collect = StageNode(id: StageID(.collect, "www"), engine: "files", work: Nothing(version: "1"), summary: "")
+        func input(_ text: String, at path: String = "db.sql") -> [StageContext.Input] {
+            let edge = StageEdge(from: StageID(.dump, "www", "db"), to: collect.id, placement: .path(path), label: "db.sql")
+            return [StageContext.Input(edge: edge, artifacts: [Artifact(kind: .blob, digest: .of(text), size: 1)])]
         }
-        let one = try CacheKey.compute(node: collect, version: "1", inputs: input("one"), fingerprinter: key)
-        let two = try CacheKey.compute(node: collect, version: "1", inputs: input("two"), fingerprinter: key)
+        let one = try CacheKey.compute(node: collect, inputs: input("one"), fingerprinter: key, secrets: secrets)
+        let two = try CacheKey.compute(node: collect, inputs: input("two"), fingerprinter: key, secrets: secrets)
+        let moved = try CacheKey.compute(node: collect, inputs: input("one", at: "other.sql"), fingerprinter: key, secrets: secrets)
         #expect(one != two)
-        #expect(one == (try CacheKey.compute(node: collect, version: "1", inputs: input("one"), fingerprinter: key)))
+        #expect(one != moved)
+        #expect(one == (try CacheKey.compute(node: collect, inputs: input("one"), fingerprinter: key, secrets: secrets)))
     }
 }

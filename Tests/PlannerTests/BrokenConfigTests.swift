@@ -1,4 +1,5 @@
 import Foundation
+import Pipeline
 import Testing
 @testable import Planner
 
@@ -22,7 +23,7 @@ import Testing
         let fragment = String(expectation.drop { $0 != " " }.dropFirst())
         var diagnostics: [Diagnostic] = []
         do {
-            _ = try Compiler.compile(try ConfigLoader.load(.file(path)), builtins: Fixtures.builtins, environment: [:])
+            _ = try Compiler.compile(try ConfigLoader.load(.file(path)), builtins: Fixtures.builtins, secrets: Secrets(environment: [:]))
         } catch let error as ConfigError {
             diagnostics = error.diagnostics
         }

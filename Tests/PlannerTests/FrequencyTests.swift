@@ -1,4 +1,5 @@
 import Foundation
+import Stages
 import Testing
 @testable import Planner
 
@@ -27,11 +28,11 @@ import Testing
         #expect(try Frequency.parse("monthly") == .monthly(day: 1))
         #expect(try Frequency.parse("monthly@28") == .monthly(day: 28))
         #expect(try Frequency.parse("monthly:5") == .monthly(day: 5))
-        #expect(try Frequency.parse("30m") == .every(seconds: 1800))
-        #expect(try Frequency.parse("6h") == .every(seconds: 21600))
-        #expect(try Frequency.parse("2d") == .every(seconds: 172_800))
-        #expect(try Frequency.parse("1h30m") == .every(seconds: 5400))
-        #expect(try Frequency.parse("3600") == .every(seconds: 3600))
+        #expect(try Frequency.parse("30m") == .every(TimeSpan(minutes: 30)))
+        #expect(try Frequency.parse("6h") == .every(TimeSpan(hours: 6)))
+        #expect(try Frequency.parse("2d") == .every(TimeSpan(days: 2)))
+        #expect(try Frequency.parse("1h30m") == .every(TimeSpan(hours: 1, minutes: 30)))
+        #expect(try Frequency.parse("3600") == .every(TimeSpan(seconds: 3600)))
     }
 
     @Test(arguments: ["daily@24:00", "daily@2:60", "daily:24", "monthly@29", "monthly@0", "monthly:0", "weekly@funday",
@@ -101,7 +102,7 @@ import Testing
     }
 
     @Test func durationsAllowOnePercentOfJitter() {
-        let frequency = Frequency.every(seconds: 6 * 3600)
+        let frequency = Frequency.every(TimeSpan(hours: 6))
         let now = date(2026, 5, 1, 12)
         #expect(frequency.isDue(lastSuccess: now.addingTimeInterval(-6 * 3600 + 60), now: now))
         #expect(!frequency.isDue(lastSuccess: now.addingTimeInterval(-5 * 3600), now: now))

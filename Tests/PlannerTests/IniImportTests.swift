@@ -1,6 +1,8 @@
 import Foundation
 import Pipeline
+import Stages
 import Testing
+import TestSupport
 @testable import Planner
 
 /// The original documentation's examples, as INI directories: converted, validated, and their graphs checked.
@@ -9,26 +11,30 @@ import Testing
         let pipeline: CompiledPipeline
         let result: IniImporter.Result
         let secrets: String
-        var ids: Set<String> { Set(pipeline.graph.nodes.map(\.id)) }
+        /// Holds the files until the test ends.
+        let scratch: TemporaryDirectory
+        var ids: Set<String> { Set(pipeline.graph.nodes.map(\.id.description)) }
         var pairs: Set<String> { Set(pipeline.associations.map { "\($0.backupPoint)/\($0.collectPoint)" }) }
         func warned(_ fragment: String) -> Bool { result.warnings.contains { $0.message.contains(fragment) } }
     }
 
-    static func directory(_ files: [String: String]) throws -> String {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("pa-ini-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        for (name, text) in files { try text.write(to: directory.appendingPathComponent(name), atomically: true, encoding: .utf8) }
-        return directory.path
+    /// The original configuration files in `scratch/original`.
+    static func directory(_ files: [String: String], in scratch: TemporaryDirectory) throws -> String {
+        let directory = scratch.path("original")
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        for (name, text) in files { try text.write(toFile: directory + "/" + name, atomically: true, encoding: .utf8) }
+        return directory
     }
 
     static func convert(_ files: [String: String]) throws -> Converted {
-        let directory = try directory(files)
+        let scratch = try TemporaryDirectory("pa-ini")
+        let directory = try directory(files, in: scratch)
         let secrets = directory + "-secrets"
         let result = try IniImporter.convert(directory: directory, secretsDirectory: secrets)
         let output = directory + ".yaml"
         try result.yaml.write(toFile: output, atomically: true, encoding: .utf8)
-        let pipeline = try Compiler.compile(try ConfigLoader.load(.file(output)), builtins: Fixtures.builtins, environment: [:])
-        return Converted(pipeline: pipeline, result: result, secrets: secrets)
+        let pipeline = try Compiler.compile(try ConfigLoader.load(.file(output)), builtins: Fixtures.builtins, secrets: Secrets(environment: [:]))
+        return Converted(pipeline: pipeline, result: result, secrets: secrets, scratch: scratch)
     }
 
     @Test func quickStart() throws {
@@ -59,9 +65,9 @@ import Testing
         ])
         #expect(converted.ids == ["dump:my-collect/files", "dump:my-collect/mysql", "collect:my-collect",
                                   "archive:my-collect/tar.gz", "upload:my-backup/my-collect"])
-        #expect(converted.pipeline.graph.node("dump:my-collect/files")?.parameters.string("destination") == "files/")
-        #expect(converted.pipeline.graph.node("dump:my-collect/mysql")?.parameters.string("destination") == "mysql.sql")
-        #expect(converted.pipeline.graph.node("collect:my-collect")?.engine == "git")
+        #expect(converted.pipeline.destination("my-collect", "files") == "files/")
+        #expect(converted.pipeline.destination("my-collect", "mysql") == "mysql.sql")
+        #expect(converted.pipeline.node("collect:my-collect")?.engine == "git")
         // The password left the configuration for a file only its owner reads.
         #expect(!converted.result.yaml.contains("testtest"))
         let secret = try #require(converted.result.secretFiles.first)
@@ -135,12 +141,12 @@ import Testing
         ])
         #expect(converted.pairs == ["offsite/www", "mirror/www"])
         #expect(converted.pipeline.point(named: "www")?.frequency == .daily(hour: 3, minute: 0))
-        #expect(converted.pipeline.point(named: "intranet")?.frequency == .every(seconds: 3600))
+        #expect(converted.pipeline.point(named: "intranet")?.frequency == .every(TimeSpan(hours: 1)))
         #expect(converted.pipeline.point(named: "offsite")?.frequency == .weekly(weekday: 7))
-        #expect(converted.pipeline.graph.node("prune:offsite/www")?.parameters["keep"]
-                == .map([("hourly", .string("0")), ("daily", .string("7")), ("weekly", .string("4")), ("yearly", .string("2"))]))
+        #expect(converted.pipeline.backup("offsite", "www")?.parameters["keep"]
+                == .map([("daily", .int(7)), ("weekly", .int(4)), ("yearly", .int(2))]))
         #expect(converted.ids.contains("notify:global/log/after"))
-        #expect(converted.pipeline.graph.node("collect:www")?.parameters.string("author_email") == "backup@example.org")
+        #expect(converted.pipeline.node("collect:www")?.parameters.string("author_email") == "backup@example.org")
         #expect(converted.warned("`rsync_executable` has no equivalent"))
         #expect(converted.warned("`ssh_options` has no equivalent"))
         #expect(converted.result.warnings.allSatisfy { $0.location == nil || $0.location!.line > 0 })
@@ -183,10 +189,10 @@ import Testing
                 group=G2
                 """,
         ])
-        #expect(converted.pipeline.graph.node("collect:site")?.parameters.string("path") == "/var/backups/web/site")
+        #expect(converted.pipeline.node("collect:site")?.parameters.string("path") == "/var/backups/web/site")
         // The collect point's own variable wins over the backup point's; [variables "cp"] wins over all.
-        #expect(converted.pipeline.graph.node("upload:remote/site")?.parameters.string("url") == "file:///srv/git/web/site.git")
-        #expect(converted.pipeline.graph.node("upload:remote/other")?.parameters.string("url") == "file:///srv/git/G2/other.git")
+        #expect(converted.pipeline.backup("remote", "site")?.parameters.string("url") == "file:///srv/git/web/site.git")
+        #expect(converted.pipeline.backup("remote", "other")?.parameters.string("url") == "file:///srv/git/G2/other.git")
     }
 
     @Test func filters() throws {
@@ -283,22 +289,23 @@ import Testing
             #expect(!converted.result.yaml.contains(secret), "\(secret) leaked into the YAML")
         }
         #expect(converted.result.secretFiles.count == 4)
-        let restic = try #require(converted.pipeline.graph.node("upload:restic/website"))
-        guard case .map(let environment)? = restic.parameters["environment"] else {
+        let restic = try #require(converted.pipeline.backup("restic", "website")?.parameters)
+        guard case .map(let environment)? = restic["environment"] else {
             Issue.record("restic has no environment")
             return
         }
         #expect(environment.first?.0 == "AWS_ACCESS_KEY_ID")
         guard case .secret = environment.last?.1 else { Issue.record("the S3 secret is not a secret"); return }
-        #expect(converted.pipeline.graph.node("notify:website/mail/after")?.parameters.string("smtp_url") == "smtp://smtp.example.org:587")
-        #expect(converted.pipeline.graph.node("upload:gitlab/website")?.parameters.string("project") == "backups/website")
+        #expect(converted.pipeline.node("notify:website/mail/after")?.parameters.string("smtp_url") == "smtp://smtp.example.org:587")
+        #expect(converted.pipeline.backup("gitlab", "website")?.parameters.string("project") == "backups/website")
     }
 
     // MARK: - Malformed input
 
     func errors(_ files: [String: String]) -> [Diagnostic] {
         do {
-            _ = try IniImporter.convert(directory: try Self.directory(files), secretsDirectory: "/tmp/pa-unused-secrets")
+            let scratch = try TemporaryDirectory("pa-ini")
+            _ = try IniImporter.convert(directory: try Self.directory(files, in: scratch), secretsDirectory: scratch.path("secrets"))
             return []
         } catch let error as ConfigError {
             return error.diagnostics

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 @testable import Planner
 
 /// No input, however malformed, crashes or hangs the loader: each gives diagnostics.
@@ -53,7 +54,8 @@ import Testing
     }
 
     @Test func hugeFileIsRefused() throws {
-        let url = FileManager.default.temporaryDirectory.appendingPathComponent("huge-\(UUID().uuidString).yaml")
+        let scratch = try TemporaryDirectory("pa-huge")
+        let url = scratch.url.appendingPathComponent("huge.yaml")
         let line = "# " + String(repeating: "x", count: 1022) + "\n"
         try String(repeating: line, count: 5 * 1024).write(to: url, atomically: true, encoding: .utf8)
         defer { try? FileManager.default.removeItem(at: url) }
@@ -110,7 +112,7 @@ import Testing
                   a: &source {engine: files, path: /srv/a, exclude: ["*.tmp"]}
                   b: {<<: *source, path: /srv/b}
             """.replacingOccurrences(of: "x-defaults: &defaults\n", with: ""))
-        let dump = try #require(pipeline.graph.node("dump:www/b"))
+        let dump = try #require(pipeline.node("dump:www/b"))
         #expect(dump.parameters.string("path") == "/srv/b")
         #expect(dump.parameters["exclude"] == .list(["*.tmp"]))
     }

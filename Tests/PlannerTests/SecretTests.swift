@@ -1,9 +1,11 @@
 import Foundation
 import Pipeline
 import Testing
+import TestSupport
 @testable import Planner
 
-/// Secrets never appear in what polyarchiv prints: plan, graph, validate.
+/// Secrets reach the stages that need them and stay secrets (the renderings are checked end to end in
+/// the CLI tests).
 @Suite struct SecretTests {
     static let yaml = """
         collect_points:
@@ -20,20 +22,15 @@ import Testing
             s3_secret_key: "${file:/nonexistent/secret}"
         """
 
-    @Test func everyRenderingMasksSecrets() throws {
+    @Test func secretsStaySecretsAndUnreadableOnesAreWarnings() throws {
         let pipeline = try Fixtures.compile(Self.yaml, environment: ["PA_TEST_SECRET": "from-the-environment-77"])
-        let outputs = [PlanRenderer.text(Plan(pipeline: pipeline)), PlanRenderer.json(Plan(pipeline: pipeline)),
-                       GraphRenderer.dot(pipeline), GraphRenderer.json(pipeline), ResolvedConfigRenderer.yaml(pipeline)]
-            + pipeline.warnings.map(\.description)
-        for output in outputs {
-            #expect(!output.contains("hunter2-inline"))
-            #expect(!output.contains("from-the-environment-77"))
-            #expect(!output.contains("url-password-42"))
+        for warning in pipeline.warnings.map(\.description) {
+            #expect(!warning.contains("hunter2-inline"))
+            #expect(!warning.contains("from-the-environment-77"))
+            #expect(!warning.contains("url-password-42"))
         }
-        #expect(ResolvedConfigRenderer.yaml(pipeline).contains("password: '***'"))
-        #expect(GraphRenderer.dot(pipeline).contains("bob:***@dav.example.org"))
         // The stage still receives the real values.
-        let db2 = try #require(pipeline.graph.node("dump:www/db2")?.parameters["password"])
+        let db2 = try #require(pipeline.node("dump:www/db2")?.parameters["password"])
         guard case .secret(let secret) = db2 else { Issue.record("not a secret"); return }
         #expect(try secret.reveal(environment: ["PA_TEST_SECRET": "from-the-environment-77"]) == "from-the-environment-77")
         #expect(pipeline.warnings.count == 1)
@@ -41,14 +38,15 @@ import Testing
     }
 
     @Test func passwordFileBecomesAFileSecretReadFromItsFirstLine() throws {
-        let file = FileManager.default.temporaryDirectory.appendingPathComponent("pa-secret-\(UUID().uuidString)")
+        let scratch = try TemporaryDirectory("pa-secret")
+        let file = scratch.url.appendingPathComponent("password")
         try "s3cr3t-line\nsecond line\n".write(to: file, atomically: true, encoding: .utf8)
         let pipeline = try Fixtures.compile(Fixtures.minimal + "\n      db: {engine: postgresql, password_file: \(file.path)}\n")
-        guard case .secret(let secret)? = pipeline.graph.node("dump:www/db")?.parameters["password"] else {
+        guard case .secret(let secret)? = pipeline.node("dump:www/db")?.parameters["password"] else {
             Issue.record("password_file did not become a secret")
             return
         }
-        #expect(try secret.reveal() == "s3cr3t-line")
+        #expect(try secret.reveal(environment: [:]) == "s3cr3t-line")
         #expect(pipeline.warnings.isEmpty)
     }
 

@@ -60,12 +60,12 @@ import Testing
                 variables_for:
                   blog: {where: blog-only}
             """)
-        #expect(pipeline.graph.node("collect:www")?.parameters.string("path") == "/srv/cp/www")
-        #expect(pipeline.graph.node("dump:www/site")?.parameters.string("path") == "/srv/www/cp")
-        #expect(pipeline.graph.node("dump:blog/site")?.parameters.string("path") == "/srv/global")
+        #expect(pipeline.node("collect:www")?.parameters.string("path") == "/srv/cp/www")
+        #expect(pipeline.node("dump:www/site")?.parameters.string("path") == "/srv/www/cp")
+        #expect(pipeline.node("dump:blog/site")?.parameters.string("path") == "/srv/global")
         // The collect point's variables win over the backup point's; variables_for wins over all.
-        #expect(pipeline.graph.node("upload:out/www")?.parameters.string("url") == "file:///b/out/www-cp-host1.tar.gz")
-        #expect(pipeline.graph.node("upload:out/blog")?.parameters.string("url") == "file:///b/out/blog-blog-only-host1.tar.gz")
+        #expect(pipeline.node("upload:out/www")?.parameters.string("url") == "file:///b/out/www-cp-host1.tar.gz")
+        #expect(pipeline.node("upload:out/blog")?.parameters.string("url") == "file:///b/out/blog-blog-only-host1.tar.gz")
     }
 
     @Test func undefinedVariableNamesItAndItsPlace() {

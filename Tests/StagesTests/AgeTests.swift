@@ -1,14 +1,15 @@
 import Foundation
 import Testing
+import TestSupport
 @testable import Stages
 
 /// Our age implementation judged by the `age` program, both ways, at the chunk boundaries.
 @Suite(.serialized) struct AgeTests {
-    let directory: String
+    let scratch: TemporaryDirectory
+    var directory: String { scratch.path }
 
     init() throws {
-        directory = NSTemporaryDirectory() + "pa-age-" + UUID().uuidString
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        scratch = try TemporaryDirectory("pa-age")
     }
 
     static let tools = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()

@@ -8,13 +8,11 @@ struct GitLabAPI {
     let token: String
     let options: TransportOptions
 
-    init(_ parameters: Parameters) throws {
-        guard let url = parameters.string("gitlab_url") else { throw StageFailure("gitlab backup point without gitlab_url") }
-        guard let token = try parameters.secretValue("token") else { throw StageFailure("gitlab backup point without token") }
+    init(url: String, token: String, caCert: String?) {
         base = (url.hasSuffix("/") ? String(url.dropLast()) : url) + "/api/v4"
         self.token = token
         var options = TransportOptions()
-        options.caCert = parameters.string("ca_cert")
+        options.caCert = caCert
         options.retries = 2
         self.options = options
     }
@@ -71,33 +69,5 @@ struct GitLabAPI {
             throw StageFailure("GitLab's answer for \(path) has no clone URL")
         }
         return (http, ssh)
-    }
-
-    /// Where to push and with what: HTTPS with the token as password (user oauth2), or SSH with the key.
-    static func remote(_ parameters: Parameters, create: Bool, cancellation: CancellationFlag) throws -> (url: String, parameters: Parameters)? {
-        guard let path = parameters.string("project") else { throw StageFailure("gitlab backup point without project") }
-        guard let urls = try GitLabAPI(parameters).project(path, create: create, cancellation: cancellation) else { return nil }
-        var push = parameters
-        if parameters.string("transport") == "ssh" { return (urls.ssh, push) }
-        guard var components = URLComponents(string: urls.http) else { throw StageFailure("odd clone URL \(urls.http)") }
-        components.user = "oauth2"
-        push["password"] = parameters["token"]
-        return (components.string ?? urls.http, push)
-    }
-}
-
-/// `gitlab` backup point: the project is found or created through the API, then pushed to like `git`.
-struct GitLabBackupPoint: StageRunner {
-    let version = "1"
-    let alwaysRuns = false
-
-    func run(_ context: StageContext) async throws -> [Artifact] {
-        let (url, parameters) = try await context.blocking {
-            guard let remote = try GitLabAPI.remote(context.node.parameters, create: true, cancellation: context.cancellation) else {
-                throw StageFailure("GitLab project missing")
-            }
-            return remote
-        }
-        return try await GitBackupPoint.push(context, url: url, parameters: parameters)
     }
 }

@@ -13,11 +13,11 @@ struct GitPush {
     var knownHosts: String?
     var hostKeySHA256: String?
 
-    init(_ parameters: Parameters) throws {
-        password = try parameters.secretValue("password")
-        privateKey = parameters.string("private_key").map { NSString(string: $0).expandingTildeInPath }
-        knownHosts = parameters.string("known_hosts").map { NSString(string: $0).expandingTildeInPath }
-        hostKeySHA256 = parameters.string("host_key_sha256")
+    init(password: String?, ssh: SSHSettings) {
+        self.password = password
+        privateKey = ssh.privateKey.map { NSString(string: $0).expandingTildeInPath }
+        knownHosts = ssh.knownHosts.map { NSString(string: $0).expandingTildeInPath }
+        hostKeySHA256 = ssh.hostKeySHA256
     }
 
     /// What the callbacks see, through their payload pointer.

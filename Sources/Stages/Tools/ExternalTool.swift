@@ -21,7 +21,7 @@ struct ExternalTool {
 
     /// The executable and arguments, through sudo when `sudoUser` is set (environment passed by `env`).
     func command(_ arguments: [String], environment: [String: String], sudoUser: String?) -> (String, [String], [String: String]) {
-        var base = ProcessInfo.processInfo.environment
+        var base = ChildProcess.baseEnvironment
         guard let sudoUser else {
             for (key, value) in environment { base[key] = value }
             return (path, arguments, base)
@@ -38,7 +38,7 @@ struct ExternalTool {
         let outcome = try ChildProcess.run(executable, fullArguments, environment: fullEnvironment, directory: directory,
                                            timeout: timeout, cancellation: cancellation, stdin: stdin, stdout: sink)
         if outcome.timedOut {
-            throw StageFailure("\(name) did not finish within \(Duration.format(Int(timeout ?? 0))) and was killed", stderr: outcome.stderr)
+            throw StageFailure("\(name) did not finish within \(TimeSpan.format(seconds: Int(timeout ?? 0))) and was killed", stderr: outcome.stderr)
         }
         guard outcome.status == 0 else {
             throw StageFailure("\(name) failed with exit status \(outcome.status)", stderr: outcome.stderr)
@@ -58,16 +58,27 @@ struct ExternalTool {
     }
 }
 
-extension Parameters {
-    /// A source's `timeout` in seconds.
-    var timeout: TimeInterval? {
-        if case .int(let seconds)? = self["timeout"] { return TimeInterval(seconds) }
-        return nil
+extension ExternalTool {
+    /// A file opened for a tool's stdin: a tool run as another user (sudo) reads it through polyarchiv.
+    static func input(_ path: String) throws -> FileHandle {
+        guard let handle = FileHandle(forReadingAtPath: path) else { throw StageFailure("cannot read \(path)") }
+        return handle
     }
 
-    /// The revealed value of a secret parameter.
-    func secretValue(_ name: String) throws -> String? {
-        if case .secret(let secret)? = self[name] { return try secret.reveal() }
-        return nil
+    /// Text for a tool's stdin (an SQL query), through a pipe.
+    static func input(text: String) throws -> FileHandle {
+        let pipe = Pipe()
+        let data = Data(text.utf8)
+        guard data.count < 60_000 else { throw StageFailure("internal: text for stdin too long") }
+        try pipe.fileHandleForWriting.write(contentsOf: data)  // fits the pipe's buffer
+        try pipe.fileHandleForWriting.close()
+        return pipe.fileHandleForReading
+    }
+
+    /// Database names are used in SQL and on command lines: plain ones only.
+    static func checkName(_ name: String, what: String) throws {
+        guard !name.isEmpty, !name.hasPrefix("-"), name.allSatisfy({ $0.isLetter || $0.isNumber || "_-$".contains($0) }) else {
+            throw StageFailure("`\(name)` is not a \(what) polyarchiv can restore into: use letters, digits, `_`, `-` and `$`")
+        }
     }
 }

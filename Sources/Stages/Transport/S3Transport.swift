@@ -26,9 +26,13 @@ struct S3Transport: RemoteTransport {
         return "https://\(bucket).s3.\(options.s3Region).amazonaws.com/\(key)" + suffix
     }
 
+    /// A request signed with SigV4. The payload's hash is not signed (UNSIGNED-PAYLOAD, which S3 accepts): what
+    /// arrived is checked by size here and by the backup's SHA-256 when it is restored. The query must be in
+    /// S3's canonical form (keys sorted, `key=` for an empty value): libcurl 7.88 signs it as written.
     private func call(_ url: String, query: String = "") throws -> CurlCall {
         var call = CurlCall(url: try httpURL(url, query: query), options: options)
         call.signS3 = true
+        call.headers = ["x-amz-content-sha256: UNSIGNED-PAYLOAD"]
         return call
     }
 
@@ -59,7 +63,7 @@ struct S3Transport: RemoteTransport {
         var done: [Int: String] = [:]
         let bucketURL = "s3://" + url.dropFirst("s3://".count).prefix { $0 != "/" } + "/"
         let prefix = key.addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(CharacterSet(charactersIn: "-._~"))) ?? key
-        let listing = try text(try call(bucketURL, query: "uploads&prefix=" + prefix), cancellation: cancellation, "listing uploads of \(url)")
+        let listing = try text(try call(bucketURL, query: "prefix=" + prefix + "&uploads="), cancellation: cancellation, "listing uploads of \(url)")
         for upload in Self.elements("Upload", in: listing) where Self.elements("Key", in: upload).first == key {
             uploadID = Self.elements("UploadId", in: upload).first
         }
@@ -77,7 +81,7 @@ struct S3Transport: RemoteTransport {
                 }
             }
         } else {
-            var start = try call(url, query: "uploads")
+            var start = try call(url, query: "uploads=")
             start.method = "POST"
             let answer = try text(start, cancellation: cancellation, "starting the upload of \(url)")
             guard let id = Self.elements("UploadId", in: answer).first else {
@@ -103,7 +107,7 @@ struct S3Transport: RemoteTransport {
         }.joined() + "</CompleteMultipartUpload>"
         var complete = try call(url, query: "uploadId=" + id)
         complete.method = "POST"
-        complete.headers = ["Content-Type: application/xml"]
+        complete.headers.append("Content-Type: application/xml")
         complete.body = Data(body.utf8)
         let answer = try text(complete, cancellation: cancellation, "completing the upload of \(url)")
         if answer.contains("<Error>") { throw TransportError.transient("completing the upload of \(url): \(answer.prefix(300))") }

@@ -73,16 +73,34 @@ extension Transport {
 }
 
 enum Transports {
+    static let schemes = ["file", "sftp", "scp", "ftp", "ftps", "http", "https", "s3"]
+
+    static func scheme(_ url: String) -> String {
+        url.hasPrefix("/") ? "file" : (url.components(separatedBy: "://").first?.lowercased() ?? "")
+    }
+
     /// The transport for a URL's scheme.
     static func make(_ url: String, options: TransportOptions) throws -> any Transport {
-        let scheme = url.hasPrefix("/") ? "file" : (url.components(separatedBy: "://").first?.lowercased() ?? "")
-        switch scheme {
+        switch scheme(url) {
         case "file": return FileTransport()
         case "sftp", "scp": return SFTPTransport(options: options)
         case "ftp", "ftps": return FTPTransport(options: options)
         case "http", "https": return WebDAVTransport(options: options)
         case "s3": return S3Transport(options: options)
-        default: throw StageFailure("`\(Redaction.maskingURLPassword(url))`: no transport for \(scheme)://; use file, sftp, scp, ftp, ftps, http(s) or s3")
+        default:
+            throw StageFailure("`\(Redaction.maskingURLPassword(url))`: no transport for \(scheme(url))://; use "
+                               + schemes.joined(separator: ", "))
+        }
+    }
+
+    /// At plan time: a URL whose scheme no transport speaks is a configuration error (`ssh://` for an archive:
+    /// use `sftp://`).
+    static func check(_ url: String, parameter: String) throws {
+        let scheme = scheme(url)
+        guard schemes.contains(scheme) else {
+            let hint = scheme == "ssh" ? "; archives travel over sftp:// (the same server and key)" : ""
+            throw ConfigurationError("`\(parameter)` `\(Redaction.maskingURLPassword(url))`: archives cannot be sent over \(scheme)://"
+                                     + hint + "; use " + schemes.joined(separator: ", "), parameter: parameter)
         }
     }
 

@@ -2,7 +2,56 @@ import CCurl
 import Foundation
 import Pipeline
 
-/// Credentials, keys and limits of a transport, from a point's parameters.
+/// Credentials, keys and limits of a transport, as an engine decodes them from its parameters when the plan
+/// is made: secrets stay unrevealed until a transfer needs them (`options(_:)`).
+struct TransportSettings: Sendable {
+    var base = TransportOptions()
+    var password: Secret?
+    var s3SecretKey: Secret?
+
+    init() {}
+
+    init(_ parameters: EngineParameters) throws {
+        base.privateKey = parameters.string("private_key").map { NSString(string: $0).expandingTildeInPath }
+        base.knownHosts = parameters.string("known_hosts").map { NSString(string: $0).expandingTildeInPath }
+        base.hostKeySHA256 = parameters.string("host_key_sha256")
+        base.username = parameters.string("username")
+        password = parameters.secret("password")
+        base.caCert = parameters.string("ca_cert")
+        base.clientCert = parameters.string("client_cert")
+        base.clientKey = parameters.string("client_key")
+        base.s3Region = parameters.string("s3_region") ?? "us-east-1"
+        base.s3Endpoint = parameters.string("s3_endpoint")
+        base.s3AccessKey = parameters.string("s3_access_key")
+        s3SecretKey = parameters.secret("s3_secret_key")
+        if let mebibytes = parameters.int("s3_part_size") { base.s3PartSize = Int64(mebibytes) << 20 }
+        if let retries = parameters.int("retries") { base.retries = retries }
+        if let limit = parameters.string("bandwidth_limit") {
+            guard let rate = TransportOptions.parseRate(limit) else {
+                throw ConfigurationError("bandwidth_limit `\(limit)` is not a rate such as 500K or 10M", parameter: "bandwidth_limit")
+            }
+            base.bandwidthLimit = rate
+        }
+    }
+
+    /// The options of a transfer, secrets revealed.
+    func options(_ secrets: Secrets) throws -> TransportOptions {
+        var options = base
+        options.password = try password.map { try secrets.reveal($0) }
+        options.s3SecretKey = try s3SecretKey.map { try secrets.reveal($0) }
+        return options
+    }
+
+    /// The same, for a quick attempt (`plan`): a short connection timeout and no retries.
+    func quickOptions(_ secrets: Secrets) throws -> TransportOptions {
+        var options = try options(secrets)
+        options.connectTimeout = 5
+        options.retries = 0
+        return options
+    }
+}
+
+/// The options of one transfer, secrets revealed (made from `TransportSettings` when a stage runs).
 struct TransportOptions: Sendable {
     var privateKey: String?
     var knownHosts: String?
@@ -25,26 +74,8 @@ struct TransportOptions: Sendable {
 
     init() {}
 
-    init(_ parameters: Parameters) throws {
-        privateKey = parameters.string("private_key").map { NSString(string: $0).expandingTildeInPath }
-        knownHosts = parameters.string("known_hosts").map { NSString(string: $0).expandingTildeInPath }
-        hostKeySHA256 = parameters.string("host_key_sha256")
-        username = parameters.string("username")
-        password = try parameters.secretValue("password")
-        caCert = parameters.string("ca_cert")
-        clientCert = parameters.string("client_cert")
-        clientKey = parameters.string("client_key")
-        s3Region = parameters.string("s3_region") ?? "us-east-1"
-        s3Endpoint = parameters.string("s3_endpoint")
-        s3AccessKey = parameters.string("s3_access_key")
-        s3SecretKey = try parameters.secretValue("s3_secret_key")
-        if case .int(let mebibytes)? = parameters["s3_part_size"] { s3PartSize = Int64(mebibytes) << 20 }
-        if case .int(let retries)? = parameters["retries"] { self.retries = retries }
-        if let limit = parameters.string("bandwidth_limit") { bandwidthLimit = try Self.parseRate(limit) }
-    }
-
     /// `500K`, `10M`, `1G` (bytes per second).
-    static func parseRate(_ text: String) throws -> Int64 {
+    static func parseRate(_ text: String) -> Int64? {
         let units: [Character: Int64] = ["K": 1 << 10, "M": 1 << 20, "G": 1 << 30]
         var digits = text.uppercased()
         var factor: Int64 = 1
@@ -52,7 +83,7 @@ struct TransportOptions: Sendable {
             factor = unit
             digits.removeLast()
         }
-        guard let value = Int64(digits), value > 0 else { throw StageFailure("bandwidth_limit `\(text)` is not a rate such as 500K or 10M") }
+        guard let value = Int64(digits), value > 0 else { return nil }
         return value * factor
     }
 

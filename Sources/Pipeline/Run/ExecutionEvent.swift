@@ -1,0 +1,43 @@
+import Foundation
+
+/// How a stage ended in a run.
+public enum NodeOutcome: String, Sendable, Codable, CaseIterable {
+    case succeeded, cached, skipped, failed, blocked, interrupted
+
+    public var isFailure: Bool { self == .failed || self == .blocked || self == .interrupted }
+}
+
+public struct NodeResult: Sendable {
+    public let id: StageID
+    public let outcome: NodeOutcome
+    public let outputs: [Artifact]
+    public let started: Date
+    public let ended: Date
+    public let bytes: Int64
+    /// Why it failed, was skipped or blocked.
+    public let detail: String?
+    /// The store object found corrupt while this stage read it.
+    public let corruptObject: Digest?
+
+    public init(id: StageID, outcome: NodeOutcome, outputs: [Artifact] = [], started: Date, ended: Date, bytes: Int64 = 0,
+                detail: String? = nil, corruptObject: Digest? = nil) {
+        self.id = id
+        self.outcome = outcome
+        self.outputs = outputs
+        self.started = started
+        self.ended = ended
+        self.bytes = bytes
+        self.detail = detail
+        self.corruptObject = corruptObject
+    }
+
+    public var duration: TimeInterval { ended.timeIntervalSince(started) }
+}
+
+/// What the executor reports while it runs; the CLI renders these as lines, progress or JSON.
+public enum ExecutionEvent: Sendable {
+    case started(id: StageID)
+    case progress(id: StageID, bytes: Int64)
+    case warning(id: StageID, message: String)
+    case finished(NodeResult)
+}

@@ -1,0 +1,132 @@
+import Foundation
+
+/// What runs a stage: a typed value the planner made (its configuration decoded once, at plan time) that
+/// the executor runs without knowing what it is.
+public protocol StageWork: Sendable {
+    /// Part of the cache key: bump it when the output for the same input changes.
+    var version: String { get }
+    /// Stages that read the outside world (dumps) run every time: their output cannot be predicted from
+    /// their inputs. Everything else is a cache hit when its key is done and its outputs are still there.
+    var alwaysRuns: Bool { get }
+    func run(_ context: StageContext) async throws -> [Artifact]
+    /// On a cache hit: whether what the stage made outside the store (a collect point's files, an upload)
+    /// is still there as it made it. Read only: `plan` asks it too.
+    func presence(of outputs: [Artifact], _ context: PresenceContext) -> Presence
+}
+
+extension StageWork {
+    public func presence(of outputs: [Artifact], _ context: PresenceContext) -> Presence { .present }
+}
+
+/// Whether a stage's earlier result still stands outside the store.
+public enum Presence: Sendable, Equatable {
+    case present
+    /// Gone or changed, and why (`the archive at … is missing`): the stage runs again.
+    case gone(String)
+}
+
+/// What a presence check may read.
+public struct PresenceContext: Sendable {
+    public let node: StageNode
+    public let store: ContentStore
+    public let journal: Journal
+    public let secrets: Secrets
+    /// For `plan`: one quick attempt (short connection timeout, no retries) where a server is asked.
+    public let quick: Bool
+
+    public init(node: StageNode, store: ContentStore, journal: Journal, secrets: Secrets, quick: Bool) {
+        self.node = node
+        self.store = store
+        self.journal = journal
+        self.secrets = secrets
+        self.quick = quick
+    }
+
+    public func table(_ namespace: String) -> StateTable { journal.table(namespace) }
+}
+
+/// Everything a stage may use while it runs.
+public struct StageContext: Sendable {
+    public struct Input: Sendable {
+        public let edge: StageEdge
+        public let artifacts: [Artifact]
+        /// How the input stage ended (hooks report it).
+        public let outcome: NodeOutcome?
+        public let detail: String?
+
+        public init(edge: StageEdge, artifacts: [Artifact], outcome: NodeOutcome? = nil, detail: String? = nil) {
+            self.edge = edge
+            self.artifacts = artifacts
+            self.outcome = outcome
+            self.detail = detail
+        }
+    }
+
+    public let node: StageNode
+    public let inputs: [Input]
+    public let store: ContentStore
+    public let journal: Journal
+    public let pool: BlockingPool
+    public let cancellation: CancellationFlag
+    /// The instant of the run (variables were computed from it).
+    public let date: Date
+    /// A directory for this stage's own state between runs.
+    public let stateDirectory: URL
+    /// Turns a secret into a keyed fingerprint, for stages that remember work done under it.
+    public let fingerprinter: Fingerprinter
+    public let secrets: Secrets
+    let reportProgress: @Sendable (Int64) -> Void
+    let reportWarning: @Sendable (String) -> Void
+
+    public init(node: StageNode, inputs: [Input], store: ContentStore, journal: Journal, pool: BlockingPool,
+                cancellation: CancellationFlag, date: Date, stateDirectory: URL, fingerprinter: Fingerprinter, secrets: Secrets,
+                reportProgress: @escaping @Sendable (Int64) -> Void,
+                reportWarning: @escaping @Sendable (String) -> Void = { _ in }) {
+        self.node = node
+        self.inputs = inputs
+        self.store = store
+        self.journal = journal
+        self.pool = pool
+        self.cancellation = cancellation
+        self.date = date
+        self.stateDirectory = stateDirectory
+        self.fingerprinter = fingerprinter
+        self.secrets = secrets
+        self.reportProgress = reportProgress
+        self.reportWarning = reportWarning
+    }
+
+    /// The engine state kept under `namespace` in the journal.
+    public func table(_ namespace: String) -> StateTable { journal.table(namespace) }
+
+    /// Reports something the user should know that does not fail the stage (a file vanished, …).
+    public func warn(_ message: String) { reportWarning(message) }
+
+    /// Reports the bytes processed so far.
+    public func progress(_ bytes: Int64) { reportProgress(bytes) }
+
+    /// Runs blocking work on the pool.
+    @discardableResult
+    public func blocking<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+        try await pool.run(body)
+    }
+
+    /// The artifacts of every data input (ordering edges carry none).
+    public var artifacts: [Artifact] { inputs.filter { $0.edge.placement.carriesData }.flatMap(\.artifacts) }
+}
+
+/// A stage failure with what the user needs: the message, and the tool's stderr when there is one.
+public struct StageFailure: Error, CustomStringConvertible {
+    public let message: String
+    public let stderr: String?
+
+    public init(_ message: String, stderr: String? = nil) {
+        self.message = message
+        self.stderr = stderr
+    }
+
+    public var description: String {
+        guard let stderr, !stderr.isEmpty else { return message }
+        return message + "\n" + stderr.split(separator: "\n").suffix(20).map { "    " + $0 }.joined(separator: "\n")
+    }
+}

@@ -1,0 +1,252 @@
+import Foundation
+
+/// Blobs addressed by their SHA-256, under `<state>/store/objects/ab/cdef…`. A blob is written to a
+/// temporary file while it is hashed, then renamed into place, so an object is whole or absent.
+/// Reads verify the digest; a corrupt object is deleted and reported, never passed on.
+public final class ContentStore: Sendable {
+    public let root: URL
+    let objects: URL
+    let temporary: URL
+
+    public enum StoreError: Error, CustomStringConvertible {
+        case corrupt(Digest, path: String)
+        case missing(Digest)
+        case io(String)
+
+        /// The object a corrupt or missing error is about.
+        public var damagedObject: Digest? {
+            switch self {
+            case .corrupt(let digest, _), .missing(let digest): return digest
+            case .io: return nil
+            }
+        }
+
+        public var description: String {
+            switch self {
+            case let .corrupt(digest, path):
+                return "store object \(digest.short) at \(path) is corrupt (its content no longer matches its digest); it was discarded and will be made again"
+            case .missing(let digest): return "store object \(digest.short) is missing; it will be made again"
+            case .io(let what): return what
+            }
+        }
+    }
+
+    /// `create`: make the directories (a run); without, nothing is written (`plan` reads a store as it is).
+    public init(root: URL, create: Bool = true) throws {
+        self.root = root
+        self.objects = root.appendingPathComponent("objects")
+        self.temporary = root.appendingPathComponent("tmp")
+        for directory in [objects, temporary] where create {
+            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true,
+                                                    attributes: [.posixPermissions: 0o700])
+        }
+    }
+
+    public func path(of digest: Digest) -> String {
+        objects.appendingPathComponent(String(digest.hex.prefix(2))).appendingPathComponent(String(digest.hex.dropFirst(2))).path
+    }
+
+    public func contains(_ digest: Digest) -> Bool {
+        FileManager.default.fileExists(atPath: path(of: digest))
+    }
+
+    /// The size of a stored object, or nil when it is absent.
+    public func size(of digest: Digest) -> Int64? {
+        var info = stat()
+        guard stat(path(of: digest), &info) == 0 else { return nil }
+        return Int64(info.st_size)
+    }
+
+    /// Removes temporary files left by a killed run. Call it while holding the state lock.
+    public func removeTemporaryFiles() {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: temporary.path)) ?? []
+        for name in names { unlink(temporary.appendingPathComponent(name).path) }
+    }
+
+    public func makeWriter() throws -> BlobWriter {
+        try BlobWriter(store: self)
+    }
+
+    /// Stores `data` (small things: manifests, indexes).
+    @discardableResult
+    public func put(_ data: Data) throws -> Artifact {
+        let writer = try makeWriter()
+        try writer.write(data)
+        return try writer.finish()
+    }
+
+    /// Reads a whole small object, verified.
+    public func data(of digest: Digest) throws -> Data {
+        var result = Data()
+        try read(digest) { result.append(contentsOf: $0) }
+        return result
+    }
+
+    /// Streams an object through `body` in chunks, hashing as it goes; throws `corrupt` (after deleting
+    /// the object) when the bytes do not match the digest.
+    public func read(_ digest: Digest, chunkSize: Int = 1 << 20, _ body: (UnsafeRawBufferPointer) throws -> Void) throws {
+        let file = path(of: digest)
+        let descriptor = open(file, O_RDONLY | O_CLOEXEC)
+        guard descriptor >= 0 else {
+            if errno == ENOENT { throw StoreError.missing(digest) }
+            throw StoreError.io("cannot open store object \(file): \(String(cString: strerror(errno)))")
+        }
+        defer { close(descriptor) }
+        var hash = StreamingHash()
+        // A buffer no larger than the object: a fresh 1 MiB buffer per small file would cost an mmap and
+        // page faults each time.
+        var info = stat()
+        let size = fstat(descriptor, &info) == 0 ? max(4096, min(chunkSize, Int(info.st_size) + 1)) : chunkSize
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: size, alignment: 16)
+        defer { buffer.deallocate() }
+        while true {
+            let count = Glibc.read(descriptor, buffer.baseAddress, size)
+            if count < 0 {
+                if errno == EINTR { continue }
+                throw StoreError.io("cannot read store object \(file): \(String(cString: strerror(errno)))")
+            }
+            if count == 0 { break }
+            let chunk = UnsafeRawBufferPointer(rebasing: buffer[0..<count])
+            hash.update(chunk)
+            try body(chunk)
+        }
+        guard hash.finalize() == digest else {
+            unlink(file)
+            throw StoreError.corrupt(digest, path: file)
+        }
+    }
+
+    /// Hashes an object without using it; a corrupt one is deleted.
+    public func verify(_ digest: Digest) -> Bool {
+        (try? read(digest) { _ in }) != nil
+    }
+
+    /// The objects among `artifacts` (blobs, tree manifests and the blobs they name) that are missing or
+    /// corrupt; corrupt ones are deleted. Only called after a stage found damage: it reads everything.
+    public func damagedObjects(among artifacts: [Artifact]) -> [Digest] {
+        var damaged: [Digest] = []
+        var seen = Set<Digest>()
+        func check(_ digest: Digest) -> Bool {
+            guard seen.insert(digest).inserted else { return true }
+            if verify(digest) { return true }
+            damaged.append(digest)
+            return false
+        }
+        for artifact in artifacts {
+            switch artifact.kind {
+            case .blob: _ = check(artifact.digest)
+            case .tree:
+                guard check(artifact.digest), let tree = try? tree(artifact.digest) else { continue }
+                for entry in tree.files { if let digest = entry.digest { _ = check(digest) } }
+            case .remote: continue
+            }
+        }
+        return damaged
+    }
+
+    /// Every object in the store.
+    public func allObjects() -> [Digest] {
+        var result: [Digest] = []
+        let prefixes = (try? FileManager.default.contentsOfDirectory(atPath: objects.path)) ?? []
+        for prefix in prefixes {
+            let names = (try? FileManager.default.contentsOfDirectory(atPath: objects.appendingPathComponent(prefix).path)) ?? []
+            for name in names { if let digest = Digest(hex: prefix + name) { result.append(digest) } }
+        }
+        return result
+    }
+
+    /// A new temporary path inside the store, for tools that write a file themselves (then `adopt` it).
+    public func temporaryPath(_ hint: String) -> String {
+        temporary.appendingPathComponent("\(hint)-\(getpid())-\(UUID().uuidString)").path
+    }
+
+    /// Moves a finished file (on the store's file system) into the store, hashing it once.
+    public func adopt(_ path: String, location: String? = nil) throws -> Artifact {
+        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
+        guard descriptor >= 0 else { throw StoreError.io("cannot open \(path): \(String(cString: strerror(errno)))") }
+        var hash = StreamingHash()
+        let size = 1 << 20
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: size, alignment: 16)
+        defer { buffer.deallocate() }
+        while true {
+            let count = Glibc.read(descriptor, buffer.baseAddress, size)
+            if count < 0 && errno == EINTR { continue }
+            if count < 0 {
+                let reason = FileIO.lastError
+                close(descriptor)
+                unlink(path)
+                throw StoreError.io("cannot read \(path): \(reason)")
+            }
+            if count == 0 { break }
+            hash.update(UnsafeRawBufferPointer(rebasing: buffer[0..<count]))
+        }
+        close(descriptor)
+        let digest = hash.finalize()
+        try install(temporaryPath: path, as: digest)
+        return Artifact(kind: .blob, digest: digest, size: hash.count, location: location)
+    }
+
+    public func remove(_ digest: Digest) {
+        unlink(path(of: digest))
+    }
+
+    func install(temporaryPath: String, as digest: Digest) throws {
+        let final = path(of: digest)
+        // Renaming over an existing object is harmless: it has the same content.
+        if rename(temporaryPath, final) == 0 { return }
+        if errno == ENOENT {
+            mkdir((final as NSString).deletingLastPathComponent, 0o700)
+            if rename(temporaryPath, final) == 0 { return }
+        }
+        let reason = String(cString: strerror(errno))
+        unlink(temporaryPath)
+        throw StoreError.io("cannot move a new object into the store at \(final): \(reason)")
+    }
+}
+
+/// Writes one blob: bytes go to a temporary file and through SHA-256 at once; `finish` renames the file
+/// to its digest. Abandoned writers delete their temporary file.
+public final class BlobWriter: @unchecked Sendable {
+    let store: ContentStore
+    let temporaryPath: String
+    private var descriptor: Int32
+    private var hash = StreamingHash()
+    private var finished = false
+
+    init(store: ContentStore) throws {
+        self.store = store
+        temporaryPath = store.temporary.appendingPathComponent("blob-\(getpid())-\(UUID().uuidString)").path
+        descriptor = open(temporaryPath, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        guard descriptor >= 0 else {
+            throw ContentStore.StoreError.io("cannot create a file in the store (\(temporaryPath)): \(String(cString: strerror(errno)))")
+        }
+    }
+
+    deinit {
+        if !finished {
+            close(descriptor)
+            unlink(temporaryPath)
+        }
+    }
+
+    public var count: Int64 { hash.count }
+
+    public func write(_ bytes: UnsafeRawBufferPointer) throws {
+        hash.update(bytes)
+        try FileIO.writeAll(descriptor, bytes, what: "to the store at \(store.root.path)")
+    }
+
+    public func write(_ data: Data) throws {
+        try data.withUnsafeBytes { try write($0) }
+    }
+
+    /// Closes, names the blob by its digest and returns it.
+    public func finish(location: String? = nil) throws -> Artifact {
+        precondition(!finished, "finish called twice")
+        finished = true
+        close(descriptor)
+        let digest = hash.finalize()
+        try store.install(temporaryPath: temporaryPath, as: digest)
+        return Artifact(kind: .blob, digest: digest, size: hash.count, location: location)
+    }
+}

@@ -1,0 +1,133 @@
+import Foundation
+import Pipeline
+import Stages
+
+/// `polyarchiv apply`: takes the lock, runs the graph with the executor, records point statuses.
+public enum Apply {
+    public struct Options: Sendable {
+        public var selection = RunSelection()
+        public var jobs = ProcessInfo.processInfo.activeProcessorCount
+        public var lockTimeout: TimeInterval = 0
+        /// Transfers at once to one remote host.
+        public var transfersPerHost = 2
+        /// A Prometheus textfile-collector file written after the run.
+        public var metricsFile: String?
+
+        public init() {}
+    }
+
+    public struct Report: Sendable {
+        public let runID: Int64
+        public let results: [NodeResult]
+        public let interrupted: Bool
+        /// Hooks are reported apart: a failed hook never turns a good backup into a failed one.
+        let hooks: Set<StageID>
+        /// Why the metrics file could not be written; like a failed hook, it never fails the backups.
+        public internal(set) var metricsError: String?
+
+        public var failed: Bool {
+            results.contains { !hooks.contains($0.id) && ($0.outcome == .failed || $0.outcome == .blocked) }
+        }
+
+        public var hookFailed: Bool {
+            metricsError != nil || results.contains { hooks.contains($0.id) && $0.outcome == .failed }
+        }
+
+        /// 0 all succeeded or skipped, 2 a stage failed, 3 only hooks (or the metrics file) failed, 130 interrupted.
+        public var exitCode: Int32 { interrupted ? 130 : (failed ? 2 : (hookFailed ? 3 : 0)) }
+    }
+
+    public static func run(_ pipeline: CompiledPipeline, state: StateDirectory, options: Options, secrets: Secrets,
+                           cancellation: CancellationFlag, command: String,
+                           events: @escaping @Sendable (ExecutionEvent) -> Void) async throws -> Report {
+        try state.create()
+        let lock = try RunLock(directory: state.url, timeout: options.lockTimeout)
+        defer { withExtendedLifetime(lock) {} }
+        let journal = try Journal(path: state.journalPath)
+        try journal.closeAbandonedRuns()
+        let store = try ContentStore(root: state.storeURL)
+        store.removeTemporaryFiles()
+        let fingerprinter = try state.fingerprinter()
+        let now = pipeline.date
+        let presets = RunDecisions.compute(pipeline, journal: journal, selection: options.selection, now: now)
+        let runID = try journal.startRun(command: command, at: now)
+        let pool = BlockingPool(threads: max(4, options.jobs * 2))
+        defer { pool.shutdown() }
+        let stagesDirectory = state.url.appendingPathComponent("stages")
+        let transfers = options.transfersPerHost
+        let configuration = Executor.Configuration(jobs: options.jobs) { key in
+            key.hasPrefix("host:") ? transfers : 1
+        }
+        let decider = Decider(store: store, journal: journal, fingerprinter: fingerprinter, secrets: secrets, presets: presets, quick: false)
+        func execute() async -> [NodeResult] {
+            await Executor(graph: pipeline.graph, decider: decider, store: store, journal: journal, pool: pool, fingerprinter: fingerprinter,
+                           configuration: configuration, events: events, cancellation: cancellation, date: now, runID: runID,
+                           stateDirectory: stagesDirectory).run()
+        }
+        var results = await execute()
+        // A corrupt store object was deleted when found: run again, so it is made anew and its readers get it.
+        if !cancellation.isCancelled && results.contains(where: { $0.corruptObject != nil }) {
+            results = await execute()
+        }
+        ClearText.remove(pipeline, results: results, store: store)
+        let interrupted = cancellation.isCancelled
+        try recordPoints(pipeline, results: results, journal: journal, date: now)
+        let stageFailed = results.contains { result in
+            pipeline.graph.node(result.id)?.kind != .notify && (result.outcome == .failed || result.outcome == .blocked)
+        }
+        let status = interrupted ? "interrupted" : (stageFailed ? "failed" : "succeeded")
+        try journal.finishRun(runID, status: status, at: Date())
+        let hooks = Set(pipeline.graph.nodes.filter { $0.kind == .notify }.map(\.id))
+        var report = Report(runID: runID, results: results, interrupted: interrupted, hooks: hooks)
+        if let metricsFile = options.metricsFile {
+            do {
+                try MetricsFile.write(metricsFile, journal: journal, pipeline: pipeline, report: report, date: now)
+            } catch {
+                report.metricsError = "\(error)"
+            }
+        }
+        return report
+    }
+
+    /// A collect point succeeded when all its stages did; a backup of one collect point when its upload
+    /// (and prune) did. Skipped points are not recorded: their frequency keeps counting from their last run.
+    static func recordPoints(_ pipeline: CompiledPipeline, results: [NodeResult], journal: Journal, date: Date) throws {
+        let statuses = PointStatuses(journal)
+        let byID = Dictionary(uniqueKeysWithValues: results.map { ($0.id, $0) })
+        func record(_ kind: PointStatuses.Kind, _ name: String, nodes: [StageNode]) throws {
+            let outcomes = nodes.compactMap { byID[$0.id] }
+            guard !outcomes.isEmpty, !outcomes.allSatisfy({ $0.outcome == .skipped }) else { return }
+            if outcomes.contains(where: { $0.outcome == .interrupted }) {
+                try statuses.recordInterruption(kind, name, at: date)
+                return
+            }
+            let failure = outcomes.first { $0.outcome == .failed || $0.outcome == .blocked }
+            let duration = outcomes.map(\.duration).reduce(0, +)
+            let bytes = outcomes.filter { $0.outcome == .succeeded }.map(\.bytes).reduce(0, +)
+            try statuses.record(kind, name, succeeded: failure == nil, at: date, duration: duration, bytes: bytes,
+                                error: failure.map { "\($0.id): \($0.detail ?? "failed")" })
+        }
+        for point in pipeline.collectPoints {
+            try record(.collectPoint, point.name, nodes: pipeline.nodes { role in
+                switch role {
+                case .dump(let cp, _), .collectFilter(let cp, _), .collect(let cp): return cp == point.name
+                default: return false
+                }
+            })
+        }
+        for point in pipeline.backupPoints {
+            var all: [StageNode] = []
+            for association in pipeline.associations where association.backupPoint == point.name {
+                let nodes = pipeline.nodes { role in
+                    switch role {
+                    case .upload(let bp, let cp), .prune(let bp, let cp): return bp == point.name && cp == association.collectPoint
+                    default: return false
+                    }
+                }
+                all += nodes
+                try record(.backup, "\(point.name)/\(association.collectPoint)", nodes: nodes)
+            }
+            try record(.backupPoint, point.name, nodes: all)
+        }
+    }
+}

@@ -1,0 +1,129 @@
+import Foundation
+import Pipeline
+
+/// `polyarchiv check`: the health of every point from the journal, as a Nagios plugin reports it.
+public enum Monitoring {
+    public enum Status: Int32, Comparable, Sendable {
+        case ok = 0, warning = 1, critical = 2, unknown = 3
+
+        public var label: String { ["OK", "WARNING", "CRITICAL", "UNKNOWN"][Int(rawValue)] }
+        public static func < (lhs: Status, rhs: Status) -> Bool { lhs.rawValue < rhs.rawValue }
+    }
+
+    public struct PointReport: Sendable {
+        public let name: String
+        public let status: Status
+        public let message: String
+        public let age: TimeInterval?
+    }
+
+    public struct Report: Sendable {
+        public let status: Status
+        public let points: [PointReport]
+
+        /// The first line (status and summary) with performance data, as the plugin guidelines want.
+        public var statusLine: String {
+            let bad = points.filter { $0.status != .ok }
+            let summary = bad.isEmpty ? "\(points.count) point(s) OK" : bad.map { "\($0.name): \($0.message)" }.joined(separator: "; ")
+            return "POLYARCHIV \(status.label) - \(summary) | " + perfdata
+        }
+
+        var perfdata: String {
+            points.map { point in
+                let label = point.name.replacingOccurrences(of: "'", with: "_")
+                return "'\(label)_age'=" + (point.age.map { "\(Int($0))s" } ?? "U") + ";;;0;"
+            }.joined(separator: " ")
+        }
+    }
+
+    /// `graceAlways`: how old the last success of an `always` point may be before it counts as overdue.
+    public static func check(_ pipeline: CompiledPipeline, state: StateDirectory, now: Date, graceAlways: TimeInterval = 26 * 3600,
+                             calendar: Calendar = .current) -> Report {
+        guard let journal = state.readOnlyJournal() else {
+            let points = (pipeline.collectPoints + pipeline.backupPoints).map {
+                PointReport(name: $0.name, status: .critical, message: "never ran (no journal in \(state.url.path))", age: nil)
+            }
+            return Report(status: points.isEmpty ? .unknown : .critical, points: points)
+        }
+        var reports: [PointReport] = []
+        let statuses = PointStatuses(journal)
+        let points = pipeline.collectPoints.map { (PointStatuses.Kind.collectPoint, $0) } + pipeline.backupPoints.map { (.backupPoint, $0) }
+        for (kind, point) in points {
+            guard let status = statuses.status(kind, point.name), status.lastSuccess != nil || status.lastFailure != nil else {
+                let interrupted = statuses.status(kind, point.name)?.lastInterrupted
+                reports.append(PointReport(name: point.name, status: .critical,
+                                           message: interrupted.map { "never finished: its only run, at \(RunDecisions.format($0)), was interrupted" }
+                                               ?? "never ran", age: nil))
+                continue
+            }
+            let age = status.lastSuccess.map { now.timeIntervalSince($0) }
+            if let failure = status.lastFailure, failure >= (status.lastSuccess ?? .distantPast) {
+                reports.append(PointReport(name: point.name, status: .critical,
+                                           message: "last run failed: \(status.lastError ?? "see the journal")", age: age))
+                continue
+            }
+            guard let success = status.lastSuccess else {
+                reports.append(PointReport(name: point.name, status: .critical, message: "never succeeded", age: nil))
+                continue
+            }
+            let overdue: Bool
+            if point.frequency == .always {
+                overdue = now.timeIntervalSince(success) > graceAlways
+            } else if let next = point.frequency.nextDue(lastSuccess: success, now: success, calendar: calendar)
+                        ?? calendarNext(point.frequency, success, calendar) {
+                overdue = now.timeIntervalSince(next) > 3600
+            } else {
+                overdue = false
+            }
+            reports.append(PointReport(name: point.name, status: overdue ? .warning : .ok,
+                                       message: overdue ? "overdue: last success \(RunDecisions.format(success))"
+                                                        : "last success \(RunDecisions.format(success))", age: age))
+        }
+        return Report(status: reports.map(\.status).max() ?? .unknown, points: reports)
+    }
+
+    private static func calendarNext(_ frequency: Frequency, _ success: Date, _ calendar: Calendar) -> Date? {
+        if case .every(let span) = frequency { return span.after(success, calendar: calendar) }
+        return frequency.nextBoundary(after: success, calendar: calendar)
+    }
+}
+
+/// `polyarchiv gc`: drops store objects that no journal entry needs.
+public enum GarbageCollector {
+    public struct Result: Sendable {
+        public let removed: Int
+        public let freed: Int64
+        public let kept: Int
+        public let forgottenExecutions: Int
+    }
+
+    public static func run(state: StateDirectory) throws -> Result {
+        guard state.exists else { return Result(removed: 0, freed: 0, kept: 0, forgottenExecutions: 0) }
+        let lock = try RunLock(directory: state.url)
+        defer { withExtendedLifetime(lock) {} }
+        let journal = try Journal(path: state.journalPath)
+        let store = try ContentStore(root: state.storeURL)
+        store.removeTemporaryFiles()
+        // The journal keeps the stage history of the last 100 runs (and every node's latest success).
+        let forgotten = try journal.pruneHistory(keepRuns: 100)
+        var live = Set<Digest>()
+        for artifact in try journal.liveOutputs() where artifact.kind != .remote {
+            live.insert(artifact.digest)
+            if artifact.kind == .tree, store.contains(artifact.digest) {
+                // A live manifest that cannot be read would make its blobs look unused: stop rather than guess.
+                let tree = try store.tree(artifact.digest)
+                for entry in tree.files { if let digest = entry.digest { live.insert(digest) } }
+            }
+        }
+        // What engines keep alive too: the stat caches' blobs spare re-reading unchanged files.
+        live.formUnion(try journal.keptDigests())
+        var removed = 0
+        var freed: Int64 = 0
+        for digest in store.allObjects() where !live.contains(digest) {
+            freed += store.size(of: digest) ?? 0
+            store.remove(digest)
+            removed += 1
+        }
+        return Result(removed: removed, freed: freed, kept: live.count, forgottenExecutions: forgotten)
+    }
+}

@@ -1,0 +1,332 @@
+import Foundation
+import Pipeline
+import Stages
+
+/// `polyarchiv list` and `polyarchiv restore`: what the backup points hold, read from the backup points
+/// themselves (no local state needed), and getting it back as a planned run through the executor:
+/// fetch → undo the backup point's filters → extract → undo the collect point's filters → put sources back.
+public enum Restore {
+    public struct Listing: Sendable {
+        public let backupPoint: String
+        public let collectPoint: String
+        public let place: String
+        /// Newest first.
+        public let backups: [CatalogEntry]
+    }
+
+    /// Every (backup point, collect point) pair with its backups, newest first.
+    public static func list(_ pipeline: CompiledPipeline, collectPoint: String?, backupPoint: String?, secrets: Secrets,
+                            cancellation: CancellationFlag = CancellationFlag()) throws -> [Listing] {
+        try check(pipeline, collectPoint: collectPoint, backupPoint: backupPoint)
+        let scratch = try ScratchDirectory("polyarchiv-list")
+        defer { scratch.remove() }
+        let context = RestoreContext(secrets: secrets, cancellation: cancellation, identityFile: nil, scratch: scratch.path)
+        var listings: [Listing] = []
+        for backup in pipeline.backups {
+            if let collectPoint, collectPoint != backup.collectPoint { continue }
+            if let backupPoint, backupPoint != backup.backupPoint { continue }
+            let catalog = try backup.engine.catalog(context)
+            // Newest first; the catalogs list oldest first, so equal times keep their order reversed.
+            let newestFirst = Array(catalog.entries.reversed()).enumerated()
+                .sorted { ($0.element.created, -$0.offset) > ($1.element.created, -$1.offset) }.map(\.element)
+            listings.append(Listing(backupPoint: backup.backupPoint, collectPoint: backup.collectPoint, place: catalog.place,
+                                    backups: newestFirst))
+        }
+        return listings
+    }
+
+    /// A name that matches nothing is an error that says what exists.
+    static func check(_ pipeline: CompiledPipeline, collectPoint: String?, backupPoint: String?) throws {
+        if let collectPoint, !pipeline.collectPoints.contains(where: { $0.name == collectPoint }) {
+            let names = pipeline.collectPoints.map(\.name)
+            throw StageFailure("there is no collect point `\(collectPoint)`" + Suggestion.didYouMean(collectPoint, among: names)
+                               + "; collect points: " + names.joined(separator: ", "))
+        }
+        if let backupPoint, !pipeline.backupPoints.contains(where: { $0.name == backupPoint }) {
+            let names = pipeline.backupPoints.map(\.name)
+            throw StageFailure("there is no backup point `\(backupPoint)`" + Suggestion.didYouMean(backupPoint, among: names)
+                               + "; backup points: " + (names.isEmpty ? "none" : names.joined(separator: ", ")))
+        }
+        if let collectPoint, let backupPoint, !pipeline.associations.contains(where: { $0 == (backupPoint, collectPoint) }) {
+            throw StageFailure("backup point `\(backupPoint)` does not receive collect point `\(collectPoint)` (their tags do not associate them)")
+        }
+    }
+
+    /// What to restore: `target/<collect point>` receives each chosen collect point.
+    public struct Request: Sendable {
+        public var target: String
+        public var collectPoint: String?
+        public var backupPoint: String?
+        /// The newest backup (or commit) at or before this date.
+        public var at: Date?
+        /// Opens data encrypted to age recipients.
+        public var identityFile: String?
+        /// From the collect point itself (a git collect point's history, an archive collect point's archive).
+        public var fromCollectPoint = false
+        public var commit: String?
+        /// Sources to put back where they came from (a database, a file…), from the restored data.
+        public var sources: [String] = []
+        /// Where they go instead of their own place (a database name, a file).
+        public var into: String?
+        /// Put them back over what is there (a database that holds tables).
+        public var replace = false
+        /// Put every `files` source back at its own path (what is there moves aside, nothing is deleted).
+        public var inPlace = false
+
+        public init(target: String) { self.target = target }
+    }
+
+    /// One collect point restored.
+    public struct Outcome: Sendable {
+        public let collectPoint: String
+        /// Where it came from: a backup point, or `git commit ID` of the collect point itself.
+        public let source: String
+        public let created: Date
+        public let directory: String
+        public let verifiedIndexes: [String]
+        /// What putting sources back did, a line each.
+        public let sourceResults: [String]
+    }
+
+    public struct Report: Sendable {
+        public let outcomes: [Outcome]
+        public let results: [NodeResult]
+        public let interrupted: Bool
+        let hooks: Set<StageID>
+
+        public var failed: Bool { results.contains { !hooks.contains($0.id) && $0.outcome.isFailure } || interrupted }
+        public var hookFailed: Bool { results.contains { hooks.contains($0.id) && $0.outcome == .failed } }
+        /// 0 restored, 2 something could not be restored, 3 only a restore hook failed, 130 interrupted.
+        public var exitCode: Int32 { interrupted ? 130 : (failed ? 2 : (hookFailed ? 3 : 0)) }
+    }
+
+    /// The restore's graph: for each chosen collect point, the newest backup (of any associated backup point,
+    /// or `--from` one; at or before `--at`) or the collect point's own copy, and the stages that bring it back.
+    struct Planned {
+        var graph = StageGraph()
+        var workspaces: [RestoreWorkspace] = []
+        var hooks = Set<StageID>()
+    }
+
+    static func plan(_ pipeline: CompiledPipeline, _ request: Request, secrets: Secrets, cancellation: CancellationFlag) throws -> Planned {
+        try check(pipeline, collectPoint: request.collectPoint, backupPoint: request.backupPoint)
+        var planned = Planned()
+        let listings = request.fromCollectPoint ? [] : try list(pipeline, collectPoint: request.collectPoint, backupPoint: request.backupPoint,
+                                                                 secrets: secrets, cancellation: cancellation)
+        let chosen = request.collectPoint.map { [$0] } ?? pipeline.collectPoints.map(\.name)
+        var lastStages: [(StageID, label: String, scope: PointScope)] = []
+        var firstStages: [(StageID, scope: PointScope)] = []
+        for cp in chosen {
+            guard let collect = pipeline.collects[cp] else { continue }
+            let workspace = RestoreWorkspace(collectPoint: cp, target: request.target)
+            let fetchID = StageID(.fetch, cp)
+            // A backup point's filters apply to its archive when it ships one, else to the tree.
+            var filtersOnArchive: [(name: String, engine: any FilterEngine)] = []
+            var filtersOnTree: [(name: String, engine: any FilterEngine)] = []
+            let origin: FetchStage.Origin
+            var label = cp
+            var backupScope: PointScope?
+            if request.fromCollectPoint {
+                origin = .collectPoint(collect.engine, at: request.at, commit: request.commit)
+            } else {
+                do {
+                    let (backupPoint, entry) = try newest(of: cp, in: listings, at: request.at)
+                    guard let backup = pipeline.backup(backupPoint, cp) else { continue }
+                    origin = .backupPoint(backup.engine, entry, name: backupPoint)
+                    if backup.engine.shape.archive != nil { filtersOnArchive = backup.filters } else { filtersOnTree = backup.filters }
+                    label = "\(backupPoint) on \(cp)"
+                    backupScope = .backupPoint(backupPoint)
+                } catch {
+                    // No backup to restore from: the fetch stage fails with the reason, so the hooks report it.
+                    origin = .unavailable("\(error)")
+                }
+            }
+            // The chain, in order; the last stage that shapes the tree gives it its final name.
+            var chain: [(StageID, String, (Bool) -> any StageWork)] = []
+            chain.append((fetchID, "fetch", { FetchStage(origin: origin, workspace: workspace, identityFile: request.identityFile, finishes: $0) }))
+            for filter in filtersOnArchive.reversed() {
+                chain.append((StageID(.unfilter, cp, filter.name), "undo \(filter.name)", {
+                    UnfilterStage(filter: filter.engine, workspace: workspace, identityFile: request.identityFile, onArchive: true, finishes: $0)
+                }))
+            }
+            // Extracts what was fetched when it is an archive (a tree arrives as it is).
+            chain.append((StageID(.extract, cp), "extract", { ExtractStage(workspace: workspace, finishes: $0) }))
+            for filter in (filtersOnTree + collect.filters.map { ($0.name, $0.engine) }).reversed() {
+                chain.append((StageID(.unfilter, cp, "tree", filter.name), "undo \(filter.name)", {
+                    UnfilterStage(filter: filter.engine, workspace: workspace, identityFile: request.identityFile, onArchive: false, finishes: $0)
+                }))
+            }
+            var previous: StageID?
+            for (index, (id, summary, make)) in chain.enumerated() {
+                try planned.graph.add(StageNode(id: id, engine: "restore", work: make(index == chain.count - 1), summary: summary))
+                if let previous { try planned.graph.connect(previous, id, placement: .order, label: "then") }
+                previous = id
+            }
+            var last = previous!
+            let putBackRequest = PutBackRequest(into: request.into, replace: request.replace, inPlace: request.inPlace, date: Date())
+            var sources = collect.sources
+            if !request.sources.isEmpty {
+                for name in request.sources where !sources.contains(where: { $0.name == name }) {
+                    throw StageFailure("collect point \(cp) has no source \(name)" + Suggestion.didYouMean(name, among: collect.sources.map(\.name)))
+                }
+                sources = sources.filter { request.sources.contains($0.name) }
+            } else if !request.inPlace {
+                sources = []
+            }
+            for source in sources.sorted(by: { $0.engine.putBackOrder < $1.engine.putBackOrder }) {
+                let id = StageID(.putback, cp, source.name)
+                try planned.graph.add(StageNode(id: id, engine: type(of: source.engine).spec.name,
+                                                work: PutBackStage(source: source.engine, name: source.name, destination: source.destination,
+                                                                   request: putBackRequest, workspace: workspace, identityFile: request.identityFile),
+                                                summary: "put back \(source.name)"))
+                try planned.graph.connect(last, id, placement: .order, label: "then")
+                last = id
+            }
+            planned.workspaces.append(workspace)
+            firstStages.append((fetchID, .collectPoint(cp)))
+            lastStages.append((last, label, .collectPoint(cp)))
+            if let backupScope {
+                firstStages.append((fetchID, backupScope))
+                lastStages.append((last, label, backupScope))
+            }
+        }
+        // Before: the global hooks once, then per collect point its own hooks and those of the backup point it
+        // comes from, in that order; after, the other way round.
+        func beforeHook(_ hook: CompiledPipeline.RestoreHook, _ id: StageID) throws -> StageID {
+            try planned.graph.add(StageNode(id: id, engine: type(of: hook.hook).spec.name,
+                                            work: HookStage(hook: hook.hook, events: [.beforeRestore], phase: .before, pointLabels: [:]),
+                                            runsAfterFailure: true, summary: "before_restore"))
+            planned.hooks.insert(id)
+            return id
+        }
+        var heads: [StageID] = []
+        for first in firstStages.map(\.0).uniqued() {
+            var next = first
+            for scope in firstStages.filter({ $0.0 == first }).map(\.scope).reversed() {
+                for hook in pipeline.restoreHooks.reversed() where hook.scope == scope && hook.events.contains(.beforeRestore) {
+                    let id = try beforeHook(hook, StageID(.notify, scope.name, hook.name, "before", first.path.joined(separator: "/")))
+                    try planned.graph.connect(id, next, placement: hook.hook.blocksItsScopeOnFailure ? .order : .after, label: "start")
+                    next = id
+                }
+            }
+            heads.append(next)
+        }
+        var globalBefore: StageID?
+        for hook in pipeline.restoreHooks where hook.scope == .global && hook.events.contains(.beforeRestore) && !heads.isEmpty {
+            let id = try beforeHook(hook, StageID(.notify, "global", hook.name, "before"))
+            if let globalBefore { try planned.graph.connect(globalBefore, id, placement: .after, label: "then") }
+            globalBefore = id
+        }
+        if let globalBefore { for head in heads { try planned.graph.connect(globalBefore, head, placement: .after, label: "start") } }
+        // After: a backup point's hooks first, then its collect point's, then the global ones; each sees the last
+        // stages of its scope, and waits for the hooks of the scopes inside it.
+        var plannedAfter: [(id: StageID, stages: Set<StageID>)] = []
+        func isBackupPoint(_ scope: PointScope) -> Bool { if case .backupPoint = scope { return true } else { return false } }
+        let tiers: [[PointScope]] = [Array(Set(lastStages.map(\.scope).filter(isBackupPoint))),
+                                     Array(Set(lastStages.map(\.scope).filter { $0 != .global && !isBackupPoint($0) })), [.global]]
+        for tier in tiers {
+            var thisTier: [(id: StageID, stages: Set<StageID>)] = []
+            for scope in tier.sorted(by: { $0.name < $1.name }) {
+                let lasts = scope == .global ? lastStages.filter { !isBackupPoint($0.scope) } : lastStages.filter { $0.scope == scope }
+                guard !lasts.isEmpty else { continue }
+                let labels = Dictionary(lasts.map { ($0.0, $0.label) }, uniquingKeysWith: { first, _ in first })
+                var previous: StageID?
+                for hook in pipeline.restoreHooks where hook.scope == scope {
+                    let events = hook.events.filter { $0 != .beforeRestore }
+                    guard !events.isEmpty else { continue }
+                    let id = StageID(.notify, scope.name, hook.name, "after")
+                    try planned.graph.add(StageNode(id: id, engine: type(of: hook.hook).spec.name,
+                                                    work: HookStage(hook: hook.hook, events: events, phase: .after, pointLabels: labels),
+                                                    runsAfterFailure: true, summary: events.map(\.rawValue).joined(separator: ", ")))
+                    for stage in labels.keys { try planned.graph.connect(stage, id, placement: .after, label: "status") }
+                    for inner in plannedAfter where !inner.stages.isDisjoint(with: labels.keys) {
+                        try planned.graph.connect(inner.id, id, placement: .after, label: "then")
+                    }
+                    if let previous { try planned.graph.connect(previous, id, placement: .after, label: "then") }
+                    previous = id
+                    planned.hooks.insert(id)
+                    thisTier.append((id, Set(labels.keys)))
+                }
+            }
+            plannedAfter += thisTier
+        }
+        return planned
+    }
+
+    /// Restores each chosen collect point through the executor: cancellable, with progress, recorded in the
+    /// journal when there is a state directory. What did not finish leaves nothing behind.
+    public static func run(_ pipeline: CompiledPipeline, _ request: Request, state: StateDirectory?, secrets: Secrets,
+                           cancellation: CancellationFlag, events: @escaping @Sendable (ExecutionEvent) -> Void = { _ in }) async throws -> Report {
+        var request = request
+        request.target = try resolvedTarget(request.target)
+        let planned = try plan(pipeline, request, secrets: secrets, cancellation: cancellation)
+        defer { for workspace in planned.workspaces { workspace.cleanUp() } }
+        let scratch = try ScratchDirectory("polyarchiv-restore-state")
+        defer { scratch.remove() }
+        // The journal of the state directory when there is one (the run is recorded), else a scratch one.
+        let stateURL = state.flatMap { $0.exists ? $0.url : nil } ?? URL(fileURLWithPath: scratch.path)
+        let journal = try Journal(path: stateURL.appendingPathComponent("journal.sqlite").path)
+        let store = try ContentStore(root: URL(fileURLWithPath: scratch.path).appendingPathComponent("store"))
+        let fingerprinter = Fingerprinter(keyData: Data((0..<32).map { _ in UInt8.random(in: 0...255) }))
+        let runID = try journal.startRun(command: "restore", at: Date())
+        let pool = BlockingPool(threads: 4)
+        defer { pool.shutdown() }
+        let decider = Decider(store: store, journal: journal, fingerprinter: fingerprinter, secrets: secrets, presets: [:], quick: false)
+        let results = await Executor(graph: planned.graph, decider: decider, store: store, journal: journal, pool: pool,
+                                     fingerprinter: fingerprinter, configuration: .init(jobs: 2) { _ in 1 }, events: events,
+                                     cancellation: cancellation, date: Date(), runID: runID, stateDirectory: URL(fileURLWithPath: scratch.path)).run()
+        let interrupted = cancellation.isCancelled
+        try journal.finishRun(runID, status: interrupted ? "interrupted" : (results.contains { $0.outcome.isFailure } ? "failed" : "succeeded"),
+                              at: Date())
+        let outcomes = planned.workspaces.filter(\.finished).map {
+            Outcome(collectPoint: $0.collectPoint, source: $0.source, created: $0.created, directory: $0.directory,
+                    verifiedIndexes: $0.verifiedIndexes, sourceResults: $0.results)
+        }
+        return Report(outcomes: outcomes, results: results, interrupted: interrupted, hooks: planned.hooks)
+    }
+
+    /// The target as an absolute path with its links resolved (`/backup -> /mnt/nas/backup`), created when missing.
+    static func resolvedTarget(_ target: String) throws -> String {
+        let absolute = target.hasPrefix("/") ? target : FileManager.default.currentDirectoryPath + "/" + target
+        try FileManager.default.createDirectory(atPath: absolute, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        guard let resolved = realpath(absolute, nil) else { throw StageFailure("cannot use \(target) as the restore target: \(FileIO.lastError)") }
+        defer { free(resolved) }
+        return String(cString: resolved)
+    }
+
+    static func newest(of cp: String, in listings: [Listing], at: Date?) throws -> (String, CatalogEntry) {
+        let candidates = listings.filter { $0.collectPoint == cp }.flatMap { listing in
+            listing.backups.filter { at == nil || $0.created <= at! }.map { (listing.backupPoint, $0) }
+        }
+        // Newest first; between equal times (commits of the same second), the later in the backup point's list.
+        guard let newest = candidates.enumerated().max(by: { ($0.element.1.created, -$0.offset) < ($1.element.1.created, -$1.offset) })?.element else {
+            let places = listings.filter { $0.collectPoint == cp }.map(\.place)
+            throw StageFailure("no backup of collect point \(cp) found" + (at.map { " at or before \(ISO8601DateFormatter().string(from: $0))" } ?? "")
+                               + (places.isEmpty ? " (no backup point receives it)" : " in " + places.joined(separator: ", ")))
+        }
+        return newest
+    }
+}
+
+/// A private (0700) temporary directory, removed when done.
+struct ScratchDirectory {
+    let path: String
+
+    init(_ prefix: String) throws {
+        var template = Array((NSTemporaryDirectory() + prefix + "-XXXXXX").utf8CString)
+        guard template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) != nil else {
+            throw StageFailure("cannot create a temporary directory: \(FileIO.lastError)")
+        }
+        path = String(decoding: template.dropLast().map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
+    func remove() { try? FileManager.default.removeItem(atPath: path) }
+}
+
+extension Sequence where Element: Hashable {
+    /// The elements in their order, each once.
+    func uniqued() -> [Element] {
+        var seen = Set<Element>()
+        return filter { seen.insert($0).inserted }
+    }
+}

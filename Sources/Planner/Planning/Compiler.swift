@@ -1,0 +1,394 @@
+import Foundation
+import Pipeline
+import Stages
+
+/// Compiles a validated configuration into the stage graph: dumps → collect-point filters → collect →
+/// per associated backup point: (archive) → backup-point filters → upload → (prune), with hooks around.
+/// Every engine decodes its typed configuration here, once; what it gets wrong is a configuration error.
+public struct Compiler {
+    let config: PipelineConfig
+    let builtins: BuiltinVariables
+    var parameters: ParameterCompiler
+    var result: CompiledPipeline
+    /// Derived nodes by what they compute, so two backup points that need the same thing share one node.
+    private var sharedNodes: [String: StageID] = [:]
+
+    public static func compile(_ config: PipelineConfig, builtins: BuiltinVariables = .current(),
+                               secrets: Secrets = Secrets(environment: ProcessInfo.processInfo.environment)) throws -> CompiledPipeline {
+        var compiler = Compiler(config: config, builtins: builtins, parameters: ParameterCompiler(secrets: secrets),
+                                result: CompiledPipeline(date: builtins.date, host: builtins.hostname))
+        try compiler.run()
+        return compiler.result
+    }
+
+    private var sink: DiagnosticSink {
+        get { parameters.sink }
+        set { parameters.sink = newValue }
+    }
+
+    private mutating func run() throws {
+        checkNames()
+        let global = layered(VariableScope(builtins.values).overlaid(with: ["name": "global"]), config.variables, "variables")
+        for point in config.collectPoints { compileCollectPoint(point, global) }
+        for point in config.backupPoints { compileBackupPoint(point, global) }
+        compileHooks(config.hooks, scope: .global, variables: global, context: "global hooks", before: entryNodes(), after: exitNodes())
+        checkPlacesAreUnique()
+        result.warnings = parameters.warnings
+        do {
+            _ = try result.graph.topologicalOrder()
+        } catch {
+            sink.error("\(error)", at: nil)
+        }
+        try sink.check()
+    }
+
+    // MARK: - Variables
+
+    /// `scope` with user variables laid over it; each value may use the variables beneath it.
+    private mutating func layered(_ scope: VariableScope, _ definitions: VariableDefinitions, _ what: String) -> VariableScope {
+        var current = scope
+        for (name, raw, location) in definitions.entries {
+            let template: Template
+            do {
+                template = try Template(parsing: raw)
+            } catch {
+                sink.error("in variable `\(name)`: \(error)", at: location)
+                continue
+            }
+            if let value = parameters.expand(template, current, location, name, what) {
+                current = current.overlaid(with: [name: value])
+            }
+        }
+        return current
+    }
+
+    private func collectPointScope(_ point: CollectPointConfig, _ global: VariableScope) -> VariableScope {
+        global.overlaid(with: ["name": point.name, "collect_point": point.name])
+    }
+
+    // MARK: - Engines
+
+    /// An engine's parameters compiled in `scope`, and its typed configuration decoded from them; what it
+    /// refuses is reported at the parameter it names.
+    private mutating func engine<T>(_ instance: EngineInstance, scope: VariableScope, context: String,
+                                    _ make: (EngineParameters) throws -> T) -> (T, Parameters)? {
+        let reported = sink.diagnostics.count
+        let compiled = parameters.compile(instance, scope: scope, context: context)
+        // What could not be compiled was reported already: decoding the rest would only say it again.
+        guard sink.diagnostics.count == reported else { return nil }
+        do {
+            return (try make(EngineParameters(compiled)), compiled)
+        } catch let error as ConfigurationError {
+            let location = error.parameter.flatMap { instance.parameter($0)?.location } ?? instance.location
+            sink.error("\(context): \(error.message)", at: location)
+        } catch {
+            sink.error("\(context): \(error)", at: instance.location)
+        }
+        return nil
+    }
+
+    // MARK: - Collect points
+
+    private mutating func compileCollectPoint(_ point: CollectPointConfig, _ global: VariableScope) {
+        let scope = layered(collectPointScope(point, global), point.variables, "collect point `\(point.name)`")
+        result.collectPoints.append(.init(name: point.name, kind: .collectPoint, engine: point.engine.spec.name,
+                                          frequency: point.frequency, tags: point.tags, location: point.location))
+        var outputs: [(id: StageID, placement: Placement)] = []
+        var destinations: [(String, SourceLocation)] = []
+        var sources: [CompiledPipeline.Source] = []
+        for source in point.sources {
+            let context = "source `\(source.name)` of `\(point.name)`"
+            guard let engineType = Engines.source(source.spec.name),
+                  let (engine, compiled) = engine(source, scope: scope, context: context, { try engineType.init($0) }) else { continue }
+            let destination = Self.normalise(compiled.string("destination") ?? engine.defaultDestination(source: source.name))
+            var cacheParameters = compiled
+            cacheParameters["destination"] = nil
+            checkDestination(destination, source.parameter("destination")?.location ?? source.location, &destinations)
+            let id = StageID.dump(point.name, source.name)
+            add(StageNode(id: id, engine: source.spec.name, work: engine, parameters: cacheParameters, resourceKeys: engine.resourceKeys,
+                          summary: "\(engine.summary) → \(destination)"), role: .dump(collectPoint: point.name, source: source.name),
+                at: source.location)
+            outputs.append((id, .path(destination)))
+            sources.append(.init(name: source.name, engine: engine, destination: destination))
+        }
+        var filters: [(name: String, engine: any FilterEngine)] = []
+        for filter in point.filters {
+            let context = "filter `\(filter.name)` of `\(point.name)`"
+            guard let engineType = Engines.filter(filter.spec.name),
+                  let (engine, compiled) = engine(filter, scope: scope, context: context, { try engineType.init($0) }) else { continue }
+            let id = StageID.collectFilter(point.name, filter.name)
+            add(StageNode(id: id, engine: filter.spec.name, work: engine, parameters: compiled, summary: engine.summary),
+                role: .collectFilter(collectPoint: point.name, filter: filter.name), at: filter.location)
+            for output in outputs { connect(output.id, id, output.placement) }
+            outputs = [(id, .root)]
+            filters.append((filter.name, engine))
+        }
+        let context = "collect point `\(point.name)`"
+        guard let engineType = Engines.collectPoint(point.engine.spec.name),
+              let (collect, compiled) = engine(point.engine, scope: scope, context: context, { try engineType.init($0) }) else { return }
+        let collectID = StageID.collect(point.name)
+        add(StageNode(id: collectID, engine: point.engine.spec.name, work: collect, parameters: compiled, summary: collect.summary),
+            role: .collect(collectPoint: point.name), at: point.location)
+        for output in outputs { connect(output.id, collectID, output.placement) }
+        result.collects[point.name] = .init(engine: collect, sources: sources, filters: filters)
+        compileHooks(point.hooks, scope: .collectPoint(point.name), variables: scope, context: context,
+                     before: point.sources.map { .dump(point.name, $0.name) }, after: [collectID])
+    }
+
+    /// `./db/../x` style noise removed: `.` components dropped, a trailing `/` (a directory) kept.
+    static func normalise(_ destination: String) -> String {
+        let components = destination.split(separator: "/").filter { $0 != "." }
+        guard !components.isEmpty else { return destination }
+        let joined = components.joined(separator: "/")
+        return destination.hasSuffix("/") ? joined + "/" : joined
+    }
+
+    private mutating func checkDestination(_ destination: String, _ location: SourceLocation, _ seen: inout [(String, SourceLocation)]) {
+        let components = destination.split(separator: "/")
+        if destination.hasPrefix("/") || components.contains("..") || components.isEmpty {
+            sink.error("`destination` `\(destination)` must be a relative path inside the collect point, without `..`", at: location)
+            return
+        }
+        let normalised = components.joined(separator: "/")
+        for (other, otherLocation) in seen {
+            if normalised == other || normalised.hasPrefix(other + "/") || other.hasPrefix(normalised + "/") {
+                sink.error("`destination` `\(destination)` overlaps `\(other)` of the source at \(otherLocation); "
+                           + "give each source its own destination", at: location)
+            }
+        }
+        seen.append((normalised, location))
+    }
+
+    // MARK: - Backup points
+
+    private mutating func compileBackupPoint(_ point: BackupPointConfig, _ global: VariableScope) {
+        result.backupPoints.append(.init(name: point.name, kind: .backupPoint, engine: point.engine.spec.name,
+                                         frequency: point.frequency, tags: point.tags, location: point.location))
+        for (cp, location, _) in point.variablesFor where !config.collectPoints.contains(where: { $0.name == cp }) {
+            sink.error("`variables_for` names collect point `\(cp)`, which does not exist"
+                       + Suggestion.didYouMean(cp, among: config.collectPoints.map(\.name)), at: location)
+        }
+        let bpScope = layered(global.overlaid(with: ["name": point.name, "backup_point": point.name]), point.variables,
+                              "backup point `\(point.name)`")
+        var lastNodes: [StageID] = []
+        var firstNodes: [StageID] = []
+        for cp in config.collectPoints where Association.associates(
+            collectPointLabels: cp.tags + [cp.name], rule: cp.rule, backupPointLabels: point.tags + [point.name], rule: point.rule) {
+            result.associations.append((point.name, cp.name))
+            var scope = layered(collectPointScope(cp, bpScope), cp.variables, "collect point `\(cp.name)`")
+            scope = scope.overlaid(with: ["backup_point": point.name])
+            if let extra = point.variablesFor.first(where: { $0.collectPoint == cp.name }) {
+                scope = layered(scope, extra.variables, "variables_for.\(cp.name)")
+            }
+            if let (first, last) = compilePair(point, cp, scope: scope) {
+                firstNodes.append(first)
+                lastNodes.append(last)
+            }
+        }
+        compileHooks(point.hooks, scope: .backupPoint(point.name), variables: bpScope, context: "backup point `\(point.name)`",
+                     before: firstNodes, after: lastNodes)
+    }
+
+    /// The nodes of one (backup point, collect point) pair; returns its first and last node ids.
+    private mutating func compilePair(_ point: BackupPointConfig, _ cp: CollectPointConfig, scope: VariableScope) -> (StageID, StageID)? {
+        let context = "backup point `\(point.name)` for `\(cp.name)`"
+        guard let collect = result.collects[cp.name] else { return nil }
+        var filters: [(name: String, engine: any FilterEngine, parameters: Parameters)] = []
+        for filter in point.filters {
+            guard let engineType = Engines.filter(filter.spec.name),
+                  let (engine, compiled) = engine(filter, scope: scope, context: "filter `\(filter.name)` of \(context)", { try engineType.init($0) })
+            else { continue }
+            filters.append((filter.name, engine, compiled))
+        }
+        var metadataURL: String?
+        if let metadata = point.engine.parameter("metadata_url"), case .text(let template, _) = metadata.value {
+            metadataURL = parameters.expand(template, scope, metadata.location, "metadata_url", context)
+        }
+        let pair = Pair(backupPoint: point.name, collectPoint: cp.name, collect: collect.engine, filters: filters.map(\.engine),
+                        variables: scope.values, metadataURL: metadataURL, host: builtins.hostname)
+        guard let engineType = Engines.backupPoint(point.engine.spec.name),
+              let (engine, compiled) = engine(point.engine, scope: scope, context: context, { try engineType.init($0, pair: pair) })
+        else { return nil }
+        result.backups.append(.init(backupPoint: point.name, collectPoint: cp.name, engine: engine, parameters: compiled,
+                                    filters: filters.map { ($0.name, $0.engine) }))
+        let shape = engine.shape
+        var current = StageID.collect(cp.name)
+        var first: StageID?
+        if let request = shape.archive {
+            let variant = request.format.rawValue + (request.level.map { "-\($0)" } ?? "")
+            let work = ArchiveStage(request, collectPoint: cp.name)
+            let id = shared(.archive(cp.name, variant), signature: "archive|\(cp.name)|\(variant)") {
+                StageNode(id: $0, engine: "archive", work: work, parameters: work.parameters, summary: "\(request.format.rawValue) of \(cp.name)")
+            } role: { .archive(collectPoint: cp.name) }
+            connect(current, id, .root)
+            current = id
+            first = id
+        }
+        for filter in filters {
+            let signature = "filter|\(filter.engine)|\(current)|\(describe(filter.parameters))"
+            let id = shared(.backupFilter(point.name, cp.name, filter.name), signature: signature) {
+                StageNode(id: $0, engine: type(of: filter.engine).spec.name, work: filter.engine, parameters: filter.parameters,
+                          summary: filter.engine.summary)
+            } role: { .backupFilter(backupPoint: point.name, collectPoint: cp.name, filter: filter.name) }
+            connect(current, id, .root)
+            current = id
+            first = first ?? id
+        }
+        let uploadID = StageID.upload(point.name, cp.name)
+        add(StageNode(id: uploadID, engine: point.engine.spec.name, work: shape.upload.work, parameters: shape.upload.parameters,
+                      resourceKeys: shape.upload.resourceKeys, summary: shape.upload.summary),
+            role: .upload(backupPoint: point.name, collectPoint: cp.name), at: point.location)
+        connect(current, uploadID, .root)
+        var last = uploadID
+        if let prune = shape.prune {
+            let pruneID = StageID.prune(point.name, cp.name)
+            add(StageNode(id: pruneID, engine: point.engine.spec.name, work: prune.work, parameters: prune.parameters,
+                          resourceKeys: prune.resourceKeys, summary: prune.summary),
+                role: .prune(backupPoint: point.name, collectPoint: cp.name), at: point.location)
+            connect(uploadID, pruneID, .order, label: "backup list")
+            last = pruneID
+        }
+        if let parameter = shape.metadataBesideParameter, let metadata = shape.metadataURL {
+            warnIfTimeDependent(parameter, metadata: metadata, point: point, scope: scope, context: context)
+        }
+        places.append(contentsOf: shape.places.map { ($0, uploadID, point.location) })
+        return (first ?? uploadID, last)
+    }
+
+    /// What backup points write, for the check that no two stages write the same place.
+    private var places: [(place: String, stage: StageID, location: SourceLocation)] = []
+
+    /// A metadata document must be found again on a fresh machine, at another time: its default place (the
+    /// directory of `parameter`) must not depend on the date or time.
+    private mutating func warnIfTimeDependent(_ name: String, metadata: String, point: BackupPointConfig, scope: VariableScope,
+                                              context: String) {
+        guard let parameter = point.engine.parameter(name), case .text(let template, _) = parameter.value else { return }
+        let other = BuiltinVariables(date: builtins.date.addingTimeInterval(400 * 86_400 + 3_723), hostname: builtins.hostname,
+                                     fqdn: builtins.fqdn, username: builtins.username)
+        let letters = other.values.filter { $0.key.count == 1 }
+        guard let now = try? template.expand(scope), let later = try? template.expand(scope.overlaid(with: letters)),
+              RemotePath.directory(of: later) != RemotePath.directory(of: now) else { return }
+        parameters.warnings.append(Diagnostic(
+            "the directory of `\(name)` of \(context) changes with the date or time, so the metadata document beside the "
+            + "backups cannot be found again to list or restore them; set `metadata_url` to a fixed place", at: parameter.location))
+    }
+
+    // MARK: - Hooks
+
+    private mutating func compileHooks(_ hooks: [EngineInstance], scope: PointScope, variables: VariableScope, context: String,
+                                       before: [StageID], after: [StageID]) {
+        for instance in hooks {
+            guard case .events(let events)? = instance.parameter("events")?.value, let engineType = Engines.hook(instance.spec.name) else { continue }
+            // Known only when the hook fires: left as placeholders that the hook stage fills in.
+            let hookScope = variables.overlaid(with: ["status": "{status}", "detailed_status": "{detailed_status}",
+                                                      "complete_log": "{complete_log}", "event": "{event}"])
+            let hookContext = "hook `\(instance.name)` of \(context)"
+            guard let (hook, compiled) = engine(instance, scope: hookScope, context: hookContext, { try engineType.init($0) }) else { continue }
+            let restoreEvents = events.filter(\.isRestore)
+            if !restoreEvents.isEmpty {
+                result.restoreHooks.append(.init(scope: scope, name: instance.name, hook: hook, events: restoreEvents))
+            }
+            let beforeEvents = events.filter { $0 == .beforeBackup }
+            if !beforeEvents.isEmpty {
+                let id = StageID.hook(scope, instance.name, .before)
+                add(StageNode(id: id, engine: instance.spec.name, work: HookStage(hook: hook, events: beforeEvents, phase: .before, pointLabels: [:]),
+                              parameters: compiled, runsAfterFailure: true, summary: "\(instance.spec.name) on before_backup"),
+                    role: .hook(scope, hook: instance.name, phase: .before), at: instance.location)
+                // A notification never costs a backup: only a hook that says so stops its scope when it fails.
+                for target in before { connect(id, target, hook.blocksItsScopeOnFailure ? .order : .after, label: "start") }
+            }
+            let afterEvents = events.filter { [.backupSuccess, .backupError, .afterBackup].contains($0) }
+            if !afterEvents.isEmpty {
+                let id = StageID.hook(scope, instance.name, .after)
+                var labels: [StageID: String] = [:]
+                for source in after { labels[source] = pointLabel(source) }
+                add(StageNode(id: id, engine: instance.spec.name, work: HookStage(hook: hook, events: afterEvents, phase: .after, pointLabels: labels),
+                              parameters: compiled, runsAfterFailure: true,
+                              summary: "\(instance.spec.name) on " + afterEvents.map(\.rawValue).joined(separator: ", ")),
+                    role: .hook(scope, hook: instance.name, phase: .after), at: instance.location)
+                for source in after { connect(source, id, .after, label: "status") }
+            }
+        }
+    }
+
+    /// `www` for a collect point's last stage; `offsite on www` for a backup of one.
+    private func pointLabel(_ id: StageID) -> String? {
+        guard let role = result.roles[id] else { return nil }
+        if let bp = role.backupPoint, let cp = role.collectPoint { return "\(bp) on \(cp)" }
+        return role.collectPoint
+    }
+
+    /// Nodes with no input: where a run starts.
+    private func entryNodes() -> [StageID] {
+        result.graph.nodes.filter { result.graph.inputs(of: $0.id).isEmpty && $0.kind != .notify }.map(\.id)
+    }
+
+    /// Nodes nothing depends on (hooks aside): where a run ends.
+    private func exitNodes() -> [StageID] {
+        result.graph.nodes.filter { node in
+            node.kind != .notify && !result.graph.outputs(of: node.id).contains { result.graph.node($0.to)?.kind != .notify }
+        }.map(\.id)
+    }
+
+    /// Two stages writing the same place would destroy each other's data: a collect point path, an upload
+    /// URL or a metadata document may be used once.
+    private mutating func checkPlacesAreUnique() {
+        var all: [(place: String, stage: StageID, location: SourceLocation)] = []
+        for point in config.collectPoints {
+            if let collect = result.collects[point.name] { all.append((collect.engine.path, .collect(point.name), point.location)) }
+        }
+        all += places
+        var seen: [String: StageID] = [:]
+        for (place, stage, location) in all {
+            let normalised = place.hasPrefix("file://") ? String(place.dropFirst("file://".count)) : place
+            let trimmed = normalised.hasSuffix("/") ? String(normalised.dropLast()) : normalised
+            if let other = seen[trimmed], other != stage {
+                sink.error("\(stage) and \(other) would both write \(Redaction.maskingURLPassword(place)); they would overwrite each other, "
+                           + "so make it depend on {name}", at: location)
+            } else {
+                seen[trimmed] = stage
+            }
+        }
+    }
+
+    // MARK: - Helpers
+
+    private mutating func checkNames() {
+        let collectNames = Set(config.collectPoints.map(\.name))
+        for point in config.backupPoints where collectNames.contains(point.name) {
+            sink.error("backup point `\(point.name)` has the name of a collect point; names must be unique across both", at: point.location)
+        }
+    }
+
+    private mutating func add(_ node: StageNode, role: StageRole, at location: SourceLocation) {
+        do {
+            try result.graph.add(node)
+            result.roles[node.id] = role
+        } catch {
+            sink.error("\(error)", at: location)
+        }
+    }
+
+    private mutating func connect(_ from: StageID, _ to: StageID, _ placement: Placement, label: String? = nil) {
+        guard result.graph.contains(from), result.graph.contains(to) else { return }
+        try? result.graph.connect(from, to, placement: placement, label: label ?? placement.description)
+    }
+
+    /// The id of the node computing `signature`, creating it with `preferredID` the first time.
+    private mutating func shared(_ preferredID: StageID, signature: String, make: (StageID) -> StageNode,
+                                 role: () -> StageRole) -> StageID {
+        if let existing = sharedNodes[signature] { return existing }
+        let node = make(preferredID)
+        try? result.graph.add(node)
+        result.roles[node.id] = role()
+        sharedNodes[signature] = preferredID
+        return preferredID
+    }
+
+    private func describe(_ parameters: Parameters) -> String {
+        parameters.map { entry -> String in
+            if case .secret(let secret) = entry.value { return "\(entry.name)=secret(\(secret.source))" }
+            return "\(entry.name)=\(entry.value)"
+        }.joined(separator: ";")
+    }
+}

@@ -1,0 +1,101 @@
+import Foundation
+import Pipeline
+
+/// What the user asked `apply` to cover.
+public struct RunSelection: Sendable {
+    public var force = false
+    public var onlyCollectPoints: [String] = []
+    public var onlyBackupPoints: [String] = []
+    public var skipCollect = false
+    public var skipBackup = false
+
+    public init(force: Bool = false, onlyCollectPoints: [String] = [], onlyBackupPoints: [String] = [],
+                skipCollect: Bool = false, skipBackup: Bool = false) {
+        self.force = force
+        self.onlyCollectPoints = onlyCollectPoints
+        self.onlyBackupPoints = onlyBackupPoints
+        self.skipCollect = skipCollect
+        self.skipBackup = skipBackup
+    }
+}
+
+/// Decides, before a run, which nodes run and which are skipped (frequency, --only-*, --skip-*).
+enum RunDecisions {
+    static func compute(_ pipeline: CompiledPipeline, journal: Journal?, selection: RunSelection, now: Date,
+                        calendar: Calendar = .current) -> [StageID: Preset] {
+        var decisions: [StageID: Preset] = [:]
+        let statuses = journal.map(PointStatuses.init)
+        let graph = pipeline.graph
+        func matches(_ point: CompiledPipeline.Point, _ globs: [String]) -> Bool {
+            TagRule.anyMatch(globs, point.tags + [point.name])
+        }
+        func frequencySkip(_ frequency: Frequency, kind: PointStatuses.Kind, name: String) -> String? {
+            guard !selection.force else { return nil }
+            let status = statuses?.status(kind, name)
+            guard let last = status?.lastSuccess, !frequency.isDue(lastSuccess: last, now: now, calendar: calendar) else { return nil }
+            let next = frequency.nextDue(lastSuccess: last, now: now, calendar: calendar)
+            return "frequency \(frequency): next due " + (next.map(Self.format) ?? "now")
+        }
+        // Collect points.
+        var collectDecision: [String: Preset] = [:]
+        for point in pipeline.collectPoints {
+            var reason: String?
+            if !selection.onlyCollectPoints.isEmpty && !matches(point, selection.onlyCollectPoints) {
+                reason = "not selected by --only-collect-points"
+            } else if selection.skipCollect {
+                reason = "--skip-collect"
+            } else {
+                reason = frequencySkip(point.frequency, kind: .collectPoint, name: point.name)
+            }
+            collectDecision[point.name] = reason.map { .skip(reason: $0, reuseLastOutputs: true) } ?? .run
+        }
+        // Pairs: a backup point ships a collect point.
+        var pairDecision: [String: Preset] = [:]
+        for (backupPoint, collectPoint) in pipeline.associations {
+            guard let bp = pipeline.point(named: backupPoint), let cp = pipeline.point(named: collectPoint) else { continue }
+            var reason: String?
+            if selection.skipBackup {
+                reason = "--skip-backup"
+            } else if !selection.onlyBackupPoints.isEmpty && !matches(bp, selection.onlyBackupPoints) {
+                reason = "not selected by --only-backup-points"
+            } else if !selection.onlyCollectPoints.isEmpty && !matches(cp, selection.onlyCollectPoints) {
+                reason = "not selected by --only-collect-points"
+            } else {
+                reason = frequencySkip(bp.frequency, kind: .backup, name: "\(backupPoint)/\(collectPoint)")
+            }
+            pairDecision["\(backupPoint)/\(collectPoint)"] = reason.map { .skip(reason: $0, reuseLastOutputs: false) } ?? .run
+        }
+        for node in graph.nodes {
+            switch pipeline.roles[node.id] {
+            case .dump(let cp, _)?, .collect(let cp)?, .collectFilter(let cp, _)?:
+                decisions[node.id] = collectDecision[cp] ?? .run
+            case .upload(let bp, let cp)?, .prune(let bp, let cp)?:
+                decisions[node.id] = pairDecision["\(bp)/\(cp)"] ?? .run
+            case .archive?, .backupFilter?, .hook?, nil:
+                continue
+            }
+        }
+        // Shared nodes (archives, backup point filters) run when something that needs them runs.
+        for node in graph.nodes.reversed() where decisions[node.id] == nil && node.kind != .notify {
+            let consumers = graph.outputs(of: node.id).map(\.to)
+            if consumers.contains(where: { decisions[$0] == .run || decisions[$0] == nil }) {
+                decisions[node.id] = .run
+            } else {
+                decisions[node.id] = .skip(reason: "nothing that needs it runs", reuseLastOutputs: false)
+            }
+        }
+        // Hooks run with their scope: a run that skips everything notifies nobody.
+        for node in graph.nodes where node.kind == .notify {
+            let neighbours = graph.outputs(of: node.id).map(\.to) + graph.inputs(of: node.id).map(\.from)
+            let anyRuns = neighbours.contains { decisions[$0] == .run }
+            decisions[node.id] = anyRuns ? .run : .skip(reason: "nothing in its scope runs", reuseLastOutputs: false)
+        }
+        return decisions
+    }
+
+    static func format(_ date: Date) -> String {
+        let formatter = DateFormatter()
+        formatter.dateFormat = "yyyy-MM-dd HH:mm"
+        return formatter.string(from: date)
+    }
+}

@@ -1,0 +1,36 @@
+import Foundation
+import Pipeline
+
+/// The `archive` stage: the tar of a collect point's tree, in the store, shared by every backup point
+/// that wants this format and level.
+public struct ArchiveStage: StageWork {
+    public let version = "1"
+    public let alwaysRuns = false
+    public let request: ArchiveRequest
+    /// The archive's name (`www.tar.zst`): what an encrypted copy's name grows from.
+    public let name: String
+
+    public init(_ request: ArchiveRequest, collectPoint: String) {
+        self.request = request
+        name = collectPoint + "." + request.format.rawValue
+    }
+
+    public var parameters: Parameters {
+        var parameters = Parameters()
+        parameters["format"] = .string(request.format.rawValue)
+        if let level = request.level { parameters["compression_level"] = .int(level) }
+        return parameters
+    }
+
+    public func run(_ context: StageContext) async throws -> [Artifact] {
+        try await context.blocking { [self] in
+            let tree = try TreeAssembler.assemble(context)
+            let writer = try context.store.makeWriter()
+            try TarWriter.write(tree, format: request.format, level: request.level, store: context.store, cancellation: context.cancellation) {
+                try writer.write($0)
+                context.progress(writer.count)
+            }
+            return [try writer.finish(location: name)]
+        }
+    }
+}

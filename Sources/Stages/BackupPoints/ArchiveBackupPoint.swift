@@ -1,0 +1,121 @@
+import Foundation
+import Pipeline
+
+/// `archive` backup point: one archive of the collect point per run, put at its URL through the URL's
+/// transport (temporary name, verified, renamed), and recorded in the metadata document beside it.
+struct ArchiveBackupPoint: BackupPointEngine {
+    static let parameters: [ParameterSpec] = [
+        ParameterSpec("url", .url, required: true,
+                      "Where each archive goes (file://, sftp://, scp://, ftp(s)://, http(s):// WebDAV, s3://bucket/prefix); the suffix chooses the format."),
+        ParameterSpec("compression_level", .int(1...22), "Compression level (default: the format's own)."),
+    ] + TransportParameters.all
+
+    static let spec = EngineSpec("archive", .backupPoint, "One archive of the collect point per run, uploaded atomically.",
+                                 parameters: parameters, exclusive: TransportParameters.exclusive)
+
+    /// The archive's URL, with the suffixes of the backup point's filters (`.tar.gz.age`).
+    let url: String
+    let format: ArchiveFormat
+    let level: Int?
+    let transport: TransportSettings
+    let metadataURL: String
+    /// The metadata document lies beside the backups, where `url` puts them (no `metadata_url`).
+    let metadataBeside: Bool
+    let recorder: BackupRecorder
+    let resourceKeys: [String]
+
+    init(_ parameters: EngineParameters, pair: Pair) throws {
+        var url = try parameters.required("url")
+        // An encrypted archive's name ends with the encrypt filters' suffixes: written or added.
+        let suffix = pair.filterSuffix
+        if !suffix.isEmpty && url.hasSuffix(suffix) { url.removeLast(suffix.count) }
+        guard let format = ArchiveFormat.from(name: url) else {
+            throw ConfigurationError("`url` `\(Redaction.maskingURLPassword(url))` must end with \(ArchiveFormat.suffixList)", parameter: "url")
+        }
+        try Transports.check(url, parameter: "url")
+        self.url = url + suffix
+        self.format = format
+        level = parameters.int("compression_level")
+        transport = try TransportSettings(parameters)
+        // Beside the backups by default: the URL's directory, one document per (backup point, collect point).
+        metadataURL = pair.metadataURL ?? RemotePath.directory(of: url) + "/\(pair.backupPoint)-\(pair.collectPoint).polyarchiv.json"
+        metadataBeside = pair.metadataURL == nil
+        recorder = BackupRecorder(pair, metadataURL: metadataURL)
+        resourceKeys = TransportParameters.hostKey(url)
+    }
+
+    var shape: BackupShape {
+        var parameters = Parameters()
+        parameters["url"] = .string(url)
+        parameters["metadata_url"] = .string(metadataURL)
+        let upload = ArchiveUpload(url: url, transport: transport, recorder: recorder)
+        return BackupShape(archive: ArchiveRequest(format: format, level: level),
+                           upload: PlannedStage(work: upload, parameters: parameters, summary: "archive → \(Redaction.maskingURLPassword(url))",
+                                                resourceKeys: resourceKeys),
+                           places: [url, metadataURL], metadataURL: metadataURL,
+                           metadataBesideParameter: metadataBeside ? "url" : nil)
+    }
+
+    func catalog(_ context: RestoreContext) throws -> Catalog {
+        let document = try BackupMetadata.read(metadataURL, options: try transport.options(context.secrets), cancellation: context.cancellation)
+        if let document, document.collectPoint != recorder.collectPoint || document.backupPoint != recorder.backupPoint {
+            throw StageFailure("the metadata document \(Redaction.maskingURLPassword(metadataURL)) describes \(document.backupPoint) ← "
+                               + "\(document.collectPoint), not \(recorder.backupPoint) ← \(recorder.collectPoint); give each pair its own metadata_url")
+        }
+        return Catalog(place: Redaction.maskingURLPassword(metadataURL), entries: document?.backups.map(\.entry) ?? [])
+    }
+
+    /// Downloaded into `directory` and checked against the recorded SHA-256.
+    func fetch(_ backup: CatalogEntry, into directory: String, _ context: RestoreContext) throws -> Fetched {
+        let file = directory + "/" + RemotePath.name(of: backup.location)
+        let digest = try BackupDownload.fetch(backup.location, options: try transport.options(context.secrets), to: file,
+                                              cancellation: context.cancellation)
+        guard digest == backup.digest else {
+            unlink(file)
+            throw StageFailure("the backup \(Redaction.maskingURLPassword(backup.location)) does not match its recorded SHA-256 "
+                               + "(\(backup.digest?.short ?? "?")…): it is damaged; restore an older one with --at")
+        }
+        return .archive(file)
+    }
+}
+
+/// The upload stage of `archive` and `rolling_archive`.
+struct ArchiveUpload: StageWork {
+    let version = "2"
+    let alwaysRuns = false
+    let url: String
+    let transport: TransportSettings
+    let recorder: BackupRecorder
+
+    func run(_ context: StageContext) async throws -> [Artifact] {
+        guard let blob = context.artifacts.first(where: { $0.kind == .blob }) else {
+            throw StageFailure("nothing to upload: the archive stage produced no file")
+        }
+        return try await context.blocking { [self] in
+            let options = try transport.options(context.secrets)
+            try Transports.make(url, options: options).upload(context.store.path(of: blob.digest), to: url, identity: blob.digest.hex,
+                                                              cancellation: context.cancellation)
+            context.progress(blob.size)
+            try recorder.record(url, digest: blob.digest, size: blob.size, options: options, context: context)
+            return [Artifact(kind: .remote, digest: blob.digest, size: blob.size, location: url)]
+        }
+    }
+
+    /// The location still holds this archive: the newest backup recorded there is this one, with its size.
+    func presence(of outputs: [Artifact], _ context: PresenceContext) -> Presence {
+        guard let remote = outputs.first, let location = remote.location else { return .gone("no upload recorded") }
+        let records = BackupRecords(context.journal).backups(backupPoint: recorder.backupPoint, collectPoint: recorder.collectPoint)
+        guard records.first(where: { $0.location == location })?.record.digest == remote.digest else {
+            return .gone("\(Redaction.maskingURLPassword(location)) now holds another backup")
+        }
+        do {
+            let options = context.quick ? try transport.quickOptions(context.secrets) : try transport.options(context.secrets)
+            guard let size = try Transports.make(location, options: options).size(location, cancellation: CancellationFlag()) else {
+                return .gone("\(Redaction.maskingURLPassword(location)) is gone")
+            }
+            return size == remote.size ? .present : .gone("\(Redaction.maskingURLPassword(location)) has another size")
+        } catch {
+            return .gone("cannot check \(Redaction.maskingURLPassword(location)): \(error)")
+        }
+    }
+}

@@ -1,0 +1,158 @@
+import Foundation
+import Pipeline
+
+/// The document beside a backup point's backups that lists them, so a fresh machine with only the
+/// configuration can list and restore: one per (backup point, collect point).
+public struct BackupMetadata: Codable, Sendable {
+    public struct Backup: Codable, Sendable {
+        public let location: String
+        public let digest: Digest
+        public let size: Int64
+        public let created: Date
+        public let host: String
+        /// The variables of the run ({name}, {Y}, user variables…), so a backup can be found by them.
+        public var variables: [String: String]? = nil
+
+        public init(location: String, digest: Digest, size: Int64, created: Date, host: String, variables: [String: String]? = nil) {
+            self.location = location
+            self.digest = digest
+            self.size = size
+            self.created = created
+            self.host = host
+            self.variables = variables
+        }
+
+        var entry: CatalogEntry { CatalogEntry(location: location, digest: digest, size: size, created: created, host: host) }
+    }
+
+    public var format = "polyarchiv-metadata 1"
+    public let backupPoint: String
+    public let collectPoint: String
+    public var backups: [Backup]
+
+    enum CodingKeys: String, CodingKey {
+        case format, backups
+        case backupPoint = "backup_point"
+        case collectPoint = "collect_point"
+    }
+
+    /// The document at `url`, or nil when there is none yet.
+    static func read(_ url: String, options: TransportOptions, cancellation: CancellationFlag) throws -> BackupMetadata? {
+        let transport = try Transports.make(url, options: options)
+        // Anything but "does not exist" is an error: starting a new document would erase the history.
+        let data: Data
+        do {
+            // An SFTP replacement interrupted between its two renames leaves the old document aside.
+            guard let found = try transport.read(url, cancellation: cancellation)
+                    ?? transport.read(url + SFTPTransport.previousSuffix, cancellation: cancellation) else { return nil }
+            data = found
+        } catch {
+            throw StageFailure("cannot read the metadata document \(Redaction.maskingURLPassword(url)) (\(error)); it lists the backups of this point")
+        }
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .iso8601
+        do {
+            return try decoder.decode(BackupMetadata.self, from: data)
+        } catch {
+            throw StageFailure("the metadata document \(Redaction.maskingURLPassword(url)) is damaged (\(error)); it lists the backups of this point")
+        }
+    }
+
+    /// Adds (or replaces, by location) a backup and rewrites the document atomically.
+    static func record(_ backup: Backup, at url: String, backupPoint: String, collectPoint: String, options: TransportOptions,
+                       cancellation: CancellationFlag) throws {
+        var document = try read(url, options: options, cancellation: cancellation)
+            ?? BackupMetadata(backupPoint: backupPoint, collectPoint: collectPoint, backups: [])
+        document.backups.removeAll { $0.location == backup.location }
+        document.backups.append(backup)
+        try write(document, to: url, options: options, cancellation: cancellation)
+    }
+
+    static func write(_ document: BackupMetadata, to url: String, options: TransportOptions, cancellation: CancellationFlag) throws {
+        var document = document
+        document.backups.sort { $0.created < $1.created }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        encoder.dateEncodingStrategy = .iso8601
+        let transport = try Transports.make(url, options: options)
+        try transport.write(try encoder.encode(document), to: url, cancellation: cancellation)
+    }
+}
+
+/// Getting a backup back from where a backup point put it.
+enum BackupDownload {
+    /// Downloads `location` into `path` (written beside it, renamed when whole) and returns the SHA-256 of
+    /// what arrived.
+    static func fetch(_ location: String, options: TransportOptions, to path: String, cancellation: CancellationFlag) throws -> Digest {
+        let transport = try Transports.make(location, options: options)
+        var hash = StreamingHash()
+        do {
+            try AtomicFile.write(path) { sink in
+                try transport.download(location, cancellation: cancellation) { chunk in
+                    hash.update(chunk)
+                    try sink(chunk)
+                }
+            }
+        } catch TransportError.missing {
+            throw StageFailure("the backup \(Redaction.maskingURLPassword(location)) is missing; restore an older one with --at")
+        }
+        return hash.finalize()
+    }
+}
+
+/// What this host's journal knows each backup point holds (`backups` namespace): what a cache hit checks
+/// is still there, and what tells an unmounted disk from a new backup point.
+struct BackupRecords {
+    struct Record: Codable {
+        let digest: Digest
+        let size: Int64
+        let created: Date
+    }
+
+    let table: StateTable
+
+    init(_ journal: Journal) { table = journal.table("backups") }
+
+    static func scope(_ backupPoint: String, _ collectPoint: String) -> String { backupPoint + "/" + collectPoint }
+
+    func record(backupPoint: String, collectPoint: String, location: String, digest: Digest, size: Int64, at date: Date) throws {
+        try table.encode(Record(digest: digest, size: size, created: date), location, scope: Self.scope(backupPoint, collectPoint))
+    }
+
+    /// Newest first.
+    func backups(backupPoint: String, collectPoint: String) -> [(location: String, record: Record)] {
+        let entries = (try? table.entries(scope: Self.scope(backupPoint, collectPoint))) ?? [:]
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .secondsSince1970
+        return entries.compactMap { location, data in (try? decoder.decode(Record.self, from: data)).map { (location, $0) } }
+            .sorted { $0.record.created > $1.record.created }
+    }
+}
+
+/// A new backup, learnt by the journal and by the metadata document when there is one.
+struct BackupRecorder: Sendable {
+    let backupPoint: String
+    let collectPoint: String
+    let metadataURL: String?
+    let variables: [String: String]
+    let host: String
+
+    init(_ pair: Pair, metadataURL: String?) {
+        backupPoint = pair.backupPoint
+        collectPoint = pair.collectPoint
+        self.metadataURL = metadataURL
+        variables = pair.variables
+        host = pair.host
+    }
+
+    func record(_ location: String, digest: Digest, size: Int64, options: TransportOptions, context: StageContext) throws {
+        try BackupRecords(context.journal).record(backupPoint: backupPoint, collectPoint: collectPoint, location: location,
+                                                  digest: digest, size: size, at: context.date)
+        if let metadataURL {
+            let backup = BackupMetadata.Backup(location: location, digest: digest, size: size, created: context.date, host: host,
+                                               variables: variables)
+            try BackupMetadata.record(backup, at: metadataURL, backupPoint: backupPoint, collectPoint: collectPoint, options: options,
+                                      cancellation: context.cancellation)
+        }
+    }
+}

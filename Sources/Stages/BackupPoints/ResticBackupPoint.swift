@@ -1,0 +1,230 @@
+import Foundation
+import Pipeline
+
+/// `restic` backup point: init when missing, backup of the collect point (relative paths, this host,
+/// tagged with the collect point), forget --prune by `keep:` (only this collect point's snapshots of
+/// this host), check. The repository and its password reach restic through its environment (a temporary
+/// RESTIC_PASSWORD_FILE), never its command line.
+struct ResticBackupPoint: BackupPointEngine {
+    static let spec = EngineSpec("restic", .backupPoint, "A restic repository: init when missing, backup, forget --prune by keep:, check.",
+                                 parameters: [
+        ParameterSpec("repository", .string, required: true, "Any restic repository: a path, sftp:…, s3:…, rest:…"),
+        ParameterSpec("password", .secret, "Repository password, given to restic through RESTIC_PASSWORD_FILE."),
+        ParameterSpec("password_file", .path, "File whose first line is the repository password."),
+        ParameterSpec("keep", .retention, "Retention applied with forget --prune after each backup."),
+        ParameterSpec("snapshot_tags", .list, "Tags given to every snapshot."),
+        ParameterSpec("environment", .map, "Extra environment for restic (AWS_ACCESS_KEY_ID, …); values may be secrets."),
+        ParameterSpec("check", .bool, default: "true", "Run restic check after forget."),
+    ], exclusive: [["password", "password_file"]], oneOf: [["password", "password_file"]])
+
+    let work: ResticBackup
+
+    init(_ parameters: EngineParameters, pair: Pair) throws {
+        guard let password = parameters.secret("password") else {
+            throw ConfigurationError("restic needs password or password_file", parameter: "password")
+        }
+        work = ResticBackup(restic: Restic(repository: try parameters.required("repository"), password: password,
+                                           environment: parameters.map("environment"),
+                                           timeout: parameters.seconds("timeout").map(TimeInterval.init)),
+                            collectPoint: pair.collectPoint, host: pair.host, policy: parameters.retention(),
+                            tags: parameters.list("snapshot_tags"), check: parameters.bool("check") ?? true,
+                            directory: pair.filters.isEmpty ? pair.collect.treeDirectory : nil,
+                            recorder: BackupRecorder(pair, metadataURL: pair.metadataURL))
+    }
+
+    var shape: BackupShape {
+        var parameters = Parameters()
+        parameters["repository"] = .string(Redaction.maskingURLPassword(work.restic.repository))
+        if let policy = work.policy { parameters["keep"] = .string(policy.description) }
+        parameters["snapshot_tags"] = .list(work.tags)
+        parameters["check"] = .bool(work.check)
+        if let metadata = work.recorder.metadataURL { parameters["metadata_url"] = .string(metadata) }
+        return BackupShape(upload: PlannedStage(work: work, parameters: parameters,
+                                                summary: "restic → \(Redaction.maskingURLPassword(work.restic.repository))",
+                                                resourceKeys: TransportParameters.hostKey(work.restic.repository)),
+                           places: work.recorder.metadataURL.map { [$0] } ?? [], metadataURL: work.recorder.metadataURL)
+    }
+
+    /// This collect point's snapshots of this host.
+    func catalog(_ context: RestoreContext) throws -> Catalog {
+        let snapshots = try work.restic.withEnvironment(context.secrets) {
+            try work.restic.snapshots(of: work.collectPoint, host: work.host, $0, cancellation: context.cancellation)
+        }
+        return Catalog(place: Redaction.maskingURLPassword(work.restic.repository),
+                       entries: snapshots.map { CatalogEntry(location: "restic:" + $0.id, digest: nil, size: nil, created: $0.time, host: $0.hostname) })
+    }
+
+    func fetch(_ backup: CatalogEntry, into directory: String, _ context: RestoreContext) throws -> Fetched {
+        let id = String(backup.location.dropFirst("restic:".count))
+        let scratch = context.scratch + "/restic-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: scratch) }
+        try work.restic.withEnvironment(context.secrets) { environment in
+            let snapshot = try work.restic.snapshots(of: work.collectPoint, host: work.host, environment, cancellation: context.cancellation)
+                .first { $0.id == id }
+            guard let snapshot, let path = snapshot.paths.first else { throw StageFailure("restic snapshot \(id) is gone") }
+            _ = try work.restic.run(["restore", id, "--target", scratch], environment, cancellation: context.cancellation)
+            // A backup of `.` restores at the top; one of an absolute path under that path. Only inside scratch.
+            let candidate = (scratch + path as NSString).standardizingPath
+            let restored = candidate.hasPrefix(scratch + "/") && FileManager.default.fileExists(atPath: candidate) ? candidate : scratch
+            for name in try FileManager.default.contentsOfDirectory(atPath: restored) {
+                try FileManager.default.moveItem(atPath: restored + "/" + name, toPath: directory + "/" + name)
+            }
+        }
+        return .tree(directory)
+    }
+}
+
+/// The restic backup stage: init, backup, forget, check.
+struct ResticBackup: StageWork {
+    let version = "2"
+    let alwaysRuns = false
+    let restic: Restic
+    let collectPoint: String
+    let host: String
+    let policy: RetentionPolicy?
+    let tags: [String]
+    let check: Bool
+    /// The collect point's own files, which restic reads in place; nil when the tree must be written out first.
+    let directory: TreeDirectory?
+    let recorder: BackupRecorder
+
+    func run(_ context: StageContext) async throws -> [Artifact] {
+        try await context.blocking { [self] in
+            let tree = try TreeAssembler.assemble(context)
+            let data: String
+            var exclude: [String] = []
+            if let directory {
+                data = directory.path
+                exclude = directory.exclude
+            } else {
+                // restic reads a directory: the tree, kept in the stage's state directory (unchanged files stay put).
+                data = context.stateDirectory.appendingPathComponent("restic").appendingPathComponent(context.node.id.path.joined(separator: "_")).path
+                try FileManager.default.createDirectory(atPath: data, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+                try TreeMaterializer.materialize(tree, at: data, store: context.store, cancellation: context.cancellation, progress: context.progress)
+                exclude = [TreeMaterializer.ownerMark]
+            }
+            let snapshot: String = try restic.withEnvironment(context.secrets) { environment in
+                let before = BackupRecords(context.journal).backups(backupPoint: recorder.backupPoint, collectPoint: collectPoint)
+                try restic.ensureRepository(environment, mayCreate: before.isEmpty, cancellation: context.cancellation)
+                var arguments = ["backup", "--json", "--host", host, "--tag", Restic.tag(collectPoint)]
+                for name in exclude { arguments += ["--exclude", "/" + name] }
+                for tag in tags { arguments += ["--tag", tag] }
+                let output = try restic.run(arguments + ["."], environment, directory: data, cancellation: context.cancellation)
+                let summary = output.split(separator: "\n").last { $0.contains("\"summary\"") }
+                guard let summary, let object = try? JSONSerialization.jsonObject(with: Data(summary.utf8)) as? [String: Any],
+                      let id = object["snapshot_id"] as? String else {
+                    throw StageFailure("restic backup printed no snapshot id", stderr: String(output.suffix(2000)))
+                }
+                if let policy {
+                    _ = try restic.run(["forget", "--prune", "--tag", Restic.tag(collectPoint), "--host", host] + Restic.keepFlags(policy),
+                                       environment, cancellation: context.cancellation)
+                }
+                if check { _ = try restic.run(["check"], environment, cancellation: context.cancellation) }
+                return id
+            }
+            let digest = try context.store.put(tree).digest
+            let location = "restic:" + snapshot
+            try recorder.record(location, digest: digest, size: tree.totalSize, options: TransportOptions(), context: context)
+            try trimMetadata(context)
+            return [Artifact(kind: .remote, digest: digest, size: tree.totalSize, location: location)]
+        }
+    }
+}
+
+extension ResticBackup {
+    /// A metadata document lists only the snapshots forget kept.
+    func trimMetadata(_ context: StageContext) throws {
+        guard let metadata = recorder.metadataURL,
+              var document = try BackupMetadata.read(metadata, options: TransportOptions(), cancellation: context.cancellation) else { return }
+        let existing = try restic.withEnvironment(context.secrets) {
+            try restic.snapshots(of: collectPoint, host: host, $0, cancellation: context.cancellation)
+        }
+        // `backup --json` gives the short id, `snapshots` the full one.
+        func kept(_ location: String) -> Bool { existing.contains { ("restic:" + $0.id).hasPrefix(location) } }
+        guard document.backups.contains(where: { !kept($0.location) }) else { return }
+        document.backups.removeAll { !kept($0.location) }
+        try BackupMetadata.write(document, to: metadata, options: TransportOptions(), cancellation: context.cancellation)
+    }
+}
+
+/// restic through its program: the repository (RESTIC_REPOSITORY) and its password (a temporary
+/// RESTIC_PASSWORD_FILE) reach restic through its environment, never its command line.
+struct Restic: Sendable {
+    let repository: String
+    let password: Secret
+    let environment: [(String, EngineParameters.MapValue)]
+    let timeout: TimeInterval?
+
+    /// Each collect point's snapshots carry this tag: forget and restore only ever touch their own.
+    static func tag(_ collectPoint: String) -> String { "polyarchiv:" + collectPoint }
+
+    func withEnvironment<T>(_ secrets: Secrets, _ body: ([String: String]) throws -> T) throws -> T {
+        let file = try SecretFile(name: "restic-password", content: try secrets.reveal(password))
+        defer { file.remove() }
+        var variables = ["RESTIC_REPOSITORY": repository, "RESTIC_PASSWORD_FILE": file.path]
+        for (name, value) in environment {
+            switch value {
+            case .secret(let secret): variables[name] = try secrets.reveal(secret)
+            case .text(let text): variables[name] = text
+            }
+        }
+        return try body(variables)
+    }
+
+    func run(_ arguments: [String], _ environment: [String: String], directory: String? = nil, cancellation: CancellationFlag) throws -> String {
+        try ExternalTool.locate(["restic"], package: "restic")
+            .output(arguments, environment: environment, directory: directory, timeout: timeout ?? 6 * 3600, cancellation: cancellation)
+    }
+
+    /// `restic init` when the repository does not exist yet — unless it held our backups before (an
+    /// unmounted disk must not get a fresh, empty repository); any other failure to open it stops.
+    func ensureRepository(_ environment: [String: String], mayCreate: Bool, cancellation: CancellationFlag) throws {
+        do {
+            _ = try run(["cat", "config"], environment, cancellation: cancellation)
+        } catch let failure as StageFailure {
+            let stderr = failure.stderr ?? ""
+            guard stderr.contains("does not exist") || stderr.contains("Is there a repository") else { throw failure }
+            guard mayCreate else {
+                throw StageFailure("the restic repository is gone although it holds earlier backups (an unmounted disk?); "
+                                   + "not creating a new one: check it, or run `restic init` yourself", stderr: stderr)
+            }
+            _ = try run(["init"], environment, cancellation: cancellation)
+        }
+    }
+
+    struct Snapshot: Decodable {
+        let id: String
+        let time: Date
+        let paths: [String]
+        let hostname: String?
+        let tags: [String]?
+    }
+
+    /// The snapshots of one collect point made by `host`.
+    func snapshots(of collectPoint: String, host: String, _ environment: [String: String], cancellation: CancellationFlag) throws -> [Snapshot] {
+        let json = try run(["snapshots", "--json", "--tag", Self.tag(collectPoint), "--host", host], environment, cancellation: cancellation)
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .custom { decoder in
+            let text = try decoder.singleValueContainer().decode(String.self)
+            let formatter = ISO8601DateFormatter()
+            formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+            if let date = formatter.date(from: text) { return date }
+            formatter.formatOptions = [.withInternetDateTime]
+            guard let date = formatter.date(from: text) else { throw StageFailure("restic printed an odd time \(text)") }
+            return date
+        }
+        return try decoder.decode([Snapshot].self, from: Data(json.utf8))
+    }
+
+    /// `--keep-*` flags for forget, from `keep:` (restic writes months as `m` in durations).
+    static func keepFlags(_ policy: RetentionPolicy) -> [String] {
+        var flags = policy.counts.filter { $0.1 != 0 }.map { "--keep-\($0.0)=\($0.1)" }
+        if let within = policy.within {
+            let days = within.weeks * 7 + within.days
+            let text = [(within.years, "y"), (within.months, "m"), (days, "d"), (within.hours, "h")].filter { $0.0 > 0 }
+                .map { "\($0.0)\($0.1)" }.joined()
+            flags.append("--keep-within=" + (text.isEmpty ? "0h" : text))
+        }
+        return flags
+    }
+}

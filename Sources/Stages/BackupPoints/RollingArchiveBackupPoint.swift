@@ -1,0 +1,130 @@
+import Foundation
+import Pipeline
+
+/// `rolling_archive` backup point: an archive per run, as `archive`, then retention: the backups of the
+/// metadata document that no `keep:` rule keeps are dropped from it, then deleted.
+struct RollingArchiveBackupPoint: BackupPointEngine {
+    static let spec = EngineSpec("rolling_archive", .backupPoint, "An archive per run, old ones deleted by a retention policy (keep:).",
+                                 parameters: ArchiveBackupPoint.parameters + [
+        ParameterSpec("keep", .retention, required: true,
+                      "Retention: last, hourly, daily, weekly, monthly, yearly (counts) and within (a duration such as 1y6mo)."),
+    ], exclusive: TransportParameters.exclusive)
+
+    let archive: ArchiveBackupPoint
+    let policy: RetentionPolicy
+
+    init(_ parameters: EngineParameters, pair: Pair) throws {
+        archive = try ArchiveBackupPoint(parameters, pair: pair)
+        guard let policy = parameters.retention() else { throw ConfigurationError("`keep` is required", parameter: "keep") }
+        self.policy = policy
+    }
+
+    var shape: BackupShape {
+        var shape = archive.shape
+        var parameters = Parameters()
+        parameters["keep"] = .string(policy.description)
+        let prune = ArchivePrune(policy: policy, home: RemotePath.directory(of: archive.url), metadataURL: archive.metadataURL,
+                                 transport: archive.transport, recorder: archive.recorder, newBackup: archive.url)
+        shape.prune = PlannedStage(work: prune, parameters: parameters, summary: "keep \(policy.description)",
+                                   resourceKeys: archive.resourceKeys)
+        return shape
+    }
+
+    func catalog(_ context: RestoreContext) throws -> Catalog { try archive.catalog(context) }
+
+    func fetch(_ backup: CatalogEntry, into directory: String, _ context: RestoreContext) throws -> Fetched {
+        try archive.fetch(backup, into: directory, context)
+    }
+}
+
+/// Retention after the run's archive is uploaded and verified. The newest backup is never deleted, and
+/// only what this host made where this backup point writes: a direct child of its directory that the
+/// journal recorded or whose name carries this host's name (the document comes from the backup server and
+/// is not trusted to say what to delete). The document is rewritten first: a file left behind is
+/// harmless, a listed backup that is gone is not.
+struct ArchivePrune: StageWork {
+    let version = "2"
+    /// Time passes between runs: `within` and the buckets change even when the archive does not.
+    let alwaysRuns = true
+    let policy: RetentionPolicy
+    let home: String
+    let metadataURL: String
+    let transport: TransportSettings
+    let recorder: BackupRecorder
+    let newBackup: String
+
+    func run(_ context: StageContext) async throws -> [Artifact] {
+        try await context.blocking { [self] in
+            let options = try transport.options(context.secrets)
+            guard let document = try BackupMetadata.read(metadataURL, options: options, cancellation: context.cancellation) else { return [] }
+            let decisions = Self.decide(policy, document.backups)
+            let kept = decisions.filter(\.kept).map(\.item)
+            var removed = decisions.filter { !$0.kept }.map(\.item).filter { gone in !kept.contains { $0.location == gone.location } }
+            let recorded = Set(BackupRecords(context.journal).backups(backupPoint: recorder.backupPoint, collectPoint: recorder.collectPoint)
+                .map(\.location))
+            let ours = removed.filter { mayDelete($0.location, recorded: recorded) }
+            for stranger in removed where !ours.contains(where: { $0.location == stranger.location }) {
+                context.warn("expired backup \(Redaction.maskingURLPassword(stranger.location)) was not made by this host in this backup "
+                             + "point's directory; not deleted (delete it by hand if it is yours)")
+            }
+            removed = ours
+            guard !removed.isEmpty else { return [] }
+            var trimmed = document
+            trimmed.backups = document.backups.filter { backup in !removed.contains { $0.location == backup.location } }
+            try BackupMetadata.write(trimmed, to: metadataURL, options: options, cancellation: context.cancellation)
+            var failures: [String] = []
+            for backup in removed {
+                do {
+                    try Transports.make(backup.location, options: options).delete(backup.location, cancellation: context.cancellation)
+                } catch {
+                    failures.append("\(Redaction.maskingURLPassword(backup.location)): \(error)")
+                }
+            }
+            if !failures.isEmpty {
+                throw StageFailure("\(recorder.backupPoint) ← \(recorder.collectPoint): \(failures.count) expired backup(s) could not be "
+                                   + "deleted (no longer listed; delete them by hand): " + failures.joined(separator: "; "))
+            }
+            return []
+        }
+    }
+
+    func mayDelete(_ location: String, recorded: Set<String>) -> Bool {
+        RemotePath.isDirectChild(location, of: home)
+            && (recorded.contains(location) || RemotePath.name(of: location).contains(recorder.host))
+    }
+
+    /// The policy over the backups, newest first; the newest is kept whatever the rules say.
+    static func decide(_ policy: RetentionPolicy, _ backups: [BackupMetadata.Backup], calendar: Calendar = .current)
+        -> [RetentionPolicy.Decision<BackupMetadata.Backup>] {
+        var decisions = policy.apply(backups, date: \.created, calendar: calendar)
+        if let newest = decisions.first, !newest.kept {
+            decisions[0] = .init(item: newest.item, date: newest.date, reasons: ["newest"])
+        }
+        return decisions
+    }
+}
+
+extension ArchivePrune: PlanNotes {
+    /// One line per backup, newest first, with the rules that keep it or `delete`; the run's own new backup
+    /// included. One quick attempt at the document: `plan` must not hang on a host.
+    func notes(secrets: Secrets, journal: Journal?, date: Date) -> [String] {
+        do {
+            let options = try transport.quickOptions(secrets)
+            var backups = try BackupMetadata.read(metadataURL, options: options, cancellation: CancellationFlag())?.backups ?? []
+            backups.removeAll { $0.location == newBackup }
+            backups.append(.init(location: newBackup, digest: Digest.of(""), size: 0, created: date, host: "(this run)"))
+            let recorded = Set((journal.map { BackupRecords($0).backups(backupPoint: recorder.backupPoint, collectPoint: recorder.collectPoint) } ?? [])
+                .map(\.location))
+            let formatter = ISO8601DateFormatter()
+            formatter.timeZone = .current
+            return Self.decide(policy, backups).map { decision in
+                let what = "\(formatter.string(from: decision.date)) \(Redaction.maskingURLPassword(decision.item.location))"
+                if decision.kept { return "keep    \(what)  (\(decision.reasons.joined(separator: ", ")))" }
+                return mayDelete(decision.item.location, recorded: recorded) ? "delete  \(what)"
+                    : "expired \(what)  (not made by this host in this directory: left alone)"
+            }
+        } catch {
+            return ["cannot preview the retention: \(error)"]
+        }
+    }
+}

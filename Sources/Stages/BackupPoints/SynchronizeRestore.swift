@@ -1,0 +1,92 @@
+import Foundation
+import Pipeline
+
+/// Getting a `synchronize` mirror back: rsync from a folder or over ssh, or every file of the
+/// `.polyarchiv-tree` manifest from WebDAV, with its mode and mtime.
+extension Mirror {
+    func manifest(_ secrets: Secrets, cancellation: CancellationFlag) throws -> Tree? {
+        let data: Data?
+        if url.lowercased().hasPrefix("ssh://") {
+            let scratch = try SecretFile(name: "manifest", content: "")
+            defer { scratch.remove() }
+            try fetchWithRsync(file: SynchronizeBackupPoint.manifest, into: scratch.path, cancellation: cancellation)
+            data = FileManager.default.contents(atPath: scratch.path)
+        } else {
+            let transport = try Transports.make(url, options: try transport.options(secrets))
+            data = try transport.read(Mirror.join(url, SynchronizeBackupPoint.manifest), cancellation: cancellation)
+        }
+        guard let data, !data.isEmpty else { return nil }
+        return try Tree.decode(data)
+    }
+
+    func fetch(into directory: String, _ context: RestoreContext) throws {
+        let cancellation = context.cancellation
+        if isWebDAV {
+            guard let tree = try manifest(context.secrets, cancellation: cancellation) else {
+                throw StageFailure("\(Redaction.maskingURLPassword(url)) has no \(SynchronizeBackupPoint.manifest): nothing to restore")
+            }
+            let transport = try Transports.make(url, options: try self.transport.options(context.secrets))
+            // The manifest comes from the server: no entry may lead outside the target, directly or through a link.
+            let links = Set(tree.entries.filter { $0.kind == .symlink }.map(\.path))
+            for entry in tree.entries where !entry.path.isEmpty {
+                let components = entry.path.split(separator: "/")
+                let parents = components.indices.dropLast().map { components[...$0].joined(separator: "/") }
+                guard !entry.path.hasPrefix("/"), !components.contains(".."), !parents.contains(where: links.contains) else {
+                    throw StageFailure("the mirror's manifest names `\(entry.path)`, outside the restored data: not trustworthy")
+                }
+            }
+            for entry in tree.entries where !entry.path.isEmpty && entry.kind != .symlink {
+                let path = directory + "/" + entry.path
+                switch entry.kind {
+                case .directory:
+                    try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+                case .symlink:
+                    continue
+                case .file:
+                    try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+                    var hash = StreamingHash()
+                    try AtomicFile.write(path) { sink in
+                        try transport.download(Mirror.join(url, Mirror.percentEncoded(entry.path)),
+                                               cancellation: cancellation) { chunk in
+                            hash.update(chunk)
+                            try sink(chunk)
+                        }
+                    }
+                    if let digest = entry.digest, hash.finalize() != digest {
+                        unlink(path)
+                        throw StageFailure("\(entry.path) on the mirror does not match its manifest: the mirror is damaged")
+                    }
+                }
+            }
+            // Links last, so that nothing is ever written through one.
+            for entry in tree.entries where entry.kind == .symlink { symlink(entry.target ?? "", directory + "/" + entry.path) }
+            for entry in tree.entries.reversed() where !entry.path.isEmpty && entry.kind != .symlink {
+                chmod(directory + "/" + entry.path, mode_t(entry.mode & 0o777))
+                var times = [timespec(tv_sec: Int(entry.mtime / 1_000_000_000), tv_nsec: Int(entry.mtime % 1_000_000_000))]
+                times.append(times[0])
+                utimensat(AT_FDCWD, directory + "/" + entry.path, &times, 0)
+            }
+            return
+        }
+        try fetchWithRsync(file: nil, into: directory + "/", cancellation: cancellation)
+        unlink(directory + "/" + SynchronizeBackupPoint.manifest)
+    }
+
+    /// rsync from the mirror (or one file of it) to a local path.
+    private func fetchWithRsync(file: String?, into local: String, cancellation: CancellationFlag) throws {
+        let rsync = try ExternalTool.locate(["rsync"], package: "rsync")
+        if url.lowercased().hasPrefix("ssh://") {
+            let (target, path) = try SSHOptions.parse(url)
+            let command = SSHOptions(target, settings: ssh)
+            let source = (path.hasSuffix("/") ? path : path + "/") + (file ?? "")
+            try command.withCommand(cancellation: cancellation) { line in
+                try rsync.run(["-a", "-e", line, "--", command.destination + ":" + source, local], timeout: timeout,
+                              cancellation: cancellation)
+            }
+        } else {
+            let path = FileTransport.path(url)
+            try rsync.run(["-a", "--", (path.hasSuffix("/") ? path : path + "/") + (file ?? ""), local], timeout: timeout,
+                          cancellation: cancellation)
+        }
+    }
+}

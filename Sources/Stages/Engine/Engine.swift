@@ -1,0 +1,120 @@
+import Foundation
+import Pipeline
+
+/// Every engine: its name, kind and parameters (`spec`). Each kind has its own protocol below; an engine is
+/// one type that conforms to its kind's protocol and is listed once, in `Engines`.
+public protocol Engine: Sendable {
+    static var spec: EngineSpec { get }
+}
+
+/// A problem an engine finds in its configuration when it decodes it, at plan time: reported as a
+/// configuration error at the named parameter (or at the engine).
+public struct ConfigurationError: Error, CustomStringConvertible {
+    public let parameter: String?
+    public let message: String
+
+    public init(_ message: String, parameter: String? = nil) {
+        self.message = message
+        self.parameter = parameter
+    }
+
+    public var description: String { message }
+}
+
+/// A source: dumps one thing (a tree, a database) into the collect point. The engine value is its own
+/// dump stage's work.
+public protocol SourceEngine: Engine, StageWork {
+    /// Decodes the typed configuration, once, when the plan is made.
+    init(_ parameters: EngineParameters) throws
+    /// Where the data lands in the collect point when `destination` is not given (`NAME.sql`, `NAME/`).
+    func defaultDestination(source name: String) -> String
+    /// Resources a dump holds while it runs (one dump at a time per database server).
+    var resourceKeys: [String] { get }
+    var summary: String { get }
+    /// The order in which `restore` puts sources back: lower first (directories before the databases
+    /// whose files may live in them).
+    var putBackOrder: Int { get }
+    /// Puts restored data back where it came from; returns one line saying what was done.
+    func putBack(_ data: String, _ request: PutBackRequest, _ context: RestoreContext) throws -> String
+}
+
+extension SourceEngine {
+    public var resourceKeys: [String] { [] }
+    public var putBackOrder: Int { 50 }
+}
+
+/// A collect point: gathers its sources' data (after its filters) in one place. The engine value is its
+/// collect stage's work.
+public protocol CollectPointEngine: Engine, StageWork {
+    init(_ parameters: EngineParameters) throws
+    /// The local directory it keeps its data in.
+    var path: String { get }
+    var summary: String { get }
+    /// The collected tree as plain files in a directory, for backup points that read one (restic, rsync),
+    /// with the names to leave out; nil when it keeps no such directory.
+    var treeDirectory: TreeDirectory? { get }
+    /// Its own history, which git backup points push as it is.
+    var gitHistory: GitHistoryReference? { get }
+    /// `restore --from-collect-point`: its data (at `at`, or the commit `commit`) into `directory`.
+    func restoreItself(at: Date?, commit: String?, into directory: String, _ context: RestoreContext) throws -> RestoredCopy
+}
+
+extension CollectPointEngine {
+    public var treeDirectory: TreeDirectory? { nil }
+    public var gitHistory: GitHistoryReference? { nil }
+}
+
+public struct TreeDirectory: Sendable {
+    public let path: String
+    public let exclude: [String]
+}
+
+public struct GitHistoryReference: Sendable {
+    public let repository: String
+    public let branch: String
+}
+
+/// A filter: rewrites what passes through it (on a collect point: its tree; on a backup point: the archive
+/// or tree it ships). The engine value is its filter stage's work.
+public protocol FilterEngine: Engine, StageWork {
+    init(_ parameters: EngineParameters) throws
+    var summary: String { get }
+    /// Appended to the names of what it rewrites (`.age`); empty when names stay.
+    var nameSuffix: String { get }
+    /// Its input must not stay in the store once it ran (encryption: the clear text leaves the local state).
+    var hidesItsInput: Bool { get }
+    /// Undoes it on a restored directory, in place; returns what it verified (a hash index), if anything.
+    func undo(directory: String, _ context: RestoreContext) throws -> String?
+    /// Undoes it on one file (an archive it rewrote) into `output`.
+    func undo(file: String, to output: String, _ context: RestoreContext) throws
+}
+
+extension FilterEngine {
+    public var hidesItsInput: Bool { false }
+}
+
+/// A backup point: ships what one collect point holds. One value per (backup point, collect point): its
+/// parameters were expanded with that pair's variables.
+public protocol BackupPointEngine: Engine {
+    init(_ parameters: EngineParameters, pair: Pair) throws
+    /// The stages that ship the collect point: an archive to build (shared with other backup points that
+    /// want the same one), the upload, retention.
+    var shape: BackupShape { get }
+    /// What it holds of the collect point, read from the backup point itself (a fresh machine can list).
+    func catalog(_ context: RestoreContext) throws -> Catalog
+    /// One backup brought back into `directory`: a tree, or an archive file inside it.
+    func fetch(_ backup: CatalogEntry, into directory: String, _ context: RestoreContext) throws -> Fetched
+}
+
+/// A hook: tells someone how a scope went.
+public protocol HookEngine: Engine {
+    init(_ parameters: EngineParameters) throws
+    /// Sends one event (blocking).
+    func send(_ event: HookEvent, _ report: HookReport, _ context: HookContext) throws
+    /// Before its scope: whether its failure stops the scope's stages (a precondition). A notification never does.
+    var blocksItsScopeOnFailure: Bool { get }
+}
+
+extension HookEngine {
+    public var blocksItsScopeOnFailure: Bool { false }
+}

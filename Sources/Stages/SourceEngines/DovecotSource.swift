@@ -1,0 +1,139 @@
+import Foundation
+import Pipeline
+
+/// `dovecot` source: `doveadm backup` of one user's mail, or every user's, into a scratch maildir per
+/// user, walked into a tree (`USER/…`). Dovecot's index and UIDVALIDITY-seed files are left out: they
+/// change on every copy and Dovecot rebuilds them, so unchanged mail gives an unchanged tree. Put back
+/// with `doveadm import` under a new folder `restored-DATE` (never over the mail that arrived since:
+/// dsync's mirror restore would empty an INBOX that changed).
+struct DovecotSource: SourceEngine {
+    static let spec = EngineSpec("dovecot", .source, "Dovecot mailboxes with doveadm backup (a maildir per user).", parameters: [
+        ParameterSpec("user", .string, "The user whose mail to back up; leave it out for every user doveadm lists."),
+        ParameterSpec("config", .path, "dovecot.conf for doveadm (-c); default: the system's."),
+    ])
+
+    let version = "1"
+    let alwaysRuns = true
+    let user: String?
+    let config: String?
+    let timeout: TimeInterval?
+
+    init(_ parameters: EngineParameters) throws {
+        user = parameters.string("user")
+        config = parameters.string("config")
+        timeout = parameters.seconds("timeout").map(TimeInterval.init)
+    }
+
+    func defaultDestination(source name: String) -> String { "\(name)/" }
+    var resourceKeys: [String] { ["dovecot:local"] }
+    var summary: String { "doveadm backup " + (user ?? "of every user") }
+    var putBackOrder: Int { 60 }
+
+    /// Dovecot's own bookkeeping that it rebuilds: indexes, and the seed of new UIDVALIDITY values (made
+    /// from the clock when the copy is created; each mailbox keeps its own UIDVALIDITY in dovecot-uidlist).
+    static func isIndex(_ name: String) -> Bool {
+        name.hasPrefix("dovecot.index") || name.hasPrefix("dovecot.list.index") || name.hasPrefix("dovecot-uidvalidity")
+    }
+
+    func run(_ context: StageContext) async throws -> [Artifact] {
+        try await context.blocking { [self] in
+            let doveadm = try Doveadm(config: config)
+            let users = try user.map { [$0] } ?? doveadm.users(cancellation: context.cancellation)
+            let scratch = try Doveadm.scratchDirectory()
+            defer { try? FileManager.default.removeItem(atPath: scratch) }
+            for user in users {
+                let directory = try doveadm.directory(for: user, in: scratch, cancellation: context.cancellation)
+                try doveadm.tool.run(doveadm.options + ["backup", "-u", user, "maildir:\(directory)/mail"], timeout: timeout,
+                                     cancellation: context.cancellation)
+            }
+            for path in FileManager.default.enumerator(atPath: scratch)?.allObjects as? [String] ?? []
+            where Self.isIndex((path as NSString).lastPathComponent) {
+                unlink(scratch + "/" + path)
+            }
+            // Each run copies into a new scratch directory: only a message's mtime (its arrival time) is data;
+            // directories and Dovecot's own files get a fixed one, so unchanged mail gives an unchanged tree.
+            let walked = try FilesSource.tree(of: scratch, context: context)
+            let entries = walked.entries.map { entry -> Tree.Entry in
+                var entry = entry
+                let parent = ((entry.path as NSString).deletingLastPathComponent as NSString).lastPathComponent
+                if !(entry.kind == .file && (parent == "cur" || parent == "new")) { entry.mtime = 0 }
+                return entry
+            }
+            return [try context.store.put(Tree(entries: entries))]
+        }
+    }
+}
+
+/// doveadm with the configured dovecot.conf, and the scratch directories it writes as the mail user.
+struct Doveadm {
+    let tool: ExternalTool
+    let options: [String]
+
+    init(config: String?) throws {
+        tool = try ExternalTool.locate(["doveadm"], package: "dovecot-core")
+        options = config.map { ["-c", $0] } ?? []
+    }
+
+    func users(cancellation: CancellationFlag) throws -> [String] {
+        let users = try tool.output(options + ["user", "*"], cancellation: cancellation).split(separator: "\n").map(String.init)
+        guard !users.isEmpty else { throw StageFailure("doveadm lists no user (is the userdb iterable?)") }
+        return users
+    }
+
+    /// A scratch directory, traversable (not listable) by the mail users.
+    static func scratchDirectory() throws -> String {
+        var template = Array("/var/tmp/polyarchiv-dovecot-XXXXXX".utf8CString)
+        guard template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) != nil else {
+            throw StageFailure("cannot create a scratch directory in /var/tmp: \(FileIO.lastError)")
+        }
+        let path = String(decoding: template.dropLast().map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        chmod(path, 0o711)
+        return path
+    }
+
+    /// `scratch/USER`, owned by the user's mail uid and gid (doveadm -u writes as them).
+    func directory(for user: String, in scratch: String, cancellation: CancellationFlag) throws -> String {
+        guard !user.contains("/"), !user.hasPrefix("."), !user.isEmpty else { throw StageFailure("odd dovecot user name `\(user)`") }
+        let uid = try tool.output(options + ["user", "-f", "uid", user], cancellation: cancellation).trimmingCharacters(in: .whitespacesAndNewlines)
+        let gid = try tool.output(options + ["user", "-f", "gid", user], cancellation: cancellation).trimmingCharacters(in: .whitespacesAndNewlines)
+        let directory = scratch + "/" + user
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        if let uid = uid_t(uid), let gid = gid_t(gid) { chown(directory, uid, gid) }
+        return directory
+    }
+}
+
+extension DovecotSource {
+    func putBack(_ data: String, _ request: PutBackRequest, _ context: RestoreContext) throws -> String {
+        let cancellation = context.cancellation
+        guard !request.replace else {
+            throw StageFailure("dovecot mail is restored beside the current mail, never over it: leave out --replace")
+        }
+        let doveadm = try Doveadm(config: config)
+        let users = (try? FileManager.default.contentsOfDirectory(atPath: data))?.sorted() ?? []
+        let chosen = request.into.map { [$0] } ?? users
+        guard !chosen.isEmpty else { throw StageFailure("\(data) holds no user's mail") }
+        let formatter = DateFormatter()
+        formatter.dateFormat = "yyyy-MM-dd'T'HHmmss"
+        let folder = "restored-" + formatter.string(from: request.date)
+        var lines: [String] = []
+        for user in chosen {
+            let source = data + "/" + (users.count == 1 && request.into != nil ? users[0] : user) + "/mail"
+            guard FileManager.default.fileExists(atPath: source) else { throw StageFailure("no mail of \(user) in \(data)") }
+            // The restored files sit under a 0700 target: doveadm reads a copy it may reach, as the mail user.
+            let scratch = try Doveadm.scratchDirectory()
+            defer { try? FileManager.default.removeItem(atPath: scratch) }
+            let directory = try doveadm.directory(for: user, in: scratch, cancellation: cancellation)
+            try FileManager.default.copyItem(atPath: source, toPath: directory + "/mail")
+            var info = stat()
+            stat(directory, &info)
+            if let walker = FileManager.default.enumerator(atPath: directory) {
+                while let path = walker.nextObject() as? String { lchown(directory + "/" + path, info.st_uid, info.st_gid) }
+            }
+            try doveadm.tool.run(doveadm.options + ["import", "-u", user, "maildir:\(directory)/mail", folder, "all"],
+                                 timeout: timeout, cancellation: cancellation)
+            lines.append("imported the mail of \(user) into its folder \(folder)")
+        }
+        return lines.joined(separator: "\n  ")
+    }
+}

@@ -1,0 +1,244 @@
+import Foundation
+import Pipeline
+
+/// `files` source: walks a directory into a tree. Symlinks stay symlinks; modes and mtimes are kept.
+/// A stat cache in the journal lets an unchanged file (same size, mtime, ctime, inode) reuse its blob
+/// without being read; a changed file is read once, hashed while it is copied into the store.
+struct FilesSource: SourceEngine {
+    static let spec = EngineSpec("files", .source, "A local directory tree, with include/exclude globs.", parameters: [
+        ParameterSpec("path", .path, required: true, "The directory to back up."),
+        ParameterSpec("exclude", .list, "Globs (gitignore style) of paths to leave out; `@FILE` reads patterns from a file."),
+        ParameterSpec("include", .list, "Globs of paths to keep even when an exclude matches; `@FILE` reads a file."),
+        ParameterSpec("one_file_system", .bool, default: "false", "Do not cross into other mounted file systems."),
+    ])
+
+    let version = "1"
+    let alwaysRuns = true
+    let root: String
+    let excludes: PathPatterns
+    let includes: PathPatterns
+    let oneFileSystem: Bool
+
+    init(_ parameters: EngineParameters) throws {
+        root = try parameters.required("path")
+        do {
+            excludes = try PathPatterns(parameters.list("exclude"))
+            includes = try PathPatterns(parameters.list("include"))
+        } catch {
+            throw ConfigurationError("\(error)", parameter: "exclude")
+        }
+        oneFileSystem = parameters.bool("one_file_system") ?? false
+    }
+
+    func defaultDestination(source name: String) -> String { "\(name)/" }
+    var summary: String { "files \(root)" }
+    /// Directories go back first: a database restored after them may live in one.
+    var putBackOrder: Int { 10 }
+
+    func run(_ context: StageContext) async throws -> [Artifact] {
+        try await context.blocking { [self] in
+            var walker = Walker(root: root, excludes: excludes, includes: includes, oneFileSystem: oneFileSystem, context: context)
+            let tree = try walker.walk()
+            return [try context.store.put(tree)]
+        }
+    }
+
+    /// Back at its own path (`--in-place`: what is there is renamed aside, never deleted) or at `--into`.
+    func putBack(_ data: String, _ request: PutBackRequest, _ context: RestoreContext) throws -> String {
+        guard request.inPlace || request.into != nil else {
+            return "the files of \(root) are in \(data); put them back with --in-place, or --into DIRECTORY"
+        }
+        return try InPlace.put(data, at: request.into ?? root, date: request.date)
+    }
+
+    /// A local directory walked into a tree as this source does (used by sources that first bring their
+    /// data into a local directory: remote_files, dovecot).
+    static func tree(of root: String, context: StageContext) throws -> Tree {
+        var walker = Walker(root: root, excludes: try PathPatterns([]), includes: try PathPatterns([]), oneFileSystem: false,
+                            context: context)
+        return try walker.walk()
+    }
+
+    private struct Walker {
+        let root: String
+        let excludes: PathPatterns
+        let includes: PathPatterns
+        let oneFileSystem: Bool
+        let context: StageContext
+        var entries: [Tree.Entry] = []
+        var cache: [String: StatCache.Entry] = [:]
+        var newCache: [String: StatCache.Entry] = [:]
+        var bytes: Int64 = 0
+        var rootDevice: UInt = 0
+        /// One read buffer for the whole walk.
+        let buffer = ReadBuffer(size: 1 << 20)
+        /// The first path seen of each file with several links: the others become hard links to it.
+        var linked: [String: (path: String, entry: Tree.Entry)] = [:]
+        var userNames: [uid_t: String] = [:]
+        var groupNames: [gid_t: String] = [:]
+
+        init(root: String, excludes: PathPatterns, includes: PathPatterns, oneFileSystem: Bool, context: StageContext) {
+            self.root = root.hasSuffix("/") && root.count > 1 ? String(root.dropLast()) : root
+            self.excludes = excludes
+            self.includes = includes
+            self.oneFileSystem = oneFileSystem
+            self.context = context
+        }
+
+        mutating func walk() throws -> Tree {
+            var info = stat()
+            guard stat(root, &info) == 0 else {
+                throw StageFailure("cannot read the directory \(root): \(String(cString: strerror(errno)))")
+            }
+            guard (info.st_mode & S_IFMT) == S_IFDIR else { throw StageFailure("\(root) is not a directory") }
+            rootDevice = UInt(info.st_dev)
+            // The root itself, so its mode and mtime travel with the tree.
+            entries.append(Tree.Entry(kind: .directory, path: "", mode: UInt32(info.st_mode) & 0o7777,
+                                      mtime: Int64(info.st_mtim.tv_sec) * 1_000_000_000 + Int64(info.st_mtim.tv_nsec),
+                                      owner: owner(info)))
+            let statCache = StatCache(table: context.table("files.stat"), scope: context.node.id.description)
+            cache = statCache.load()
+            try visit(directory: root, relative: "")
+            try statCache.replace(newCache, previous: cache)
+            return Tree(entries: entries)
+        }
+
+        /// The owner's ids and names (looked up once per id).
+        private mutating func owner(_ info: stat) -> Tree.Owner {
+            if userNames[info.st_uid] == nil { userNames[info.st_uid] = getpwuid(info.st_uid).map { String(cString: $0.pointee.pw_name) } ?? "" }
+            if groupNames[info.st_gid] == nil { groupNames[info.st_gid] = getgrgid(info.st_gid).map { String(cString: $0.pointee.gr_name) } ?? "" }
+            let user = userNames[info.st_uid]!, group = groupNames[info.st_gid]!
+            return Tree.Owner(uid: info.st_uid, gid: info.st_gid, user: user.isEmpty ? nil : user, group: group.isEmpty ? nil : group)
+        }
+
+        private func excluded(_ path: String, isDirectory: Bool) -> Bool {
+            excludes.matches(path, isDirectory: isDirectory) && !includes.matches(path, isDirectory: isDirectory)
+        }
+
+        private mutating func visit(directory: String, relative: String) throws {
+            try context.cancellation.check()
+            guard let handle = opendir(directory) else {
+                if relative.isEmpty { throw StageFailure("cannot open \(directory): \(String(cString: strerror(errno)))") }
+                context.warn("skipped \(directory): \(String(cString: strerror(errno)))")
+                return
+            }
+            var names: [String] = []
+            var undecodable: [String] = []
+            while let item = readdir(handle) {
+                let bytes = withUnsafeBytes(of: item.pointee.d_name) { Array($0.prefix { $0 != 0 }) }
+                guard let name = String(validating: bytes, as: UTF8.self) else {
+                    undecodable.append(String(decoding: bytes, as: UTF8.self))
+                    continue
+                }
+                if name != "." && name != ".." { names.append(name) }
+            }
+            closedir(handle)
+            // Skipping such a file would leave it out of the backup unnoticed: fail instead.
+            if let name = undecodable.first {
+                throw StageFailure("\(directory)/\(name) has a name that is not valid UTF-8, which polyarchiv cannot back up yet; "
+                                   + "rename it (convmv) or exclude it")
+            }
+            for name in names.sorted() {
+                let absolute = directory + "/" + name
+                let path = relative.isEmpty ? name : relative + "/" + name
+                var info = stat()
+                guard lstat(absolute, &info) == 0 else {
+                    context.warn("\(absolute) vanished while being read; skipped")
+                    continue
+                }
+                let mtime = Int64(info.st_mtim.tv_sec) * 1_000_000_000 + Int64(info.st_mtim.tv_nsec)
+                let mode = UInt32(info.st_mode) & 0o7777
+                switch info.st_mode & S_IFMT {
+                case S_IFDIR:
+                    if excluded(path, isDirectory: true) { continue }
+                    if oneFileSystem && UInt(info.st_dev) != rootDevice { continue }
+                    entries.append(Tree.Entry(kind: .directory, path: path, mode: mode, mtime: mtime, owner: owner(info)))
+                    try visit(directory: absolute, relative: path)
+                case S_IFREG:
+                    if excluded(path, isDirectory: false) { continue }
+                    let inode = "\(info.st_dev):\(info.st_ino)"
+                    if info.st_nlink > 1, let first = linked[inode] {
+                        var entry = first.entry
+                        entry.path = path
+                        entry.hardlink = first.path
+                        entries.append(entry)
+                        continue
+                    }
+                    if var entry = try file(absolute, path: path, info: info, mode: mode, mtime: mtime) {
+                        entry.owner = owner(info)
+                        entries.append(entry)
+                        if info.st_nlink > 1 { linked[inode] = (path, entry) }
+                    }
+                case S_IFLNK:
+                    if excluded(path, isDirectory: false) { continue }
+                    var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+                    let count = readlink(absolute, &buffer, buffer.count - 1)
+                    guard count >= 0 else {
+                        context.warn("cannot read the link \(absolute); skipped")
+                        continue
+                    }
+                    let target = String(decoding: buffer[0..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+                    entries.append(Tree.Entry(kind: .symlink, path: path, mode: 0o777, mtime: mtime, target: target, owner: owner(info)))
+                default:
+                    if !excluded(path, isDirectory: false) {
+                        context.warn("\(absolute) is a special file (socket, fifo or device); skipped")
+                    }
+                }
+            }
+        }
+
+        private mutating func file(_ absolute: String, path: String, info: stat, mode: UInt32, mtime: Int64) throws -> Tree.Entry? {
+            let ctime = Int64(info.st_ctim.tv_sec) * 1_000_000_000 + Int64(info.st_ctim.tv_nsec)
+            let size = Int64(info.st_size)
+            // Same stat as when it was stored, and the blob is still in the store: reused unread.
+            if let known = cache[path], known.size == size, known.mtime == mtime, known.ctime == ctime,
+               known.inode == Int64(info.st_ino), context.store.size(of: known.digest) == size {
+                newCache[path] = known
+                return Tree.Entry(kind: .file, path: path, mode: mode, size: size, mtime: mtime, digest: known.digest)
+            }
+            let descriptor = open(absolute, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
+            guard descriptor >= 0 else {
+                if errno == ENOENT {
+                    context.warn("\(absolute) vanished while being read; skipped")
+                    return nil
+                }
+                throw StageFailure("cannot read \(absolute): \(String(cString: strerror(errno)))")
+            }
+            defer { close(descriptor) }
+            let writer = try context.store.makeWriter()
+            let chunk = buffer.bytes.count
+            let buffer = self.buffer.bytes
+            while true {
+                try context.cancellation.check()
+                let count = read(descriptor, buffer.baseAddress, chunk)
+                if count < 0 {
+                    if errno == EINTR { continue }
+                    throw StageFailure("cannot read \(absolute): \(String(cString: strerror(errno)))")
+                }
+                if count == 0 { break }
+                try writer.write(UnsafeRawBufferPointer(rebasing: buffer[0..<count]))
+                bytes += Int64(count)
+                context.progress(bytes)
+            }
+            var after = stat()
+            fstat(descriptor, &after)
+            let afterMtime = Int64(after.st_mtim.tv_sec) * 1_000_000_000 + Int64(after.st_mtim.tv_nsec)
+            let artifact = try writer.finish()
+            if afterMtime != mtime || artifact.size != size {
+                context.warn("\(absolute) changed while being read; its copy may be inconsistent and it will be read again next run")
+                return Tree.Entry(kind: .file, path: path, mode: mode, size: artifact.size, mtime: afterMtime, digest: artifact.digest)
+            }
+            newCache[path] = StatCache.Entry(size: size, mtime: mtime, ctime: ctime, inode: Int64(info.st_ino), digest: artifact.digest)
+            return Tree.Entry(kind: .file, path: path, mode: mode, size: size, mtime: mtime, digest: artifact.digest)
+        }
+    }
+}
+
+/// A reusable byte buffer, freed with its owner.
+final class ReadBuffer: @unchecked Sendable {
+    let bytes: UnsafeMutableRawBufferPointer
+
+    init(size: Int) { bytes = .allocate(byteCount: size, alignment: 16) }
+
+    deinit { bytes.deallocate() }
+}

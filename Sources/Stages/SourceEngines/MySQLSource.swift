@@ -1,0 +1,92 @@
+import Foundation
+import Pipeline
+
+/// `mysql` source: mariadb-dump (or mysqldump) of one database or all of them, in one transaction,
+/// with routines, events and triggers, and no dump date so that unchanged data gives identical bytes.
+/// Put back with the mariadb (or mysql) client into a named database, created when missing; a database
+/// that holds tables is refused unless `--replace`, and an all-databases dump is replayed only with it.
+struct MySQLSource: SourceEngine {
+    static let spec = EngineSpec("mysql", .source, "A MySQL or MariaDB database with mysqldump or mariadb-dump (--single-transaction).",
+                                 parameters: [
+        ParameterSpec("database", .string, "The database to dump; leave it out to dump them all."),
+        ParameterSpec("host", .string, "Server host name (default: the local socket)."),
+        ParameterSpec("port", .int(1...65535), default: "3306", "Server port."),
+        ParameterSpec("socket", .path, "Server socket."),
+        ParameterSpec("user", .string, "User to connect as."),
+        ParameterSpec("password", .secret, "Password, passed through a temporary --defaults-extra-file."),
+        ParameterSpec("password_file", .path, "File whose first line is the password."),
+        ParameterSpec("sudo_user", .string, "Run the dump as this local user through sudo."),
+    ], exclusive: [["password", "password_file"], ["host", "socket"]])
+
+    /// InnoDB's statistics tables change when the server recomputes them, not when data changes; the
+    /// server rebuilds them, so a dump of every database leaves them out.
+    static let volatileTables = ["mysql.innodb_index_stats", "mysql.innodb_table_stats"]
+
+    let version = "1"
+    let alwaysRuns = true
+    let connection: MySQLConnection
+    let database: String?
+    let timeout: TimeInterval?
+
+    init(_ parameters: EngineParameters) throws {
+        connection = MySQLConnection(parameters)
+        database = parameters.string("database")
+        timeout = parameters.seconds("timeout").map(TimeInterval.init)
+    }
+
+    func defaultDestination(source name: String) -> String { "\(name).sql" }
+    var resourceKeys: [String] { ["mysql:\(connection.host ?? connection.socket ?? "local"):\(connection.port ?? 3306)"] }
+    var summary: String { "mariadb-dump " + (database ?? "--all-databases") }
+    var putBackOrder: Int { 30 }
+
+    func run(_ context: StageContext) async throws -> [Artifact] {
+        try await context.blocking { [self] in
+            let tool = try connection.dumpTool()
+            let writer = try context.store.makeWriter()
+            try connection.withOptionFile(context.secrets) { optionFile in
+                var arguments = [optionFile, "--single-transaction", "--routines", "--events", "--triggers", "--skip-dump-date",
+                                 "--hex-blob"]
+                if let database {
+                    arguments += ["--", database]
+                } else {
+                    arguments += Self.volatileTables.map { "--ignore-table=" + $0 } + ["--all-databases"]
+                }
+                try tool.run(arguments, sudoUser: connection.sudoUser, timeout: timeout, cancellation: context.cancellation) {
+                    try writer.write($0)
+                    context.progress(writer.count)
+                }
+            }
+            return [try writer.finish()]
+        }
+    }
+
+    func putBack(_ data: String, _ request: PutBackRequest, _ context: RestoreContext) throws -> String {
+        let client = try connection.client()
+        let cancellation = context.cancellation
+        return try connection.withOptionFile(context.secrets) { optionFile in
+            guard let database = request.into ?? self.database else {
+                guard request.replace else {
+                    throw StageFailure("this dump holds every database (it drops and recreates their tables, users and grants "
+                                       + "included): add --replace to replay it over the server (nothing was changed)")
+                }
+                try client.run([optionFile], sudoUser: connection.sudoUser, timeout: timeout, cancellation: cancellation,
+                               stdin: try ExternalTool.input(data))
+                return "restored every database from \(data)"
+            }
+            try ExternalTool.checkName(database, what: "database name")
+            let tables = try client.output([optionFile, "-N", "-B", "-e",
+                                            "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = '\(database)'"],
+                                           sudoUser: connection.sudoUser, cancellation: cancellation)
+                .trimmingCharacters(in: .whitespacesAndNewlines)
+            if tables != "0" && !request.replace {
+                throw StageFailure("database \(database) is not empty (\(tables) tables); restore into a new database (--into NAME) "
+                                   + "or add --replace (nothing was changed)")
+            }
+            try client.run([optionFile, "-e", "CREATE DATABASE IF NOT EXISTS `\(database)`"], sudoUser: connection.sudoUser,
+                           timeout: 120, cancellation: cancellation)
+            try client.run([optionFile, "--", database], sudoUser: connection.sudoUser, timeout: timeout,
+                           cancellation: cancellation, stdin: try ExternalTool.input(data))
+            return "restored database \(database) from \(data)"
+        }
+    }
+}

@@ -1,0 +1,123 @@
+import Foundation
+import Pipeline
+
+/// `postgresql` source: pg_dump of one database (plain SQL or custom format), or pg_dumpall of the
+/// whole cluster (roles and globals included), streamed into the store. Put back with psql (with
+/// ON_ERROR_STOP) or pg_restore into a named database, created when missing; a database that holds
+/// tables is refused unless `--replace`, and a whole-cluster dump is replayed only with `--replace`.
+struct PostgreSQLSource: SourceEngine {
+    static let spec = EngineSpec("postgresql", .source, "A PostgreSQL database with pg_dump, or the whole cluster with pg_dumpall.",
+                                 parameters: [
+        ParameterSpec("database", .string, "The database to dump; leave it out to dump every database, roles and globals (pg_dumpall)."),
+        ParameterSpec("host", .string, "Server host name or socket directory (default: the local socket)."),
+        ParameterSpec("port", .int(1...65535), default: "5432", "Server port."),
+        ParameterSpec("user", .string, "Role to connect as."),
+        ParameterSpec("password", .secret, "Password, passed through a temporary PGPASSFILE."),
+        ParameterSpec("password_file", .path, "File whose first line is the password."),
+        ParameterSpec("sudo_user", .string, "Run pg_dump as this local user (for example postgres) through sudo."),
+        ParameterSpec("format", .choice(["plain", "custom"]), default: "plain", "pg_dump output format."),
+    ], exclusive: [["password", "password_file"]])
+
+    let version = "1"
+    let alwaysRuns = true
+    let connection: PostgreSQLConnection
+    let database: String?
+    let custom: Bool
+    let timeout: TimeInterval?
+
+    init(_ parameters: EngineParameters) throws {
+        connection = PostgreSQLConnection(parameters)
+        database = parameters.string("database")
+        custom = parameters.string("format") == "custom"
+        timeout = parameters.seconds("timeout").map(TimeInterval.init)
+        if database == nil && custom {
+            throw ConfigurationError("format: custom needs a database (pg_dumpall of the whole cluster writes plain SQL)", parameter: "format")
+        }
+    }
+
+    func defaultDestination(source name: String) -> String { custom ? "\(name).dump" : "\(name).sql" }
+    var resourceKeys: [String] { ["postgresql:\(connection.host ?? "local"):\(connection.port ?? 5432)"] }
+    var summary: String { database.map { "pg_dump \($0)" } ?? "pg_dumpall" }
+    var putBackOrder: Int { 30 }
+
+    func run(_ context: StageContext) async throws -> [Artifact] {
+        try await context.blocking { [self] in
+            let writer = try context.store.makeWriter()
+            let store: (UnsafeRawBufferPointer) throws -> Void = { chunk in
+                try writer.write(chunk)
+                context.progress(writer.count)
+            }
+            // Custom format: the creation time zeroed; plain SQL: a stable \restrict key.
+            var eraser = PgDumpTimestampEraser(sink: store)
+            var rewriter = RestrictKeyRewriter(key: Self.restrictKey(context), sink: store)
+            let sink: (UnsafeRawBufferPointer) throws -> Void = { custom ? try eraser.write($0) : try rewriter.write($0) }
+            try connection.withEnvironment(context.secrets) { environment in
+                if let database {
+                    try connection.tool("pg_dump").run(connection.options + ["--format", custom ? "custom" : "plain", "--", database],
+                                                       environment: environment, sudoUser: connection.sudoUser,
+                                                       timeout: timeout, cancellation: context.cancellation, stdout: sink)
+                } else {
+                    try connection.tool("pg_dumpall").run(connection.options, environment: environment, sudoUser: connection.sudoUser,
+                                                          timeout: timeout, cancellation: context.cancellation, stdout: sink)
+                }
+            }
+            if custom { try eraser.finish() } else { try rewriter.finish() }
+            return [try writer.finish()]
+        }
+    }
+
+    /// The stable, secret key of this stage's `\restrict` lines (alphanumeric, as psql wants it).
+    static func restrictKey(_ context: StageContext) -> String {
+        String(context.fingerprinter.fingerprint("postgresql restrict key " + context.node.id.description).prefix(40))
+    }
+
+    func putBack(_ data: String, _ request: PutBackRequest, _ context: RestoreContext) throws -> String {
+        let psql = try connection.tool("psql")
+        let cancellation = context.cancellation
+        return try connection.withEnvironment(context.secrets) { environment in
+            // The tool may run as sudo_user: it reads the dump through its stdin, opened here.
+            func query(_ sql: String, database: String) throws -> String {
+                try psql.output(connection.options + ["--no-psqlrc", "-At", "-v", "ON_ERROR_STOP=1", "-d", database, "-f", "-"],
+                                environment: environment, sudoUser: connection.sudoUser, cancellation: cancellation,
+                                stdin: try ExternalTool.input(text: sql + "\n"))
+            }
+            guard let database = request.into ?? self.database else {
+                // pg_dumpall: roles, globals and every database, into the server as it is.
+                guard request.replace else {
+                    throw StageFailure("this dump holds the whole cluster; replaying it changes every database and role on the "
+                                       + "server: add --replace to do it, or --into NAME with a per-database source (nothing was changed)")
+                }
+                try psql.run(connection.options + ["--no-psqlrc", "-v", "ON_ERROR_STOP=1", "-d", "postgres", "-f", "-"],
+                             environment: environment, sudoUser: connection.sudoUser, timeout: timeout,
+                             cancellation: cancellation, stdin: try ExternalTool.input(data))
+                return "restored the whole cluster from \(data) with psql"
+            }
+            try ExternalTool.checkName(database, what: "database name")
+            let exists = try query("SELECT 1 FROM pg_database WHERE datname = '\(database)'", database: "postgres")
+                .trimmingCharacters(in: .whitespacesAndNewlines) == "1"
+            if exists {
+                let tables = try query("SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                                       + "WHERE c.relkind IN ('r', 'v', 'm', 'S', 'f', 'p') "
+                                       + "AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%'",
+                                       database: database).trimmingCharacters(in: .whitespacesAndNewlines)
+                if tables != "0" && !request.replace {
+                    throw StageFailure("database \(database) is not empty (\(tables) relations); restore into a new database "
+                                       + "(--into NAME) or add --replace (nothing was changed)")
+                }
+            } else {
+                _ = try query("CREATE DATABASE \"\(database)\"", database: "postgres")
+            }
+            if custom {
+                var arguments = connection.options + ["--exit-on-error", "--no-owner", "-d", database]
+                if request.replace { arguments += ["--clean", "--if-exists"] }
+                try connection.tool("pg_restore").run(arguments, environment: environment, sudoUser: connection.sudoUser,
+                                                      timeout: timeout, cancellation: cancellation, stdin: try ExternalTool.input(data))
+                return "restored database \(database) from \(data) with pg_restore"
+            }
+            try psql.run(connection.options + ["--no-psqlrc", "-q", "-v", "ON_ERROR_STOP=1", "-d", database, "-f", "-"],
+                         environment: environment, sudoUser: connection.sudoUser, timeout: timeout, cancellation: cancellation,
+                         stdin: try ExternalTool.input(data))
+            return "restored database \(database) from \(data) with psql"
+        }
+    }
+}

@@ -1,0 +1,69 @@
+import Foundation
+import Pipeline
+
+/// Puts a stage's inputs together as one tree, as their edges place them: a blob at its file path, a tree
+/// under its directory, or at the root (the collect point's whole tree).
+enum TreeAssembler {
+    /// Mode of dump files: they often hold secrets, so only the owner reads them.
+    static let dumpMode: UInt32 = 0o600
+
+    static func assemble(_ context: StageContext) throws -> Tree {
+        try assemble(context.inputs, store: context.store, firstSeen: FirstSeen(context))
+    }
+
+    static func assemble(_ inputs: [StageContext.Input], store: ContentStore, firstSeen: FirstSeen) throws -> Tree {
+        var entries: [String: Tree.Entry] = [:]
+        func add(_ entry: Tree.Entry) throws {
+            if let existing = entries[entry.path] {
+                if existing.kind == .directory && entry.kind == .directory { return }
+                throw StageFailure("two sources write `\(entry.path)` in the collect point; give them different destinations")
+            }
+            entries[entry.path] = entry
+        }
+        for input in inputs {
+            let destination: String
+            switch input.edge.placement {
+            case .order, .after: continue
+            case .root: destination = ""
+            case .path(let path): destination = path
+            }
+            for artifact in input.artifacts {
+                switch artifact.kind {
+                case .tree:
+                    for entry in try store.tree(artifact.digest).prefixed(destination) { try add(entry) }
+                case .blob:
+                    let path = destination.split(separator: "/").joined(separator: "/")
+                    guard !path.isEmpty else { throw StageFailure("a file without a destination reached the collect point") }
+                    let parents = path.split(separator: "/").dropLast()
+                    for depth in stride(from: 1, through: parents.count, by: 1) {
+                        try add(Tree.Entry(kind: .directory, path: parents.prefix(depth).joined(separator: "/"), mode: 0o755, mtime: 0))
+                    }
+                    let mtime = try firstSeen.time(of: artifact.digest)
+                    try add(Tree.Entry(kind: .file, path: path, mode: dumpMode, size: artifact.size, mtime: mtime, digest: artifact.digest))
+                case .remote:
+                    continue
+                }
+            }
+        }
+        return Tree(entries: Array(entries.values))
+    }
+}
+
+/// When content was first produced (nanoseconds): the stable mtime of a dump in a collect point, so an
+/// unchanged dump gives an unchanged tree. Kept in the journal's `first-seen` namespace.
+struct FirstSeen {
+    let table: StateTable
+    let date: Date
+
+    init(_ context: StageContext) {
+        table = context.table("first-seen")
+        date = context.date
+    }
+
+    func time(of digest: Digest) throws -> Int64 {
+        if let data = try table.value(digest.hex), let time = Int64(String(decoding: data, as: UTF8.self)) { return time }
+        let now = Int64(date.timeIntervalSince1970) * 1_000_000_000
+        try table.set(digest.hex, Data(String(now).utf8))
+        return now
+    }
+}

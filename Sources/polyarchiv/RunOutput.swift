@@ -1,0 +1,138 @@
+import Foundation
+import Pipeline
+import Planner
+
+/// Turns executor events into what `apply` prints: plain lines, one JSON object per line, or live
+/// progress on a terminal. Thread-safe: events arrive from concurrent stages.
+final class RunOutput: @unchecked Sendable {
+    enum Style: Sendable { case plain, json, terminal }
+
+    private let lock = NSLock()
+    private let style: Style
+    private let write: @Sendable (String) -> Void
+    private let log: FileHandle?
+    private var progress: [StageID: (bytes: Int64, started: Date)] = [:]
+    private var lastDraw = Date.distantPast
+    private var progressLineShown = false
+
+    init(style: Style, logFile: FileHandle?, write: @escaping @Sendable (String) -> Void) {
+        self.style = style
+        self.log = logFile
+        self.write = write
+    }
+
+    func handle(_ event: ExecutionEvent) {
+        lock.lock()
+        defer { lock.unlock() }
+        switch event {
+        case let .started(id):
+            progress[id] = (0, Date())
+            emit(plain: "started  \(id)", json: ["event": "started", "stage": id.description, "kind": id.kind.rawValue])
+        case let .progress(id, bytes):
+            progress[id] = (bytes, progress[id]?.started ?? Date())
+            if style == .json {
+                let now = Date()
+                if now.timeIntervalSince(lastDraw) > 0.5 {
+                    lastDraw = now
+                    emit(plain: nil, json: ["event": "progress", "stage": id.description, "bytes": bytes])
+                }
+            } else if style == .terminal {
+                drawProgress()
+            }
+        case let .warning(id, message):
+            emit(plain: "warning  \(id): \(message)", json: ["event": "warning", "stage": id.description, "message": message])
+        case .finished(let result):
+            progress[result.id] = nil
+            emit(plain: Self.line(result), json: Self.json(result))
+        }
+    }
+
+    /// The summary after a run: every stage with its state, duration and bytes.
+    func summary(_ report: Planner.Apply.Report) {
+        lock.lock()
+        defer { lock.unlock() }
+        let counts = Dictionary(grouping: report.results, by: \.outcome).mapValues(\.count)
+        let line = NodeOutcome.allCases.map { "\(counts[$0, default: 0]) \($0.rawValue)" }.joined(separator: ", ")
+        if style == .json {
+            emit(plain: nil, json: ["event": "summary", "run": report.runID, "exit_code": Int(report.exitCode),
+                                    "counts": Dictionary(uniqueKeysWithValues: counts.map { ($0.key.rawValue, $0.value) })])
+            return
+        }
+        var lines = ["", "Summary of run \(report.runID):"]
+        let width = report.results.map(\.id.description.count).max() ?? 10
+        for result in report.results {
+            lines.append("  " + result.outcome.rawValue.padding(toLength: 11, withPad: " ", startingAt: 0)
+                         + result.id.description.padding(toLength: width + 2, withPad: " ", startingAt: 0)
+                         + String(format: "%7.2fs  ", result.duration) + Self.bytes(result.bytes))
+        }
+        lines.append(line + ".")
+        if report.interrupted { lines.append("The run was interrupted; the next apply resumes it.") }
+        emit(plain: lines.joined(separator: "\n"), json: [:])
+    }
+
+    private func emit(plain: String?, json: [String: Any]) {
+        if style == .json {
+            var object = json
+            object["time"] = ISO8601DateFormatter().string(from: Date())
+            if let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]) {
+                write(String(decoding: data, as: UTF8.self) + "\n")
+            }
+        } else if let plain {
+            if progressLineShown {
+                write("\r\u{1B}[K")
+                progressLineShown = false
+            }
+            write(plain + "\n")
+        }
+        if let plain, let log { log.write(Data((Self.timestamp() + " " + plain + "\n").utf8)) }
+    }
+
+    private func drawProgress() {
+        let now = Date()
+        guard now.timeIntervalSince(lastDraw) > 0.2 else { return }
+        lastDraw = now
+        let parts = progress.sorted { $0.key < $1.key }.prefix(3).map { id, value -> String in
+            let rate = Double(value.bytes) / max(0.001, now.timeIntervalSince(value.started))
+            return "\(id) \(Self.bytes(value.bytes)) \(Self.bytes(Int64(rate)))/s"
+        }
+        write("\r\u{1B}[K" + parts.joined(separator: " | "))
+        progressLineShown = true
+    }
+
+    static func line(_ result: NodeResult) -> String {
+        let duration = String(format: "%.2fs", result.duration)
+        switch result.outcome {
+        case .succeeded: return "done     \(result.id)  \(bytes(result.bytes))  \(duration)"
+        case .cached: return "cached   \(result.id)"
+        case .skipped: return "skipped  \(result.id)  (\(result.detail ?? ""))"
+        case .blocked: return "blocked  \(result.id)  (\(result.detail ?? ""))"
+        case .interrupted: return "stopped  \(result.id)  (\(result.detail ?? "interrupted"))"
+        case .failed: return "FAILED   \(result.id)  \(duration): \(result.detail ?? "")"
+        }
+    }
+
+    static func json(_ result: NodeResult) -> [String: Any] {
+        var object: [String: Any] = ["event": result.outcome == .failed ? "failed" : "finished", "stage": result.id.description,
+                                     "state": result.outcome.rawValue, "duration": result.duration, "bytes": result.bytes]
+        if let detail = result.detail { object["detail"] = detail }
+        return object
+    }
+
+    static func bytes(_ count: Int64) -> String {
+        let units = ["B", "KiB", "MiB", "GiB", "TiB"]
+        var value = Double(count)
+        var unit = 0
+        while value >= 1024 && unit < units.count - 1 {
+            value /= 1024
+            unit += 1
+        }
+        return unit == 0 ? "\(count) B" : String(format: "%.1f %@", value, units[unit])
+    }
+
+    static func timestamp() -> String {
+        let formatter = DateFormatter()
+        formatter.dateFormat = "yyyy-MM-dd HH:mm:ss"
+        return formatter.string(from: Date())
+    }
+}
+

@@ -1,0 +1,49 @@
+import Testing
+@testable import Stages
+
+@Suite struct EnginesTests {
+    @Test func everyEngineOfTheDesignIsKnown() {
+        let expected: [EngineKind: [String]] = [
+            .source: ["files", "remote_files", "postgresql", "mysql", "ldap", "dovecot", "sqlite", "command"],
+            .collectPoint: ["files", "git", "archive"],
+            .filter: ["hashes", "encrypt"],
+            .backupPoint: ["git", "gitlab", "synchronize", "archive", "rolling_archive", "restic"],
+            .hook: ["log", "email", "http", "command"],
+        ]
+        for (kind, names) in expected {
+            #expect(Engines.specs(kind).map(\.name) == names)
+        }
+    }
+
+    @Test func everyParameterIsDocumentedOnceAndGroupsNameRealParameters() {
+        for engine in Engines.specs {
+            let names = (CommonParameters.of(engine.kind) + engine.parameters).map(\.name)
+            #expect(Set(names).count == names.count, "\(engine.name) declares a parameter twice")
+            for parameter in engine.parameters { #expect(!parameter.doc.isEmpty) }
+            for name in (engine.exclusive + engine.oneOf).joined() {
+                #expect(engine.parameter(name) != nil, "\(engine.name): group names unknown parameter \(name)")
+            }
+        }
+    }
+
+    @Test func archiveFormatsFollowTheSuffix() {
+        #expect(ArchiveFormat.from(name: "x/2026.tar.zst") == .tarZstd)
+        #expect(ArchiveFormat.from(name: "a.TAR.GZ") == .tarGzip)
+        #expect(ArchiveFormat.from(name: "a.tgz") == .tarGzip)
+        #expect(ArchiveFormat.from(name: "a.tar") == .tar)
+        #expect(ArchiveFormat.from(name: "a.zip") == nil)
+    }
+
+    @Test func resourceKeysNameTheHost() {
+        #expect(TransportParameters.hostKey("sftp://bk@Backup.example.org:2222/x") == ["host:backup.example.org:2222"])
+        #expect(TransportParameters.hostKey("file:///srv/x").isEmpty)
+        #expect(TransportParameters.hostKey("/srv/x").isEmpty)
+    }
+
+    @Test func theCLibrariesAreLinked() {
+        let summary = LibraryVersions.summary
+        #expect(summary.contains("libgit2 1."))
+        #expect(summary.contains("libcurl/"))
+        #expect(summary.contains("libarchive"))
+    }
+}

@@ -1,0 +1,75 @@
+import Foundation
+
+/// A temporary directory with data, a config and a state directory, for running `polyarchiv apply`;
+/// removed with everything in it when the test ends, passed or failed.
+public final class Sandbox: @unchecked Sendable {
+    private let directory: TemporaryDirectory
+    public var root: URL { directory.url }
+
+    public init() throws {
+        directory = try TemporaryDirectory("pa-apply")
+    }
+
+    public var state: String { root.appendingPathComponent("state").path }
+    public var config: String { root.appendingPathComponent("config.yaml").path }
+
+    public func path(_ relative: String) -> String { root.appendingPathComponent(relative).path }
+
+    public func write(_ relative: String, _ text: String) throws {
+        let url = root.appendingPathComponent(relative)
+        try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+        try text.write(to: url, atomically: true, encoding: .utf8)
+    }
+
+    public func configure(_ yaml: String) throws {
+        try yaml.replacingOccurrences(of: "$ROOT", with: root.path).write(toFile: config, atomically: true, encoding: .utf8)
+    }
+
+    public func apply(_ extra: [String] = []) throws -> CLI.Result {
+        try CLI.run(["apply", "-c", config, "--state-dir", state] + extra)
+    }
+
+    /// Any command with this sandbox's config and state directory.
+    public func run(_ command: String, _ extra: [String] = [], environment: [String: String]? = nil) throws -> CLI.Result {
+        try CLI.run([command, "-c", config] + (["gc", "plan", "apply", "check"].contains(command) ? ["--state-dir", state] : []) + extra,
+                    environment: environment)
+    }
+
+    /// A sandbox whose one collect point holds the output of one command.
+    public static func withCommand(_ command: String, collectPoint: String = "box", source: String = "x") throws -> Sandbox {
+        let sandbox = try Sandbox()
+        try sandbox.configure("""
+            collect_points:
+              \(collectPoint):
+                engine: files
+                path: $ROOT/c
+                sources: {\(source): {engine: command, command: "\(command)"}}
+            """)
+        return sandbox
+    }
+
+    /// Starts an apply in the background and returns once it holds the state lock (the lock file names it).
+    public func startLockHolder() throws -> Process {
+        let holder = Process()
+        holder.executableURL = CLI.binary
+        holder.arguments = ["apply", "-c", config, "--state-dir", state]
+        holder.standardOutput = FileHandle.nullDevice
+        try holder.run()
+        for _ in 0..<100 {
+            let text = (try? String(contentsOfFile: state + "/lock", encoding: .utf8)) ?? ""
+            if text.contains("PID \(holder.processIdentifier) ") { break }
+            usleep(50_000)
+        }
+        return holder
+    }
+
+    /// Runs a shell command and returns its status and output.
+    @discardableResult
+    public static func shell(_ command: String) throws -> (status: Int32, output: String) { try CLI.shell(command) }
+
+    /// Executions from the journal, through the sqlite3 program: an independent reader.
+    public func query(_ sql: String) throws -> [String] {
+        let result = try Self.shell("sqlite3 -separator '|' '\(state)/journal.sqlite' \"\(sql)\"")
+        return result.output.split(separator: "\n").map(String.init)
+    }
+}
