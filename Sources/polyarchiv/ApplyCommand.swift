@@ -99,7 +99,7 @@ struct ApplyCommand: AsyncParsableCommand {
                                                  command: CommandLine.arguments.joined(separator: " ")) { output.handle($0) }
         } catch let locked as RunLock.Locked {
             Terminal.error("polyarchiv: \(locked)")
-            throw ExitCode(1)
+            throw ExitCode(ExitStatus.locked)
         } catch let failure as StageFailure {
             Terminal.error("polyarchiv: \(failure)")
             throw ExitCode(1)

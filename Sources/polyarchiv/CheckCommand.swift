@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Pipeline
 import Planner
 
 struct CheckCommand: ParsableCommand {
@@ -52,7 +53,16 @@ struct GarbageCollectCommand: ParsableCommand {
     @OptionGroup var state: StateOptions
 
     func run() throws {
-        let result = try GarbageCollector.run(state: state.directory)
+        let result: GarbageCollector.Result
+        do {
+            result = try GarbageCollector.run(state: state.directory)
+        } catch let locked as RunLock.Locked {
+            Terminal.error("polyarchiv: \(locked)")
+            throw ExitCode(ExitStatus.locked)
+        } catch let failure as StageFailure {
+            Terminal.error("polyarchiv: \(failure)")
+            throw ExitCode(1)
+        }
         Terminal.print("removed \(result.removed) object(s), \(RunOutput.bytes(result.freed)) freed; \(result.kept) kept; "
                        + "forgot \(result.forgottenExecutions) stage execution(s) older than the last 100 runs\n")
     }

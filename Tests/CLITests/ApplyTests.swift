@@ -124,25 +124,48 @@ import TestSupport
         #expect(Set(digests).count == 1)
     }
 
-    @Test func aCorruptStoreObjectIsDetectedDiscardedAndMadeAgain() throws {
+    /// The store keeps no copy of a collect point's files: the collect point holds them, and what reads them
+    /// checks them against their digests. One damaged in place (same size, same mtime) is found, put back from
+    /// the source, and never shipped.
+    @Test func aDamagedCollectPointFileIsFoundPutBackAndNeverShipped() throws {
         let sandbox = try makeSandbox()
         #expect(try sandbox.apply().status == 0)
-        // Damage the stored copy of index.html, then change another file so the archive is rebuilt and reads it.
         let digest = try Sandbox.shell("sha256sum '\(sandbox.path("data/www/index.html"))' | cut -d' ' -f1").output
             .trimmingCharacters(in: .whitespacesAndNewlines)
-        let object = "\(sandbox.state)/store/objects/\(digest.prefix(2))/\(digest.dropFirst(2))"
-        #expect(FileManager.default.fileExists(atPath: object))
-        // Same size, different bytes: only the digest check can tell.
-        try "<h1>HELLO</h1>\n".write(toFile: object, atomically: false, encoding: .utf8)
+        #expect(!FileManager.default.fileExists(atPath: "\(sandbox.state)/store/objects/\(digest.prefix(2))/\(digest.dropFirst(2))"),
+                "the file's bytes were not copied into the store")
+        // Same size and mtime, different bytes: only the digest check can tell. Another file changes so the archive is
+        // rebuilt and reads the damaged one.
+        let copy = sandbox.path("collect/site/www/index.html")
+        try Sandbox.shell("cp -p '\(copy)' '\(copy).times' && printf '<h1>HELLO</h1>\\n' > '\(copy)' && touch -r '\(copy).times' '\(copy)' && rm '\(copy).times'")
         try sandbox.write("data/www/assets/style.css", "body { color: blue }\n")
         let run = try sandbox.apply()
         #expect(run.status == 0, "\(run.stdout)\n\(run.stderr)")
-        #expect(run.stdout.contains("corrupt"), "the corruption is reported:\n\(run.stdout)")
+        #expect(run.stdout.contains("no longer holds what was read"), "the damage is reported:\n\(run.stdout)")
         let restored = sandbox.path("restored")
         try FileManager.default.createDirectory(atPath: restored, withIntermediateDirectories: true)
         #expect(try Sandbox.shell("tar -C '\(restored)' -xf '\(sandbox.path("backups/site.tar.zst"))'").status == 0)
         #expect(try String(contentsOfFile: restored + "/www/index.html", encoding: .utf8) == "<h1>hello</h1>\n")
-        #expect(try Sandbox.shell("sha256sum '\(object)'").output.hasPrefix(digest))
+        #expect(try String(contentsOfFile: copy, encoding: .utf8) == "<h1>hello</h1>\n", "the collect point is whole again")
+    }
+
+    /// An archive in the store damaged in place (same size) is not uploaded: bytes leave only through a check
+    /// of their digest. The next upload rebuilds it.
+    @Test func aDamagedArchiveObjectIsNeverUploaded() throws {
+        let sandbox = try makeSandbox()
+        #expect(try sandbox.apply().status == 0)
+        let archive = sandbox.path("backups/site.tar.zst")
+        let digest = try Sandbox.shell("sha256sum '\(archive)' | cut -c1-64").output.trimmingCharacters(in: .whitespacesAndNewlines)
+        let object = "\(sandbox.state)/store/objects/\(digest.prefix(2))/\(digest.dropFirst(2))"
+        // The backup point loses its copy, and the store's is damaged in place (a flipped byte, same size).
+        try FileManager.default.removeItem(atPath: archive)
+        try Sandbox.shell("python3 -c \"import sys; p=sys.argv[1]; b=bytearray(open(p,'rb').read()); b[len(b)//2]^=255; "
+                          + "open(p,'r+b').write(b)\" '\(object)'")
+        let run = try sandbox.apply()
+        #expect(run.status == 0, "\(run.stdout)\n\(run.stderr)")
+        #expect(run.stdout.contains("corrupt"), "\(run.stdout)")
+        #expect(try Sandbox.shell("sha256sum '\(archive)' | cut -c1-64").output.hasPrefix(digest), "the archive uploaded is the right one")
+        #expect(try Sandbox.shell("zstd -t '\(archive)'").status == 0)
     }
 
     @Test func independentCollectPointsRunAtTheSameTime() throws {
@@ -273,8 +296,18 @@ import TestSupport
         let holder = try sandbox.startLockHolder()
         defer { holder.waitUntilExit() }
         let second = try sandbox.apply()
-        #expect(second.status == 1)
+        #expect(second.status == 75, "a held lock has its own exit status (EX_TEMPFAIL)")
         #expect(second.stderr.contains("locked by PID \(holder.processIdentifier) since"), "\(second.stderr)")
+        #expect(second.stderr.contains("--lock-timeout"))
+        let gc = try CLI.run(["gc", "--state-dir", sandbox.state])
+        #expect(gc.status == 75)
+        #expect(gc.stderr.contains("wait for it to finish, then run gc again") && !gc.stderr.contains("--lock-timeout"), "\(gc.stderr)")
+    }
+
+    @Test func gcOfAMissingStateDirectoryIsAnError() throws {
+        let gc = try CLI.run(["gc", "--state-dir", "/nonexistent/typo"])
+        #expect(gc.status == 1)
+        #expect(gc.stderr.contains("there is no polyarchiv state directory at /nonexistent/typo"), "\(gc.stderr)")
     }
 
     @Test func sigtermStopsTheRunCleanlyWithStatus130() throws {
@@ -333,15 +366,20 @@ import TestSupport
         #expect(ok.stdout.split(separator: "\n").count == 1)
     }
 
-    @Test func gcDropsWhatNothingNeeds() throws {
+    /// Every run keeps what the next one needs and drops the rest: local disk stays bounded without gc.
+    @Test func applyTrimsTheStoreSoGcFindsNothingLeft() throws {
         let sandbox = try makeSandbox()
         #expect(try sandbox.apply().status == 0)
+        let first = try Sandbox.shell("sha256sum '\(sandbox.path("backups/site.tar.zst"))' | cut -c1-64").output
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        let firstObject = "\(sandbox.state)/store/objects/\(first.prefix(2))/\(first.dropFirst(2))"
+        #expect(FileManager.default.fileExists(atPath: firstObject))
         try sandbox.write("data/www/index.html", "<h1>changed</h1>\n")
         #expect(try sandbox.apply().status == 0)
+        #expect(!FileManager.default.fileExists(atPath: firstObject), "the first run's archive left the store without gc")
         let gc = try CLI.run(["gc", "--state-dir", sandbox.state])
         #expect(gc.status == 0)
-        #expect(gc.stdout.hasPrefix("removed "))
-        #expect(!gc.stdout.hasPrefix("removed 0 "), "\(gc.stdout)")
+        #expect(gc.stdout.hasPrefix("removed 0 object(s)"), "\(gc.stdout)")
         // What the newest run made is still there: an unchanged run is all cache hits downstream.
         let after = try sandbox.apply()
         #expect(after.stdout.contains("cached   upload:local/site"), "\(after.stdout)")

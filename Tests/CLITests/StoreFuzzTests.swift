@@ -14,26 +14,26 @@ import TestSupport
     /// Each format followed by the next one (zst→gz, xz→gz and gz→bz2 crashed once).
     static let changes = zip(formats, formats.dropFirst() + formats.prefix(1)).map { [$0.0, $0.1] } + [["tar.xz", "tar.gz"]]
 
-    /// The store objects holding the sources' files (where an archive reads them mid-stream); with
-    /// `everything`, every other object and the collect point's files too; all damaged the same way.
+    /// The files an archive reads its entries from, mid-stream: the collect point's (the store keeps no copy
+    /// of them), damaged with their mtime kept so that only a digest can tell; with `everything`, every
+    /// store object too.
     static func damage(_ sandbox: Sandbox, _ damage: Damage, everything: Bool) throws {
-        let digests = Set(try Sandbox.shell("find '\(sandbox.path("data"))' -type f -exec sha256sum {} + | cut -c1-64").output
-            .split(separator: "\n").map(String.init))
-        let stored = try Sandbox.shell("find '\(sandbox.state)/store' -type f ! -path '*/store/tmp/*'").output.split(separator: "\n").map(String.init)
-        let objects = stored.filter { path in
-            everything || digests.contains(path.split(separator: "/").suffix(2).joined())
-        } + (everything ? try Sandbox.shell("find '\(sandbox.path("collect"))' -type f ! -name '.polyarchiv-*'").output
-            .split(separator: "\n").map(String.init) : [])
-        #expect(!objects.isEmpty)
-        for path in objects {
+        let collected = try Sandbox.shell("find '\(sandbox.path("collect"))' -type f ! -name '.polyarchiv-*'").output
+            .split(separator: "\n").map(String.init)
+        let stored = everything ? try Sandbox.shell("find '\(sandbox.state)/store' -type f ! -path '*/store/tmp/*'").output
+            .split(separator: "\n").map(String.init) : []
+        #expect(!collected.isEmpty)
+        for path in collected + stored {
+            try Sandbox.shell("cp -p '\(path)' '\(path).times'")
             switch damage {
             case .flip:
-                // The middle byte XOR 0xff: same size, different content; only a digest can tell.
+                // The middle byte XOR 0xff: same size, different content.
                 try Sandbox.shell("python3 -c \"import sys; p=sys.argv[1]; b=bytearray(open(p,'rb').read()); "
-                                  + "b and b.__setitem__(len(b)//2, b[len(b)//2]^255); open(p,'wb').write(b)\" '\(path)'")
+                                  + "b and b.__setitem__(len(b)//2, b[len(b)//2]^255); open(p,'r+b').write(b)\" '\(path)'")
             case .truncate: try Sandbox.shell("truncate -s 1 '\(path)'")
             case .remove: unlink(path)
             }
+            try Sandbox.shell("[ -e '\(path)' ] && touch -r '\(path).times' '\(path)'; rm -f '\(path).times'")
         }
     }
 

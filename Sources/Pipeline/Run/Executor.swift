@@ -174,6 +174,9 @@ public final class Executor: Sendable {
             try cancellation.check()
             let outputs = try await node.work.run(context)
             try cancellation.check()
+            // What it wrote is on disk before the journal says it exists (one flush per file system).
+            let places = context.written.all + [store.root.path]
+            try await pool.run { try FileSync.flush(places) }
             outcome = result(.succeeded, outputs, bytes: outputs.reduce(0) { $0 + $1.size })
         } catch is CancellationFlag.Cancelled {
             outcome = result(.interrupted, detail: "interrupted")

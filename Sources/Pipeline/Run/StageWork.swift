@@ -77,6 +77,7 @@ public struct StageContext: Sendable {
     public let secrets: Secrets
     let reportProgress: @Sendable (Int64) -> Void
     let reportWarning: @Sendable (String) -> Void
+    let written = WrittenPlaces()
 
     public init(node: StageNode, inputs: [Input], store: ContentStore, journal: Journal, pool: BlockingPool,
                 cancellation: CancellationFlag, date: Date, stateDirectory: URL, fingerprinter: Fingerprinter, secrets: Secrets,
@@ -95,6 +96,10 @@ public struct StageContext: Sendable {
         self.reportProgress = reportProgress
         self.reportWarning = reportWarning
     }
+
+    /// Records that the stage wrote files under `path` (outside the store): they are flushed to disk, with the
+    /// store, before the journal records the stage's success.
+    public func wrote(_ path: String) { written.add(path) }
 
     /// The engine state kept under `namespace` in the journal.
     public func table(_ namespace: String) -> StateTable { journal.table(namespace) }
@@ -128,5 +133,23 @@ public struct StageFailure: Error, CustomStringConvertible {
     public var description: String {
         guard let stderr, !stderr.isEmpty else { return message }
         return message + "\n" + stderr.split(separator: "\n").suffix(20).map { "    " + $0 }.joined(separator: "\n")
+    }
+}
+
+/// The places a stage wrote to, flushed in one batch when it ends.
+final class WrittenPlaces: @unchecked Sendable {
+    private let lock = NSLock()
+    private var paths: [String] = []
+
+    func add(_ path: String) {
+        lock.lock()
+        paths.append(path)
+        lock.unlock()
+    }
+
+    var all: [String] {
+        lock.lock()
+        defer { lock.unlock() }
+        return paths
     }
 }

@@ -11,7 +11,8 @@ public enum CacheKey {
         for input in data.sorted(by: { ($0.edge.from, $0.edge.placement.description) < ($1.edge.from, $1.edge.placement.description) }) {
             for artifact in input.artifacts {
                 text += "input \(Tree.quote(input.edge.placement.description)) \(artifact.kind.rawValue) \(artifact.digest.hex) "
-                    + Tree.quote(artifact.location ?? "") + "\n"
+                    + Tree.quote(artifact.location ?? "") + (artifact.places.map { " " + Tree.quote($0.map(\.description).joined(separator: ";")) } ?? "")
+                    + "\n"
             }
         }
         return Digest.of(text).hex

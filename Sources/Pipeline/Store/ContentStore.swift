@@ -3,20 +3,28 @@ import Foundation
 /// Blobs addressed by their SHA-256, under `<state>/store/objects/ab/cdef…`. A blob is written to a
 /// temporary file while it is hashed, then renamed into place, so an object is whole or absent.
 /// Reads verify the digest; a corrupt object is deleted and reported, never passed on.
+///
+/// A tree's files need not be copied into the store: a tree placed in a directory (a source, a collect
+/// point) names its blobs by digest and finds their bytes there, checked against the digest when read.
+/// A file this process hashed in this run, and that has not changed since (same identity), is not hashed
+/// again.
 public final class ContentStore: Sendable {
     public let root: URL
     let objects: URL
     let temporary: URL
+    let verified = VerifiedFiles()
 
     public enum StoreError: Error, CustomStringConvertible {
         case corrupt(Digest, path: String)
         case missing(Digest)
         case io(String)
+        /// A file of a placed tree (a source, a collect point) is gone or no longer holds its blob.
+        case changed(Digest, path: String)
 
         /// The object a corrupt or missing error is about.
         public var damagedObject: Digest? {
             switch self {
-            case .corrupt(let digest, _), .missing(let digest): return digest
+            case .corrupt(let digest, _), .missing(let digest), .changed(let digest, _): return digest
             case .io: return nil
             }
         }
@@ -27,6 +35,8 @@ public final class ContentStore: Sendable {
                 return "store object \(digest.short) at \(path) is corrupt (its content no longer matches its digest); it was discarded and will be made again"
             case .missing(let digest): return "store object \(digest.short) is missing; it will be made again"
             case .io(let what): return what
+            case let .changed(digest, path):
+                return "\(path) no longer holds what was read (\(digest.short)): it changed or was damaged since; it will be read again"
             }
         }
     }
@@ -67,9 +77,11 @@ public final class ContentStore: Sendable {
         try BlobWriter(store: self)
     }
 
-    /// Stores `data` (small things: manifests, indexes).
+    /// Stores `data` (small things: manifests, indexes); nothing is written when the store holds it already.
     @discardableResult
     public func put(_ data: Data) throws -> Artifact {
+        let digest = Digest.of(data)
+        if size(of: digest) == Int64(data.count) { return Artifact(kind: .blob, digest: digest, size: Int64(data.count)) }
         let writer = try makeWriter()
         try writer.write(data)
         return try writer.finish()
@@ -114,6 +126,83 @@ public final class ContentStore: Sendable {
             unlink(file)
             throw StoreError.corrupt(digest, path: file)
         }
+        if let identity = FileIdentity(descriptor: descriptor) { verified.note(file, digest, identity) }
+    }
+
+    /// Streams an entry's bytes: from where its tree is placed when it has a source (checked against the
+    /// digest unless this process verified that very file in this run), else from the store.
+    public func read(_ entry: Tree.Entry, chunkSize: Int = 1 << 20, _ body: (UnsafeRawBufferPointer) throws -> Void) throws {
+        guard let digest = entry.digest else { return }
+        guard let source = entry.source else { return try read(digest, chunkSize: chunkSize, body) }
+        try readFile(source, expecting: digest, chunkSize: chunkSize, body)
+    }
+
+    /// Streams a file that must hold `digest`; `changed` (and the file noted as damaged) when it does not.
+    public func readFile(_ path: String, expecting digest: Digest, chunkSize: Int = 1 << 20,
+                         _ body: (UnsafeRawBufferPointer) throws -> Void) throws {
+        let descriptor = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
+        guard descriptor >= 0 else {
+            if errno == ENOENT || errno == ELOOP { throw StoreError.changed(digest, path: path) }
+            throw StoreError.io("cannot read \(path): \(FileIO.lastError)")
+        }
+        defer { close(descriptor) }
+        guard let before = FileIdentity(descriptor: descriptor) else { throw StoreError.io("cannot read \(path): \(FileIO.lastError)") }
+        let trusted = verified.isVerified(path, digest, before)
+        var hash = StreamingHash()
+        let size = max(4096, min(chunkSize, Int(before.size) + 1))
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: size, alignment: 16)
+        defer { buffer.deallocate() }
+        while true {
+            let count = Glibc.read(descriptor, buffer.baseAddress, size)
+            if count < 0 {
+                if errno == EINTR { continue }
+                throw StoreError.io("cannot read \(path): \(FileIO.lastError)")
+            }
+            if count == 0 { break }
+            let chunk = UnsafeRawBufferPointer(rebasing: buffer[0..<count])
+            if !trusted { hash.update(chunk) }
+            try body(chunk)
+        }
+        let after = FileIdentity(descriptor: descriptor)
+        if trusted ? after != before : hash.finalize() != digest {
+            verified.noteDamaged(path)
+            throw StoreError.changed(digest, path: path)
+        }
+        if !trusted, let after { verified.note(path, digest, after) }
+    }
+
+    /// Records that the file at `path` holds `digest` (this process just wrote or hashed it).
+    public func noteVerified(_ path: String, _ digest: Digest) {
+        if let identity = FileIdentity(path: path) { verified.note(path, digest, identity) }
+    }
+
+    /// Records that a file was trusted without being read (a stat cache says it did not change): what
+    /// holds for the stat cache holds for the stages after it in this run.
+    public func noteTrusted(_ path: String, _ digest: Digest, _ identity: FileIdentity) {
+        verified.note(path, digest, identity)
+    }
+
+    /// Whether this run found the file at `path` not to hold what it should.
+    public func isDamaged(_ path: String) -> Bool { verified.isDamaged(path) }
+
+    /// Whether this process verified (or trusted) the file at `path` to hold `digest`, as it is now.
+    public func isVerified(_ path: String, _ digest: Digest) -> Bool {
+        FileIdentity(path: path).map { verified.isVerified(path, digest, $0) } ?? false
+    }
+
+    /// Checks an object against its digest, unless this run wrote or checked it and it did not change since.
+    public func ensureVerified(_ digest: Digest) throws {
+        if isVerified(path(of: digest), digest) { return }
+        try read(digest) { _ in }
+    }
+
+    /// Checks an entry's bytes against its digest (where its tree is placed, or in the store), unless this
+    /// run did already.
+    public func ensureVerified(_ entry: Tree.Entry) throws {
+        guard let digest = entry.digest else { return }
+        guard let source = entry.source else { return try ensureVerified(digest) }
+        if isVerified(source, digest) { return }
+        try readFile(source, expecting: digest) { _ in }
     }
 
     /// Hashes an object without using it; a corrupt one is deleted.
@@ -136,8 +225,15 @@ public final class ContentStore: Sendable {
             switch artifact.kind {
             case .blob: _ = check(artifact.digest)
             case .tree:
-                guard check(artifact.digest), let tree = try? tree(artifact.digest) else { continue }
-                for entry in tree.files { if let digest = entry.digest { _ = check(digest) } }
+                guard check(artifact.digest), let tree = try? tree(artifact) else { continue }
+                for entry in tree.files {
+                    guard let digest = entry.digest, seen.insert(digest).inserted else { continue }
+                    do {
+                        try read(entry) { _ in }
+                    } catch {
+                        damaged.append(digest)
+                    }
+                }
             case .remote: continue
             }
         }
@@ -183,6 +279,7 @@ public final class ContentStore: Sendable {
         close(descriptor)
         let digest = hash.finalize()
         try install(temporaryPath: path, as: digest)
+        noteVerified(self.path(of: digest), digest)
         return Artifact(kind: .blob, digest: digest, size: hash.count, location: location)
     }
 
@@ -247,6 +344,8 @@ public final class BlobWriter: @unchecked Sendable {
         close(descriptor)
         let digest = hash.finalize()
         try store.install(temporaryPath: temporaryPath, as: digest)
+        // Hashed as it was written: checked, as long as it stays as it is.
+        store.noteVerified(store.path(of: digest), digest)
         return Artifact(kind: .blob, digest: digest, size: hash.count, location: location)
     }
 }

@@ -19,6 +19,8 @@ public struct Tree: Sendable, Equatable {
         public var owner: Owner?
         /// A file that is a hard link to another file of the tree (which comes with the same digest).
         public var hardlink: String?
+        /// Where the file's bytes are when its tree is placed in a directory (not part of the manifest).
+        public var source: String?
 
         public init(kind: Kind, path: String, mode: UInt32, size: Int64 = 0, mtime: Int64, digest: Digest? = nil,
                     target: String? = nil, owner: Owner? = nil, hardlink: String? = nil) {
@@ -50,6 +52,17 @@ public struct Tree: Sendable, Equatable {
     }
 
     public private(set) var entries: [Entry]
+
+    /// The same tree with its files' bytes found where `places` say (the longest prefix wins).
+    public func placed(_ places: [TreePlace]) -> Tree {
+        guard !places.isEmpty else { return self }
+        let ordered = places.sorted { $0.prefix.count > $1.prefix.count }
+        var copy = self
+        for index in copy.entries.indices where copy.entries[index].kind == .file {
+            copy.entries[index].source = ordered.lazy.compactMap { $0.source(of: copy.entries[index].path) }.first
+        }
+        return copy
+    }
 
     public init(entries: [Entry]) {
         self.entries = entries.sorted { $0.path.utf8.lexicographicallyPrecedes($1.path.utf8) }
@@ -183,7 +196,7 @@ public struct Tree: Sendable, Equatable {
         return nil
     }
 
-    /// This tree moved under `prefix` (a destination inside a collect point).
+    /// This tree moved under `prefix` (a destination inside a collect point); sources stay where they are.
     public func prefixed(_ prefix: String) -> [Entry] {
         let clean = prefix.split(separator: "/").joined(separator: "/")
         guard !clean.isEmpty else { return entries }
@@ -205,14 +218,39 @@ public struct Tree: Sendable, Equatable {
     }
 }
 
+extension Tree.Entry {
+    /// Entries are the same when the manifest says the same: where the bytes are found is not part of it.
+    public static func == (lhs: Tree.Entry, rhs: Tree.Entry) -> Bool {
+        (lhs.kind, lhs.path, lhs.mode, lhs.size, lhs.mtime) == (rhs.kind, rhs.path, rhs.mode, rhs.size, rhs.mtime)
+            && (lhs.digest, lhs.target, lhs.owner, lhs.hardlink) == (rhs.digest, rhs.target, rhs.owner, rhs.hardlink)
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(path)
+        hasher.combine(digest)
+        hasher.combine(mtime)
+    }
+}
+
 extension ContentStore {
-    /// Stores a tree's manifest; the artifact's size is the total size of its files.
-    public func put(_ tree: Tree) throws -> Artifact {
+    /// Stores a tree's manifest; the artifact's size is the total size of its files. `placedAt`: the directory
+    /// that holds its files (they stay there, and are not copied into the store).
+    public func put(_ tree: Tree, placedAt root: String) throws -> Artifact {
+        try put(tree, places: [TreePlace(prefix: "", root: root)])
+    }
+
+    /// A tree whose files are found where `places` say (those under none of them are in the store).
+    public func put(_ tree: Tree, places: [TreePlace] = []) throws -> Artifact {
         let manifest = try put(tree.encoded())
-        return Artifact(kind: .tree, digest: manifest.digest, size: tree.totalSize)
+        return Artifact(kind: .tree, digest: manifest.digest, size: tree.totalSize, places: places)
     }
 
     public func tree(_ digest: Digest) throws -> Tree {
         try Tree.decode(try data(of: digest))
+    }
+
+    /// A tree artifact's tree, its files found where it is placed.
+    public func tree(_ artifact: Artifact) throws -> Tree {
+        try tree(artifact.digest).placed(artifact.places ?? [])
     }
 }

@@ -8,13 +8,15 @@ public final class RunLock: @unchecked Sendable {
 
     public struct Locked: Error, CustomStringConvertible {
         public let holder: String
+        /// What to do about it, for the command that asked.
+        public let hint: String
         public var description: String {
-            "another polyarchiv holds the state directory lock (\(holder)); wait for it or use --lock-timeout"
+            "another polyarchiv holds the state directory lock (\(holder)); \(hint)"
         }
     }
 
     /// Takes the lock, waiting up to `timeout` seconds (0: fail at once).
-    public init(directory: URL, timeout: TimeInterval = 0) throws {
+    public init(directory: URL, timeout: TimeInterval = 0, hint: String = "wait for it or use --lock-timeout") throws {
         path = directory.appendingPathComponent("lock").path
         descriptor = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
         guard descriptor >= 0 else {
@@ -25,7 +27,7 @@ public final class RunLock: @unchecked Sendable {
             guard errno == EWOULDBLOCK || errno == EINTR, Date() < deadline else {
                 let holder = RunLock.describeHolder(descriptor)
                 close(descriptor)
-                throw Locked(holder: holder)
+                throw Locked(holder: holder, hint: hint)
             }
             usleep(100_000)
         }

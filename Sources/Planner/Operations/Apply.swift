@@ -65,12 +65,20 @@ public enum Apply {
                            stateDirectory: stagesDirectory).run()
         }
         var results = await execute()
-        // A corrupt store object was deleted when found: run again, so it is made anew and its readers get it.
-        if !cancellation.isCancelled && results.contains(where: { $0.corruptObject != nil }) {
+        // A corrupt object was deleted (or a damaged file forgotten) when found: run again, so it is made anew
+        // and its readers get it. A pass can find damage the previous one could not see (a collect point file
+        // is read only by the stage after the one that failed), so run while each pass finds something new.
+        var found = Set<Digest>()
+        for _ in 0..<3 where !cancellation.isCancelled {
+            let corrupt = Set(results.compactMap(\.corruptObject))
+            guard !corrupt.isSubset(of: found) else { break }
+            found.formUnion(corrupt)
             results = await execute()
         }
         ClearText.remove(pipeline, results: results, store: store)
         let interrupted = cancellation.isCancelled
+        // The store keeps what every point needs for its next run, no more: local disk stays bounded without gc.
+        _ = try? GarbageCollector.collect(journal: journal, store: store)
         try recordPoints(pipeline, results: results, journal: journal, date: now)
         let stageFailed = results.contains { result in
             pipeline.graph.node(result.id)?.kind != .notify && (result.outcome == .failed || result.outcome == .blocked)

@@ -88,7 +88,8 @@ public enum Monitoring {
     }
 }
 
-/// `polyarchiv gc`: drops store objects that no journal entry needs.
+/// `polyarchiv gc`, and the trim after every run: drops the store objects that no point needs for its next
+/// run (the newest outputs of every stage, and what engines keep alive).
 public enum GarbageCollector {
     public struct Result: Sendable {
         public let removed: Int
@@ -98,12 +99,19 @@ public enum GarbageCollector {
     }
 
     public static func run(state: StateDirectory) throws -> Result {
-        guard state.exists else { return Result(removed: 0, freed: 0, kept: 0, forgottenExecutions: 0) }
-        let lock = try RunLock(directory: state.url)
+        guard state.exists else {
+            throw StageFailure("there is no polyarchiv state directory at \(state.url.path) (no journal.sqlite): check --state-dir")
+        }
+        let lock = try RunLock(directory: state.url, hint: "wait for it to finish, then run gc again")
         defer { withExtendedLifetime(lock) {} }
         let journal = try Journal(path: state.journalPath)
         let store = try ContentStore(root: state.storeURL)
         store.removeTemporaryFiles()
+        return try collect(journal: journal, store: store)
+    }
+
+    /// Under the state lock.
+    static func collect(journal: Journal, store: ContentStore) throws -> Result {
         // The journal keeps the stage history of the last 100 runs (and every node's latest success).
         let forgotten = try journal.pruneHistory(keepRuns: 100)
         var live = Set<Digest>()
@@ -115,7 +123,7 @@ public enum GarbageCollector {
                 for entry in tree.files { if let digest = entry.digest { live.insert(digest) } }
             }
         }
-        // What engines keep alive too: the stat caches' blobs spare re-reading unchanged files.
+        // What engines keep alive too (a remembered ciphertext).
         live.formUnion(try journal.keptDigests())
         var removed = 0
         var freed: Int64 = 0

@@ -98,9 +98,10 @@ extension Plan {
             }
         }
         var plan = Plan(pipeline: pipeline, states: states)
+        let unreachable = UnreachableHosts()
         for node in pipeline.graph.nodes {
             guard let notes = node.work as? PlanNotes, plan.state(of: node.id).keyword == "run" else { continue }
-            plan.notes[node.id] = notes.notes(secrets: secrets, journal: journal, date: pipeline.date)
+            plan.notes[node.id] = notes.notes(secrets: secrets, journal: journal, date: pipeline.date, unreachable: unreachable)
         }
         return plan
     }

@@ -120,8 +120,8 @@ public enum TarWriter {
                     if let error = box.error { throw error }
                     try check(ARCHIVE_FATAL, "header of \(item.path)")
                 }
-                if item.kind == .file, link == nil, let digest = item.digest {
-                    try store.read(digest) { chunk in
+                if item.kind == .file, link == nil, item.digest != nil {
+                    try store.read(item) { chunk in
                         let written = archive_write_data(archive, chunk.baseAddress, chunk.count)
                         if written < 0 {
                             if let error = box.error { throw error }

@@ -37,6 +37,20 @@ public struct BackupMetadata: Codable, Sendable {
     }
 
     /// The document at `url`, or nil when there is none yet.
+    /// The document could not be fetched (not: it is damaged).
+    struct Unreadable: Error, CustomStringConvertible {
+        let url: String
+        let underlying: any Error
+        /// The server did not answer, as opposed to refusing or failing one request.
+        var serverDidNotAnswer: Bool {
+            if case .transient = underlying as? TransportError { return true }
+            return false
+        }
+        var description: String {
+            "cannot read the metadata document \(Redaction.maskingURLPassword(url)) (\(underlying)); it lists the backups of this point"
+        }
+    }
+
     static func read(_ url: String, options: TransportOptions, cancellation: CancellationFlag) throws -> BackupMetadata? {
         let transport = try Transports.make(url, options: options)
         // Anything but "does not exist" is an error: starting a new document would erase the history.
@@ -47,7 +61,7 @@ public struct BackupMetadata: Codable, Sendable {
                     ?? transport.read(url + SFTPTransport.previousSuffix, cancellation: cancellation) else { return nil }
             data = found
         } catch {
-            throw StageFailure("cannot read the metadata document \(Redaction.maskingURLPassword(url)) (\(error)); it lists the backups of this point")
+            throw Unreadable(url: url, underlying: error)
         }
         let decoder = JSONDecoder()
         decoder.dateDecodingStrategy = .iso8601

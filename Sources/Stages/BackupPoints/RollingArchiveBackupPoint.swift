@@ -107,7 +107,11 @@ struct ArchivePrune: StageWork {
 extension ArchivePrune: PlanNotes {
     /// One line per backup, newest first, with the rules that keep it or `delete`; the run's own new backup
     /// included. One quick attempt at the document: `plan` must not hang on a host.
-    func notes(secrets: Secrets, journal: Journal?, date: Date) -> [String] {
+    func notes(secrets: Secrets, journal: Journal?, date: Date, unreachable: UnreachableHosts) -> [String] {
+        if let failure = unreachable.failure(for: metadataURL) {
+            return ["cannot preview the retention: \(Redaction.maskingURLPassword(metadataURL)) not asked, its server did not answer "
+                    + "earlier in this plan (\(failure))"]
+        }
         do {
             let options = try transport.quickOptions(secrets)
             var backups = try BackupMetadata.read(metadataURL, options: options, cancellation: CancellationFlag())?.backups ?? []
@@ -124,6 +128,9 @@ extension ArchivePrune: PlanNotes {
                     : "expired \(what)  (not made by this host in this directory: left alone)"
             }
         } catch {
+            if let unreadable = error as? BackupMetadata.Unreadable, unreadable.serverDidNotAnswer {
+                unreachable.note(metadataURL, "\(unreadable.underlying)")
+            }
             return ["cannot preview the retention: \(error)"]
         }
     }

@@ -149,8 +149,10 @@ struct Mirror: StageWork {
         var sent: Int64 = 0
         for entry in tree.files {
             guard let digest = entry.digest, before[entry.path] != digest else { continue }
-            try transport.upload(context.store.path(of: digest), to: Self.join(url, Self.percentEncoded(entry.path)), identity: digest.hex,
-                                 cancellation: context.cancellation)
+            // Checked against its digest on the way out (read again only when this run has not verified it yet).
+            try context.store.ensureVerified(entry)
+            try transport.upload(entry.source ?? context.store.path(of: digest), to: Self.join(url, Self.percentEncoded(entry.path)),
+                                 identity: digest.hex, cancellation: context.cancellation)
             sent += entry.size
             context.progress(sent)
         }

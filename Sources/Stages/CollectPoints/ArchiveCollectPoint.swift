@@ -35,10 +35,12 @@ struct ArchiveCollectPoint: CollectPointEngine {
         try await context.blocking { [self] in
             let tree = try TreeAssembler.assemble(context)
             try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+            context.wrote(path)
             try AtomicFile.write(archive) { sink in
                 try TarWriter.write(tree, format: format, level: level, store: context.store, cancellation: context.cancellation, sink: sink)
             }
-            let artifact = try context.store.put(tree)
+            // The files stay where they came from (the archive holds a compressed copy).
+            let artifact = try context.store.put(tree, places: TreeAssembler.places(context))
             try Placements(context.journal).record(archive, holds: artifact.digest)
             return [artifact]
         }

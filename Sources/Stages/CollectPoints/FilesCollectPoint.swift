@@ -19,9 +19,11 @@ struct FilesCollectPoint: CollectPointEngine {
     func run(_ context: StageContext) async throws -> [Artifact] {
         try await context.blocking { [path] in
             let tree = try TreeAssembler.assemble(context)
+            context.wrote(path)
             try TreeMaterializer.materialize(tree, at: path, store: context.store, cancellation: context.cancellation,
                                              progress: context.progress)
-            let artifact = try context.store.put(tree)
+            // The tree's files are here now: readers find them in the collect point, not in the store.
+            let artifact = try context.store.put(tree, placedAt: path)
             try Placements(context.journal).record(path, holds: artifact.digest)
             return [artifact]
         }
@@ -35,7 +37,7 @@ struct FilesCollectPoint: CollectPointEngine {
               Placements(context.journal).digest(at: path) == tree.digest else {
             return .gone("\(path) no longer holds what the last run put there")
         }
-        guard let manifest = try? context.store.tree(tree.digest), TreeMaterializer.holds(manifest, at: path) else {
+        guard let manifest = try? context.store.tree(tree.digest), TreeMaterializer.holds(manifest, at: path, store: context.store) else {
             return .gone("files in \(path) were changed or deleted since the last run")
         }
         return .present

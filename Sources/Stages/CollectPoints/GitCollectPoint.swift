@@ -48,7 +48,9 @@ struct GitCollectPoint: CollectPointEngine {
                                                date: context.date)
             }
             try repository.checkout(commit!)
-            let artifact = try context.store.put(tree)
+            context.wrote(path)
+            // The work tree holds the files now (checked against their digests when read: git keeps no mtimes).
+            let artifact = try context.store.put(tree, placedAt: path)
             try Placements(context.journal).record(path, holds: artifact.digest)
             return [artifact]
         }

@@ -83,6 +83,28 @@ public struct PlannedStage: Sendable {
 
 /// A stage that has something to say in a plan beyond its state (retention: what it will keep and delete).
 public protocol PlanNotes {
-    /// Read only, one quick attempt where a server is asked.
-    func notes(secrets: Secrets, journal: Journal?, date: Date) -> [String]
+    /// Read only, one quick attempt where a server is asked; a server that did not answer is not asked again
+    /// in the same plan (`unreachable`).
+    func notes(secrets: Secrets, journal: Journal?, date: Date, unreachable: UnreachableHosts) -> [String]
+}
+
+/// The servers a plan could not reach: it asks each once.
+public final class UnreachableHosts: @unchecked Sendable {
+    private let lock = NSLock()
+    private var hosts: [String: String] = [:]
+
+    public init() {}
+
+    /// Why the host of `url` did not answer, when it did not.
+    public func failure(for url: String) -> String? {
+        lock.lock()
+        defer { lock.unlock() }
+        return TransportParameters.hostKey(url).first.flatMap { hosts[$0] }
+    }
+
+    public func note(_ url: String, _ failure: String) {
+        lock.lock()
+        for host in TransportParameters.hostKey(url) { hosts[host] = failure }
+        lock.unlock()
+    }
 }

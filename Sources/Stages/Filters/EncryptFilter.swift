@@ -55,14 +55,15 @@ struct EncryptFilter: FilterEngine {
             let recipients = try allRecipients(context.secrets)
             let settings = try settingsKey(recipients, context.fingerprinter)
             let remembered = context.table("encrypt")
-            func encrypted(_ digest: Digest) throws -> Artifact {
+            func encrypted(_ entry: Tree.Entry) throws -> Artifact {
+                guard let digest = entry.digest else { throw StageFailure("internal: a file without a digest") }
                 if let known = try remembered.value(digest.hex, scope: settings).flatMap({ Digest(hex: String(decoding: $0, as: UTF8.self)) }),
                    let size = context.store.size(of: known) {
                     return Artifact(kind: .blob, digest: known, size: size)
                 }
                 let writer = try context.store.makeWriter()
                 let encryptor = try AgeEncryptor(recipients: recipients) { try writer.write($0) }
-                try context.store.read(digest) { chunk in
+                try context.store.read(entry) { chunk in
                     try context.cancellation.check()
                     try encryptor.write(chunk)
                 }
@@ -75,14 +76,15 @@ struct EncryptFilter: FilterEngine {
             // On a backup point after `archive`: the archive itself.
             let artifacts = context.artifacts
             if artifacts.count == 1, let blob = artifacts.first, blob.kind == .blob {
-                let artifact = try encrypted(blob.digest)
+                let artifact = try encrypted(Tree.Entry(kind: .file, path: "", mode: 0, size: blob.size, mtime: 0, digest: blob.digest))
                 return [Artifact(kind: .blob, digest: artifact.digest, size: artifact.size, location: blob.location.map { $0 + nameSuffix })]
             }
             let tree = try TreeAssembler.assemble(context)
             var entries: [Tree.Entry] = []
             for var entry in tree.entries {
-                if entry.kind == .file, let digest = entry.digest {
-                    let artifact = try encrypted(digest)
+                if entry.kind == .file, entry.digest != nil {
+                    let artifact = try encrypted(entry)
+                    entry.source = nil
                     entry.digest = artifact.digest
                     entry.size = artifact.size
                     entry.path += nameSuffix

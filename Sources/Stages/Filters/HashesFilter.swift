@@ -31,7 +31,7 @@ struct HashesFilter: FilterEngine {
             var index = ""
             for entry in tree.files where entry.path != filename {
                 guard let digest = entry.digest else { continue }
-                let hex = method == "sha256" ? digest.hex : try HashMethod.hex(method) { update in try context.store.read(digest) { update($0) } }
+                let hex = method == "sha256" ? digest.hex : try HashMethod.hex(method) { update in try context.store.read(entry) { update($0) } }
                 // sha256sum marks names holding a backslash or newline with a leading backslash.
                 let needsEscape = entry.path.contains("\\") || entry.path.contains("\n")
                 let name = needsEscape
@@ -42,7 +42,8 @@ struct HashesFilter: FilterEngine {
             let mtime = try FirstSeen(context).time(of: blob.digest)
             var entries = tree.entries.filter { $0.path != filename }
             entries.append(Tree.Entry(kind: .file, path: filename, mode: 0o644, size: blob.size, mtime: mtime, digest: blob.digest))
-            return [try context.store.put(Tree(entries: entries))]
+            // The files are where they were: only the index is new.
+            return [try context.store.put(Tree(entries: entries), places: TreeAssembler.places(context))]
         }
     }
 

@@ -25,8 +25,8 @@ struct GitTreeWriter {
             let (directory, name) = parent(entry.path)
             switch entry.kind {
             case .file:
-                guard let digest = entry.digest else { continue }
-                let oid = try blob(digest, size: entry.size, odb: odb)
+                guard entry.digest != nil else { continue }
+                let oid = try blob(entry, odb: odb)
                 children[directory, default: []].append((name, oid, entry.mode & 0o100 != 0 ? GIT_FILEMODE_BLOB_EXECUTABLE : GIT_FILEMODE_BLOB))
             case .symlink:
                 var oid = git_oid()
@@ -68,10 +68,10 @@ struct GitTreeWriter {
     }
 
     /// Git's id of the blob (SHA-1 of `blob SIZE\0` and the bytes); written only when git lacks it.
-    private func blob(_ digest: Pipeline.Digest, size: Int64, odb: OpaquePointer?) throws -> git_oid {
+    private func blob(_ entry: Tree.Entry, odb: OpaquePointer?) throws -> git_oid {
         var hasher = Insecure.SHA1()
-        hasher.update(data: Data("blob \(size)\0".utf8))
-        try store.read(digest) { hasher.update(bufferPointer: $0) }
+        hasher.update(data: Data("blob \(entry.size)\0".utf8))
+        try store.read(entry) { hasher.update(bufferPointer: $0) }
         var oid = git_oid()
         let raw = Array(hasher.finalize())
         try GitRepository.check(git_oid_fromraw(&oid, raw), "bad object id")
@@ -79,7 +79,7 @@ struct GitTreeWriter {
         var stream: UnsafeMutablePointer<git_writestream>?
         try GitRepository.check(git_blob_create_from_stream(&stream, repository.handle, nil), "cannot write a blob")
         do {
-            try store.read(digest) { chunk in
+            try store.read(entry) { chunk in
                 try cancellation.check()
                 let code = stream!.pointee.write(stream, chunk.baseAddress?.assumingMemoryBound(to: CChar.self), chunk.count)
                 try GitRepository.check(code, "cannot write a blob")

@@ -52,7 +52,7 @@ struct DovecotSource: SourceEngine {
             }
             // Each run copies into a new scratch directory: only a message's mtime (its arrival time) is data;
             // directories and Dovecot's own files get a fixed one, so unchanged mail gives an unchanged tree.
-            let walked = try FilesSource.tree(of: scratch, context: context)
+            let walked = try FilesSource.tree(of: scratch, context: context, copying: true)
             let entries = walked.entries.map { entry -> Tree.Entry in
                 var entry = entry
                 let parent = ((entry.path as NSString).deletingLastPathComponent as NSString).lastPathComponent

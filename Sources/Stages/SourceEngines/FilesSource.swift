@@ -1,9 +1,10 @@
 import Foundation
 import Pipeline
 
-/// `files` source: walks a directory into a tree. Symlinks stay symlinks; modes and mtimes are kept.
-/// A stat cache in the journal lets an unchanged file (same size, mtime, ctime, inode) reuse its blob
-/// without being read; a changed file is read once, hashed while it is copied into the store.
+/// `files` source: walks a directory into a tree, placed where it is: its files' bytes are not copied into
+/// the store (the collect point copies them, checked against their digest). Symlinks stay symlinks; modes
+/// and mtimes are kept. A stat cache lets an unchanged file (same size, mtime, ctime, inode, and modified
+/// well before it was cached) keep its digest without being read; a changed file is read once, to hash it.
 struct FilesSource: SourceEngine {
     static let spec = EngineSpec("files", .source, "A local directory tree, with include/exclude globs.", parameters: [
         ParameterSpec("path", .path, required: true, "The directory to back up."),
@@ -39,7 +40,7 @@ struct FilesSource: SourceEngine {
         try await context.blocking { [self] in
             var walker = Walker(root: root, excludes: excludes, includes: includes, oneFileSystem: oneFileSystem, context: context)
             let tree = try walker.walk()
-            return [try context.store.put(tree)]
+            return [try context.store.put(tree, placedAt: walker.root)]
         }
     }
 
@@ -52,10 +53,12 @@ struct FilesSource: SourceEngine {
     }
 
     /// A local directory walked into a tree as this source does (used by sources that first bring their
-    /// data into a local directory: remote_files, dovecot).
-    static func tree(of root: String, context: StageContext) throws -> Tree {
+    /// data into a local directory: remote_files, dovecot). `keep`: the directory goes away after the stage, so
+    /// its files are copied into the store; otherwise the tree is placed there.
+    static func tree(of root: String, context: StageContext, copying: Bool) throws -> Tree {
         var walker = Walker(root: root, excludes: try PathPatterns([]), includes: try PathPatterns([]), oneFileSystem: false,
                             context: context)
+        walker.copying = copying
         return try walker.walk()
     }
 
@@ -70,6 +73,11 @@ struct FilesSource: SourceEngine {
         var newCache: [String: StatCache.Entry] = [:]
         var bytes: Int64 = 0
         var rootDevice: UInt = 0
+        /// Copy each read file into the store (its directory will not stay), rather than only hashing it.
+        var copying = false
+        /// When this walk started: a file modified less than two seconds before it is not trusted by the stat
+        /// cache next time (it could change again within its timestamp's resolution: the "racy" case).
+        let started = Int64(Date().timeIntervalSince1970 * 1e9)
         /// One read buffer for the whole walk.
         let buffer = ReadBuffer(size: 1 << 20)
         /// The first path seen of each file with several links: the others become hard links to it.
@@ -190,10 +198,12 @@ struct FilesSource: SourceEngine {
         private mutating func file(_ absolute: String, path: String, info: stat, mode: UInt32, mtime: Int64) throws -> Tree.Entry? {
             let ctime = Int64(info.st_ctim.tv_sec) * 1_000_000_000 + Int64(info.st_ctim.tv_nsec)
             let size = Int64(info.st_size)
-            // Same stat as when it was stored, and the blob is still in the store: reused unread.
+            // Same stat as when it was read, and modified well before that: trusted unread.
             if let known = cache[path], known.size == size, known.mtime == mtime, known.ctime == ctime,
-               known.inode == Int64(info.st_ino), context.store.size(of: known.digest) == size {
+               known.inode == Int64(info.st_ino), known.cachedAt - max(mtime, ctime) > 2_000_000_000,
+               !copying || context.store.size(of: known.digest) == size {
                 newCache[path] = known
+                context.store.noteTrusted(absolute, known.digest, FileIdentity(info))
                 return Tree.Entry(kind: .file, path: path, mode: mode, size: size, mtime: mtime, digest: known.digest)
             }
             let descriptor = open(absolute, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
@@ -205,7 +215,8 @@ struct FilesSource: SourceEngine {
                 throw StageFailure("cannot read \(absolute): \(String(cString: strerror(errno)))")
             }
             defer { close(descriptor) }
-            let writer = try context.store.makeWriter()
+            let writer = copying ? try context.store.makeWriter() : nil
+            var hash = StreamingHash()
             let chunk = buffer.bytes.count
             let buffer = self.buffer.bytes
             while true {
@@ -216,20 +227,24 @@ struct FilesSource: SourceEngine {
                     throw StageFailure("cannot read \(absolute): \(String(cString: strerror(errno)))")
                 }
                 if count == 0 { break }
-                try writer.write(UnsafeRawBufferPointer(rebasing: buffer[0..<count]))
+                let bytesRead = UnsafeRawBufferPointer(rebasing: buffer[0..<count])
+                if let writer { try writer.write(bytesRead) } else { hash.update(bytesRead) }
                 bytes += Int64(count)
                 context.progress(bytes)
             }
             var after = stat()
             fstat(descriptor, &after)
             let afterMtime = Int64(after.st_mtim.tv_sec) * 1_000_000_000 + Int64(after.st_mtim.tv_nsec)
-            let artifact = try writer.finish()
-            if afterMtime != mtime || artifact.size != size {
+            let read = writer?.count ?? hash.count
+            let digest = try writer.map { try $0.finish().digest } ?? hash.finalize()
+            if afterMtime != mtime || read != size {
                 context.warn("\(absolute) changed while being read; its copy may be inconsistent and it will be read again next run")
-                return Tree.Entry(kind: .file, path: path, mode: mode, size: artifact.size, mtime: afterMtime, digest: artifact.digest)
+                return Tree.Entry(kind: .file, path: path, mode: mode, size: read, mtime: afterMtime, digest: digest)
             }
-            newCache[path] = StatCache.Entry(size: size, mtime: mtime, ctime: ctime, inode: Int64(info.st_ino), digest: artifact.digest)
-            return Tree.Entry(kind: .file, path: path, mode: mode, size: size, mtime: mtime, digest: artifact.digest)
+            context.store.noteTrusted(absolute, digest, FileIdentity(after))
+            newCache[path] = StatCache.Entry(size: size, mtime: mtime, ctime: ctime, inode: Int64(info.st_ino), digest: digest,
+                                             cachedAt: started)
+            return Tree.Entry(kind: .file, path: path, mode: mode, size: size, mtime: mtime, digest: digest)
         }
     }
 }

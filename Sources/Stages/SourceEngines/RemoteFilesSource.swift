@@ -45,7 +45,7 @@ struct RemoteFilesSource: SourceEngine {
             if url.lowercased().hasPrefix("sftp://") {
                 try SFTPMirror(options: try transport.options(context.secrets), excludes: try PathPatterns(excludes),
                                cancellation: context.cancellation).mirror(url, into: mirror)
-                return [try context.store.put(try FilesSource.tree(of: mirror, context: context))]
+                return [try context.store.put(try FilesSource.tree(of: mirror, context: context, copying: false), placedAt: mirror)]
             }
             let (target, path) = try SSHOptions.parse(url)
             let command = SSHOptions(target, settings: ssh)
@@ -57,7 +57,7 @@ struct RemoteFilesSource: SourceEngine {
                 arguments += ["--", command.destination + ":" + (path.hasSuffix("/") ? path : path + "/"), mirror + "/"]
                 try rsync.run(arguments, timeout: timeout, cancellation: context.cancellation)
             }
-            return [try context.store.put(try FilesSource.tree(of: mirror, context: context))]
+            return [try context.store.put(try FilesSource.tree(of: mirror, context: context, copying: false), placedAt: mirror)]
         }
     }
 

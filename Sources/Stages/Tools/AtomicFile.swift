@@ -8,12 +8,7 @@ public enum AtomicFile {
 
     public static func write(_ final: String, _ produce: (_ sink: @escaping (UnsafeRawBufferPointer) throws -> Void) throws -> Void) throws {
         let directory = (final as NSString).deletingLastPathComponent
-        let name = (final as NSString).lastPathComponent
-        // Leftovers of an interrupted write of this same file.
-        for leftover in (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
-        where leftover.hasPrefix(name + temporaryMarker) {
-            unlink(directory + "/" + leftover)
-        }
+        removeLeftovers(of: final)
         let temporary = final + temporaryMarker + String(getpid())
         let descriptor = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
         guard descriptor >= 0 else { throw StageFailure("cannot create \(temporary): \(String(cString: strerror(errno)))") }
@@ -31,10 +26,25 @@ public enum AtomicFile {
             unlink(temporary)
             throw StageFailure("cannot rename \(temporary) to \(final): \(reason)")
         }
-        let directoryDescriptor = open(directory, O_RDONLY | O_DIRECTORY)
-        if directoryDescriptor >= 0 {
-            fsync(directoryDescriptor)
-            close(directoryDescriptor)
+        syncDirectory(directory)
+    }
+
+    /// The temporary files an interrupted write of this same file left beside it.
+    static func removeLeftovers(of final: String) {
+        let directory = (final as NSString).deletingLastPathComponent
+        let name = (final as NSString).lastPathComponent
+        for leftover in (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+        where leftover.hasPrefix(name + temporaryMarker) {
+            unlink(directory + "/" + leftover)
+        }
+    }
+
+    /// A rename in `directory` on disk.
+    static func syncDirectory(_ directory: String) {
+        let descriptor = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        if descriptor >= 0 {
+            fsync(descriptor)
+            close(descriptor)
         }
     }
 }

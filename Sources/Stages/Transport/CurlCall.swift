@@ -181,11 +181,6 @@ struct CurlCall {
         throw TransportError.permanent(message + (result.status == 401 || result.status == 403 ? " (check the credentials)" : ""))
     }
 
-    /// `check` for a single attempt: any failure is the stage's, in one line.
-    static func require(_ result: Result, _ what: String) throws {
-        do { try check(result, what) } catch let error as TransportError { throw StageFailure(error.description) }
-    }
-
     private func fileSize(_ path: String) -> Int64 {
         var info = stat()
         return stat(path, &info) == 0 ? Int64(info.st_size) : 0

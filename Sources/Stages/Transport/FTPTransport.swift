@@ -59,7 +59,7 @@ struct FTPTransport: RemoteTransport {
     func download(_ url: String, cancellation: CancellationFlag, sink: (UnsafeRawBufferPointer) throws -> Void) throws {
         let result = try call(url).perform(cancellation: cancellation, sink: sink)
         if result.code == CURLE_REMOTE_FILE_NOT_FOUND { throw TransportError.missing(url) }
-        try CurlCall.require(result, "downloading \(Redaction.maskingURLPassword(url))")
+        try CurlCall.check(result, "downloading \(Redaction.maskingURLPassword(url))")
     }
 
     func delete(_ url: String, cancellation: CancellationFlag) throws {

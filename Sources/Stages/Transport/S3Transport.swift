@@ -147,7 +147,7 @@ struct S3Transport: RemoteTransport {
     func download(_ url: String, cancellation: CancellationFlag, sink: (UnsafeRawBufferPointer) throws -> Void) throws {
         guard try remoteSize(url, cancellation: cancellation) != nil else { throw TransportError.missing(url) }
         let result = try call(url).perform(cancellation: cancellation, sink: sink)
-        try CurlCall.require(result, "downloading \(url)")
+        try CurlCall.check(result, "downloading \(url)")
     }
 
     func delete(_ url: String, cancellation: CancellationFlag) throws {

@@ -147,7 +147,21 @@ struct FileTransport: Transport {
 
     func upload(_ file: String, to url: String, identity: String?, cancellation: CancellationFlag) throws {
         let path = Self.path(url)
-        try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        let directory = (path as NSString).deletingLastPathComponent
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        // On the same file system, the file itself takes the name (a link: no copy; its bytes are on disk
+        // already), under a temporary name first.
+        AtomicFile.removeLeftovers(of: path)
+        let temporary = path + AtomicFile.temporaryMarker + String(getpid())
+        if Glibc.link(file, temporary) == 0 {
+            guard rename(temporary, path) == 0 else {
+                let reason = FileIO.lastError
+                unlink(temporary)
+                throw StageFailure("cannot rename \(temporary) to \(path): \(reason)")
+            }
+            AtomicFile.syncDirectory(directory)
+            return
+        }
         let input = open(file, O_RDONLY | O_CLOEXEC)
         guard input >= 0 else { throw StageFailure("cannot read \(file): \(FileIO.lastError)") }
         defer { close(input) }

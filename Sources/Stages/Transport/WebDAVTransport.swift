@@ -53,7 +53,7 @@ struct WebDAVTransport: RemoteTransport {
         // A 404's body must not reach the sink: check the size first.
         guard try remoteSize(url, cancellation: cancellation) != nil else { throw TransportError.missing(url) }
         let result = try CurlCall(url: url, options: options).perform(cancellation: cancellation, sink: sink)
-        try CurlCall.require(result, "downloading \(Redaction.maskingURLPassword(url))")
+        try CurlCall.check(result, "downloading \(Redaction.maskingURLPassword(url))")
     }
 
     func delete(_ url: String, cancellation: CancellationFlag) throws {

@@ -11,6 +11,18 @@ enum TreeAssembler {
         try assemble(context.inputs, store: context.store, firstSeen: FirstSeen(context))
     }
 
+    /// Where the assembled tree's files are, seen from it: each input tree's places under its destination.
+    static func places(_ context: StageContext) -> [TreePlace] {
+        context.inputs.flatMap { input -> [TreePlace] in
+            let places = input.artifacts.filter { $0.kind == .tree }.flatMap { $0.places ?? [] }
+            switch input.edge.placement {
+            case .root: return places
+            case .path(let destination): return places.map { $0.moved(under: destination) }
+            case .order, .after: return []
+            }
+        }
+    }
+
     static func assemble(_ inputs: [StageContext.Input], store: ContentStore, firstSeen: FirstSeen) throws -> Tree {
         var entries: [String: Tree.Entry] = [:]
         func add(_ entry: Tree.Entry) throws {
@@ -30,7 +42,7 @@ enum TreeAssembler {
             for artifact in input.artifacts {
                 switch artifact.kind {
                 case .tree:
-                    for entry in try store.tree(artifact.digest).prefixed(destination) { try add(entry) }
+                    for entry in try store.tree(artifact).prefixed(destination) { try add(entry) }
                 case .blob:
                     let path = destination.split(separator: "/").joined(separator: "/")
                     guard !path.isEmpty else { throw StageFailure("a file without a destination reached the collect point") }

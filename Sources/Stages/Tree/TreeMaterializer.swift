@@ -3,7 +3,10 @@ import Pipeline
 
 /// Makes a directory hold exactly a tree: new and changed files are written beside their final name and
 /// renamed into place (a reader never sees half a file), files that left the tree are deleted, and
-/// unchanged files (same size and mtime) are left alone.
+/// unchanged files (same size and mtime) are left alone. Each file is copied from where its bytes are (a
+/// source file, in the kernel when this run verified it; else checked against its digest while copied), or
+/// linked from the store (a dump). Nothing is fsynced file by file: the stage's caller flushes the file
+/// system once, before the journal records the stage (`StageContext.wrote`).
 enum TreeMaterializer {
     static let temporarySuffix = ".polyarchiv-tmp"
     /// Marks a directory polyarchiv owns. Materialising deletes what is not in the tree, so it refuses a
@@ -50,7 +53,7 @@ enum TreeMaterializer {
                 var info = stat()
                 let mtime = lstat(path, &info) == 0
                     ? Int64(info.st_mtim.tv_sec) * 1_000_000_000 + Int64(info.st_mtim.tv_nsec) : -1
-                if mtime == entry.mtime && Int64(info.st_size) == entry.size && (info.st_mode & S_IFMT) == S_IFREG {
+                if mtime == entry.mtime && Int64(info.st_size) == entry.size && (info.st_mode & S_IFMT) == S_IFREG && !store.isDamaged(path) {
                     if UInt32(info.st_mode) & 0o7777 != entry.mode { chmod(path, mode_t(entry.mode)) }
                     continue
                 }
@@ -89,12 +92,16 @@ enum TreeMaterializer {
         }
     }
 
-    /// Whether the directory still holds `tree` as materialised: every file with its size and mtime.
-    static func holds(_ tree: Tree, at root: String) -> Bool {
+    /// Whether the directory still holds `tree` as materialised: every file with its size and mtime, and none
+    /// found damaged in this run.
+    static func holds(_ tree: Tree, at root: String, store: ContentStore) -> Bool {
         for entry in tree.entries where entry.kind == .file {
             var info = stat()
-            guard lstat(root + "/" + entry.path, &info) == 0, Int64(info.st_size) == entry.size,
-                  Int64(info.st_mtim.tv_sec) * 1_000_000_000 + Int64(info.st_mtim.tv_nsec) == entry.mtime else { return false }
+            let path = root + "/" + entry.path
+            guard lstat(path, &info) == 0, Int64(info.st_size) == entry.size,
+                  Int64(info.st_mtim.tv_sec) * 1_000_000_000 + Int64(info.st_mtim.tv_nsec) == entry.mtime, !store.isDamaged(path) else {
+                return false
+            }
         }
         return true
     }
@@ -122,25 +129,42 @@ enum TreeMaterializer {
         guard let digest = entry.digest else { return }
         let temporary = path + temporarySuffix
         unlink(temporary)
+        // A dump in the store (mode 0600, as dumps have) becomes the collect point's file by a link: no copy.
+        if entry.source == nil, entry.mode == TreeAssembler.dumpMode, store.size(of: digest) == entry.size,
+           Glibc.link(store.path(of: digest), temporary) == 0 {
+            try place(temporary, at: path, entry)
+            store.noteVerified(path, digest)
+            return
+        }
         let descriptor = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
         guard descriptor >= 0 else { throw StageFailure("cannot write \(temporary): \(String(cString: strerror(errno)))") }
         do {
-            try store.read(digest) { chunk in try FileIO.writeAll(descriptor, chunk, what: path) }
+            if let source = entry.source, store.isVerified(source, digest) {
+                try FileCopy.copy(from: source, to: descriptor, size: entry.size, what: path)
+                // The source may not change while it is copied: it was verified, and is trusted, as it was.
+                guard store.isVerified(source, digest) else { throw ContentStore.StoreError.changed(digest, path: source) }
+            } else {
+                try store.read(entry) { chunk in try FileIO.writeAll(descriptor, chunk, what: path) }
+            }
         } catch {
             close(descriptor)
             unlink(temporary)
             throw error
         }
         fchmod(descriptor, mode_t(entry.mode))
-        var times = [timespec(tv_sec: Int(entry.mtime / 1_000_000_000), tv_nsec: Int(entry.mtime % 1_000_000_000)),
-                     timespec(tv_sec: Int(entry.mtime / 1_000_000_000), tv_nsec: Int(entry.mtime % 1_000_000_000))]
-        futimens(descriptor, &times)
-        // On disk before it takes the final name: after a power loss the name holds the old or the new file.
-        guard fsync(descriptor) == 0, close(descriptor) == 0 else {
+        guard close(descriptor) == 0 else {
             let reason = FileIO.lastError
             unlink(temporary)
             throw StageFailure("cannot write \(path): \(reason)")
         }
+        try place(temporary, at: path, entry)
+        store.noteVerified(path, digest)
+    }
+
+    /// The finished temporary file gets its mtime and takes its final name.
+    private static func place(_ temporary: String, at path: String, _ entry: Tree.Entry) throws {
+        chmod(temporary, mode_t(entry.mode))
+        setTimes(temporary, entry.mtime, followLinks: false)
         var info = stat()
         if lstat(path, &info) == 0 && (info.st_mode & S_IFMT) == S_IFDIR { try? FileManager.default.removeItem(atPath: path) }
         guard rename(temporary, path) == 0 else {

@@ -1,0 +1,91 @@
+import Foundation
+
+/// What tells that a file is the one that was read: device, inode, size, and the modification and change
+/// times. Any write to the file changes its ctime.
+public struct FileIdentity: Hashable, Sendable {
+    public let device: UInt64
+    public let inode: UInt64
+    public let size: Int64
+    public let mtime: Int64
+    public let ctime: Int64
+
+    public init(_ info: stat) {
+        device = UInt64(info.st_dev)
+        inode = UInt64(info.st_ino)
+        size = Int64(info.st_size)
+        mtime = Int64(info.st_mtim.tv_sec) * 1_000_000_000 + Int64(info.st_mtim.tv_nsec)
+        ctime = Int64(info.st_ctim.tv_sec) * 1_000_000_000 + Int64(info.st_ctim.tv_nsec)
+    }
+
+    /// The identity of the file at `path` (not following a final link), nil when there is none.
+    public init?(path: String) {
+        var info = stat()
+        guard lstat(path, &info) == 0, info.st_mode & S_IFMT == S_IFREG else { return nil }
+        self.init(info)
+    }
+
+    public init?(descriptor: Int32) {
+        var info = stat()
+        guard fstat(descriptor, &info) == 0 else { return nil }
+        self.init(info)
+    }
+}
+
+/// Files whose content this process checked against a digest (it hashed them while reading or writing
+/// them), with their identity then: one that still has that identity need not be hashed again in the same
+/// run. Thread-safe; it lives as long as the store value of one run.
+final class VerifiedFiles: @unchecked Sendable {
+    private let lock = NSLock()
+    private var files: [String: (digest: Digest, identity: FileIdentity)] = [:]
+    private var damaged = Set<String>()
+
+    func note(_ path: String, _ digest: Digest, _ identity: FileIdentity) {
+        lock.lock()
+        files[path] = (digest, identity)
+        damaged.remove(path)
+        lock.unlock()
+    }
+
+    func isVerified(_ path: String, _ digest: Digest, _ identity: FileIdentity) -> Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        guard let known = files[path] else { return false }
+        return known.digest == digest && known.identity == identity
+    }
+
+    func noteDamaged(_ path: String) {
+        lock.lock()
+        files[path] = nil
+        damaged.insert(path)
+        lock.unlock()
+    }
+
+    func isDamaged(_ path: String) -> Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        return damaged.contains(path)
+    }
+}
+
+/// Durability in batches: files are written without an fsync each, and before the journal records that they
+/// exist, one `syncfs` per file system flushes them all (and the directory entries of their renames).
+public enum FileSync {
+    /// Flushes the file systems that hold `paths` (each once).
+    public static func flush(_ paths: [String]) throws {
+        var done = Set<UInt64>()
+        for path in paths {
+            var info = stat()
+            guard stat(path, &info) == 0, done.insert(UInt64(info.st_dev)).inserted else { continue }
+            let descriptor = open(path, O_RDONLY | O_CLOEXEC)
+            guard descriptor >= 0 else { continue }
+            defer { close(descriptor) }
+            guard linuxSyncfs(descriptor) == 0 else {
+                throw StageFailure("cannot flush \(path) to disk: \(FileIO.lastError)")
+            }
+        }
+    }
+}
+
+/// syncfs(2), which Glibc's Swift overlay does not import (it is a GNU extension).
+@_silgen_name("syncfs")
+private func linuxSyncfs(_ descriptor: Int32) -> Int32

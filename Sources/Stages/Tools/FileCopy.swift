@@ -1,0 +1,45 @@
+import Foundation
+import Pipeline
+
+/// A file's bytes copied into another, in the kernel (`copy_file_range`: no trip through user space, and
+/// shared extents where the file system has them), or by reads and writes where it cannot.
+enum FileCopy {
+    static func copy(from source: String, to output: Int32, size: Int64, what: String) throws {
+        let input = open(source, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
+        guard input >= 0 else { throw StageFailure("cannot read \(source): \(FileIO.lastError)") }
+        defer { close(input) }
+        var copied: Int64 = 0
+        while copied < size {
+            let count = linuxCopyFileRange(input, nil, output, nil, Int(min(size - copied, 1 << 30)), 0)
+            if count > 0 {
+                copied += Int64(count)
+                continue
+            }
+            if count == 0 { break }
+            if errno == EINTR { continue }
+            if errno == EXDEV || errno == ENOSYS || errno == EINVAL || errno == EOPNOTSUPP {
+                return try copyByReading(input, output, what: what)
+            }
+            throw StageFailure("cannot copy \(source) to \(what): \(errno == ENOSPC ? "the disk is full" : FileIO.lastError)")
+        }
+    }
+
+    private static func copyByReading(_ input: Int32, _ output: Int32, what: String) throws {
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 16)
+        defer { buffer.deallocate() }
+        while true {
+            let count = Glibc.read(input, buffer.baseAddress, buffer.count)
+            if count < 0 {
+                if errno == EINTR { continue }
+                throw StageFailure("cannot read for \(what): \(FileIO.lastError)")
+            }
+            if count == 0 { return }
+            try FileIO.writeAll(output, UnsafeRawBufferPointer(rebasing: buffer[0..<count]), what: what)
+        }
+    }
+}
+
+/// copy_file_range(2), which Glibc's Swift overlay does not import (it is a GNU extension).
+@_silgen_name("copy_file_range")
+private func linuxCopyFileRange(_ input: Int32, _ inputOffset: UnsafeMutablePointer<Int64>?, _ output: Int32,
+                                _ outputOffset: UnsafeMutablePointer<Int64>?, _ length: Int, _ flags: UInt32) -> Int
