@@ -56,7 +56,7 @@ import TestSupport
             process.standardOutput = FileHandle.nullDevice
             process.standardError = FileHandle.nullDevice
             try process.run()
-            usleep(UInt32(Double.random(in: 0...(cleanDuration * 1.1), using: &generator) * 1_000_000))
+            usleep(UInt32(Double.random(in: 0...(cleanDuration * 0.7), using: &generator) * 1_000_000))
             if process.isRunning { killedMidRun += 1 }
             kill(process.processIdentifier, SIGKILL)
             process.waitUntilExit()

@@ -13,6 +13,10 @@ public final class ContentStore: Sendable {
     let objects: URL
     let temporary: URL
     let verified = VerifiedFiles()
+    let memory = StoreMemory()
+
+    /// How many objects this store value added (a run that added none has nothing new to collect).
+    public var addedObjects: Int { memory.addedObjects }
 
     public enum StoreError: Error, CustomStringConvertible {
         case corrupt(Digest, path: String)
@@ -124,6 +128,7 @@ public final class ContentStore: Sendable {
         }
         guard hash.finalize() == digest else {
             unlink(file)
+            memory.forget(digest)
             throw StoreError.corrupt(digest, path: file)
         }
         if let identity = FileIdentity(descriptor: descriptor) { verified.note(file, digest, identity) }
@@ -284,11 +289,13 @@ public final class ContentStore: Sendable {
     }
 
     public func remove(_ digest: Digest) {
+        memory.forget(digest)
         unlink(path(of: digest))
     }
 
     func install(temporaryPath: String, as digest: Digest) throws {
         let final = path(of: digest)
+        memory.noteAdded()
         // Renaming over an existing object is harmless: it has the same content.
         if rename(temporaryPath, final) == 0 { return }
         if errno == ENOENT {

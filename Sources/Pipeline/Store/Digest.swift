@@ -6,12 +6,27 @@ public struct Digest: Hashable, Sendable, Codable, Comparable, CustomStringConve
     public let hex: String
 
     public init?(hex: String) {
-        guard hex.count == 64, hex.allSatisfy({ $0.isHexDigit && !$0.isUppercase }) else { return nil }
+        // Bytes, not Characters: trees hold tens of thousands of digests.
+        var count = 0
+        for byte in hex.utf8 {
+            guard (byte >= 0x30 && byte <= 0x39) || (byte >= 0x61 && byte <= 0x66) else { return nil }
+            count += 1
+        }
+        guard count == 64 else { return nil }
         self.hex = hex
     }
 
     init(_ digest: SHA256.Digest) {
-        self.hex = digest.map { String(format: "%02x", $0) }.joined()
+        let digits = Array("0123456789abcdef".utf8)
+        self.hex = String(unsafeUninitializedCapacity: 64) { buffer in
+            var index = 0
+            for byte in digest {
+                buffer[index] = digits[Int(byte >> 4)]
+                buffer[index + 1] = digits[Int(byte & 0x0f)]
+                index += 2
+            }
+            return 64
+        }
     }
 
     public var description: String { hex }

@@ -51,7 +51,7 @@ public struct Tree: Sendable, Equatable {
         }
     }
 
-    public private(set) var entries: [Entry]
+    public internal(set) var entries: [Entry]
 
     /// The same tree with its files' bytes found where `places` say (the longest prefix wins).
     public func placed(_ places: [TreePlace]) -> Tree {
@@ -65,27 +65,82 @@ public struct Tree: Sendable, Equatable {
     }
 
     public init(entries: [Entry]) {
-        self.entries = entries.sorted { $0.path.utf8.lexicographicallyPrecedes($1.path.utf8) }
+        func ordered(_ a: Entry, _ b: Entry) -> Bool { a.path.utf8.lexicographicallyPrecedes(b.path.utf8) }
+        // A decoded manifest is sorted already: checking is linear, sorting is not.
+        let sorted = zip(entries, entries.dropFirst()).allSatisfy { !ordered($1, $0) }
+        self.entries = sorted ? entries : entries.sorted(by: ordered)
     }
 
     public var totalSize: Int64 { entries.reduce(0) { $0 + $1.size } }
     public var files: [Entry] { entries.filter { $0.kind == .file } }
 
     public func encoded() -> Data {
-        var text = "polyarchiv-tree 1\n"
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(entries.count * 120 + 32)
+        bytes.append(contentsOf: "polyarchiv-tree 1\n".utf8)
         for entry in entries {
-            text += "\(entry.kind.rawValue) \(String(entry.mode, radix: 8)) \(entry.size) \(entry.mtime) "
-            text += (entry.digest?.hex ?? "-") + " " + Self.quote(entry.path)
-            if let target = entry.target { text += " " + Self.quote(target) }
-            if let owner = entry.owner {
-                text += " u=\(owner.uid) g=\(owner.gid)"
-                if let user = owner.user { text += " U=" + Self.quote(user) }
-                if let group = owner.group { text += " G=" + Self.quote(group) }
-            }
-            if let hardlink = entry.hardlink { text += " h=" + Self.quote(hardlink) }
-            text += "\n"
+            Self.appendLine(entry, to: &bytes)
+            bytes.append(UInt8(ascii: "\n"))
         }
-        return Data(text.utf8)
+        return Data(bytes)
+    }
+
+    /// An entry's manifest line (without its newline): every field that shapes what is restored.
+    public static func describe(_ entry: Entry) -> String {
+        var bytes: [UInt8] = []
+        appendLine(entry, to: &bytes)
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    static func appendLine(_ entry: Entry, to bytes: inout [UInt8]) {
+        func append(_ text: String) { bytes.append(contentsOf: text.utf8) }
+        func quoted(_ text: String) {
+            bytes.append(UInt8(ascii: "\""))
+            appendEscaped(text, to: &bytes)
+            bytes.append(UInt8(ascii: "\""))
+        }
+        append(entry.kind.rawValue)
+        append(" " + String(entry.mode, radix: 8) + " " + String(entry.size) + " " + String(entry.mtime) + " ")
+        append(entry.digest?.hex ?? "-")
+        append(" ")
+        quoted(entry.path)
+        if let target = entry.target {
+            append(" ")
+            quoted(target)
+        }
+        if let owner = entry.owner {
+            append(" u=" + String(owner.uid) + " g=" + String(owner.gid))
+            if let user = owner.user {
+                append(" U=")
+                quoted(user)
+            }
+            if let group = owner.group {
+                append(" G=")
+                quoted(group)
+            }
+        }
+        if let hardlink = entry.hardlink {
+            append(" h=")
+            quoted(hardlink)
+        }
+    }
+
+    /// `text` with quotes, backslashes and control characters escaped as in a JSON string.
+    static func appendEscaped(_ text: String, to bytes: inout [UInt8]) {
+        for byte in text.utf8 {
+            switch byte {
+            case UInt8(ascii: "\""): bytes.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "\"")])
+            case UInt8(ascii: "\\"): bytes.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "\\")])
+            case UInt8(ascii: "\n"): bytes.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "n")])
+            case UInt8(ascii: "\t"): bytes.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "t")])
+            case UInt8(ascii: "\r"): bytes.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "r")])
+            case 0..<0x20:
+                let digits = Array("0123456789abcdef".utf8)
+                bytes.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "u"), UInt8(ascii: "0"), UInt8(ascii: "0"),
+                                          digits[Int(byte >> 4)], digits[Int(byte & 0x0f)]])
+            default: bytes.append(byte)
+            }
+        }
     }
 
     public struct DecodingError: Error, CustomStringConvertible {
@@ -93,107 +148,18 @@ public struct Tree: Sendable, Equatable {
     }
 
     public static func decode(_ data: Data) throws -> Tree {
-        let text = String(decoding: data, as: UTF8.self)
-        var lines = text.split(separator: "\n", omittingEmptySubsequences: true)
-        guard lines.first == "polyarchiv-tree 1" else { throw DecodingError(description: "not a polyarchiv tree manifest") }
-        lines.removeFirst()
-        var entries: [Entry] = []
-        for line in lines {
-            let fields = line.split(separator: " ", maxSplits: 5)
-            guard fields.count == 6, let kind = Entry.Kind(rawValue: String(fields[0])),
-                  let mode = UInt32(fields[1], radix: 8), let size = Int64(fields[2]), let mtime = Int64(fields[3]),
-                  let (path, afterPath) = unquote(Substring(fields[5])) else {
-                throw DecodingError(description: "malformed tree manifest line: \(line.prefix(80))")
-            }
-            let digest = fields[4] == "-" ? nil : Digest(hex: String(fields[4]))
-            var target: String?
-            var rest = afterPath.drop { $0 == " " }
-            if kind == .symlink {
-                guard let (value, after) = unquote(rest) else {
-                    throw DecodingError(description: "malformed symlink entry: \(line.prefix(80))")
-                }
-                target = value
-                rest = after.drop { $0 == " " }
-            }
-            var entry = Entry(kind: kind, path: path, mode: mode, size: size, mtime: mtime, digest: digest, target: target)
-            // Optional fields: u=UID g=GID U="user" G="group" h="hard link target".
-            var owner = Owner(uid: 0, gid: 0, user: nil, group: nil)
-            var hasOwner = false
-            while !rest.isEmpty {
-                guard rest.count > 2, rest.dropFirst().first == "=" else {
-                    throw DecodingError(description: "malformed tree manifest field: \(line.prefix(80))")
-                }
-                let key = rest.first!
-                rest = rest.dropFirst(2)
-                if key == "u" || key == "g" {
-                    let number = rest.prefix { $0 != " " }
-                    guard let value = UInt32(number) else { throw DecodingError(description: "malformed owner: \(line.prefix(80))") }
-                    if key == "u" { owner.uid = value } else { owner.gid = value }
-                    hasOwner = true
-                    rest = rest.dropFirst(number.count)
-                } else {
-                    guard let (value, after) = unquote(rest) else { throw DecodingError(description: "malformed field: \(line.prefix(80))") }
-                    switch key {
-                    case "U": owner.user = value
-                    case "G": owner.group = value
-                    case "h": entry.hardlink = value
-                    default: throw DecodingError(description: "unknown tree manifest field \(key): \(line.prefix(80))")
-                    }
-                    rest = after
-                }
-                rest = rest.drop { $0 == " " }
-            }
-            if hasOwner { entry.owner = owner }
-            entries.append(entry)
+        try data.withUnsafeBytes { raw in
+            var reader = ManifestReader(raw.bindMemory(to: UInt8.self))
+            return Tree(entries: try reader.entries())
         }
-        return Tree(entries: entries)
     }
 
     /// A JSON string literal: quotes, backslashes and control characters escaped.
-    static func quote(_ text: String) -> String {
-        var result = "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": result += "\\\""
-            case "\\": result += "\\\\"
-            case "\n": result += "\\n"
-            case "\t": result += "\\t"
-            case "\r": result += "\\r"
-            default:
-                if scalar.value < 0x20 { result += String(format: "\\u%04x", scalar.value) } else { result.unicodeScalars.append(scalar) }
-            }
-        }
-        return result + "\""
-    }
-
-    static func unquote(_ text: Substring) -> (String, Substring)? {
-        guard text.first == "\"" else { return nil }
-        var result = ""
-        var index = text.index(after: text.startIndex)
-        while index < text.endIndex {
-            let character = text[index]
-            if character == "\"" { return (result, text[text.index(after: index)...]) }
-            if character == "\\" {
-                index = text.index(after: index)
-                guard index < text.endIndex else { return nil }
-                switch text[index] {
-                case "n": result += "\n"
-                case "t": result += "\t"
-                case "r": result += "\r"
-                case "u":
-                    let hexStart = text.index(after: index)
-                    guard let hexEnd = text.index(hexStart, offsetBy: 4, limitedBy: text.endIndex),
-                          let value = UInt32(text[hexStart..<hexEnd], radix: 16), let scalar = Unicode.Scalar(value) else { return nil }
-                    result.unicodeScalars.append(scalar)
-                    index = text.index(before: hexEnd)
-                default: result.append(text[index])
-                }
-            } else {
-                result.append(character)
-            }
-            index = text.index(after: index)
-        }
-        return nil
+    public static func quote(_ text: String) -> String {
+        var bytes = [UInt8(ascii: "\"")]
+        appendEscaped(text, to: &bytes)
+        bytes.append(UInt8(ascii: "\""))
+        return String(decoding: bytes, as: UTF8.self)
     }
 
     /// This tree moved under `prefix` (a destination inside a collect point); sources stay where they are.
@@ -242,11 +208,20 @@ extension ContentStore {
     /// A tree whose files are found where `places` say (those under none of them are in the store).
     public func put(_ tree: Tree, places: [TreePlace] = []) throws -> Artifact {
         let manifest = try put(tree.encoded())
+        var plain = tree
+        if plain.entries.contains(where: { $0.source != nil }) {
+            for index in plain.entries.indices { plain.entries[index].source = nil }
+        }
+        memory.remember(plain, as: manifest.digest)
         return Artifact(kind: .tree, digest: manifest.digest, size: tree.totalSize, places: places)
     }
 
+    /// A stored tree (decoded once per run; the object is checked when it is first read).
     public func tree(_ digest: Digest) throws -> Tree {
-        try Tree.decode(try data(of: digest))
+        if let known = memory.tree(digest) { return known }
+        let tree = try Tree.decode(try data(of: digest))
+        memory.remember(tree, as: digest)
+        return tree
     }
 
     /// A tree artifact's tree, its files found where it is placed.

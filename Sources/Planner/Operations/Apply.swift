@@ -78,7 +78,8 @@ public enum Apply {
         ClearText.remove(pipeline, results: results, store: store)
         let interrupted = cancellation.isCancelled
         // The store keeps what every point needs for its next run, no more: local disk stays bounded without gc.
-        _ = try? GarbageCollector.collect(journal: journal, store: store)
+        // A run that added nothing to the store left nothing new to collect.
+        if store.addedObjects > 0 { _ = try? GarbageCollector.collect(journal: journal, store: store) }
         try recordPoints(pipeline, results: results, journal: journal, date: now)
         let stageFailed = results.contains { result in
             pipeline.graph.node(result.id)?.kind != .notify && (result.outcome == .failed || result.outcome == .blocked)

@@ -4,7 +4,7 @@ import Pipeline
 /// The `archive` stage: the tar of a collect point's tree, in the store, shared by every backup point
 /// that wants this format and level.
 public struct ArchiveStage: StageWork {
-    public let version = "1"
+    public let version = "2"
     public let alwaysRuns = false
     public let request: ArchiveRequest
     /// The archive's name (`www.tar.zst`): what an encrypted copy's name grows from.
@@ -26,11 +26,16 @@ public struct ArchiveStage: StageWork {
         try await context.blocking { [self] in
             let tree = try TreeAssembler.assemble(context)
             let writer = try context.store.makeWriter()
-            try TarWriter.write(tree, format: request.format, level: request.level, store: context.store, cancellation: context.cancellation) {
+            let frames = try TarWriter.write(tree, format: request.format, level: request.level, store: context.store,
+                                             reuse: FrameIndex.load(context.journal, stage: context.node.id),
+                                             cancellation: context.cancellation) {
                 try writer.write($0)
                 context.progress(writer.count)
             }
-            return [try writer.finish(location: name)]
+            let archive = try writer.finish(location: name)
+            try FrameIndex(file: context.store.path(of: archive.digest), archive: archive.digest, frames: frames)
+                .save(context.journal, stage: context.node.id)
+            return [archive]
         }
     }
 }

@@ -11,7 +11,7 @@ struct ArchiveCollectPoint: CollectPointEngine {
         ParameterSpec("compression_level", .int(1...22), "Compression level (default: the format's own)."),
     ])
 
-    let version = "1"
+    let version = "2"
     let alwaysRuns = false
     let path: String
     let archiveName: String
@@ -36,9 +36,14 @@ struct ArchiveCollectPoint: CollectPointEngine {
             let tree = try TreeAssembler.assemble(context)
             try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
             context.wrote(path)
+            // The frames of the archive it replaces are copied where its content did not change.
+            var frames: [String: FrameIndex.Frame] = [:]
+            let previous = FrameIndex.load(context.journal, stage: context.node.id).flatMap { $0.file == archive ? $0 : nil }
             try AtomicFile.write(archive) { sink in
-                try TarWriter.write(tree, format: format, level: level, store: context.store, cancellation: context.cancellation, sink: sink)
+                frames = try TarWriter.write(tree, format: format, level: level, store: context.store, reuse: previous,
+                                             cancellation: context.cancellation, sink: sink)
             }
+            try FrameIndex(file: archive, archive: nil, frames: frames).save(context.journal, stage: context.node.id)
             // The files stay where they came from (the archive holds a compressed copy).
             let artifact = try context.store.put(tree, places: TreeAssembler.places(context))
             try Placements(context.journal).record(archive, holds: artifact.digest)

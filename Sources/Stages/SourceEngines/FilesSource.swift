@@ -78,10 +78,16 @@ struct FilesSource: SourceEngine {
         /// When this walk started: a file modified less than two seconds before it is not trusted by the stat
         /// cache next time (it could change again within its timestamp's resolution: the "racy" case).
         let started = Int64(Date().timeIntervalSince1970 * 1e9)
-        /// One read buffer for the whole walk.
-        let buffer = ReadBuffer(size: 1 << 20)
+        /// Files to read, in batches hashed on two threads while the walk goes on.
+        var batch: [PendingRead] = []
+        var batchBytes: Int64 = 0
+        var readers: OrderedWorkers<[PendingRead], [ReadResult]>?
         /// The first path seen of each file with several links: the others become hard links to it.
-        var linked: [String: (path: String, entry: Tree.Entry)] = [:]
+        var linked: [String: (path: String, index: Int)] = [:]
+        /// Entries that are hard links to an earlier entry (by index): they get its digest once it is read.
+        var links: [(link: Int, first: Int)] = []
+        /// Entries of files that vanished before they were read.
+        var vanished = Set<Int>()
         var userNames: [uid_t: String] = [:]
         var groupNames: [gid_t: String] = [:]
 
@@ -106,9 +112,58 @@ struct FilesSource: SourceEngine {
                                       owner: owner(info)))
             let statCache = StatCache(table: context.table("files.stat"), scope: context.node.id.description)
             cache = statCache.load()
+            let readers = OrderedWorkers<[PendingRead], [ReadResult]>(threads: 2) { [context, copying] batch in
+                let buffer = ReadBuffer(size: Int(min(1 << 20, max(4096, batch.map(\.size).max() ?? 0))))
+                return try batch.map { try $0.read(copying: copying, buffer: buffer, context: context) }
+            }
+            defer { readers.finish() }
+            self.readers = readers
             try visit(directory: root, relative: "")
+            try submit()
+            record(try readers.drain())
+            for (link, first) in links {
+                guard !vanished.contains(first) else {
+                    vanished.insert(link)
+                    continue
+                }
+                entries[link].digest = entries[first].digest
+                entries[link].size = entries[first].size
+                entries[link].mtime = entries[first].mtime
+            }
             try statCache.replace(newCache, previous: cache)
-            return Tree(entries: entries)
+            let kept = vanished.isEmpty ? entries : entries.indices.filter { !vanished.contains($0) }.map { entries[$0] }
+            return Tree(entries: kept)
+        }
+
+        private mutating func submit() throws {
+            guard let readers, !batch.isEmpty else { return }
+            let due = try readers.submit(.work(batch))
+            batch = []
+            batchBytes = 0
+            record(due)
+        }
+
+        /// What the readers found, written into the entries and the stat cache.
+        private mutating func record(_ results: [[ReadResult]]) {
+            for result in results.joined() {
+                guard let digest = result.digest else {
+                    context.warn("\(result.file.absolute) vanished while being read; skipped")
+                    vanished.insert(result.file.index)
+                    continue
+                }
+                bytes += result.read
+                entries[result.file.index].digest = digest
+                if result.changed {
+                    context.warn("\(result.file.absolute) changed while being read; its copy may be inconsistent and it will be read again next run")
+                    entries[result.file.index].size = result.read
+                    entries[result.file.index].mtime = result.mtimeAfter
+                } else {
+                    let file = result.file
+                    newCache[file.path] = StatCache.Entry(size: file.size, mtime: file.mtime, ctime: file.ctime, inode: file.inode,
+                                                          digest: digest, cachedAt: started)
+                }
+            }
+            if !results.isEmpty { context.progress(bytes) }
         }
 
         /// The owner's ids and names (looked up once per id).
@@ -166,17 +221,17 @@ struct FilesSource: SourceEngine {
                     if excluded(path, isDirectory: false) { continue }
                     let inode = "\(info.st_dev):\(info.st_ino)"
                     if info.st_nlink > 1, let first = linked[inode] {
-                        var entry = first.entry
+                        var entry = entries[first.index]
                         entry.path = path
                         entry.hardlink = first.path
+                        links.append((entries.count, first.index))
                         entries.append(entry)
                         continue
                     }
-                    if var entry = try file(absolute, path: path, info: info, mode: mode, mtime: mtime) {
-                        entry.owner = owner(info)
-                        entries.append(entry)
-                        if info.st_nlink > 1 { linked[inode] = (path, entry) }
-                    }
+                    var entry = try file(absolute, path: path, info: info, mode: mode, mtime: mtime)
+                    entry.owner = owner(info)
+                    if info.st_nlink > 1 { linked[inode] = (path, entries.count) }
+                    entries.append(entry)
                 case S_IFLNK:
                     if excluded(path, isDirectory: false) { continue }
                     var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
@@ -195,7 +250,9 @@ struct FilesSource: SourceEngine {
             }
         }
 
-        private mutating func file(_ absolute: String, path: String, info: stat, mode: UInt32, mtime: Int64) throws -> Tree.Entry? {
+        /// The entry of a regular file: its digest from the stat cache, or (filled in when its batch is read)
+        /// from reading it.
+        private mutating func file(_ absolute: String, path: String, info: stat, mode: UInt32, mtime: Int64) throws -> Tree.Entry {
             let ctime = Int64(info.st_ctim.tv_sec) * 1_000_000_000 + Int64(info.st_ctim.tv_nsec)
             let size = Int64(info.st_size)
             // Same stat as when it was read, and modified well before that: trusted unread.
@@ -206,47 +263,64 @@ struct FilesSource: SourceEngine {
                 context.store.noteTrusted(absolute, known.digest, FileIdentity(info))
                 return Tree.Entry(kind: .file, path: path, mode: mode, size: size, mtime: mtime, digest: known.digest)
             }
-            let descriptor = open(absolute, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
-            guard descriptor >= 0 else {
-                if errno == ENOENT {
-                    context.warn("\(absolute) vanished while being read; skipped")
-                    return nil
-                }
-                throw StageFailure("cannot read \(absolute): \(String(cString: strerror(errno)))")
-            }
-            defer { close(descriptor) }
-            let writer = copying ? try context.store.makeWriter() : nil
-            var hash = StreamingHash()
-            let chunk = buffer.bytes.count
-            let buffer = self.buffer.bytes
-            while true {
-                try context.cancellation.check()
-                let count = read(descriptor, buffer.baseAddress, chunk)
-                if count < 0 {
-                    if errno == EINTR { continue }
-                    throw StageFailure("cannot read \(absolute): \(String(cString: strerror(errno)))")
-                }
-                if count == 0 { break }
-                let bytesRead = UnsafeRawBufferPointer(rebasing: buffer[0..<count])
-                if let writer { try writer.write(bytesRead) } else { hash.update(bytesRead) }
-                bytes += Int64(count)
-                context.progress(bytes)
-            }
-            var after = stat()
-            fstat(descriptor, &after)
-            let afterMtime = Int64(after.st_mtim.tv_sec) * 1_000_000_000 + Int64(after.st_mtim.tv_nsec)
-            let read = writer?.count ?? hash.count
-            let digest = try writer.map { try $0.finish().digest } ?? hash.finalize()
-            if afterMtime != mtime || read != size {
-                context.warn("\(absolute) changed while being read; its copy may be inconsistent and it will be read again next run")
-                return Tree.Entry(kind: .file, path: path, mode: mode, size: read, mtime: afterMtime, digest: digest)
-            }
-            context.store.noteTrusted(absolute, digest, FileIdentity(after))
-            newCache[path] = StatCache.Entry(size: size, mtime: mtime, ctime: ctime, inode: Int64(info.st_ino), digest: digest,
-                                             cachedAt: started)
-            return Tree.Entry(kind: .file, path: path, mode: mode, size: size, mtime: mtime, digest: digest)
+            batch.append(PendingRead(index: entries.count, absolute: absolute, path: path, size: size, mtime: mtime, ctime: ctime,
+                                     inode: Int64(info.st_ino)))
+            batchBytes += size
+            if batch.count >= 64 || batchBytes >= 8 << 20 { try submit() }
+            return Tree.Entry(kind: .file, path: path, mode: mode, size: size, mtime: mtime)
         }
     }
+}
+
+/// A file the walk found changed (or new): read on a worker thread, to hash it (or copy it into the store).
+private struct PendingRead: Sendable {
+    let index: Int
+    let absolute: String
+    let path: String
+    let size: Int64
+    let mtime: Int64
+    let ctime: Int64
+    let inode: Int64
+
+    /// Its digest (nil: it vanished), and whether it changed while being read.
+    func read(copying: Bool, buffer: ReadBuffer, context: StageContext) throws -> ReadResult {
+        let descriptor = open(absolute, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
+        guard descriptor >= 0 else {
+            if errno == ENOENT { return ReadResult(file: self, digest: nil, read: 0, mtimeAfter: mtime) }
+            throw StageFailure("cannot read \(absolute): \(String(cString: strerror(errno)))")
+        }
+        defer { close(descriptor) }
+        let writer = copying ? try context.store.makeWriter() : nil
+        var hash = StreamingHash()
+        while true {
+            try context.cancellation.check()
+            let count = Glibc.read(descriptor, buffer.bytes.baseAddress, buffer.bytes.count)
+            if count < 0 {
+                if errno == EINTR { continue }
+                throw StageFailure("cannot read \(absolute): \(String(cString: strerror(errno)))")
+            }
+            if count == 0 { break }
+            let bytesRead = UnsafeRawBufferPointer(rebasing: buffer.bytes[0..<count])
+            if let writer { try writer.write(bytesRead) } else { hash.update(bytesRead) }
+        }
+        var after = stat()
+        fstat(descriptor, &after)
+        let mtimeAfter = Int64(after.st_mtim.tv_sec) * 1_000_000_000 + Int64(after.st_mtim.tv_nsec)
+        let read = writer?.count ?? hash.count
+        let digest = try writer.map { try $0.finish().digest } ?? hash.finalize()
+        var result = ReadResult(file: self, digest: digest, read: read, mtimeAfter: mtimeAfter)
+        result.changed = mtimeAfter != mtime || read != size
+        if !result.changed { context.store.noteTrusted(absolute, digest, FileIdentity(after)) }
+        return result
+    }
+}
+
+private struct ReadResult: Sendable {
+    let file: PendingRead
+    let digest: Digest?
+    let read: Int64
+    let mtimeAfter: Int64
+    var changed = false
 }
 
 /// A reusable byte buffer, freed with its owner.

@@ -21,6 +21,27 @@ enum TreeMaterializer {
         wanted.insert(ownerMark)
         try removeExtraneous(root, relative: "", wanted: wanted, tree: tree)
         let files = Set(tree.files.map(\.path))
+        // Files are written on two threads, in batches (the directories they go in are made first, here).
+        let writers = OrderedWorkers<[(entry: Tree.Entry, path: String)], Int64>(threads: 2) { batch in
+            for file in batch {
+                try cancellation.check()
+                try writeFile(file.entry, to: file.path, store: store)
+            }
+            return batch.reduce(0) { $0 + $1.entry.size }
+        }
+        defer { writers.finish() }
+        var batch: [(entry: Tree.Entry, path: String)] = []
+        var batchBytes: Int64 = 0
+        func wrote(_ sizes: [Int64]) {
+            for size in sizes { written += size }
+            if !sizes.isEmpty { progress(written) }
+        }
+        func submit() throws {
+            guard !batch.isEmpty else { return }
+            wrote(try writers.submit(.work(batch)))
+            batch = []
+            batchBytes = 0
+        }
         for entry in tree.entries where !entry.path.isEmpty {
             try cancellation.check()
             let path = root + "/" + entry.path
@@ -57,11 +78,13 @@ enum TreeMaterializer {
                     if UInt32(info.st_mode) & 0o7777 != entry.mode { chmod(path, mode_t(entry.mode)) }
                     continue
                 }
-                try writeFile(entry, to: path, store: store)
-                written += entry.size
-                progress(written)
+                batch.append((entry, path))
+                batchBytes += entry.size
+                if batch.count >= 64 || batchBytes >= 8 << 20 { try submit() }
             }
         }
+        try submit()
+        wrote(try writers.drain())
         for entry in tree.files {
             guard let target = entry.hardlink, files.contains(target) else { continue }
             try link(root + "/" + target, as: root + "/" + entry.path)
