@@ -297,7 +297,7 @@ import TestSupport
         defer { holder.waitUntilExit() }
         let second = try sandbox.apply()
         #expect(second.status == 75, "a held lock has its own exit status (EX_TEMPFAIL)")
-        #expect(second.stderr.contains("locked by PID \(holder.processIdentifier) since"), "\(second.stderr)")
+        #expect(second.stderr.contains("locked by PID \(holder.processIdentifier), "), "\(second.stderr)")
         #expect(second.stderr.contains("--lock-timeout"))
         let gc = try CLI.run(["gc", "--state-dir", sandbox.state])
         #expect(gc.status == 75)

@@ -72,4 +72,46 @@ import TestSupport
         #expect(restored.status == 0, "\(restored.stderr)")
         #expect(try String(contentsOfFile: sandbox.path("restored/site/www/index.html"), encoding: .utf8) == "<h1>now</h1>\n")
     }
+
+    /// A WebDAV DELETE of a collection deletes everything under it: a document entry naming one (tampered, or
+    /// a directory that carries this host's name) is refused, and its files stay.
+    @Test func aCollectionIsNeverDeletedOverWebDAV() throws {
+        guard let server = try TestServer.start("webdav.py") else { return }
+        defer { server.stop() }
+        let sandbox = try Sandbox()
+        try sandbox.write("data/index.html", "now\n")
+        let host = try Sandbox.shell("hostname -s").output.trimmingCharacters(in: .whitespacesAndNewlines)
+        let root = server.string("root")
+        let url = server.string("url")
+        try FileManager.default.createDirectory(atPath: root + "/rolling/site-old-\(host)", withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: root + "/rolling/site-older-\(host)", withIntermediateDirectories: true)
+        try "precious\n".write(toFile: root + "/rolling/site-old-\(host)/precious.txt", atomically: true, encoding: .utf8)
+        try "precious\n".write(toFile: root + "/rolling/site-older-\(host)/precious.txt", atomically: true, encoding: .utf8)
+        let now = Date()
+        let backups: [[String: Any]] = [("site-old-\(host)", 40.0), ("site-older-\(host)/", 41.0)].map { name, days in
+            ["location": url + "rolling/" + name, "size": 9, "host": host, "digest": String(repeating: "0", count: 64),
+             "created": ISO8601DateFormatter().string(from: now.addingTimeInterval(-days * 86_400))]
+        }
+        let document: [String: Any] = ["format": "polyarchiv-metadata 1", "backup_point": "rolling", "collect_point": "site", "backups": backups]
+        try JSONSerialization.data(withJSONObject: document).write(to: URL(fileURLWithPath: root + "/rolling/rolling-site.polyarchiv.json"))
+        try sandbox.configure("""
+            collect_points:
+              site: {engine: files, path: $ROOT/collect, sources: {www: {engine: files, path: $ROOT/data}}}
+            backup_points:
+              rolling:
+                engine: rolling_archive
+                url: "\(url)rolling/{name}-{Y}{m}{d}{H}{M}{S}-\(host).tar.gz"
+                username: \(server.string("user"))
+                password_file: \(server.string("password_file"))
+                keep: {last: 1}
+            """)
+        let run = try sandbox.apply()
+        #expect(run.stdout.contains("refusing to delete"), "\(run.stdout)")
+        for name in ["site-old-\(host)", "site-older-\(host)"] {
+            #expect(FileManager.default.fileExists(atPath: root + "/rolling/\(name)/precious.txt"), "\(name) was deleted")
+        }
+        let archives = try FileManager.default.contentsOfDirectory(atPath: root + "/rolling").filter { $0.hasSuffix(".tar.gz") }
+        #expect(archives.count == 1, "the new backup is there: \(archives)")
+    }
 }
+

@@ -83,4 +83,38 @@ import TestSupport
         let collected = try Sandbox.shell("diff -r '\(sandbox.path("data"))' '\(sandbox.path("collect/tree"))'")
         #expect(collected.status == 0, "the collect point is whole again:\n\(collected.output)")
     }
+
+    /// The archive a new one copies its unchanged frames from, damaged in the store: the new archive is right.
+    @Test(arguments: ["tar.zst", "tar.gz", "tar"])
+    func aDamagedEarlierArchiveIsNeverCopiedFrom(_ format: String) throws {
+        let sandbox = try Sandbox()
+        for index in 0..<40 {
+            try sandbox.write("data/d\(index % 4)/file-\(index).txt", String(repeating: "line \(index)\n", count: 3000 * (index + 1)))
+        }
+        try sandbox.configure("""
+            collect_points:
+              cp:
+                engine: files
+                path: $ROOT/collect
+                sources: {tree: {engine: files, path: $ROOT/data}}
+            backup_points:
+              out:
+                engine: archive
+                url: "file://$ROOT/backups/{name}.\(format)"
+            """)
+        #expect(try sandbox.apply().status == 0)
+        // The store's largest object is the archive; the backup point's copy of it is another file.
+        let largest = try Sandbox.shell("find '\(sandbox.state)/store/objects' -type f -printf '%s %p\\n' | sort -n | tail -1 | cut -d' ' -f2-").output
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        try Sandbox.shell("cp '\(largest)' '\(largest).copy' && mv '\(largest).copy' '\(largest)'")
+        try Sandbox.shell("python3 -c \"import sys; p=sys.argv[1]; b=bytearray(open(p,'rb').read()); b[len(b)//2]^=255; open(p,'wb').write(b)\" '\(largest)'")
+        try sandbox.write("data/d1/file-5.txt", "changed\n")
+        let second = try sandbox.apply()
+        #expect(second.status == 0, "\(second.stdout)\n\(second.stderr)")
+        let restored = sandbox.path("restored")
+        try FileManager.default.createDirectory(atPath: restored, withIntermediateDirectories: true)
+        #expect(try Sandbox.shell("tar -C '\(restored)' -xf '\(sandbox.path("backups/cp.\(format)"))'").status == 0)
+        let diff = try Sandbox.shell("diff -r '\(sandbox.path("data"))' '\(restored)/tree'")
+        #expect(diff.status == 0, "\(diff.output)")
+    }
 }

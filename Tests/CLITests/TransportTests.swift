@@ -88,6 +88,50 @@ import TestSupport
         #expect(try Sandbox.shell("diff -r '\(sandbox.path("data"))' '\(sandbox.path("restored/site/www"))'").status == 0)
     }
 
+    /// `https://user:password@host/…`: the password reaches the server and nothing else: not the metadata
+    /// document on the server, not the journal, not the output.
+    @Test(arguments: [Kind.ftp, .webdav])
+    func aPasswordInTheURLIsNeverRecorded(kind: Kind) throws {
+        guard let server = try TestServer.start(kind.script) else { return }
+        defer { server.stop() }
+        let sandbox = try Sandbox()
+        try sandbox.write("data/a.txt", "a\n")
+        let password = try String(contentsOfFile: server.string("password_file"), encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        try #require(password.count >= 8, "a password distinctive enough to search for")
+        let credentials = "\(server.string("user")):\(password.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? password)@"
+        let url: String
+        let documents: String
+        switch kind {
+        case .ftp:
+            url = "ftp://\(credentials)127.0.0.1:\(server.port)/backups/{name}.tar.zst"
+            documents = server.string("root") + "/backups"
+        default:
+            url = server.string("url").replacingOccurrences(of: "://", with: "://\(credentials)") + "backups/{name}.tar.zst"
+            documents = server.string("root") + "/backups"
+        }
+        try sandbox.configure("""
+            collect_points:
+              site: {engine: files, path: $ROOT/collect, sources: {www: {engine: files, path: $ROOT/data}}}
+            backup_points:
+              offsite: {engine: rolling_archive, url: "\(url)", keep: {daily: 3}}
+            """)
+        let first = try sandbox.apply()
+        #expect(first.status == 0, "\(first.stdout)")
+        let again = try sandbox.apply(["--force"])
+        #expect(again.stdout.contains("cached     upload:offsite/site"), "the recorded location is checked with the password: \(again.stdout)")
+        let document = try String(contentsOfFile: documents + "/offsite-site.polyarchiv.json", encoding: .utf8)
+        #expect(document.contains("127.0.0.1") && !document.contains(password), "\(document)")
+        let journal = try Sandbox.shell("sqlite3 '\(sandbox.state)/journal.sqlite' .dump").output
+        #expect(journal.contains("127.0.0.1") && !journal.contains(password), "the journal holds the password")
+        for output in [first.stdout, first.stderr, again.stdout, again.stderr] { #expect(!output.contains(password)) }
+        // A fresh machine finds and downloads the backup with the configured password.
+        try FileManager.default.removeItem(atPath: sandbox.state)
+        let restored = try CLI.run(["restore", "-c", sandbox.config, "--target", sandbox.path("restored")])
+        #expect(restored.status == 0, "\(restored.stdout)\(restored.stderr)")
+        #expect(!restored.stdout.contains(password) && !restored.stderr.contains(password))
+        #expect(try Sandbox.shell("diff -r '\(sandbox.path("data"))' '\(sandbox.path("restored/site/www"))'").status == 0)
+    }
+
     @Test(arguments: [Kind.ftp, .webdav])
     func wrongCredentialsFailAtOnceWithOneClearLine(kind: Kind) throws {
         guard let server = try TestServer.start(kind.script) else { return }
@@ -323,3 +367,36 @@ struct SlowUpload {
         return try Sandbox.shell("cmp '\(sandbox.path("data/random.bin"))' '\(sandbox.path("restored/site/www/random.bin"))'").status == 0
     }
 }
+
+/// Servers that answer differently from nginx: what they say must not be taken for "missing".
+@Suite(.serialized) struct WebDAVQuirkTests {
+    /// A HEAD without Content-Length once made the metadata document look missing: every run started a
+    /// new history, and older backups were no longer listed (nor ever pruned).
+    @Test func aHeadWithoutLengthStillFindsTheDocumentAndItsHistory() throws {
+        let sandbox = try Sandbox()
+        try FileManager.default.createDirectory(atPath: sandbox.path("dav"), withIntermediateDirectories: true)
+        guard let server = try TestServer.start("flaky_dav.py", [sandbox.path("dav"), "0", "503", "--no-head-length"]) else {
+            throw TestServer.Unavailable(description: "flaky_dav.py")
+        }
+        defer { server.stop() }
+        try sandbox.write("data/a.txt", "a\n")
+        try sandbox.configure("""
+            collect_points:
+              site: {engine: files, path: $ROOT/collect, sources: {www: {engine: files, path: $ROOT/data}}}
+            backup_points:
+              dav: {engine: rolling_archive, url: "http://127.0.0.1:\(server.port)/b/{name}-{H}{M}{S}.tar.gz", keep: {last: 5}}
+            """)
+        for round in 0..<3 {
+            try sandbox.write("data/a.txt", "round \(round)\n")
+            let run = try sandbox.apply(["--force"])
+            #expect(run.status == 0, "\(run.stdout)")
+            sleep(1)
+        }
+        let document = try Data(contentsOf: URL(fileURLWithPath: sandbox.path("dav/b/dav-site.polyarchiv.json")))
+        let backups = (try JSONSerialization.jsonObject(with: document) as? [String: Any])?["backups"] as? [Any]
+        #expect(backups?.count == 3, "the document keeps every backup: \(String(decoding: document, as: UTF8.self))")
+        let listed = try CLI.run(["list", "-c", sandbox.config])
+        #expect(listed.stdout.components(separatedBy: ".tar.gz").count - 1 >= 3, "\(listed.stdout)")
+    }
+}
+

@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
 """A minimal WebDAV-like server whose first N PUTs answer 503 (for retry tests).
 
-Usage: flaky_dav.py ROOT FAILURES [STATUS] [--tls CERT KEY [--client-ca CA]]
-With --tls it speaks HTTPS; with --client-ca it also requires a client certificate signed by CA.
+Usage: flaky_dav.py ROOT FAILURES [STATUS] [--tls CERT KEY [--client-ca CA]] [--no-head-length]
+With --tls it speaks HTTPS; with --client-ca it also requires a client certificate signed by CA. With
+--no-head-length, HEAD answers carry no Content-Length (as some servers do); PROPFIND (Depth 0) tells the size and
+whether a path is a collection.
 Answers STATUS (default 503) to the first FAILURES PUT requests, then stores files under ROOT; HEAD, GET, MKCOL,
 MOVE (Destination header) and DELETE work. Prints its port, runs until stdin closes; every request is logged to
 ROOT/../requests.log as "METHOD PATH STATUS".
@@ -21,6 +23,9 @@ if "--client-ca" in arguments:
     at = arguments.index("--client-ca")
     client_ca = arguments[at + 1]
     del arguments[at:at + 2]
+no_head_length = "--no-head-length" in arguments
+if no_head_length:
+    arguments.remove("--no-head-length")
 root, failures = arguments[0], int(arguments[1])
 status = int(arguments[2]) if len(arguments) > 2 else 503
 log = os.path.join(os.path.dirname(os.path.abspath(root)), "requests.log")
@@ -56,8 +61,21 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if not os.path.isfile(path):
             return self.answer(404)
         self.send_response(200)
-        self.send_header("Content-Length", str(os.path.getsize(path)))
+        if not no_head_length:
+            self.send_header("Content-Length", str(os.path.getsize(path)))
         self.end_headers()
+
+    def do_PROPFIND(self):
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        path = self.local()
+        if not os.path.exists(path):
+            return self.answer(404)
+        kind = "<D:collection/>" if os.path.isdir(path) else ""
+        length = "" if os.path.isdir(path) else f"<D:getcontentlength>{os.path.getsize(path)}</D:getcontentlength>"
+        body = (f'<?xml version="1.0"?><D:multistatus xmlns:D="DAV:"><D:response><D:href>{self.path}</D:href><D:propstat><D:prop>'
+                f'<D:resourcetype>{kind}</D:resourcetype>{length}</D:prop><D:status>HTTP/1.1 200 OK</D:status></D:propstat>'
+                f'</D:response></D:multistatus>').encode()
+        self.answer(207, body)
 
     def do_GET(self):
         path = self.local()

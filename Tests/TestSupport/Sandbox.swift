@@ -55,9 +55,12 @@ public final class Sandbox: @unchecked Sendable {
         holder.arguments = ["apply", "-c", config, "--state-dir", state]
         holder.standardOutput = FileHandle.nullDevice
         try holder.run()
+        // Until the kernel lists its lock (/proc/locks: `1: POSIX ADVISORY WRITE PID …`).
         for _ in 0..<100 {
-            let text = (try? String(contentsOfFile: state + "/lock", encoding: .utf8)) ?? ""
-            if text.contains("PID \(holder.processIdentifier) ") { break }
+            let locks = (try? String(contentsOfFile: "/proc/locks", encoding: .utf8)) ?? ""
+            if locks.split(separator: "\n").contains(where: { $0.contains("POSIX") && $0.split(separator: " ").contains("\(holder.processIdentifier)") }) {
+                break
+            }
             usleep(50_000)
         }
         return holder

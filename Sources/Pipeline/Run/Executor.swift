@@ -47,7 +47,11 @@ public final class Executor: Sendable {
 
     private enum Step: Sendable {
         case decided(StageNode, Decision, key: String?, inputs: [StageContext.Input])
-        case finished(NodeResult)
+        /// `commit`: what is left to do before the journal may record the success (flush, record); the stages
+        /// after it start meanwhile.
+        case finished(NodeResult, commit: (@Sendable () async -> String?)?)
+        /// A success whose bytes could not be made durable or recorded: it failed after all.
+        case committed(StageID, failure: String?)
     }
 
     /// Runs every node once and returns how each ended, in graph order.
@@ -84,7 +88,10 @@ public final class Executor: Sendable {
                     runnable.remove(at: index)
                     for key in candidate.node.resourceKeys { held[key, default: 0] += 1 }
                     running += 1
-                    group.addTask { .finished(await self.execute(candidate.node, key: candidate.key, inputs: candidate.inputs)) }
+                    group.addTask {
+                        let (result, commit) = await self.execute(candidate.node, key: candidate.key, inputs: candidate.inputs)
+                        return .finished(result, commit: commit)
+                    }
                 }
             }
             func settle(_ result: NodeResult) {
@@ -106,12 +113,19 @@ public final class Executor: Sendable {
                     case .blocked(let reason):
                         settle(await record(node, .blocked, outputs: [], key: nil, detail: reason))
                     }
-                case .finished(let result):
+                case .finished(let result, let commit):
                     running -= 1
                     if let node = graph.node(result.id) {
                         for key in node.resourceKeys { held[key, default: 1] -= 1 }
                     }
                     settle(result)
+                    if let commit { group.addTask { .committed(result.id, failure: await commit()) } }
+                case .committed(let id, let failure):
+                    if let failure, let result = results[id] {
+                        results[id] = NodeResult(id: id, outcome: .failed, outputs: [], started: result.started, ended: Date(),
+                                                 detail: failure)
+                        events(.warning(id: id, message: failure))
+                    }
                 }
                 launch()
             }
@@ -147,7 +161,8 @@ public final class Executor: Sendable {
         return result
     }
 
-    private func execute(_ node: StageNode, key: String?, inputs: [StageContext.Input]) async -> NodeResult {
+    private func execute(_ node: StageNode, key: String?, inputs: [StageContext.Input]) async
+        -> (NodeResult, commit: (@Sendable () async -> String?)?) {
         let started = Date()
         let journal = self.journal
         let runID = self.runID
@@ -162,7 +177,7 @@ public final class Executor: Sendable {
         do {
             execution = try await pool.run { try journal.startExecution(run: runID, node: node.id, key: key, at: started) }
         } catch {
-            return result(.failed, detail: "cannot record the stage in the journal \(journal.path): \(error)")
+            return (result(.failed, detail: "cannot record the stage in the journal \(journal.path): \(error)"), nil)
         }
         let context = StageContext(
             node: node, inputs: inputs, store: store, journal: journal, pool: pool, cancellation: cancellation, date: date,
@@ -174,10 +189,33 @@ public final class Executor: Sendable {
             try cancellation.check()
             let outputs = try await node.work.run(context)
             try cancellation.check()
-            // What it wrote is on disk before the journal says it exists (one flush per file system).
+            let succeeded = result(.succeeded, outputs, bytes: outputs.reduce(0) { $0 + $1.size })
+            // What it wrote is on disk before the journal says it exists (one flush per file system). The
+            // stages after it need not wait for the flush: they read what it wrote from the page cache, and
+            // their own records wait for their own flush.
             let places = context.written.all + [store.root.path]
-            try await pool.run { try FileSync.flush(places) }
-            outcome = result(.succeeded, outputs, bytes: outputs.reduce(0) { $0 + $1.size })
+            let pool = self.pool
+            return (succeeded, commit: {
+                do {
+                    try await pool.run { try FileSync.flush(places) }
+                } catch {
+                    let failure = "what it wrote could not be made durable: \(error)"
+                    _ = try? await pool.run {
+                        try journal.finishExecution(execution, node: node.id, key: key, state: NodeOutcome.failed.rawValue,
+                                                    outputs: [], bytes: 0, error: failure, at: Date())
+                    }
+                    return failure
+                }
+                do {
+                    try await pool.run {
+                        try journal.finishExecution(execution, node: node.id, key: key, state: succeeded.outcome.rawValue,
+                                                    outputs: succeeded.outputs, bytes: succeeded.bytes, error: nil, at: succeeded.ended)
+                    }
+                } catch {
+                    return "the stage ran but its result could not be recorded in the journal \(journal.path): \(error); it will run again"
+                }
+                return nil
+            })
         } catch is CancellationFlag.Cancelled {
             outcome = result(.interrupted, detail: "interrupted")
         } catch let error as ContentStore.StoreError where error.damagedObject != nil {
@@ -200,9 +238,9 @@ public final class Executor: Sendable {
                                             outputs: outcome.outputs, bytes: outcome.bytes, error: outcome.detail, at: outcome.ended)
             }
         } catch {
-            return result(.failed, detail: "the stage ran but its result could not be recorded in the journal "
-                          + "\(journal.path): \(error); it will run again")
+            return (result(.failed, detail: "the stage ran but its result could not be recorded in the journal "
+                           + "\(journal.path): \(error); it will run again"), nil)
         }
-        return outcome
+        return (outcome, nil)
     }
 }

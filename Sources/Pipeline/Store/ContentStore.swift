@@ -195,6 +195,11 @@ public final class ContentStore: Sendable {
         FileIdentity(path: path).map { verified.isVerified(path, digest, $0) } ?? false
     }
 
+    /// The same, for the file open at `descriptor` (one `fstat`, no path lookup).
+    public func isVerified(_ path: String, _ digest: Digest, descriptor: Int32) -> Bool {
+        FileIdentity(descriptor: descriptor).map { verified.isVerified(path, digest, $0) } ?? false
+    }
+
     /// Checks an object against its digest, unless this run wrote or checked it and it did not change since.
     public func ensureVerified(_ digest: Digest) throws {
         if isVerified(path(of: digest), digest) { return }

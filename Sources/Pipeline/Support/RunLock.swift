@@ -1,7 +1,9 @@
 import Foundation
 
-/// One `apply` at a time per state directory: an exclusive `flock` on `<state>/lock`. The kernel
-/// releases it when the holder dies, so a crash never leaves a stale lock. The file says who holds it.
+/// One `apply` at a time per state directory: an exclusive POSIX record lock on `<state>/lock`. The kernel
+/// releases it when the holder dies, so a crash never leaves a stale lock, and tells who holds it
+/// (`F_GETLK`): the file itself is never written, so a run that changes nothing writes nothing.
+/// One per process at a time: closing any descriptor of the file releases a process's record locks.
 public final class RunLock: @unchecked Sendable {
     private let descriptor: Int32
     public let path: String
@@ -23,29 +25,35 @@ public final class RunLock: @unchecked Sendable {
             throw StageFailure("cannot open the lock file \(path): \(String(cString: strerror(errno)))")
         }
         let deadline = Date().addingTimeInterval(timeout)
-        while flock(descriptor, LOCK_EX | LOCK_NB) != 0 {
-            guard errno == EWOULDBLOCK || errno == EINTR, Date() < deadline else {
+        var request = Self.wholeFile(F_WRLCK)
+        while fcntl(descriptor, F_SETLK, &request) != 0 {
+            guard errno == EACCES || errno == EAGAIN || errno == EINTR, Date() < deadline else {
                 let holder = RunLock.describeHolder(descriptor)
                 close(descriptor)
                 throw Locked(holder: holder, hint: hint)
             }
             usleep(100_000)
         }
-        let formatter = ISO8601DateFormatter()
-        let text = "locked by PID \(getpid()) since \(formatter.string(from: Date()))\n"
-        ftruncate(descriptor, 0)
-        _ = text.withCString { pwrite(descriptor, $0, strlen($0), 0) }
+    }
+
+    private static func wholeFile(_ type: Int32) -> flock {
+        var lock = flock()
+        lock.l_type = Int16(type)
+        lock.l_whence = Int16(SEEK_SET)
+        lock.l_start = 0
+        lock.l_len = 0
+        return lock
     }
 
     private static func describeHolder(_ descriptor: Int32) -> String {
-        var buffer = [UInt8](repeating: 0, count: 256)
-        let count = pread(descriptor, &buffer, buffer.count, 0)
-        let text = count > 0 ? String(decoding: buffer[0..<count], as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines) : ""
-        return text.isEmpty ? "holder unknown" : text
+        var probe = wholeFile(F_WRLCK)
+        guard fcntl(descriptor, F_GETLK, &probe) == 0, probe.l_type != Int16(F_UNLCK), probe.l_pid > 0 else { return "holder unknown" }
+        let command = (try? String(contentsOfFile: "/proc/\(probe.l_pid)/cmdline", encoding: .utf8))?
+            .split(separator: "\0").prefix(2).joined(separator: " ")
+        return "locked by PID \(probe.l_pid)" + (command.map { ", \($0)" } ?? "")
     }
 
     deinit {
-        flock(descriptor, LOCK_UN)
         close(descriptor)
     }
 }

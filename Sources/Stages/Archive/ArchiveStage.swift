@@ -26,14 +26,18 @@ public struct ArchiveStage: StageWork {
         try await context.blocking { [self] in
             let tree = try TreeAssembler.assemble(context)
             let writer = try context.store.makeWriter()
+            // The archive before it, a store object, checked against its digest (a corrupt one is deleted).
+            let store = context.store
+            let previous = FrameSource(FrameIndex.load(context.journal, stage: context.node.id)) { index in
+                try store.ensureVerified(index.archive)
+            }
             let frames = try TarWriter.write(tree, format: request.format, level: request.level, store: context.store,
-                                             reuse: FrameIndex.load(context.journal, stage: context.node.id),
-                                             cancellation: context.cancellation) {
+                                             reuse: previous, cancellation: context.cancellation) {
                 try writer.write($0)
                 context.progress(writer.count)
             }
             let archive = try writer.finish(location: name)
-            try FrameIndex(file: context.store.path(of: archive.digest), archive: archive.digest, frames: frames)
+            try FrameIndex(file: store.path(of: archive.digest), archive: archive.digest, frames: frames)
                 .save(context.journal, stage: context.node.id)
             return [archive]
         }

@@ -9,7 +9,8 @@ import Pipeline
 /// checked against its digest, instead of being made again: an archive of a tree where 1% changed reads and
 /// compresses about 1%. Call it on a blocking thread.
 public enum TarWriter {
-    /// Receives the archive's bytes, in order, on the calling thread.
+    /// Receives the archive's bytes, in order, on a thread of its own (it hashes and writes while the frames
+    /// are made).
     public typealias Sink = (UnsafeRawBufferPointer) throws -> Void
 
     /// libarchive converts UTF-8 names through the C library's locale; in the default "C" locale a
@@ -27,15 +28,26 @@ public enum TarWriter {
 
     /// Returns where each frame went in the output (for the next archive's `reuse`).
     @discardableResult
-    static func write(_ tree: Tree, format: ArchiveFormat, level: Int?, store: ContentStore, reuse: FrameIndex? = nil,
-                      cancellation: CancellationFlag, sink: Sink) throws -> [String: FrameIndex.Frame] {
+    static func write(_ tree: Tree, format: ArchiveFormat, level: Int?, store: ContentStore, reuse previous: FrameSource? = nil,
+                      cancellation: CancellationFlag, sink: @escaping Sink) throws -> [String: FrameIndex.Frame] {
+        let output = OrderedWorkers<[UInt8], Void>(threads: 1, window: 4) { bytes in try bytes.withUnsafeBytes { try sink($0) } }
+        defer { output.finish() }
+        let frames = try write(tree, format: format, level: level, store: store, reuse: previous, cancellation: cancellation) { bytes in
+            _ = try output.submit(.work(bytes))
+        }
+        _ = try output.drain()
+        return frames
+    }
+
+    private static func write(_ tree: Tree, format: ArchiveFormat, level: Int?, store: ContentStore, reuse previous: FrameSource?,
+                              cancellation: CancellationFlag, output: ([UInt8]) throws -> Void) throws -> [String: FrameIndex.Frame] {
         let chunking = ArchiveChunking(tree, tag: tag(format: format, level: level))
-        let previous = FrameSource(reuse)
+        // Copied frames count only once the archive they come from is checked whole.
+        var previousChecked: BackgroundCheck?
         let chunks = chunking.chunks
         struct Made {
-            /// nil: the earlier frame was gone or damaged, and the chunk must be made again.
+            /// nil: the earlier frame was gone, and the chunk must be made again.
             let bytes: [UInt8]?
-            let digest: Digest?
             let chunk: Int?
         }
         enum FrameJob {
@@ -43,10 +55,7 @@ public enum TarWriter {
             case copy(chunk: Int)
         }
         func compressed(_ bytes: [UInt8], chunk: Int?) throws -> Made {
-            let output = try FrameCompressor.compress(bytes, format: format, level: level)
-            var hash = StreamingHash()
-            output.withUnsafeBytes { hash.update($0) }
-            return Made(bytes: output, digest: hash.finalize(), chunk: chunk)
+            Made(bytes: try FrameCompressor.compress(bytes, format: format, level: level), chunk: chunk)
         }
         // An xz compressor at its default level needs about 100 MB: one at a time.
         let threads = format == .tarXz ? 1 : min(4, max(2, ProcessInfo.processInfo.activeProcessorCount))
@@ -54,9 +63,8 @@ public enum TarWriter {
             switch job {
             case let .compress(bytes, chunk): return try compressed(bytes, chunk: chunk)
             case let .copy(chunk):
-                // Read back and checked here, on a worker, beside the compression of what changed.
-                let frame = previous?.frame(chunks[chunk].key)
-                return Made(bytes: frame?.bytes, digest: frame?.digest, chunk: chunk)
+                // Read back here, on a worker, beside the compression of what changed.
+                return Made(bytes: previous?.frame(chunks[chunk].key), chunk: chunk)
             }
         }
         defer { workers.finish() }
@@ -65,13 +73,13 @@ public enum TarWriter {
         func emit(_ made: [Made]) throws {
             for var frame in made {
                 if frame.bytes == nil, let chunk = frame.chunk {
-                    // A damaged earlier frame: this chunk alone, made again from its entries, in its place.
+                    // An earlier frame that is not there: this chunk alone, made again from its entries, in its place.
                     frame = try compressed(try tarBytes(of: chunks[chunk], chunking, store: store, cancellation: cancellation), chunk: chunk)
                 }
                 guard let bytes = frame.bytes else { continue }
-                try bytes.withUnsafeBytes { try sink($0) }
-                if let chunk = frame.chunk, let digest = frame.digest {
-                    frames[chunks[chunk].key] = FrameIndex.Frame(offset: offset, length: Int64(bytes.count), digest: digest)
+                try output(bytes)
+                if let chunk = frame.chunk {
+                    frames[chunks[chunk].key] = FrameIndex.Frame(offset: offset, length: Int64(bytes.count))
                 }
                 offset += Int64(bytes.count)
             }
@@ -81,7 +89,8 @@ public enum TarWriter {
         var index = 0
         while index < chunks.count {
             try cancellation.check()
-            if previous?.has(chunks[index].key) == true {
+            if let previous, previous.has(chunks[index].key) {
+                if previousChecked == nil { previousChecked = BackgroundCheck(previous.check) }
                 try emit(try workers.submit(.work(.copy(chunk: index))))
                 index += 1
                 continue
@@ -107,6 +116,7 @@ public enum TarWriter {
         try stream.close()
         try emit(try workers.submit(.work(.compress(stream.take(), chunk: nil))))
         try emit(try workers.drain())
+        try previousChecked?.wait()
         return frames
     }
 

@@ -33,12 +33,20 @@ struct ArchiveBackupPoint: BackupPointEngine {
             throw ConfigurationError("`url` `\(Redaction.maskingURLPassword(url))` must end with \(ArchiveFormat.suffixList)", parameter: "url")
         }
         try Transports.check(url, parameter: "url")
+        // A password in the URL is kept out of everything recorded and shown.
+        var transport = try TransportSettings(parameters)
+        try transport.takePassword(from: &url, parameter: "url")
+        var metadata = pair.metadataURL
+        if var given = metadata {
+            try transport.takePassword(from: &given, parameter: "metadata_url")
+            metadata = given
+        }
+        self.transport = transport
         self.url = url + suffix
         self.format = format
         level = parameters.int("compression_level")
-        transport = try TransportSettings(parameters)
         // Beside the backups by default: the URL's directory, one document per (backup point, collect point).
-        metadataURL = pair.metadataURL ?? RemotePath.directory(of: url) + "/\(pair.backupPoint)-\(pair.collectPoint).polyarchiv.json"
+        metadataURL = metadata ?? RemotePath.directory(of: url) + "/\(pair.backupPoint)-\(pair.collectPoint).polyarchiv.json"
         metadataBeside = pair.metadataURL == nil
         recorder = BackupRecorder(pair, metadataURL: metadataURL)
         resourceKeys = TransportParameters.hostKey(url)

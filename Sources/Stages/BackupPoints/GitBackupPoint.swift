@@ -127,7 +127,8 @@ struct GitPushWork: StageWork {
                 localBranch = branch
                 let path = context.stateDirectory.appendingPathComponent("git").appendingPathComponent(context.node.id.path.joined(separator: "_") + ".git").path
                 repository = try GitRepository.open(path) ?? GitRepository.create(path, branch: branch, bare: true)
-                let treeID = try GitTreeWriter(repository: repository, store: context.store, cancellation: context.cancellation).write(tree)
+                let treeID = try GitBlobIDs.write(tree, with: GitTreeWriter(repository: repository, store: context.store,
+                                                                            cancellation: context.cancellation), context)
                 let head = try repository.commit(onBranch: branch)
                 if try head == nil || GitRepository.hex(repository.info(head!).tree) != GitRepository.hex(treeID) {
                     _ = try repository.commit(tree: treeID, branch: branch, parent: head, author: author, message: message,

@@ -38,12 +38,18 @@ struct ArchiveCollectPoint: CollectPointEngine {
             context.wrote(path)
             // The frames of the archive it replaces are copied where its content did not change.
             var frames: [String: FrameIndex.Frame] = [:]
-            let previous = FrameIndex.load(context.journal, stage: context.node.id).flatMap { $0.file == archive ? $0 : nil }
+            let store = context.store
+            let index = FrameIndex.load(context.journal, stage: context.node.id).flatMap { $0.file == archive ? $0 : nil }
+            let previous = FrameSource(index) { index in try store.readFile(index.file, expecting: index.archive) { _ in } }
+            var hash = StreamingHash()
             try AtomicFile.write(archive) { sink in
-                frames = try TarWriter.write(tree, format: format, level: level, store: context.store, reuse: previous,
-                                             cancellation: context.cancellation, sink: sink)
+                frames = try TarWriter.write(tree, format: format, level: level, store: store, reuse: previous,
+                                             cancellation: context.cancellation) { bytes in
+                    hash.update(bytes)
+                    try sink(bytes)
+                }
             }
-            try FrameIndex(file: archive, archive: nil, frames: frames).save(context.journal, stage: context.node.id)
+            try FrameIndex(file: archive, archive: hash.finalize(), frames: frames).save(context.journal, stage: context.node.id)
             // The files stay where they came from (the archive holds a compressed copy).
             let artifact = try context.store.put(tree, places: TreeAssembler.places(context))
             try Placements(context.journal).record(archive, holds: artifact.digest)

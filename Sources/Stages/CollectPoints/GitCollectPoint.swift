@@ -41,7 +41,9 @@ struct GitCollectPoint: CollectPointEngine {
             let tree = try TreeAssembler.assemble(context)
             let repository = try Self.openOrCreate(path, branch: branch)
             chmod(path, 0o700)  // dumps land in the work tree: only their owner may read them
-            let treeID = try GitTreeWriter(repository: repository, store: context.store, cancellation: context.cancellation).write(tree)
+            // Unchanged files are not read again: git's ids of the last run's blobs are known.
+            let treeID = try GitBlobIDs.write(tree, with: GitTreeWriter(repository: repository, store: context.store,
+                                                                        cancellation: context.cancellation), context)
             var commit = try repository.commit(onBranch: branch)
             if try commit == nil || GitRepository.hex(repository.info(commit!).tree) != GitRepository.hex(treeID) {
                 commit = try repository.commit(tree: treeID, branch: branch, parent: commit, author: author, message: message,

@@ -20,7 +20,11 @@ struct RemoteFilesSource: SourceEngine {
     let transport: TransportSettings
 
     init(_ parameters: EngineParameters) throws {
-        url = try parameters.required("url")
+        var url: String = try parameters.required("url")
+        var transport = try TransportSettings(parameters)
+        try transport.takePassword(from: &url, parameter: "url")
+        self.url = url
+        self.transport = transport
         let scheme = url.lowercased()
         guard scheme.hasPrefix("ssh://") || scheme.hasPrefix("sftp://") else {
             throw ConfigurationError("remote_files pulls ssh:// (rsync over ssh) or sftp:// URLs; `\(Redaction.maskingURLPassword(url))` is neither",
@@ -29,7 +33,6 @@ struct RemoteFilesSource: SourceEngine {
         excludes = parameters.list("exclude")
         ssh = SSHSettings(parameters)
         timeout = parameters.seconds("timeout").map(TimeInterval.init)
-        transport = try TransportSettings(parameters)
     }
 
     func defaultDestination(source name: String) -> String { "\(name)/" }

@@ -8,6 +8,11 @@ enum FileCopy {
         let input = open(source, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
         guard input >= 0 else { throw StageFailure("cannot read \(source): \(FileIO.lastError)") }
         defer { close(input) }
+        try copy(input, from: source, to: output, size: size, what: what)
+    }
+
+    /// From an open file, read from its start.
+    static func copy(_ input: Int32, from source: String, to output: Int32, size: Int64, what: String) throws {
         var copied: Int64 = 0
         while copied < size {
             let count = linuxCopyFileRange(input, nil, output, nil, Int(min(size - copied, 1 << 30)), 0)

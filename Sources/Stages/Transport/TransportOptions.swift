@@ -34,6 +34,19 @@ struct TransportSettings: Sendable {
         }
     }
 
+    /// Takes the password out of a URL (`https://user:pw@host/…` → `https://user@host/…`): the URL is what
+    /// is recorded (metadata documents, the journal) and shown, the password goes to the transfers only.
+    mutating func takePassword(from url: inout String, parameter: String) throws {
+        let (bare, found) = Redaction.splittingURLPassword(url)
+        guard let found else { return }
+        if let password, password != Secret(.literal(found)) {
+            throw ConfigurationError("`\(parameter)` has a password and `password` is set too: give it once (better: `password: ${env:…}` "
+                                     + "or `password_file`, which keep it out of the configuration)", parameter: parameter)
+        }
+        password = Secret(.literal(found))
+        url = bare
+    }
+
     /// The options of a transfer, secrets revealed.
     func options(_ secrets: Secrets) throws -> TransportOptions {
         var options = base

@@ -50,14 +50,31 @@ struct WebDAVTransport: RemoteTransport {
     }
 
     func download(_ url: String, cancellation: CancellationFlag, sink: (UnsafeRawBufferPointer) throws -> Void) throws {
-        // A 404's body must not reach the sink: check the size first.
-        guard try remoteSize(url, cancellation: cancellation) != nil else { throw TransportError.missing(url) }
+        // A 404's body must not reach the sink: ask first (a resource whose size is not told exists all the same).
+        guard try head(url, cancellation: cancellation) != nil else { throw TransportError.missing(url) }
         let result = try CurlCall(url: url, options: options).perform(cancellation: cancellation, sink: sink)
         try CurlCall.check(result, "downloading \(Redaction.maskingURLPassword(url))")
     }
 
+    /// Deletes one file. A WebDAV DELETE of a collection deletes everything in it: a URL that names one (or
+    /// ends with `/`) is refused, whatever a document says.
     func delete(_ url: String, cancellation: CancellationFlag) throws {
+        guard !url.hasSuffix("/") else {
+            throw TransportError.permanent("refusing to delete \(Redaction.maskingURLPassword(url)): it names a collection (a directory)")
+        }
         try Transports.retrying("deleting \(Redaction.maskingURLPassword(url))", retries: options.retries, cancellation: cancellation) {
+            var propfind = CurlCall(url: url, options: options)
+            propfind.method = "PROPFIND"
+            propfind.headers = ["Depth: 0", "Content-Type: application/xml"]
+            propfind.body = Data(#"<?xml version="1.0"?><propfind xmlns="DAV:"><prop><resourcetype/></prop></propfind>"#.utf8)
+            var answer = Data()
+            let found = try propfind.perform(cancellation: cancellation) { answer.append(contentsOf: $0) }
+            if found.status == 404 { return }
+            try CurlCall.check(found, "checking \(Redaction.maskingURLPassword(url)) before deleting it")
+            if Self.isCollection(inPropfind: String(decoding: answer, as: UTF8.self)) {
+                throw TransportError.permanent("refusing to delete \(Redaction.maskingURLPassword(url)): it is a collection (a directory), "
+                                               + "and polyarchiv deletes only the files it uploaded")
+            }
             var delete = CurlCall(url: url, options: options)
             delete.method = "DELETE"
             let result = try delete.perform(cancellation: cancellation)
@@ -66,12 +83,45 @@ struct WebDAVTransport: RemoteTransport {
         }
     }
 
+    /// The size of the resource; nil when there is none. A server whose HEAD gives no Content-Length is
+    /// asked by PROPFIND (getcontentlength).
     func remoteSize(_ url: String, cancellation: CancellationFlag) throws -> Int64? {
+        guard let length = try head(url, cancellation: cancellation) else { return nil }
+        if length >= 0 { return length }
+        var propfind = CurlCall(url: url, options: options)
+        propfind.method = "PROPFIND"
+        propfind.headers = ["Depth: 0", "Content-Type: application/xml"]
+        propfind.body = Data(#"<?xml version="1.0"?><propfind xmlns="DAV:"><prop><getcontentlength/></prop></propfind>"#.utf8)
+        var answer = Data()
+        let result = try propfind.perform(cancellation: cancellation) { answer.append(contentsOf: $0) }
+        if result.status == 404 { return nil }
+        try CurlCall.check(result, "asking the size of \(Redaction.maskingURLPassword(url))")
+        guard let size = Self.contentLength(inPropfind: String(decoding: answer, as: UTF8.self)) else {
+            throw TransportError.permanent("\(Redaction.maskingURLPassword(url)) exists but the server tells neither its Content-Length "
+                                           + "nor its getcontentlength")
+        }
+        return size
+    }
+
+    /// HEAD: nil when the resource does not exist, else its Content-Length (-1 when the server gives none).
+    private func head(_ url: String, cancellation: CancellationFlag) throws -> Int64? {
         var head = CurlCall(url: url, options: options)
         head.noBody = true
         let result = try head.perform(cancellation: cancellation)
         if result.status == 404 { return nil }
         try CurlCall.check(result, "checking \(Redaction.maskingURLPassword(url))")
-        return result.contentLength >= 0 ? result.contentLength : nil
+        return result.contentLength >= 0 ? result.contentLength : -1
+    }
+
+    /// `<D:resourcetype><D:collection/></D:resourcetype>`, whatever the namespace prefix.
+    static func isCollection(inPropfind xml: String) -> Bool {
+        guard let start = xml.range(of: "resourcetype>"), let end = xml[start.upperBound...].range(of: "resourcetype>") else { return false }
+        return xml[start.upperBound..<end.lowerBound].contains("collection")
+    }
+
+    /// `<D:getcontentlength>123</D:getcontentlength>`, whatever the namespace prefix.
+    static func contentLength(inPropfind xml: String) -> Int64? {
+        guard let open = xml.range(of: "getcontentlength>"), let close = xml[open.upperBound...].range(of: "</") else { return nil }
+        return Int64(xml[open.upperBound..<close.lowerBound].trimmingCharacters(in: .whitespacesAndNewlines))
     }
 }

@@ -16,21 +16,22 @@ enum TreeMaterializer {
     static func materialize(_ tree: Tree, at root: String, store: ContentStore, cancellation: CancellationFlag,
                             progress: (Int64) -> Void) throws {
         try claim(root)
+        let asRoot = geteuid() == 0
         var written: Int64 = 0
         var wanted = Set(tree.entries.map(\.path))
         wanted.insert(ownerMark)
         try removeExtraneous(root, relative: "", wanted: wanted, tree: tree)
         let files = Set(tree.files.map(\.path))
         // Files are written on two threads, in batches (the directories they go in are made first, here).
-        let writers = OrderedWorkers<[(entry: Tree.Entry, path: String)], Int64>(threads: 2) { batch in
+        let writers = OrderedWorkers<[(entry: Tree.Entry, path: String, existing: mode_t?)], Int64>(threads: 2) { batch in
             for file in batch {
                 try cancellation.check()
-                try writeFile(file.entry, to: file.path, store: store)
+                try writeFile(file.entry, to: file.path, replacing: file.existing, store: store)
             }
             return batch.reduce(0) { $0 + $1.entry.size }
         }
         defer { writers.finish() }
-        var batch: [(entry: Tree.Entry, path: String)] = []
+        var batch: [(entry: Tree.Entry, path: String, existing: mode_t?)] = []
         var batchBytes: Int64 = 0
         func wrote(_ sizes: [Int64]) {
             for size in sizes { written += size }
@@ -72,13 +73,16 @@ enum TreeMaterializer {
             case .file:
                 if let target = entry.hardlink, files.contains(target) { continue }  // linked below, once its target is there
                 var info = stat()
-                let mtime = lstat(path, &info) == 0
-                    ? Int64(info.st_mtim.tv_sec) * 1_000_000_000 + Int64(info.st_mtim.tv_nsec) : -1
+                let exists = lstat(path, &info) == 0
+                let mtime = exists ? Int64(info.st_mtim.tv_sec) * 1_000_000_000 + Int64(info.st_mtim.tv_nsec) : -1
                 if mtime == entry.mtime && Int64(info.st_size) == entry.size && (info.st_mode & S_IFMT) == S_IFREG && !store.isDamaged(path) {
+                    if asRoot, let owner = entry.owner, owner.uid != info.st_uid || owner.gid != info.st_gid {
+                        lchown(path, owner.uid, owner.gid)
+                    }
                     if UInt32(info.st_mode) & 0o7777 != entry.mode { chmod(path, mode_t(entry.mode)) }
                     continue
                 }
-                batch.append((entry, path))
+                batch.append((entry, path, exists ? info.st_mode : nil))
                 batchBytes += entry.size
                 if batch.count >= 64 || batchBytes >= 8 << 20 { try submit() }
             }
@@ -89,8 +93,10 @@ enum TreeMaterializer {
             guard let target = entry.hardlink, files.contains(target) else { continue }
             try link(root + "/" + target, as: root + "/" + entry.path)
         }
-        if geteuid() == 0 {
-            for entry in tree.entries where !entry.path.isEmpty {
+        // Files got their owner when written (a later chown would change their ctime, and this run's
+        // knowledge that they hold what was verified).
+        if asRoot {
+            for entry in tree.entries where !entry.path.isEmpty && entry.kind != .file {
                 if let owner = entry.owner { lchown(root + "/" + entry.path, owner.uid, owner.gid) }
             }
         }
@@ -148,49 +154,64 @@ enum TreeMaterializer {
         try text.utf8CString.dropLast().withUnsafeBytes { try FileIO.writeAll(descriptor, $0, what: mark) }
     }
 
-    private static func writeFile(_ entry: Tree.Entry, to path: String, store: ContentStore) throws {
+    /// `replacing`: the mode of what is at `path` now (nil: nothing).
+    private static func writeFile(_ entry: Tree.Entry, to path: String, replacing existing: mode_t?, store: ContentStore) throws {
         guard let digest = entry.digest else { return }
         let temporary = path + temporarySuffix
-        unlink(temporary)
+        // A directory where the file goes: it goes (files that were under it left the tree too).
+        if let existing, existing & S_IFMT == S_IFDIR { try? FileManager.default.removeItem(atPath: path) }
         // A dump in the store (mode 0600, as dumps have) becomes the collect point's file by a link: no copy.
-        if entry.source == nil, entry.mode == TreeAssembler.dumpMode, store.size(of: digest) == entry.size,
-           Glibc.link(store.path(of: digest), temporary) == 0 {
-            try place(temporary, at: path, entry)
-            store.noteVerified(path, digest)
-            return
+        if entry.source == nil, entry.mode == TreeAssembler.dumpMode, store.size(of: digest) == entry.size {
+            unlink(temporary)
+            if Glibc.link(store.path(of: digest), temporary) == 0 {
+                if geteuid() == 0, let owner = entry.owner { lchown(temporary, owner.uid, owner.gid) }
+                chmod(temporary, mode_t(entry.mode))
+                setTimes(temporary, entry.mtime, followLinks: false)
+                try moveIntoPlace(temporary, path)
+                store.noteVerified(path, digest)
+                return
+            }
         }
-        let descriptor = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        // Leftovers of an interrupted run were deleted before (`removeExtraneous`).
+        var descriptor = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        if descriptor < 0 && errno == EEXIST {
+            unlink(temporary)
+            descriptor = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        }
         guard descriptor >= 0 else { throw StageFailure("cannot write \(temporary): \(String(cString: strerror(errno)))") }
         do {
-            if let source = entry.source, store.isVerified(source, digest) {
-                try FileCopy.copy(from: source, to: descriptor, size: entry.size, what: path)
+            let input = entry.source.map { open($0, O_RDONLY | O_CLOEXEC | O_NOFOLLOW) } ?? -1
+            defer { if input >= 0 { close(input) } }
+            if let source = entry.source, input >= 0, store.isVerified(source, digest, descriptor: input) {
+                try FileCopy.copy(input, from: source, to: descriptor, size: entry.size, what: path)
                 // The source may not change while it is copied: it was verified, and is trusted, as it was.
-                guard store.isVerified(source, digest) else { throw ContentStore.StoreError.changed(digest, path: source) }
+                guard store.isVerified(source, digest, descriptor: input) else { throw ContentStore.StoreError.changed(digest, path: source) }
             } else {
                 try store.read(entry) { chunk in try FileIO.writeAll(descriptor, chunk, what: path) }
             }
+            // The owner before the mode: chown clears the set-id bits.
+            if geteuid() == 0, let owner = entry.owner { fchown(descriptor, owner.uid, owner.gid) }
+            fchmod(descriptor, mode_t(entry.mode))
+            let time = timespec(tv_sec: Int(entry.mtime / 1_000_000_000), tv_nsec: Int(entry.mtime % 1_000_000_000))
+            var times = [time, time]
+            futimens(descriptor, &times)
         } catch {
             close(descriptor)
             unlink(temporary)
             throw error
         }
-        fchmod(descriptor, mode_t(entry.mode))
         guard close(descriptor) == 0 else {
             let reason = FileIO.lastError
             unlink(temporary)
             throw StageFailure("cannot write \(path): \(reason)")
         }
-        try place(temporary, at: path, entry)
+        try moveIntoPlace(temporary, path)
         store.noteVerified(path, digest)
     }
 
-    /// The finished temporary file gets its mtime and takes its final name.
-    private static func place(_ temporary: String, at path: String, _ entry: Tree.Entry) throws {
-        chmod(temporary, mode_t(entry.mode))
-        setTimes(temporary, entry.mtime, followLinks: false)
-        var info = stat()
-        if lstat(path, &info) == 0 && (info.st_mode & S_IFMT) == S_IFDIR { try? FileManager.default.removeItem(atPath: path) }
-        guard rename(temporary, path) == 0 else {
+    /// The finished temporary file takes its final name.
+    private static func moveIntoPlace(_ temporary: String, _ path: String) throws {
+        guard Glibc.rename(temporary, path) == 0 else {
             let reason = String(cString: strerror(errno))
             unlink(temporary)
             throw StageFailure("cannot move \(temporary) into place: \(reason)")
