@@ -49,7 +49,11 @@ struct GitCollectPoint: CollectPointEngine {
                 commit = try repository.commit(tree: treeID, branch: branch, parent: commit, author: author, message: message,
                                                date: context.date)
             }
-            try repository.checkout(commit!)
+            // The work tree is written like a files collect point (streamed, unchanged files left alone), then
+            // the index is set to match it: a libgit2 checkout would inflate every blob again, whole in memory.
+            try TreeMaterializer.materialize(tree, at: path, store: context.store, cancellation: context.cancellation,
+                                             owner: .gitRepository, progress: context.progress)
+            try repository.setIndex(to: try repository.info(commit!).tree)
             context.wrote(path)
             // The work tree holds the files now (checked against their digests when read: git keeps no mtimes).
             let artifact = try context.store.put(tree, placedAt: path)

@@ -129,6 +129,35 @@ final class GitRepository {
         }
     }
 
+    /// Makes the index hold `tree`, with the stat data of the work tree's files (which the caller wrote to
+    /// match it), so `git status` sees a clean work tree without reading a file.
+    func setIndex(to tree: git_oid) throws {
+        var oid = tree
+        var treeHandle: OpaquePointer?
+        try Self.check(git_tree_lookup(&treeHandle, handle, &oid), "cannot read tree \(Self.hex(tree))")
+        defer { git_tree_free(treeHandle) }
+        var index: OpaquePointer?
+        try Self.check(git_repository_index(&index, handle), "cannot open the index of \(path)")
+        defer { git_index_free(index) }
+        try Self.check(git_index_read_tree(index, treeHandle), "cannot fill the index of \(path)")
+        for position in 0..<git_index_entrycount(index) {
+            guard var entry = git_index_get_byindex(index, position)?.pointee else { continue }
+            var info = stat()
+            guard lstat(path + "/" + String(cString: entry.path), &info) == 0 else { continue }
+            entry.ctime = git_index_time(seconds: Int32(truncatingIfNeeded: info.st_ctim.tv_sec),
+                                         nanoseconds: UInt32(truncatingIfNeeded: info.st_ctim.tv_nsec))
+            entry.mtime = git_index_time(seconds: Int32(truncatingIfNeeded: info.st_mtim.tv_sec),
+                                         nanoseconds: UInt32(truncatingIfNeeded: info.st_mtim.tv_nsec))
+            entry.dev = UInt32(truncatingIfNeeded: info.st_dev)
+            entry.ino = UInt32(truncatingIfNeeded: info.st_ino)
+            entry.uid = info.st_uid
+            entry.gid = info.st_gid
+            entry.file_size = UInt32(truncatingIfNeeded: info.st_size)
+            try Self.check(git_index_add(index, &entry), "cannot update the index of \(path)")
+        }
+        try Self.check(git_index_write(index), "cannot write the index of \(path)")
+    }
+
     static func hex(_ oid: git_oid) -> String {
         var copy = oid
         return withUnsafeBytes(of: &copy.id) { $0.map { String(format: "%02x", $0) }.joined() }

@@ -13,14 +13,27 @@ enum TreeMaterializer {
     /// non-empty directory without this mark: a `path` pointed at live data must not wipe it.
     static let ownerMark = ".polyarchiv-collect-point"
 
-    static func materialize(_ tree: Tree, at root: String, store: ContentStore, cancellation: CancellationFlag,
+    /// Who vouches that polyarchiv may replace what is in the directory.
+    enum Owner {
+        /// Its own mark file (`ownerMark`), made in a new or empty directory.
+        case markFile
+        /// A git repository polyarchiv created (the caller checked it): `.git` is left alone.
+        case gitRepository
+    }
+
+    static func materialize(_ tree: Tree, at root: String, store: ContentStore, cancellation: CancellationFlag, owner: Owner = .markFile,
                             progress: (Int64) -> Void) throws {
-        try claim(root)
+        let kept: String
+        switch owner {
+        case .markFile:
+            try claim(root)
+            kept = ownerMark
+        case .gitRepository:
+            kept = ".git"
+        }
         let asRoot = geteuid() == 0
         var written: Int64 = 0
-        var wanted = Set(tree.entries.map(\.path))
-        wanted.insert(ownerMark)
-        try removeExtraneous(root, relative: "", wanted: wanted, tree: tree)
+        try removeExtraneous(root, relative: "", wanted: Set(tree.entries.map(\.path)), kept: kept)
         let files = Set(tree.files.map(\.path))
         // Files are written on two threads, in batches (the directories they go in are made first, here).
         let writers = OrderedWorkers<[(entry: Tree.Entry, path: String, existing: mode_t?)], Int64>(threads: 2) { batch in
@@ -225,11 +238,12 @@ enum TreeMaterializer {
     }
 
     /// Deletes what is on disk but not in the tree (and leftovers of an interrupted run).
-    private static func removeExtraneous(_ root: String, relative: String, wanted: Set<String>, tree: Tree) throws {
+    private static func removeExtraneous(_ root: String, relative: String, wanted: Set<String>, kept: String) throws {
         let directory = relative.isEmpty ? root : root + "/" + relative
         guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory) else { return }
         for name in names {
             let path = relative.isEmpty ? name : relative + "/" + name
+            if path == kept { continue }
             let absolute = root + "/" + path
             var info = stat()
             guard lstat(absolute, &info) == 0 else { continue }
@@ -240,7 +254,7 @@ enum TreeMaterializer {
                     throw StageFailure("cannot delete \(absolute), which left the sources: \(error.localizedDescription)")
                 }
             } else if (info.st_mode & S_IFMT) == S_IFDIR {
-                try removeExtraneous(root, relative: path, wanted: wanted, tree: tree)
+                try removeExtraneous(root, relative: path, wanted: wanted, kept: kept)
             }
         }
     }
