@@ -99,6 +99,9 @@ struct RestoreCommand: AsyncParsableCommand {
     @Flag(help: "Allow putting a source into a database (or file) that is not empty.")
     var replace = false
 
+    @Flag(help: "Keep setuid and setgid bits of restored files (cleared by default).")
+    var keepSpecialBits = false
+
     @Option(help: "The newest backup at or before this date (2026-11-27 or 2026-11-27T03:00:00Z).")
     var at: String?
 
@@ -142,6 +145,7 @@ struct RestoreCommand: AsyncParsableCommand {
         request.sources = sources
         request.into = into
         request.replace = replace
+        request.keepSpecialBits = keepSpecialBits
         let cancellation = CancellationFlag()
         SignalWatcher.install(cancelling: cancellation)
         let report: Restore.Report

@@ -72,6 +72,8 @@ public enum Restore {
         public var replace = false
         /// Put every `files` source back at its own path (what is there moves aside, nothing is deleted).
         public var inPlace = false
+        /// Keep setuid/setgid bits of restored files (cleared by default).
+        public var keepSpecialBits = false
 
         public init(target: String) { self.target = target }
     }
@@ -118,7 +120,7 @@ public enum Restore {
         var firstStages: [(StageID, scope: PointScope)] = []
         for cp in chosen {
             guard let collect = pipeline.collects[cp] else { continue }
-            let workspace = RestoreWorkspace(collectPoint: cp, target: request.target)
+            let workspace = RestoreWorkspace(collectPoint: cp, target: request.target, keepSpecialBits: request.keepSpecialBits)
             let fetchID = StageID(.fetch, cp)
             // A backup point's filters apply to its archive when it ships one, else to the tree.
             var filtersOnArchive: [(name: String, engine: any FilterEngine)] = []

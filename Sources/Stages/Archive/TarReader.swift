@@ -6,7 +6,10 @@ import Pipeline
 /// would land outside it (absolute paths, `..`, writes through symlinks). Blocking: call it on a
 /// blocking thread.
 public enum TarReader {
-    public static func extract(_ archivePath: String, into directory: String, cancellation: CancellationFlag) throws -> Int {
+    /// Device nodes, FIFOs and sockets are not created (the extraction fails naming each, after the rest);
+    /// setuid/setgid bits are dropped unless `keepSpecialBits`.
+    public static func extract(_ archivePath: String, into directory: String, keepSpecialBits: Bool = false,
+                               cancellation: CancellationFlag) throws -> Int {
         TarWriter.useUTF8Locale()
         guard let reader = archive_read_new(), let writer = archive_write_disk_new() else {
             throw StageFailure("libarchive: cannot create a reader")
@@ -29,6 +32,7 @@ public enum TarReader {
         }
         guard archive_read_open_filename(reader, archivePath, 1 << 16) == ARCHIVE_OK else { throw failure(reader, "open") }
         var count = 0
+        var refused: [String] = []
         var entry: OpaquePointer?
         while true {
             try cancellation.check()
@@ -37,6 +41,11 @@ public enum TarReader {
             guard status == ARCHIVE_OK || status == ARCHIVE_WARN, let entry else { throw failure(reader, "read") }
             let name = archive_entry_pathname(entry).map { String(cString: $0) } ?? ""
             try checkInside(name, archivePath)
+            if archive_entry_hardlink(entry) == nil, let kind = RestoredTreeCheck.forbiddenKind(mode_t(archive_entry_filetype(entry))) {
+                refused.append("\(name) (\(kind))")
+                continue
+            }
+            archive_entry_set_perm(entry, RestoredTreeCheck.permissions(mode_t(archive_entry_perm(entry)), keepSpecialBits: keepSpecialBits))
             archive_entry_set_pathname(entry, directory + "/" + name)
             if let link = archive_entry_hardlink(entry) {
                 let target = String(cString: link)
@@ -58,6 +67,7 @@ public enum TarReader {
             guard archive_write_finish_entry(writer) == ARCHIVE_OK else { throw failure(writer, "finish \(name) from") }
             count += 1
         }
+        if !refused.isEmpty { throw RestoredTreeCheck.refusal(refused) }
         return count
     }
 

@@ -19,8 +19,12 @@ public final class RestoreWorkspace: @unchecked Sendable {
     private var _results: [String] = []
     private var _finished = false
 
-    public init(collectPoint: String, target: String) {
+    /// Keep setuid/setgid bits (`--keep-special-bits`); they are cleared by default.
+    public let keepSpecialBits: Bool
+
+    public init(collectPoint: String, target: String, keepSpecialBits: Bool = false) {
         self.collectPoint = collectPoint
+        self.keepSpecialBits = keepSpecialBits
         directory = target + "/" + collectPoint
         partial = target + "/." + collectPoint + ".polyarchiv-partial"
         scratch = target + "/." + collectPoint + ".polyarchiv-scratch"
@@ -56,6 +60,8 @@ public final class RestoreWorkspace: @unchecked Sendable {
 
     /// The tree is whole: it takes its final name (which must be free: restore never overwrites).
     func finish() throws {
+        // Whatever fetched it (an archive, restic, rsync, git), only files, directories and links go on.
+        try RestoredTreeCheck.check(partial, keepSpecialBits: keepSpecialBits)
         guard rename(partial, directory) == 0 else {
             throw StageFailure("cannot move the restored data to \(directory): \(FileIO.lastError)")
         }
@@ -206,7 +212,7 @@ public struct ExtractStage: StageWork {
     public func run(_ context: StageContext) async throws -> [Artifact] {
         try await context.blocking { [self] in
             if let archive = workspace.archive {
-                _ = try TarReader.extract(archive, into: workspace.partial, cancellation: context.cancellation)
+                _ = try TarReader.extract(archive, into: workspace.partial, keepSpecialBits: workspace.keepSpecialBits, cancellation: context.cancellation)
                 if archive.hasPrefix(workspace.scratch + "/") { unlink(archive) }
                 workspace.archive = nil
             }

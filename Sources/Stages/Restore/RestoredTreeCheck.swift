@@ -1,0 +1,57 @@
+import Foundation
+import Pipeline
+
+/// What a restore may create: polyarchiv only ever backs up files, directories and symbolic links, so a
+/// backup holding a device node, a FIFO or a socket was not made by it (a tampered backup point). Those are
+/// refused, and setuid/setgid bits are cleared unless the user asked to keep them.
+public enum RestoredTreeCheck {
+    /// The name of a kind of entry polyarchiv never writes, or nil for a file, a directory or a link.
+    static func forbiddenKind(_ type: mode_t) -> String? {
+        switch type {
+        case S_IFREG, S_IFDIR, S_IFLNK: return nil
+        case S_IFCHR: return "character device"
+        case S_IFBLK: return "block device"
+        case S_IFIFO: return "FIFO"
+        case S_IFSOCK: return "socket"
+        default: return "special file"
+        }
+    }
+
+    /// The permission bits a restored entry gets: setuid and setgid are dropped unless kept.
+    static func permissions(_ mode: mode_t, keepSpecialBits: Bool) -> mode_t {
+        keepSpecialBits ? mode & 0o7777 : mode & 0o1777
+    }
+
+    /// The refusal for the entries found.
+    static func refusal(_ found: [String]) -> StageFailure {
+        StageFailure("the backup holds entries polyarchiv never writes, so nothing was restored: " + found.joined(separator: ", ")
+                     + "; the backup point may have been tampered with")
+    }
+
+    /// Walks a restored tree (before it takes its final name): removes what may not be there and fails
+    /// naming each, clears setuid/setgid bits.
+    public static func check(_ root: String, keepSpecialBits: Bool) throws {
+        var found: [String] = []
+        func walk(_ relative: String) {
+            let directory = relative.isEmpty ? root : root + "/" + relative
+            guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory) else { return }
+            for name in names.sorted() {
+                let path = relative.isEmpty ? name : relative + "/" + name
+                var info = stat()
+                guard lstat(root + "/" + path, &info) == 0 else { continue }
+                let type = info.st_mode & S_IFMT
+                if let kind = forbiddenKind(type) {
+                    found.append("\(path) (\(kind))")
+                    unlink(root + "/" + path)
+                    continue
+                }
+                if type != S_IFLNK, permissions(info.st_mode, keepSpecialBits: keepSpecialBits) != info.st_mode & 0o7777 {
+                    chmod(root + "/" + path, permissions(info.st_mode, keepSpecialBits: keepSpecialBits))
+                }
+                if type == S_IFDIR { walk(path) }
+            }
+        }
+        walk("")
+        if !found.isEmpty { throw refusal(found) }
+    }
+}
