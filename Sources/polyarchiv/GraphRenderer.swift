@@ -59,13 +59,13 @@ enum GraphRenderer {
                 lines.append("    style=rounded;")
             }
             for node in members {
-                let label = node.id.description + "\n" + Redaction.maskingURLPassword(node.summary)
+                let label = node.id.description + "\n" + Redaction.maskingURLSecrets(node.summary)
                 lines.append("    \(quoted(node.id.description)) [shape=\(shape(node.kind)), label=\(quoted(label))];")
             }
             if group != .global { lines.append("  }") }
         }
         for edge in graph.edges {
-            lines.append("  \(quoted(edge.from.description)) -> \(quoted(edge.to.description)) [label=\(quoted(Redaction.maskingURLPassword(edge.label)))];")
+            lines.append("  \(quoted(edge.from.description)) -> \(quoted(edge.to.description)) [label=\(quoted(Redaction.maskingURLSecrets(edge.label)))];")
         }
         lines.append("}")
         return lines.joined(separator: "\n") + "\n"

@@ -16,7 +16,7 @@ enum PlanRenderer {
         func render(_ node: StageNode) -> String {
             let state = plan.state(of: node.id)
             var line = "  " + state.keyword.padding(toLength: width, withPad: " ", startingAt: 0) + " " + node.id.description
-            line += "  " + Redaction.maskingURLPassword(node.summary)
+            line += "  " + Redaction.maskingURLSecrets(node.summary)
             if let why = reason(state) { line += "  [\(why)]" }
             for note in plan.notes[node.id] ?? [] { line += "\n      " + note }
             return line

@@ -12,8 +12,9 @@ enum ResolvedConfigRenderer {
         }
         func render(_ value: ParameterValue) -> Node {
             switch value {
-            case .list(let items): return Node(items.map { scalar(Redaction.maskingURLPassword($0)) }, .implicit, .flow)
-            case .map(let entries): return Node(entries.map { entry in (scalar(entry.0), render(entry.1)) })
+            case .list(let items): return Node(items.map { scalar(Redaction.maskingURLSecrets($0)) }, .implicit, .flow)
+            case .map(let entries):
+                return Node(entries.map { entry in (scalar(entry.0), Redaction.isSensitiveName(entry.0) ? scalar(Secret.mask) : render(entry.1)) })
             default: return scalar(value.displayText)
             }
         }

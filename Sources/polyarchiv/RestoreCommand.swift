@@ -34,7 +34,7 @@ struct ListCommand: ParsableCommand {
                     text += "  \(formatter.string(from: backup.created))"
                     if let size = backup.size { text += "  \(RunOutput.bytes(size))" }
                     if let digest = backup.digest { text += "  \(digest.short)" }
-                    text += "  " + Redaction.maskingURLPassword(backup.location) + "\n"
+                    text += "  " + Redaction.maskingURLSecrets(backup.location) + "\n"
                 }
             }
             Terminal.print(text)

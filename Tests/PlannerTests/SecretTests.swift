@@ -50,10 +50,12 @@ import TestSupport
         #expect(pipeline.warnings.isEmpty)
     }
 
-    @Test func maskingURLPasswords() {
-        #expect(Redaction.maskingURLPassword("ftp://u:p@h/x") == "ftp://u:***@h/x")
-        #expect(Redaction.maskingURLPassword("sftp://u@h/x") == "sftp://u@h/x")
-        #expect(Redaction.maskingURLPassword("https://u:p@w@h/x?y=@") == "https://u:***@h/x?y=@")
-        #expect(Redaction.maskingURLPassword("/plain/path") == "/plain/path")
+    @Test func maskingURLPasswordsAndQueryValues() {
+        #expect(Redaction.maskingURLSecrets("ftp://u:p@h/x") == "ftp://u:***@h/x")
+        #expect(Redaction.maskingURLSecrets("sftp://u@h/x") == "sftp://u@h/x")
+        #expect(Redaction.maskingURLSecrets("https://u:p@w@h/x?y=@") == "https://u:***@h/x?y=***")
+        #expect(Redaction.maskingURLSecrets("curl -s 'https://h/p?token=t0k&x=1#f' && true") == "curl -s 'https://h/p?token=***&x=***#f' && true")
+        #expect(Redaction.isSensitiveName("Authorization") && Redaction.isSensitiveName("PGPASSWORD") && !Redaction.isSensitiveName("Accept"))
+        #expect(Redaction.maskingURLSecrets("/plain/path") == "/plain/path")
     }
 }

@@ -343,7 +343,7 @@ public struct Compiler {
             let normalised = place.hasPrefix("file://") ? String(place.dropFirst("file://".count)) : place
             let trimmed = normalised.hasSuffix("/") ? String(normalised.dropLast()) : normalised
             if let other = seen[trimmed], other != stage {
-                sink.error("\(stage) and \(other) would both write \(Redaction.maskingURLPassword(place)); they would overwrite each other, "
+                sink.error("\(stage) and \(other) would both write \(Redaction.maskingURLSecrets(place)); they would overwrite each other, "
                            + "so make it depend on {name}", at: location)
             } else {
                 seen[trimmed] = stage

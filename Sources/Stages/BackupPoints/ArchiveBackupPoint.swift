@@ -30,7 +30,7 @@ struct ArchiveBackupPoint: BackupPointEngine {
         let suffix = pair.filterSuffix
         if !suffix.isEmpty && url.hasSuffix(suffix) { url.removeLast(suffix.count) }
         guard let format = ArchiveFormat.from(name: url) else {
-            throw ConfigurationError("`url` `\(Redaction.maskingURLPassword(url))` must end with \(ArchiveFormat.suffixList)", parameter: "url")
+            throw ConfigurationError("`url` `\(Redaction.maskingURLSecrets(url))` must end with \(ArchiveFormat.suffixList)", parameter: "url")
         }
         try Transports.check(url, parameter: "url")
         // A password in the URL is kept out of everything recorded and shown.
@@ -58,7 +58,7 @@ struct ArchiveBackupPoint: BackupPointEngine {
         parameters["metadata_url"] = .string(metadataURL)
         let upload = ArchiveUpload(url: url, transport: transport, recorder: recorder)
         return BackupShape(archive: ArchiveRequest(format: format, level: level),
-                           upload: PlannedStage(work: upload, parameters: parameters, summary: "archive → \(Redaction.maskingURLPassword(url))",
+                           upload: PlannedStage(work: upload, parameters: parameters, summary: "archive → \(Redaction.maskingURLSecrets(url))",
                                                 resourceKeys: resourceKeys),
                            places: [url, metadataURL], metadataURL: metadataURL,
                            metadataBesideParameter: metadataBeside ? "url" : nil)
@@ -67,10 +67,10 @@ struct ArchiveBackupPoint: BackupPointEngine {
     func catalog(_ context: RestoreContext) throws -> Catalog {
         let document = try BackupMetadata.read(metadataURL, options: try transport.options(context.secrets), cancellation: context.cancellation)
         if let document, document.collectPoint != recorder.collectPoint || document.backupPoint != recorder.backupPoint {
-            throw StageFailure("the metadata document \(Redaction.maskingURLPassword(metadataURL)) describes \(document.backupPoint) ← "
+            throw StageFailure("the metadata document \(Redaction.maskingURLSecrets(metadataURL)) describes \(document.backupPoint) ← "
                                + "\(document.collectPoint), not \(recorder.backupPoint) ← \(recorder.collectPoint); give each pair its own metadata_url")
         }
-        return Catalog(place: Redaction.maskingURLPassword(metadataURL), entries: document?.backups.map(\.entry) ?? [])
+        return Catalog(place: Redaction.maskingURLSecrets(metadataURL), entries: document?.backups.map(\.entry) ?? [])
     }
 
     /// Downloaded into `directory` and checked against the recorded SHA-256.
@@ -80,7 +80,7 @@ struct ArchiveBackupPoint: BackupPointEngine {
                                               cancellation: context.cancellation)
         guard digest == backup.digest else {
             unlink(file)
-            throw StageFailure("the backup \(Redaction.maskingURLPassword(backup.location)) does not match its recorded SHA-256 "
+            throw StageFailure("the backup \(Redaction.maskingURLSecrets(backup.location)) does not match its recorded SHA-256 "
                                + "(\(backup.digest?.short ?? "?")…): it is damaged; restore an older one with --at")
         }
         return .archive(file)
@@ -116,16 +116,16 @@ struct ArchiveUpload: StageWork {
         guard let remote = outputs.first, let location = remote.location else { return .gone("no upload recorded") }
         let records = BackupRecords(context.journal).backups(backupPoint: recorder.backupPoint, collectPoint: recorder.collectPoint)
         guard records.first(where: { $0.location == location })?.record.digest == remote.digest else {
-            return .gone("\(Redaction.maskingURLPassword(location)) now holds another backup")
+            return .gone("\(Redaction.maskingURLSecrets(location)) now holds another backup")
         }
         do {
             let options = context.quick ? try transport.quickOptions(context.secrets) : try transport.options(context.secrets)
             guard let size = try Transports.make(location, options: options).size(location, cancellation: CancellationFlag()) else {
-                return .gone("\(Redaction.maskingURLPassword(location)) is gone")
+                return .gone("\(Redaction.maskingURLSecrets(location)) is gone")
             }
-            return size == remote.size ? .present : .gone("\(Redaction.maskingURLPassword(location)) has another size")
+            return size == remote.size ? .present : .gone("\(Redaction.maskingURLSecrets(location)) has another size")
         } catch {
-            return .gone("cannot check \(Redaction.maskingURLPassword(location)): \(error)")
+            return .gone("cannot check \(Redaction.maskingURLSecrets(location)): \(error)")
         }
     }
 }

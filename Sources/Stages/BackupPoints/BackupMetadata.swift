@@ -47,7 +47,7 @@ public struct BackupMetadata: Codable, Sendable {
             return false
         }
         var description: String {
-            "cannot read the metadata document \(Redaction.maskingURLPassword(url)) (\(underlying)); it lists the backups of this point"
+            "cannot read the metadata document \(Redaction.maskingURLSecrets(url)) (\(underlying)); it lists the backups of this point"
         }
     }
 
@@ -68,7 +68,7 @@ public struct BackupMetadata: Codable, Sendable {
         do {
             return try decoder.decode(BackupMetadata.self, from: data)
         } catch {
-            throw StageFailure("the metadata document \(Redaction.maskingURLPassword(url)) is damaged (\(error)); it lists the backups of this point")
+            throw StageFailure("the metadata document \(Redaction.maskingURLSecrets(url)) is damaged (\(error)); it lists the backups of this point")
         }
     }
 
@@ -108,7 +108,7 @@ enum BackupDownload {
                 }
             }
         } catch TransportError.missing {
-            throw StageFailure("the backup \(Redaction.maskingURLPassword(location)) is missing; restore an older one with --at")
+            throw StageFailure("the backup \(Redaction.maskingURLSecrets(location)) is missing; restore an older one with --at")
         }
         return hash.finalize()
     }

@@ -27,7 +27,7 @@ struct GitBackupPoint: BackupPointEngine {
         push = try GitPushWork(parameters, pair: pair, remote: .url(url, password: parameters.secret("password")))
     }
 
-    var shape: BackupShape { push.shape(summary: "git → \(Redaction.maskingURLPassword(push.remoteDescription))") }
+    var shape: BackupShape { push.shape(summary: "git → \(Redaction.maskingURLSecrets(push.remoteDescription))") }
 
     func catalog(_ context: RestoreContext) throws -> Catalog { try push.catalog(context) }
 
@@ -70,7 +70,7 @@ struct GitPushWork: StageWork {
             resourceKeys = TransportParameters.hostKey(url)
             let scheme = url.lowercased()
             guard url.hasPrefix("/") || ["file://", "git://", "ssh://", "http://", "https://"].contains(where: scheme.hasPrefix) else {
-                throw ConfigurationError("`url` `\(Redaction.maskingURLPassword(url))`: git pushes over file://, git://, ssh:// or http(s)://",
+                throw ConfigurationError("`url` `\(Redaction.maskingURLSecrets(url))`: git pushes over file://, git://, ssh:// or http(s)://",
                                          parameter: "url")
             }
         case .gitlab(let project): resourceKeys = TransportParameters.hostKey(project.base)
@@ -86,7 +86,7 @@ struct GitPushWork: StageWork {
 
     func shape(summary: String) -> BackupShape {
         var parameters = Parameters()
-        parameters["remote"] = .string(Redaction.maskingURLPassword(remoteDescription))
+        parameters["remote"] = .string(Redaction.maskingURLSecrets(remoteDescription))
         parameters["branch"] = .string(branch)
         parameters["author"] = .string(author.name + " <" + author.email + ">")
         parameters["message"] = .string(message)
@@ -137,7 +137,7 @@ struct GitPushWork: StageWork {
             }
             guard let commit = try repository.commit(onBranch: localBranch) else { throw StageFailure("nothing to push: \(localBranch) has no commit") }
             try push.push(repository, branch: localBranch, remoteBranch: branch, to: url, cancellation: context.cancellation)
-            let location = Redaction.maskingURLPassword(url) + "#" + GitRepository.hex(commit)
+            let location = Redaction.maskingURLSecrets(url) + "#" + GitRepository.hex(commit)
             let digest = try context.store.put(tree).digest
             try recorder.record(location, digest: digest, size: tree.totalSize, options: TransportOptions(), context: context)
             return [Artifact(kind: .remote, digest: digest, size: tree.totalSize, location: location)]
@@ -158,21 +158,21 @@ struct GitPushWork: StageWork {
     /// Every commit of the branch, oldest first, read from a private clone.
     func catalog(_ context: RestoreContext) throws -> Catalog {
         guard let (url, password) = try target(context.secrets, create: false, cancellation: context.cancellation) else {
-            return Catalog(place: Redaction.maskingURLPassword(remoteDescription), entries: [])
+            return Catalog(place: Redaction.maskingURLSecrets(remoteDescription), entries: [])
         }
         return try withClone(url, password: password, context) { repository in
             guard var commit = try repository.commit(onBranch: branch) else {
-                return Catalog(place: Redaction.maskingURLPassword(url), entries: [])
+                return Catalog(place: Redaction.maskingURLSecrets(url), entries: [])
             }
             var entries: [CatalogEntry] = []
             while true {
                 let info = try repository.info(commit)
-                entries.append(CatalogEntry(location: Redaction.maskingURLPassword(url) + "#" + GitRepository.hex(commit), digest: nil,
+                entries.append(CatalogEntry(location: Redaction.maskingURLSecrets(url) + "#" + GitRepository.hex(commit), digest: nil,
                                             size: nil, created: info.time, host: nil))
                 guard let parent = info.parents.first else { break }
                 commit = parent
             }
-            return Catalog(place: Redaction.maskingURLPassword(url), entries: entries.reversed())
+            return Catalog(place: Redaction.maskingURLSecrets(url), entries: entries.reversed())
         }
     }
 

@@ -34,13 +34,13 @@ struct ResticBackupPoint: BackupPointEngine {
 
     var shape: BackupShape {
         var parameters = Parameters()
-        parameters["repository"] = .string(Redaction.maskingURLPassword(work.restic.repository))
+        parameters["repository"] = .string(Redaction.maskingURLSecrets(work.restic.repository))
         if let policy = work.policy { parameters["keep"] = .string(policy.description) }
         parameters["snapshot_tags"] = .list(work.tags)
         parameters["check"] = .bool(work.check)
         if let metadata = work.recorder.metadataURL { parameters["metadata_url"] = .string(metadata) }
         return BackupShape(upload: PlannedStage(work: work, parameters: parameters,
-                                                summary: "restic → \(Redaction.maskingURLPassword(work.restic.repository))",
+                                                summary: "restic → \(Redaction.maskingURLSecrets(work.restic.repository))",
                                                 resourceKeys: TransportParameters.hostKey(work.restic.repository)),
                            places: work.recorder.metadataURL.map { [$0] } ?? [], metadataURL: work.recorder.metadataURL)
     }
@@ -50,7 +50,7 @@ struct ResticBackupPoint: BackupPointEngine {
         let snapshots = try work.restic.withEnvironment(context.secrets) {
             try work.restic.snapshots(of: work.collectPoint, host: work.host, $0, cancellation: context.cancellation)
         }
-        return Catalog(place: Redaction.maskingURLPassword(work.restic.repository),
+        return Catalog(place: Redaction.maskingURLSecrets(work.restic.repository),
                        entries: snapshots.map { CatalogEntry(location: "restic:" + $0.id, digest: nil, size: nil, created: $0.time, host: $0.hostname) })
     }
 

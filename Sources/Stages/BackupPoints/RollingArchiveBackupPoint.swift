@@ -64,7 +64,7 @@ struct ArchivePrune: StageWork {
                 .map(\.location))
             let ours = removed.filter { mayDelete($0.location, recorded: recorded) }
             for stranger in removed where !ours.contains(where: { $0.location == stranger.location }) {
-                context.warn("expired backup \(Redaction.maskingURLPassword(stranger.location)) was not made by this host in this backup "
+                context.warn("expired backup \(Redaction.maskingURLSecrets(stranger.location)) was not made by this host in this backup "
                              + "point's directory; not deleted (delete it by hand if it is yours)")
             }
             removed = ours
@@ -77,7 +77,7 @@ struct ArchivePrune: StageWork {
                 do {
                     try Transports.make(backup.location, options: options).delete(backup.location, cancellation: context.cancellation)
                 } catch {
-                    failures.append("\(Redaction.maskingURLPassword(backup.location)): \(error)")
+                    failures.append("\(Redaction.maskingURLSecrets(backup.location)): \(error)")
                 }
             }
             if !failures.isEmpty {
@@ -109,7 +109,7 @@ extension ArchivePrune: PlanNotes {
     /// included. One quick attempt at the document: `plan` must not hang on a host.
     func notes(secrets: Secrets, journal: Journal?, date: Date, unreachable: UnreachableHosts) -> [String] {
         if let failure = unreachable.failure(for: metadataURL) {
-            return ["cannot preview the retention: \(Redaction.maskingURLPassword(metadataURL)) not asked, its server did not answer "
+            return ["cannot preview the retention: \(Redaction.maskingURLSecrets(metadataURL)) not asked, its server did not answer "
                     + "earlier in this plan (\(failure))"]
         }
         do {
@@ -122,7 +122,7 @@ extension ArchivePrune: PlanNotes {
             let formatter = ISO8601DateFormatter()
             formatter.timeZone = .current
             return Self.decide(policy, backups).map { decision in
-                let what = "\(formatter.string(from: decision.date)) \(Redaction.maskingURLPassword(decision.item.location))"
+                let what = "\(formatter.string(from: decision.date)) \(Redaction.maskingURLSecrets(decision.item.location))"
                 if decision.kept { return "keep    \(what)  (\(decision.reasons.joined(separator: ", ")))" }
                 return mayDelete(decision.item.location, recorded: recorded) ? "delete  \(what)"
                     : "expired \(what)  (not made by this host in this directory: left alone)"

@@ -21,7 +21,7 @@ struct SynchronizeBackupPoint: BackupPointEngine {
         let url = try parameters.required("url")
         let scheme = Transports.scheme(url)
         guard ["file", "ssh", "http", "https"].contains(scheme) else {
-            throw ConfigurationError("`url` `\(Redaction.maskingURLPassword(url))`: synchronize mirrors to a folder, file://, ssh:// or "
+            throw ConfigurationError("`url` `\(Redaction.maskingURLSecrets(url))`: synchronize mirrors to a folder, file://, ssh:// or "
                                      + "http(s):// WebDAV", parameter: "url")
         }
         mirror = Mirror(url: url, delete: parameters.bool("delete") ?? true, transport: try TransportSettings(parameters),
@@ -36,17 +36,17 @@ struct SynchronizeBackupPoint: BackupPointEngine {
         parameters["delete"] = .bool(mirror.delete)
         if let metadata = mirror.recorder.metadataURL { parameters["metadata_url"] = .string(metadata) }
         return BackupShape(upload: PlannedStage(work: mirror, parameters: parameters,
-                                                summary: "synchronize → \(Redaction.maskingURLPassword(mirror.url))",
+                                                summary: "synchronize → \(Redaction.maskingURLSecrets(mirror.url))",
                                                 resourceKeys: TransportParameters.hostKey(mirror.url)),
                            places: [mirror.url] + (mirror.recorder.metadataURL.map { [$0] } ?? []), metadataURL: mirror.recorder.metadataURL)
     }
 
     func catalog(_ context: RestoreContext) throws -> Catalog {
         guard let tree = try mirror.manifest(context.secrets, cancellation: context.cancellation) else {
-            return Catalog(place: Redaction.maskingURLPassword(mirror.url), entries: [])
+            return Catalog(place: Redaction.maskingURLSecrets(mirror.url), entries: [])
         }
         let newest = tree.entries.map(\.mtime).max() ?? 0
-        return Catalog(place: Redaction.maskingURLPassword(mirror.url), entries: [
+        return Catalog(place: Redaction.maskingURLSecrets(mirror.url), entries: [
             CatalogEntry(location: mirror.url, digest: nil, size: tree.totalSize, created: Date(timeIntervalSince1970: Double(newest) / 1e9),
                          host: nil),
         ])

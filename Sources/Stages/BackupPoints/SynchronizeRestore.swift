@@ -23,7 +23,7 @@ extension Mirror {
         let cancellation = context.cancellation
         if isWebDAV {
             guard let tree = try manifest(context.secrets, cancellation: cancellation) else {
-                throw StageFailure("\(Redaction.maskingURLPassword(url)) has no \(SynchronizeBackupPoint.manifest): nothing to restore")
+                throw StageFailure("\(Redaction.maskingURLSecrets(url)) has no \(SynchronizeBackupPoint.manifest): nothing to restore")
             }
             let transport = try Transports.make(url, options: try self.transport.options(context.secrets))
             // The manifest comes from the server: no entry may lead outside the target, directly or through a link.

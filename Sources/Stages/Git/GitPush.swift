@@ -81,7 +81,7 @@ struct GitPush {
               cancellation: CancellationFlag) throws {
         var remote: OpaquePointer?
         try GitRepository.check(git_remote_create_anonymous(&remote, repository.handle, url),
-                                "invalid git remote \(Redaction.maskingURLPassword(url))")
+                                "invalid git remote \(Redaction.maskingURLSecrets(url))")
         defer { git_remote_free(remote) }
         var options = git_push_options()
         try GitRepository.check(git_push_options_init(&options, UInt32(GIT_PUSH_OPTIONS_VERSION)), "libgit2 push options")
@@ -100,9 +100,9 @@ struct GitPush {
             }
             try cancellation.check()
             if let problem = state.hostKeyProblem { throw StageFailure(problem) }
-            try GitRepository.check(code, "pushing \(branch) to \(Redaction.maskingURLPassword(url))")
+            try GitRepository.check(code, "pushing \(branch) to \(Redaction.maskingURLSecrets(url))")
             if let rejection = state.rejection {
-                throw StageFailure("the remote \(Redaction.maskingURLPassword(url)) refused \(rejection); its branch has commits "
+                throw StageFailure("the remote \(Redaction.maskingURLSecrets(url)) refused \(rejection); its branch has commits "
                                    + "this backup does not have (someone else pushed there?) — nothing was forced")
             }
         }
@@ -121,7 +121,7 @@ struct GitPush {
             let code = git_clone(&handle, url, path, &options)
             try cancellation.check()
             if let problem = state.hostKeyProblem { throw StageFailure(problem) }
-            try GitRepository.check(code, "cloning \(Redaction.maskingURLPassword(url))")
+            try GitRepository.check(code, "cloning \(Redaction.maskingURLSecrets(url))")
             git_repository_free(handle)
             guard let repository = try GitRepository.open(path) else { throw StageFailure("cannot open the clone of \(url)") }
             return repository

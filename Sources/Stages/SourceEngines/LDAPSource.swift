@@ -57,7 +57,7 @@ struct LDAPSource: SourceEngine {
 
     func defaultDestination(source name: String) -> String { "\(name).ldif" }
     var resourceKeys: [String] { ["ldap:\(url ?? "local")"] }
-    var summary: String { url.map { "ldapsearch \(Redaction.maskingURLPassword($0))" } ?? "slapcat" }
+    var summary: String { url.map { "ldapsearch \(Redaction.maskingURLSecrets($0))" } ?? "slapcat" }
     var putBackOrder: Int { 40 }
 
     func run(_ context: StageContext) async throws -> [Artifact] {

@@ -27,7 +27,7 @@ struct RemoteFilesSource: SourceEngine {
         self.transport = transport
         let scheme = url.lowercased()
         guard scheme.hasPrefix("ssh://") || scheme.hasPrefix("sftp://") else {
-            throw ConfigurationError("remote_files pulls ssh:// (rsync over ssh) or sftp:// URLs; `\(Redaction.maskingURLPassword(url))` is neither",
+            throw ConfigurationError("remote_files pulls ssh:// (rsync over ssh) or sftp:// URLs; `\(Redaction.maskingURLSecrets(url))` is neither",
                                      parameter: "url")
         }
         excludes = parameters.list("exclude")
@@ -37,7 +37,7 @@ struct RemoteFilesSource: SourceEngine {
 
     func defaultDestination(source name: String) -> String { "\(name)/" }
     var resourceKeys: [String] { TransportParameters.hostKey(url) }
-    var summary: String { "remote files \(Redaction.maskingURLPassword(url))" }
+    var summary: String { "remote files \(Redaction.maskingURLSecrets(url))" }
 
     func run(_ context: StageContext) async throws -> [Artifact] {
         try await context.blocking { [self] in
@@ -66,7 +66,7 @@ struct RemoteFilesSource: SourceEngine {
 
     func putBack(_ data: String, _ request: PutBackRequest, _ context: RestoreContext) throws -> String {
         guard let into = request.into else {
-            return "the files of \(Redaction.maskingURLPassword(url)) are in \(data) (polyarchiv does not push them back to the "
+            return "the files of \(Redaction.maskingURLSecrets(url)) are in \(data) (polyarchiv does not push them back to the "
                 + "remote host; copy them there, or give --into DIRECTORY)"
         }
         return try InPlace.put(data, at: into, date: request.date)

@@ -27,7 +27,7 @@ struct HTTPRequest {
                 let status = try once()
                 if status >= 500 && attempt < retries { throw StageFailure("HTTP \(status)") }
                 guard status < 400 else {
-                    throw Permanent(message: "\(method) \(Redaction.maskingURLPassword(url)) answered HTTP \(status)")
+                    throw Permanent(message: "\(method) \(Redaction.maskingURLSecrets(url)) answered HTTP \(status)")
                 }
                 return status
             } catch let error as Permanent {
@@ -35,7 +35,7 @@ struct HTTPRequest {
             } catch {
                 attempt += 1
                 guard attempt <= retries else {
-                    throw StageFailure("\(method) \(Redaction.maskingURLPassword(url)) failed after \(attempt) attempt(s): \(error)")
+                    throw StageFailure("\(method) \(Redaction.maskingURLSecrets(url)) failed after \(attempt) attempt(s): \(error)")
                 }
                 usleep(useconds_t(min(8, 1 << (attempt - 1))) * 500_000)
             }

@@ -30,7 +30,7 @@ struct SMTPSend {
             let (code, detail) = once()
             if code == CURLE_OK { return }
             attempt += 1
-            let reason = "sending mail through \(Redaction.maskingURLPassword(url)) failed: \(detail)"
+            let reason = "sending mail through \(Redaction.maskingURLSecrets(url)) failed: \(detail)"
             // A refused login, sender or recipient will be refused again: no retry.
             let permanent = [CURLE_LOGIN_DENIED, CURLE_SEND_FAIL_REWIND, CURLE_USE_SSL_FAILED, CURLE_PEER_FAILED_VERIFICATION,
                              CURLE_UNSUPPORTED_PROTOCOL, CURLE_URL_MALFORMAT].contains(code) || detail.contains("RCPT")

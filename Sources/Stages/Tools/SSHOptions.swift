@@ -26,7 +26,7 @@ struct SSHOptions {
     /// `ssh://user@host:port/path` → its parts.
     static func parse(_ url: String) throws -> (SSHOptions.Target, String) {
         guard let components = URLComponents(string: url), let host = components.host, !host.isEmpty else {
-            throw StageFailure("`\(Redaction.maskingURLPassword(url))` is not a valid URL")
+            throw StageFailure("`\(Redaction.maskingURLSecrets(url))` is not a valid URL")
         }
         let path = components.percentEncodedPath.removingPercentEncoding ?? components.path
         return (Target(host: host, port: components.port, user: components.user), path.isEmpty ? "/" : path)

@@ -30,7 +30,7 @@ struct FTPTransport: RemoteTransport {
     func upload(_ file: String, to url: String, identity: String?, cancellation: CancellationFlag) throws {
         let temporary = Transports.temporaryName(url, identity: identity)
         let size = try localSize(file)
-        try Transports.retrying("upload to \(Redaction.maskingURLPassword(url))", retries: options.retries, cancellation: cancellation) {
+        try Transports.retrying("upload to \(Redaction.maskingURLSecrets(url))", retries: options.retries, cancellation: cancellation) {
             var upload = call(temporary)
             upload.uploadFile = file
             upload.createMissingDirectories = true
@@ -38,14 +38,14 @@ struct FTPTransport: RemoteTransport {
                 upload.uploadOffset = existing
                 upload.append = true
             }
-            try CurlCall.check(try upload.perform(cancellation: cancellation), "uploading \(Redaction.maskingURLPassword(temporary))")
+            try CurlCall.check(try upload.perform(cancellation: cancellation), "uploading \(Redaction.maskingURLSecrets(temporary))")
             guard try remoteSize(temporary, cancellation: cancellation) == size else {
-                throw TransportError.transient("\(Redaction.maskingURLPassword(temporary)) does not have the expected \(size) bytes")
+                throw TransportError.transient("\(Redaction.maskingURLSecrets(temporary)) does not have the expected \(size) bytes")
             }
             var rename = call(Self.base(url))
             rename.noBody = true
             rename.quote = ["RNFR " + Self.commandPath(temporary), "RNTO " + Self.commandPath(url)]
-            try CurlCall.check(try rename.perform(cancellation: cancellation), "renaming into \(Redaction.maskingURLPassword(url))")
+            try CurlCall.check(try rename.perform(cancellation: cancellation), "renaming into \(Redaction.maskingURLSecrets(url))")
         }
     }
 
@@ -59,16 +59,16 @@ struct FTPTransport: RemoteTransport {
     func download(_ url: String, cancellation: CancellationFlag, sink: (UnsafeRawBufferPointer) throws -> Void) throws {
         let result = try call(url).perform(cancellation: cancellation, sink: sink)
         if result.code == CURLE_REMOTE_FILE_NOT_FOUND { throw TransportError.missing(url) }
-        try CurlCall.check(result, "downloading \(Redaction.maskingURLPassword(url))")
+        try CurlCall.check(result, "downloading \(Redaction.maskingURLSecrets(url))")
     }
 
     func delete(_ url: String, cancellation: CancellationFlag) throws {
-        try Transports.retrying("deleting \(Redaction.maskingURLPassword(url))", retries: options.retries, cancellation: cancellation) {
+        try Transports.retrying("deleting \(Redaction.maskingURLSecrets(url))", retries: options.retries, cancellation: cancellation) {
             guard try remoteSize(url, cancellation: cancellation) != nil else { return }
             var delete = call(Self.base(url))
             delete.noBody = true
             delete.quote = ["DELE " + Self.commandPath(url)]
-            try CurlCall.check(try delete.perform(cancellation: cancellation), "deleting \(Redaction.maskingURLPassword(url))")
+            try CurlCall.check(try delete.perform(cancellation: cancellation), "deleting \(Redaction.maskingURLSecrets(url))")
         }
     }
 
@@ -78,7 +78,7 @@ struct FTPTransport: RemoteTransport {
         let result = try size.perform(cancellation: cancellation)
         // A missing directory (CWD refused) holds no file either; a real permission problem shows at upload.
         if [CURLE_REMOTE_FILE_NOT_FOUND, CURLE_FTP_COULDNT_RETR_FILE, CURLE_REMOTE_ACCESS_DENIED].contains(result.code) { return nil }
-        try CurlCall.check(result, "checking \(Redaction.maskingURLPassword(url))")
+        try CurlCall.check(result, "checking \(Redaction.maskingURLSecrets(url))")
         return result.contentLength >= 0 ? result.contentLength : nil
     }
 }

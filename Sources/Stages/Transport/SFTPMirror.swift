@@ -77,7 +77,7 @@ struct SFTPMirror {
     }
 
     private func check(_ result: CurlCall.Result, _ url: String) throws {
-        try CurlCall.check(result, Redaction.maskingURLPassword(url))
+        try CurlCall.check(result, Redaction.maskingURLSecrets(url))
     }
 
     /// The entries of a remote directory, from libssh2's `ls -l` style listing.

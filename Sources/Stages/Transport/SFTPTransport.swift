@@ -28,7 +28,7 @@ struct SFTPTransport: RemoteTransport {
     func upload(_ file: String, to url: String, identity: String?, cancellation: CancellationFlag) throws {
         let temporary = Transports.temporaryName(url, identity: identity)
         let size = try localSize(file)
-        try Transports.retrying("upload to \(Redaction.maskingURLPassword(url))", retries: options.retries, cancellation: cancellation) {
+        try Transports.retrying("upload to \(Redaction.maskingURLSecrets(url))", retries: options.retries, cancellation: cancellation) {
             if url.hasPrefix("scp") { try makeDirectories(for: url, cancellation: cancellation) }
             var call = CurlCall(url: temporary, options: options)
             call.uploadFile = file
@@ -39,9 +39,9 @@ struct SFTPTransport: RemoteTransport {
                 call.uploadOffset = existing
                 call.append = true
             }
-            try CurlCall.check(try call.perform(cancellation: cancellation), "uploading \(Redaction.maskingURLPassword(temporary))")
+            try CurlCall.check(try call.perform(cancellation: cancellation), "uploading \(Redaction.maskingURLSecrets(temporary))")
             guard try remoteSize(temporary, cancellation: cancellation) == size else {
-                throw TransportError.transient("\(Redaction.maskingURLPassword(temporary)) does not have the expected \(size) bytes")
+                throw TransportError.transient("\(Redaction.maskingURLSecrets(temporary)) does not have the expected \(size) bytes")
             }
             var rename = CurlCall(url: Self.root(url), options: options)
             rename.noBody = true
@@ -49,22 +49,22 @@ struct SFTPTransport: RemoteTransport {
             let previous = Self.quoted(Self.path(url) + Self.previousSuffix)
             rename.quote = ["*rm \(previous)", "*rename \(Self.quoted(Self.path(url))) \(previous)",
                             "rename \(Self.quoted(Self.path(temporary))) \(Self.quoted(Self.path(url)))", "*rm \(previous)"]
-            try CurlCall.check(try rename.perform(cancellation: cancellation), "renaming into \(Redaction.maskingURLPassword(url))")
+            try CurlCall.check(try rename.perform(cancellation: cancellation), "renaming into \(Redaction.maskingURLSecrets(url))")
         }
     }
 
     func download(_ url: String, cancellation: CancellationFlag, sink: (UnsafeRawBufferPointer) throws -> Void) throws {
         let result = try CurlCall(url: url, options: options).perform(cancellation: cancellation, sink: sink)
         if result.code == CURLE_REMOTE_FILE_NOT_FOUND { throw TransportError.missing(url) }
-        try CurlCall.check(result, "downloading \(Redaction.maskingURLPassword(url))")
+        try CurlCall.check(result, "downloading \(Redaction.maskingURLSecrets(url))")
     }
 
     func delete(_ url: String, cancellation: CancellationFlag) throws {
-        try Transports.retrying("deleting \(Redaction.maskingURLPassword(url))", retries: options.retries, cancellation: cancellation) {
+        try Transports.retrying("deleting \(Redaction.maskingURLSecrets(url))", retries: options.retries, cancellation: cancellation) {
             var call = CurlCall(url: Self.root(url), options: options)
             call.noBody = true
             call.quote = ["*rm \(Self.quoted(Self.path(url)))"]
-            try CurlCall.check(try call.perform(cancellation: cancellation), "deleting \(Redaction.maskingURLPassword(url))")
+            try CurlCall.check(try call.perform(cancellation: cancellation), "deleting \(Redaction.maskingURLSecrets(url))")
         }
     }
 
@@ -75,7 +75,7 @@ struct SFTPTransport: RemoteTransport {
         var call = CurlCall(url: Self.root(url), options: options)
         call.noBody = true
         call.quote = parts.indices.map { index in "*mkdir " + Self.quoted("/" + parts[...index].joined(separator: "/")) }
-        try CurlCall.check(try call.perform(cancellation: cancellation), "creating the directories of \(Redaction.maskingURLPassword(url))")
+        try CurlCall.check(try call.perform(cancellation: cancellation), "creating the directories of \(Redaction.maskingURLSecrets(url))")
     }
 
     func remoteSize(_ url: String, cancellation: CancellationFlag) throws -> Int64? {
@@ -83,7 +83,7 @@ struct SFTPTransport: RemoteTransport {
         call.noBody = true
         let result = try call.perform(cancellation: cancellation)
         if result.code == CURLE_REMOTE_FILE_NOT_FOUND { return nil }
-        try CurlCall.check(result, "checking \(Redaction.maskingURLPassword(url))")
+        try CurlCall.check(result, "checking \(Redaction.maskingURLSecrets(url))")
         return result.contentLength >= 0 ? result.contentLength : nil
     }
 

@@ -23,7 +23,7 @@ protocol RemoteTransport: Transport {
 
 extension RemoteTransport {
     func size(_ url: String, cancellation: CancellationFlag) throws -> Int64? {
-        try Transports.retrying("checking \(Redaction.maskingURLPassword(url))", retries: options.retries, cancellation: cancellation) {
+        try Transports.retrying("checking \(Redaction.maskingURLSecrets(url))", retries: options.retries, cancellation: cancellation) {
             try remoteSize(url, cancellation: cancellation)
         }
     }
@@ -55,7 +55,7 @@ extension Transport {
         do {
             try download(url, cancellation: cancellation) { chunk in
                 data.append(contentsOf: chunk)
-                guard data.count < 64 << 20 else { throw StageFailure("\(Redaction.maskingURLPassword(url)) is larger than 64 MiB") }
+                guard data.count < 64 << 20 else { throw StageFailure("\(Redaction.maskingURLSecrets(url)) is larger than 64 MiB") }
             }
         } catch TransportError.missing {
             return nil
@@ -88,7 +88,7 @@ enum Transports {
         case "http", "https": return WebDAVTransport(options: options)
         case "s3": return S3Transport(options: options)
         default:
-            throw StageFailure("`\(Redaction.maskingURLPassword(url))`: no transport for \(scheme(url))://; use "
+            throw StageFailure("`\(Redaction.maskingURLSecrets(url))`: no transport for \(scheme(url))://; use "
                                + schemes.joined(separator: ", "))
         }
     }
@@ -99,7 +99,7 @@ enum Transports {
         let scheme = scheme(url)
         guard schemes.contains(scheme) else {
             let hint = scheme == "ssh" ? "; archives travel over sftp:// (the same server and key)" : ""
-            throw ConfigurationError("`\(parameter)` `\(Redaction.maskingURLPassword(url))`: archives cannot be sent over \(scheme)://"
+            throw ConfigurationError("`\(parameter)` `\(Redaction.maskingURLSecrets(url))`: archives cannot be sent over \(scheme)://"
                                      + hint + "; use " + schemes.joined(separator: ", "), parameter: parameter)
         }
     }

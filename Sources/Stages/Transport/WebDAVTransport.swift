@@ -9,19 +9,19 @@ struct WebDAVTransport: RemoteTransport {
     func upload(_ file: String, to url: String, identity: String?, cancellation: CancellationFlag) throws {
         let temporary = Transports.temporaryName(url, identity: identity)
         let size = try localSize(file)
-        try Transports.retrying("upload to \(Redaction.maskingURLPassword(url))", retries: options.retries, cancellation: cancellation) {
+        try Transports.retrying("upload to \(Redaction.maskingURLSecrets(url))", retries: options.retries, cancellation: cancellation) {
             try makeCollections(for: url, cancellation: cancellation)
             var put = CurlCall(url: temporary, options: options)
             put.uploadFile = file
             put.method = "PUT"
-            try CurlCall.check(try put.perform(cancellation: cancellation), "uploading \(Redaction.maskingURLPassword(temporary))")
+            try CurlCall.check(try put.perform(cancellation: cancellation), "uploading \(Redaction.maskingURLSecrets(temporary))")
             guard try remoteSize(temporary, cancellation: cancellation) == size else {
-                throw TransportError.transient("\(Redaction.maskingURLPassword(temporary)) does not have the expected \(size) bytes")
+                throw TransportError.transient("\(Redaction.maskingURLSecrets(temporary)) does not have the expected \(size) bytes")
             }
             var move = CurlCall(url: temporary, options: options)
             move.method = "MOVE"
             move.headers = ["Destination: " + Self.withoutCredentials(url), "Overwrite: T"]
-            try CurlCall.check(try move.perform(cancellation: cancellation), "moving into \(Redaction.maskingURLPassword(url))")
+            try CurlCall.check(try move.perform(cancellation: cancellation), "moving into \(Redaction.maskingURLSecrets(url))")
         }
     }
 
@@ -37,7 +37,7 @@ struct WebDAVTransport: RemoteTransport {
             mkcol.method = "MKCOL"
             let result = try mkcol.perform(cancellation: cancellation)
             if result.ok || result.status == 405 || result.status == 301 { continue }
-            try CurlCall.check(result, "creating the collection \(Redaction.maskingURLPassword(components.string ?? url))")
+            try CurlCall.check(result, "creating the collection \(Redaction.maskingURLSecrets(components.string ?? url))")
         }
     }
 
@@ -53,16 +53,16 @@ struct WebDAVTransport: RemoteTransport {
         // A 404's body must not reach the sink: ask first (a resource whose size is not told exists all the same).
         guard try head(url, cancellation: cancellation) != nil else { throw TransportError.missing(url) }
         let result = try CurlCall(url: url, options: options).perform(cancellation: cancellation, sink: sink)
-        try CurlCall.check(result, "downloading \(Redaction.maskingURLPassword(url))")
+        try CurlCall.check(result, "downloading \(Redaction.maskingURLSecrets(url))")
     }
 
     /// Deletes one file. A WebDAV DELETE of a collection deletes everything in it: a URL that names one (or
     /// ends with `/`) is refused, whatever a document says.
     func delete(_ url: String, cancellation: CancellationFlag) throws {
         guard !url.hasSuffix("/") else {
-            throw TransportError.permanent("refusing to delete \(Redaction.maskingURLPassword(url)): it names a collection (a directory)")
+            throw TransportError.permanent("refusing to delete \(Redaction.maskingURLSecrets(url)): it names a collection (a directory)")
         }
-        try Transports.retrying("deleting \(Redaction.maskingURLPassword(url))", retries: options.retries, cancellation: cancellation) {
+        try Transports.retrying("deleting \(Redaction.maskingURLSecrets(url))", retries: options.retries, cancellation: cancellation) {
             var propfind = CurlCall(url: url, options: options)
             propfind.method = "PROPFIND"
             propfind.headers = ["Depth: 0", "Content-Type: application/xml"]
@@ -70,16 +70,16 @@ struct WebDAVTransport: RemoteTransport {
             var answer = Data()
             let found = try propfind.perform(cancellation: cancellation) { answer.append(contentsOf: $0) }
             if found.status == 404 { return }
-            try CurlCall.check(found, "checking \(Redaction.maskingURLPassword(url)) before deleting it")
+            try CurlCall.check(found, "checking \(Redaction.maskingURLSecrets(url)) before deleting it")
             if Self.isCollection(inPropfind: String(decoding: answer, as: UTF8.self)) {
-                throw TransportError.permanent("refusing to delete \(Redaction.maskingURLPassword(url)): it is a collection (a directory), "
+                throw TransportError.permanent("refusing to delete \(Redaction.maskingURLSecrets(url)): it is a collection (a directory), "
                                                + "and polyarchiv deletes only the files it uploaded")
             }
             var delete = CurlCall(url: url, options: options)
             delete.method = "DELETE"
             let result = try delete.perform(cancellation: cancellation)
             if result.status == 404 { return }
-            try CurlCall.check(result, "deleting \(Redaction.maskingURLPassword(url))")
+            try CurlCall.check(result, "deleting \(Redaction.maskingURLSecrets(url))")
         }
     }
 
@@ -95,9 +95,9 @@ struct WebDAVTransport: RemoteTransport {
         var answer = Data()
         let result = try propfind.perform(cancellation: cancellation) { answer.append(contentsOf: $0) }
         if result.status == 404 { return nil }
-        try CurlCall.check(result, "asking the size of \(Redaction.maskingURLPassword(url))")
+        try CurlCall.check(result, "asking the size of \(Redaction.maskingURLSecrets(url))")
         guard let size = Self.contentLength(inPropfind: String(decoding: answer, as: UTF8.self)) else {
-            throw TransportError.permanent("\(Redaction.maskingURLPassword(url)) exists but the server tells neither its Content-Length "
+            throw TransportError.permanent("\(Redaction.maskingURLSecrets(url)) exists but the server tells neither its Content-Length "
                                            + "nor its getcontentlength")
         }
         return size
@@ -109,7 +109,7 @@ struct WebDAVTransport: RemoteTransport {
         head.noBody = true
         let result = try head.perform(cancellation: cancellation)
         if result.status == 404 { return nil }
-        try CurlCall.check(result, "checking \(Redaction.maskingURLPassword(url))")
+        try CurlCall.check(result, "checking \(Redaction.maskingURLSecrets(url))")
         return result.contentLength >= 0 ? result.contentLength : -1
     }
 
