@@ -52,16 +52,24 @@ struct GarbageCollectCommand: ParsableCommand {
 
     @OptionGroup var state: StateOptions
 
+    @Option(name: .customLong("forget-backups"), help: ArgumentHelp(
+        "Forget what this host recorded at this backup point, whose backups were removed on purpose (repeatable).",
+        valueName: "backup-point"))
+    var forgetBackups: [String] = []
+
     func run() throws {
         let result: GarbageCollector.Result
         do {
-            result = try GarbageCollector.run(state: state.directory)
+            result = try GarbageCollector.run(state: state.directory, forgettingBackupsOf: forgetBackups)
         } catch let locked as RunLock.Locked {
             Terminal.error("polyarchiv: \(locked)")
             throw ExitCode(ExitStatus.locked)
         } catch let failure as StageFailure {
             Terminal.error("polyarchiv: \(failure)")
             throw ExitCode(1)
+        }
+        for (backupPoint, count) in result.forgottenBackups {
+            Terminal.print("forgot \(count) backup(s) recorded at \(backupPoint); its next apply starts a new history\n")
         }
         Terminal.print("removed \(result.removed) object(s), \(RunOutput.bytes(result.freed)) freed; \(result.kept) kept; "
                        + "forgot \(result.forgottenExecutions) stage execution(s) older than the last 100 runs\n")

@@ -1,5 +1,6 @@
 import Foundation
 import Pipeline
+import Stages
 
 /// `polyarchiv check`: the health of every point from the journal, as a Nagios plugin reports it.
 public enum Monitoring {
@@ -96,9 +97,13 @@ public enum GarbageCollector {
         public let freed: Int64
         public let kept: Int
         public let forgottenExecutions: Int
+        /// Backups forgotten by `--forget-backups`, by backup point.
+        public var forgottenBackups: [(backupPoint: String, count: Int)] = []
     }
 
-    public static func run(state: StateDirectory) throws -> Result {
+    /// `forgettingBackupsOf`: backup points whose backups were removed on purpose; this host forgets what it
+    /// recorded there, so the next apply starts a new history instead of refusing a missing metadata document.
+    public static func run(state: StateDirectory, forgettingBackupsOf backupPoints: [String] = []) throws -> Result {
         guard state.exists else {
             throw StageFailure("there is no polyarchiv state directory at \(state.url.path) (no journal.sqlite): check --state-dir")
         }
@@ -107,7 +112,10 @@ public enum GarbageCollector {
         let journal = try Journal(path: state.journalPath)
         let store = try ContentStore(root: state.storeURL)
         store.removeTemporaryFiles()
-        return try collect(journal: journal, store: store)
+        let forgotten = try backupPoints.map { ($0, try BackupRecords.forget(backupPoint: $0, in: journal)) }
+        var result = try collect(journal: journal, store: store)
+        result.forgottenBackups = forgotten
+        return result
     }
 
     /// Under the state lock.

@@ -103,6 +103,7 @@ struct ArchiveUpload: StageWork {
             let options = try transport.options(context.secrets)
             // Checked against its digest on the way out: read again unless this run wrote (or verified) it.
             try context.store.ensureVerified(blob.digest)
+            try recorder.checkHistory(options: options, context: context)
             try Transports.make(url, options: options).upload(context.store.path(of: blob.digest), to: url, identity: blob.digest.hex,
                                                               cancellation: context.cancellation)
             context.progress(blob.size)

@@ -73,13 +73,29 @@ public struct BackupMetadata: Codable, Sendable {
     }
 
     /// Adds (or replaces, by location) a backup and rewrites the document atomically.
-    static func record(_ backup: Backup, at url: String, backupPoint: String, collectPoint: String, options: TransportOptions,
-                       cancellation: CancellationFlag) throws {
-        var document = try read(url, options: options, cancellation: cancellation)
-            ?? BackupMetadata(backupPoint: backupPoint, collectPoint: collectPoint, backups: [])
+    /// `known`: the backups this host's journal recorded there (a missing document is then an error).
+    static func record(_ backup: Backup, at url: String, backupPoint: String, collectPoint: String, known: [BackupRecords.Entry],
+                       options: TransportOptions, cancellation: CancellationFlag) throws {
+        guard let existing = try read(url, options: options, cancellation: cancellation) else {
+            if !known.isEmpty { throw missing(url, backupPoint: backupPoint, known: known) }
+            try write(BackupMetadata(backupPoint: backupPoint, collectPoint: collectPoint, backups: [backup]), to: url, options: options,
+                      cancellation: cancellation)
+            return
+        }
+        var document = existing
         document.backups.removeAll { $0.location == backup.location }
         document.backups.append(backup)
         try write(document, to: url, options: options, cancellation: cancellation)
+    }
+
+    /// A document that is gone where this host recorded backups is not a new backup point: an unmounted disk,
+    /// a changed URL, or backups removed by hand. Starting a new document would hide every older backup
+    /// from restore and retention, so nothing is written until the user says which.
+    static func missing(_ url: String, backupPoint: String, known: [BackupRecords.Entry]) -> StageFailure {
+        let newest = ISO8601DateFormatter().string(from: known[0].record.created)
+        return StageFailure("the metadata document \(Redaction.maskingURLSecrets(url)) is missing, but this host recorded \(known.count) "
+                            + "backup(s) there (the newest on \(newest)); if it is a disk, mount it; if those backups were removed on "
+                            + "purpose, run `polyarchiv gc --forget-backups \(backupPoint)` to start a new history (nothing was uploaded)")
     }
 
     static func write(_ document: BackupMetadata, to url: String, options: TransportOptions, cancellation: CancellationFlag) throws {
@@ -116,11 +132,14 @@ enum BackupDownload {
 
 /// What this host's journal knows each backup point holds (`backups` namespace): what a cache hit checks
 /// is still there, and what tells an unmounted disk from a new backup point.
-struct BackupRecords {
+public struct BackupRecords {
     struct Record: Codable {
         let digest: Digest
         let size: Int64
         let created: Date
+        /// False until the metadata document lists it (an upload whose document write failed is known, so
+        /// retention may remove it, but does not prove the document existed).
+        var listed: Bool? = nil
     }
 
     let table: StateTable
@@ -129,17 +148,37 @@ struct BackupRecords {
 
     static func scope(_ backupPoint: String, _ collectPoint: String) -> String { backupPoint + "/" + collectPoint }
 
-    func record(backupPoint: String, collectPoint: String, location: String, digest: Digest, size: Int64, at date: Date) throws {
-        try table.encode(Record(digest: digest, size: size, created: date), location, scope: Self.scope(backupPoint, collectPoint))
+    func record(backupPoint: String, collectPoint: String, location: String, digest: Digest, size: Int64, at date: Date,
+                listed: Bool = true) throws {
+        try table.encode(Record(digest: digest, size: size, created: date, listed: listed), location, scope: Self.scope(backupPoint, collectPoint))
     }
 
+    /// The backups a metadata document listed: where one was, it must still be.
+    func listed(backupPoint: String, collectPoint: String) -> [Entry] {
+        backups(backupPoint: backupPoint, collectPoint: collectPoint).filter { $0.record.listed != false }
+    }
+
+    typealias Entry = (location: String, record: Record)
+
     /// Newest first.
-    func backups(backupPoint: String, collectPoint: String) -> [(location: String, record: Record)] {
+    func backups(backupPoint: String, collectPoint: String) -> [Entry] {
         let entries = (try? table.entries(scope: Self.scope(backupPoint, collectPoint))) ?? [:]
         let decoder = JSONDecoder()
         decoder.dateDecodingStrategy = .secondsSince1970
         return entries.compactMap { location, data in (try? decoder.decode(Record.self, from: data)).map { (location, $0) } }
             .sorted { $0.record.created > $1.record.created }
+    }
+
+    /// Forgets what this host recorded at a backup point (its backups there were removed on purpose).
+    /// Returns how many backups were forgotten.
+    public static func forget(backupPoint: String, in journal: Journal) throws -> Int {
+        let table = journal.table("backups")
+        var count = 0
+        for scope in try table.scopes() where scope.hasPrefix(backupPoint + "/") {
+            count += try table.entries(scope: scope).count
+            try table.replace(scope: scope, with: [:])
+        }
+        return count
     }
 }
 
@@ -159,14 +198,27 @@ struct BackupRecorder: Sendable {
         host = pair.host
     }
 
+    /// Before an upload: the metadata document is still where this host recorded backups (see `missing`).
+    func checkHistory(options: TransportOptions, context: StageContext) throws {
+        guard let metadataURL else { return }
+        let known = BackupRecords(context.journal).listed(backupPoint: backupPoint, collectPoint: collectPoint)
+        if !known.isEmpty, try BackupMetadata.read(metadataURL, options: options, cancellation: context.cancellation) == nil {
+            throw BackupMetadata.missing(metadataURL, backupPoint: backupPoint, known: known)
+        }
+    }
+
     func record(_ location: String, digest: Digest, size: Int64, options: TransportOptions, context: StageContext) throws {
-        try BackupRecords(context.journal).record(backupPoint: backupPoint, collectPoint: collectPoint, location: location,
-                                                  digest: digest, size: size, at: context.date)
+        let records = BackupRecords(context.journal)
+        let known = records.listed(backupPoint: backupPoint, collectPoint: collectPoint)
+        try records.record(backupPoint: backupPoint, collectPoint: collectPoint, location: location, digest: digest, size: size,
+                           at: context.date, listed: metadataURL == nil)
         if let metadataURL {
             let backup = BackupMetadata.Backup(location: location, digest: digest, size: size, created: context.date, host: host,
                                                variables: variables)
-            try BackupMetadata.record(backup, at: metadataURL, backupPoint: backupPoint, collectPoint: collectPoint, options: options,
-                                      cancellation: context.cancellation)
+            try BackupMetadata.record(backup, at: metadataURL, backupPoint: backupPoint, collectPoint: collectPoint, known: known,
+                                      options: options, cancellation: context.cancellation)
+            try records.record(backupPoint: backupPoint, collectPoint: collectPoint, location: location, digest: digest, size: size,
+                               at: context.date)
         }
     }
 }
