@@ -59,4 +59,99 @@ import TestSupport
         #expect(restored.status == 0, "\(restored.stderr)")
         #expect(try Sandbox.shell("diff -r '\(sandbox.path("data"))' '\(sandbox.path("restored/site/www"))'").status == 0)
     }
+
+    /// A backup point on the target's mirror directory, and the server behind it.
+    func mirror(_ target: Target, _ sandbox: Sandbox) throws -> (yaml: String, path: String, server: TestServer?)? {
+        switch target {
+        case .folder:
+            let mirror = sandbox.path("mirror")
+            return ("{engine: synchronize, url: \"file://\(mirror)\"}", mirror, nil)
+        case .ssh:
+            guard let started = try TestServer.start("sshd.py") else { return nil }
+            let mirror = sandbox.path("remote/mirror")
+            return ("{engine: synchronize, url: \"ssh://root@127.0.0.1:\(started.port)\(mirror)\", private_key: \(started.string("private_key")), "
+                    + "known_hosts: \(started.string("known_hosts"))}", mirror, started)
+        case .webdav:
+            guard let started = try TestServer.start("webdav.py") else { return nil }
+            return ("{engine: synchronize, url: \"\(started.string("url"))mirror/\", username: \(started.string("user")), "
+                    + "password_file: \(started.string("password_file"))}", started.string("root") + "/mirror", started)
+        }
+    }
+
+    @Test(arguments: [Target.folder, .ssh])
+    func aFolderHoldingOtherFilesIsNeverMirroredInto(target: Target) throws {
+        let sandbox = try Sandbox()
+        guard let (yaml, mirror, server) = try self.mirror(target, sandbox) else { return }
+        defer { server?.stop() }
+        try sandbox.write("data/index.html", "<h1>one</h1>\n")
+        try FileManager.default.createDirectory(atPath: mirror, withIntermediateDirectories: true)
+        try "precious\n".write(toFile: mirror + "/thesis.tex", atomically: true, encoding: .utf8)
+        chmod(mirror, 0o755)
+        try sandbox.configure("""
+            collect_points:
+              site: {engine: files, path: $ROOT/collect, sources: {www: {engine: files, path: $ROOT/data}}}
+            backup_points:
+              mirror: \(yaml)
+            """)
+        let run = try sandbox.apply()
+        #expect(run.status == 2)
+        #expect((run.stdout + run.stderr).contains("holds files polyarchiv did not put there"), "\(run.stdout)\(run.stderr)")
+        #expect(try String(contentsOfFile: mirror + "/thesis.tex", encoding: .utf8) == "precious\n", "nothing deleted")
+        #expect(!FileManager.default.fileExists(atPath: mirror + "/www"), "nothing written")
+        // An empty folder is taken, and keeps its mode.
+        try FileManager.default.removeItem(atPath: mirror + "/thesis.tex")
+        #expect(try sandbox.apply().status == 0)
+        #expect(FileManager.default.fileExists(atPath: mirror + "/www/index.html"))
+        let mode = try FileManager.default.attributesOfItem(atPath: mirror)[.posixPermissions] as? Int
+        #expect(mode == 0o755, "the folder's mode is kept")
+    }
+
+    @Test func aTamperedWebDAVManifestCannotMakeItDeleteWhatItNeverSent() throws {
+        let sandbox = try Sandbox()
+        guard let (yaml, mirror, server) = try self.mirror(.webdav, sandbox) else { return }
+        defer { server?.stop() }
+        try sandbox.write("data/index.html", "<h1>one</h1>\n")
+        try sandbox.configure("""
+            collect_points:
+              site: {engine: files, path: $ROOT/collect, sources: {www: {engine: files, path: $ROOT/data}}}
+            backup_points:
+              mirror: \(yaml)
+            """)
+        #expect(try sandbox.apply().status == 0)
+        // Another user's file on the server, which the remote manifest now claims.
+        try "theirs\n".write(toFile: mirror + "/www/theirs.txt", atomically: true, encoding: .utf8)
+        let manifest = mirror + "/.polyarchiv-tree"
+        let lines = try String(contentsOfFile: manifest, encoding: .utf8)
+        let claimed = lines.replacingOccurrences(of: "www/index.html", with: "www/theirs.txt")
+        try (lines + claimed.split(separator: "\n").filter { $0.contains("theirs") }.joined(separator: "\n") + "\n")
+            .write(toFile: manifest, atomically: true, encoding: .utf8)
+        try sandbox.write("data/index.html", "<h1>two</h1>\n")
+        let run = try sandbox.apply()
+        #expect(run.status == 0, "\(run.stdout)\(run.stderr)")
+        #expect(FileManager.default.fileExists(atPath: mirror + "/www/theirs.txt"), "a path only the remote manifest names is not deleted")
+    }
+
+    @Test func placesInsideAMirrorOrACollectPointAreRefused() throws {
+        let sandbox = try Sandbox()
+        try sandbox.write("data/index.html", "<h1>one</h1>\n")
+        try sandbox.configure("""
+            collect_points:
+              site: {engine: files, path: $ROOT/collect, sources: {www: {engine: files, path: $ROOT/data}}}
+            backup_points:
+              mirror: {engine: synchronize, url: "file://$ROOT/collect/mirror"}
+            """)
+        let nested = try sandbox.run("validate")
+        #expect(nested.status == 1)
+        #expect(nested.stderr.contains("inside") && nested.stderr.contains("config.yaml:4:"), "\(nested.stderr)")
+        try sandbox.configure("""
+            collect_points:
+              site: {engine: files, path: $ROOT/collect, sources: {www: {engine: files, path: $ROOT/data}}}
+            backup_points:
+              mirror: {engine: synchronize, url: "file://$ROOT/mirror"}
+            """)
+        let state = try CLI.run(["apply", "-c", sandbox.config, "--state-dir", sandbox.path("collect/.state")])
+        #expect(state.status != 0)
+        #expect(state.stderr.contains("lie one inside the other"), "\(state.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: sandbox.path("collect/.state")), "nothing was run")
+    }
 }

@@ -40,6 +40,12 @@ public enum Apply {
     public static func run(_ pipeline: CompiledPipeline, state: StateDirectory, options: Options, secrets: Secrets,
                            cancellation: CancellationFlag, command: String,
                            events: @escaping @Sendable (ExecutionEvent) -> Void) async throws -> Report {
+        let statePath = state.url.standardizedFileURL.path
+        for directory in pipeline.ownedDirectories where statePath == directory || statePath.hasPrefix(directory + "/")
+            || directory.hasPrefix(statePath + "/") {
+            throw StageFailure("the state directory \(statePath) and \(directory), which a stage makes hold only its own data, lie one "
+                               + "inside the other; move one of them (nothing was run)")
+        }
         try state.create()
         let lock = try RunLock(directory: state.url, timeout: options.lockTimeout)
         defer { withExtendedLifetime(lock) {} }

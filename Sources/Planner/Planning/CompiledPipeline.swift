@@ -116,6 +116,9 @@ public struct CompiledPipeline: Sendable {
     public var roles: [StageID: StageRole] = [:]
     public var collectPoints: [Point] = []
     public var backupPoints: [Point] = []
+    /// Directories stages make hold only their own data (collect points, mirrors): the state directory must
+    /// lie outside them.
+    public var ownedDirectories: [String] = []
     /// (backup point, collect point) pairs that the tag rules associate.
     public var associations: [(backupPoint: String, collectPoint: String)] = []
     public var collects: [String: Collect] = [:]

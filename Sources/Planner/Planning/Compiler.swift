@@ -252,11 +252,14 @@ public struct Compiler {
             warnIfTimeDependent(parameter, metadata: metadata, point: point, scope: scope, context: context)
         }
         places.append(contentsOf: shape.places.map { ($0, uploadID, point.location) })
+        directories.append(contentsOf: shape.directories.map { ($0, uploadID, point.location) })
         return (first ?? uploadID, last)
     }
 
     /// What backup points write, for the check that no two stages write the same place.
     private var places: [(place: String, stage: StageID, location: SourceLocation)] = []
+    /// The directories backup points mirror into (see `BackupShape.directories`).
+    private var directories: [(place: String, stage: StageID, location: SourceLocation)] = []
 
     /// A metadata document must be found again on a fresh machine, at another time: its default place (the
     /// directory of `parameter`) must not depend on the date or time.
@@ -338,10 +341,30 @@ public struct Compiler {
             if let collect = result.collects[point.name] { all.append((collect.engine.path, .collect(point.name), point.location)) }
         }
         all += places
+        func normalised(_ place: String) -> String {
+            let path = place.hasPrefix("file://") ? String(place.dropFirst("file://".count)) : place
+            return path.hasSuffix("/") ? String(path.dropLast()) : path
+        }
+        // A directory a stage makes hold exactly its tree (a files or git collect point, a mirror) deletes
+        // whatever else lies inside it: no other place may.
+        var owned = directories
+        for point in config.collectPoints {
+            if let collect = result.collects[point.name], collect.engine.treeDirectory != nil {
+                owned.append((collect.engine.path, .collect(point.name), point.location))
+            }
+        }
+        result.ownedDirectories = owned.map { normalised($0.place) }
+        for directory in owned {
+            let root = normalised(directory.place) + "/"
+            for (place, stage, location) in all + directories where stage != directory.stage && normalised(place).hasPrefix(root) {
+                sink.error("\(stage) writes \(Redaction.maskingURLSecrets(place)), inside \(Redaction.maskingURLSecrets(directory.place)), "
+                           + "which \(directory.stage) makes hold only its own data (it would delete it); give them places apart",
+                           at: location)
+            }
+        }
         var seen: [String: StageID] = [:]
         for (place, stage, location) in all {
-            let normalised = place.hasPrefix("file://") ? String(place.dropFirst("file://".count)) : place
-            let trimmed = normalised.hasSuffix("/") ? String(normalised.dropLast()) : normalised
+            let trimmed = normalised(place)
             if let other = seen[trimmed], other != stage {
                 sink.error("\(stage) and \(other) would both write \(Redaction.maskingURLSecrets(place)); they would overwrite each other, "
                            + "so make it depend on {name}", at: location)

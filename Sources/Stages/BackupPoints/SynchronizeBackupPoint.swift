@@ -14,6 +14,8 @@ struct SynchronizeBackupPoint: BackupPointEngine {
     ] + TransportParameters.all, exclusive: TransportParameters.exclusive)
 
     static let manifest = ".polyarchiv-tree"
+    /// Marks a mirror directory polyarchiv made (written in a new or empty one, before the first file).
+    static let mark = ".polyarchiv-mirror"
 
     let mirror: Mirror
 
@@ -35,10 +37,12 @@ struct SynchronizeBackupPoint: BackupPointEngine {
         parameters["url"] = .string(mirror.url)
         parameters["delete"] = .bool(mirror.delete)
         if let metadata = mirror.recorder.metadataURL { parameters["metadata_url"] = .string(metadata) }
-        return BackupShape(upload: PlannedStage(work: mirror, parameters: parameters,
-                                                summary: "synchronize → \(Redaction.maskingURLSecrets(mirror.url))",
-                                                resourceKeys: TransportParameters.hostKey(mirror.url)),
-                           places: [mirror.url] + (mirror.recorder.metadataURL.map { [$0] } ?? []), metadataURL: mirror.recorder.metadataURL)
+        var shape = BackupShape(upload: PlannedStage(work: mirror, parameters: parameters,
+                                                     summary: "synchronize → \(Redaction.maskingURLSecrets(mirror.url))",
+                                                     resourceKeys: TransportParameters.hostKey(mirror.url)),
+                                places: [mirror.url] + (mirror.recorder.metadataURL.map { [$0] } ?? []), metadataURL: mirror.recorder.metadataURL)
+        shape.directories = [mirror.url]
+        return shape
     }
 
     func catalog(_ context: RestoreContext) throws -> Catalog {
@@ -81,6 +85,9 @@ struct Mirror: StageWork {
             let options = try transport.options(context.secrets)
             if isWebDAV {
                 try webdav(tree, options: options, context: context)
+                // What this host sent: the only paths a later run may delete (not the remote manifest's word alone).
+                try context.table("synchronize.sent").set("tree", scope: context.node.id.description, Data(treeArtifact.digest.hex.utf8),
+                                                          keeps: [treeArtifact.digest])
                 try Transports.make(url, options: options).write(tree.encoded(), to: Self.join(url, SynchronizeBackupPoint.manifest),
                                                                  cancellation: context.cancellation)
             } else {
@@ -116,7 +123,8 @@ struct Mirror: StageWork {
     func rsync(from local: String, exclude: [String], manifest: String, cancellation: CancellationFlag) throws {
         let rsync = try ExternalTool.locate(["rsync"], package: "rsync")
         // --checksum: a file rewritten with the same size within the same second still differs.
-        var arguments = ["-a", "--checksum"] + exclude.map { "--exclude=/" + $0 } + ["--exclude=/" + SynchronizeBackupPoint.manifest]
+        var arguments = ["-a", "--checksum"] + exclude.map { "--exclude=/" + $0 }
+            + ["--exclude=/" + SynchronizeBackupPoint.manifest, "--exclude=/" + SynchronizeBackupPoint.mark]
         if delete { arguments.append("--delete") }
         if geteuid() == 0 { arguments.append("--numeric-ids") }
         if url.lowercased().hasPrefix("ssh://") {
@@ -124,8 +132,7 @@ struct Mirror: StageWork {
             let command = SSHOptions(target, settings: ssh)
             let remote = path.hasSuffix("/") ? path : path + "/"
             try command.withCommand(cancellation: cancellation) { line in
-                // The remote directory is created first (rsync creates only the last level).
-                let rsyncPath = "--rsync-path=mkdir -p '\(path.replacingOccurrences(of: "'", with: "'\\''"))' && rsync"
+                let rsyncPath = "--rsync-path=" + Self.remoteClaim(path)
                 try rsync.run(arguments + ["-e", line, rsyncPath, "--", local + "/", command.destination + ":" + remote],
                               timeout: timeout, cancellation: cancellation)
                 try rsync.run(["-a", "-e", line, "--", manifest, command.destination + ":" + remote + SynchronizeBackupPoint.manifest],
@@ -134,10 +141,50 @@ struct Mirror: StageWork {
         } else {
             let path = FileTransport.path(url)
             let remote = path.hasSuffix("/") ? path : path + "/"
-            try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+            let mode = try Self.claim(path)
+            // rsync gives the mirror's root the collect point's mode (0700): the folder keeps its own.
+            defer { if let mode { chmod(path, mode) } }
             try rsync.run(arguments + ["--", local + "/", remote], timeout: timeout, cancellation: cancellation)
             try rsync.run(["-a", "--", manifest, remote + SynchronizeBackupPoint.manifest], timeout: timeout, cancellation: cancellation)
         }
+    }
+
+    /// A mirror is made only in a directory polyarchiv made (its mark or manifest is there) or a new or empty
+    /// one (it gets the mark): `--delete` would remove anything else. Returns the mode of a directory that
+    /// was there (to keep), nil for one it created.
+    static func claim(_ path: String) throws -> mode_t? {
+        let fileManager = FileManager.default
+        var info = stat()
+        let existed = stat(path, &info) == 0
+        if existed {
+            let ours = [SynchronizeBackupPoint.mark, SynchronizeBackupPoint.manifest].contains { fileManager.fileExists(atPath: path + "/" + $0) }
+            if !ours, let names = try? fileManager.contentsOfDirectory(atPath: path), !names.isEmpty {
+                throw StageFailure("\(path) holds files polyarchiv did not put there; synchronize makes it an exact mirror of the collect "
+                                   + "point (deleting the rest), so point `url` at a new or empty directory (nothing was changed)")
+            }
+        } else {
+            try fileManager.createDirectory(atPath: path, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        }
+        if !fileManager.fileExists(atPath: path + "/" + SynchronizeBackupPoint.mark) {
+            guard fileManager.createFile(atPath: path + "/" + SynchronizeBackupPoint.mark,
+                                         contents: Data("This directory is a polyarchiv mirror.\n".utf8)) else {
+                throw StageFailure("cannot mark \(path) as a polyarchiv mirror: \(FileIO.lastError)")
+            }
+        }
+        return existed ? info.st_mode & 0o7777 : nil
+    }
+
+    /// The same rule on the far side of ssh, as the command rsync runs there: refuse a directory with other
+    /// files, mark it, run rsync, and give the directory its mode back.
+    static func remoteClaim(_ path: String) -> String {
+        let quoted = "'" + path.replacingOccurrences(of: "'", with: "'\\''") + "'"
+        let refusal = "polyarchiv: \(path) holds files polyarchiv did not put there; synchronize makes it an exact mirror (deleting the "
+            + "rest), so point url at a new or empty directory (nothing was changed)"
+        return "polyarchiv_mirror() { P=\(quoted); "
+            + "if [ ! -e \"$P/\(SynchronizeBackupPoint.mark)\" ] && [ ! -e \"$P/\(SynchronizeBackupPoint.manifest)\" ] "
+            + "&& [ -n \"$(ls -A \"$P\" 2>/dev/null)\" ]; then echo '\(refusal.replacingOccurrences(of: "'", with: ""))' >&2; exit 3; fi; "
+            + "if [ -d \"$P\" ]; then M=$(stat -c %a \"$P\"); else M=700; fi; "
+            + "mkdir -p \"$P\" && touch \"$P/\(SynchronizeBackupPoint.mark)\" && rsync \"$@\"; R=$?; chmod \"$M\" \"$P\"; return $R; }; polyarchiv_mirror"
     }
 
     /// Only what changed since the remote manifest (or everything, the first time) goes up; what left is deleted.
@@ -157,8 +204,12 @@ struct Mirror: StageWork {
             context.progress(sent)
         }
         if delete {
+            // Deleted: what the remote manifest lists, this host sent last time, and this tree no longer holds.
             let current = Set(tree.files.map(\.path))
-            for path in before.keys where !current.contains(path) {
+            let sent = (try? context.table("synchronize.sent").value("tree", scope: context.node.id.description))
+                .flatMap { $0 }.flatMap { Digest(hex: String(decoding: $0, as: UTF8.self)) }
+                .flatMap { try? context.store.tree($0) }.map { Set($0.files.map(\.path)) } ?? []
+            for path in before.keys where !current.contains(path) && sent.contains(path) {
                 try transport.delete(Self.join(url, Self.percentEncoded(path)), cancellation: context.cancellation)
             }
         }

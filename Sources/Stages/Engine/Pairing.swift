@@ -40,6 +40,9 @@ public struct BackupShape: Sendable {
     public var prune: PlannedStage?
     /// Where it writes (URLs, metadata documents): no two stages may write the same place.
     public var places: [String]
+    /// Directories it makes hold exactly the collect point (deleting what else is there): no other place may
+    /// lie inside one, nor one inside another place.
+    public var directories: [String] = []
     /// The metadata document it keeps, and the parameter whose directory it lies in by default (the planner
     /// warns when that directory moves with the date: the document could not be found again).
     public var metadataURL: String?
