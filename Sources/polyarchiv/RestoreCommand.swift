@@ -22,19 +22,26 @@ struct ListCommand: ParsableCommand {
     @Option(help: "Only this backup point.")
     var backupPoint: String?
 
+    @Option(help: ArgumentHelp("The backups this host made (default: this one) at backup points several hosts share.", valueName: "name"))
+    var host: String?
+
     func run() throws {
         let pipeline = try config.compile()
         do {
             let formatter = ISO8601DateFormatter()
             var text = ""
-            for listing in try Restore.list(pipeline, collectPoint: collectPoint, backupPoint: backupPoint, secrets: config.secrets) {
+            for listing in try Restore.list(pipeline, collectPoint: collectPoint, backupPoint: backupPoint, host: host, secrets: config.secrets) {
                 text += "\(listing.backupPoint) ← \(listing.collectPoint) (\(listing.place))\n"
-                if listing.backups.isEmpty { text += "  no backup yet\n" }
+                if listing.backups.isEmpty { text += "  no backup yet" + (host.map { " by \($0)" } ?? "") + "\n" }
                 for backup in listing.backups {
                     text += "  \(formatter.string(from: backup.created))"
                     if let size = backup.size { text += "  \(RunOutput.bytes(size))" }
                     if let digest = backup.digest { text += "  \(digest.short)" }
                     text += "  " + Redaction.maskingURLSecrets(backup.location) + "\n"
+                }
+                if !listing.otherHosts.isEmpty {
+                    let others = listing.otherHosts.sorted { $0.key < $1.key }.map { "\($0.key) (\($0.value))" }
+                    text += "  other hosts' backups here: " + others.joined(separator: ", ") + "; see them with --host\n"
                 }
             }
             Terminal.print(text)
@@ -99,6 +106,9 @@ struct RestoreCommand: AsyncParsableCommand {
     @Flag(help: "Allow putting a source into a database (or file) that is not empty.")
     var replace = false
 
+    @Option(help: ArgumentHelp("Restore what this host made (default: this one) from backup points several hosts share.", valueName: "name"))
+    var host: String?
+
     @Flag(help: "Keep setuid and setgid bits of restored files (cleared by default).")
     var keepSpecialBits = false
 
@@ -146,6 +156,7 @@ struct RestoreCommand: AsyncParsableCommand {
         request.into = into
         request.replace = replace
         request.keepSpecialBits = keepSpecialBits
+        request.host = host
         let cancellation = CancellationFlag()
         SignalWatcher.install(cancelling: cancellation)
         let report: Restore.Report

@@ -16,7 +16,7 @@ import TestSupport
         for days in [1, 2, 3, 10, 40] {
             let name = "rolling/site-old-\(days)d-\(host).tar.gz"
             try sandbox.write(name, "old archive \(days)\n")
-            backups.append(["location": "file://" + sandbox.path(name), "size": 14, "host": "old",
+            backups.append(["location": "file://" + sandbox.path(name), "size": 14, "host": host,
                             "digest": String(repeating: "0", count: 64),
                             "created": ISO8601DateFormatter().string(from: now.addingTimeInterval(-Double(days) * 86_400))])
         }

@@ -10,13 +10,16 @@ public enum Restore {
         public let backupPoint: String
         public let collectPoint: String
         public let place: String
-        /// Newest first.
+        /// Newest first: the chosen host's (and those that name no host: git commits, a mirror).
         public let backups: [CatalogEntry]
+        /// How many backups other hosts sharing the backup point made, by host.
+        public let otherHosts: [String: Int]
     }
 
-    /// Every (backup point, collect point) pair with its backups, newest first.
-    public static func list(_ pipeline: CompiledPipeline, collectPoint: String?, backupPoint: String?, secrets: Secrets,
+    /// Every (backup point, collect point) pair with the backups `host` made (this host by default), newest first.
+    public static func list(_ pipeline: CompiledPipeline, collectPoint: String?, backupPoint: String?, host: String? = nil, secrets: Secrets,
                             cancellation: CancellationFlag = CancellationFlag()) throws -> [Listing] {
+        let host = host ?? pipeline.host
         try check(pipeline, collectPoint: collectPoint, backupPoint: backupPoint)
         let scratch = try ScratchDirectory("polyarchiv-list")
         defer { scratch.remove() }
@@ -29,8 +32,10 @@ public enum Restore {
             // Newest first; the catalogs list oldest first, so equal times keep their order reversed.
             let newestFirst = Array(catalog.entries.reversed()).enumerated()
                 .sorted { ($0.element.created, -$0.offset) > ($1.element.created, -$1.offset) }.map(\.element)
+            let others = newestFirst.compactMap(\.host).filter { $0 != host }
             listings.append(Listing(backupPoint: backup.backupPoint, collectPoint: backup.collectPoint, place: catalog.place,
-                                    backups: newestFirst))
+                                    backups: newestFirst.filter { $0.host == nil || $0.host == host },
+                                    otherHosts: others.reduce(into: [:]) { $0[$1, default: 0] += 1 }))
         }
         return listings
     }
@@ -74,6 +79,8 @@ public enum Restore {
         public var inPlace = false
         /// Keep setuid/setgid bits of restored files (cleared by default).
         public var keepSpecialBits = false
+        /// Backups made by this host (this one by default: hosts sharing a backup point never get each other's).
+        public var host: String?
 
         public init(target: String) { self.target = target }
     }
@@ -113,7 +120,7 @@ public enum Restore {
     static func plan(_ pipeline: CompiledPipeline, _ request: Request, secrets: Secrets, cancellation: CancellationFlag) throws -> Planned {
         try check(pipeline, collectPoint: request.collectPoint, backupPoint: request.backupPoint)
         var planned = Planned()
-        let listings = request.fromCollectPoint ? [] : try list(pipeline, collectPoint: request.collectPoint, backupPoint: request.backupPoint,
+        let listings = request.fromCollectPoint ? [] : try list(pipeline, collectPoint: request.collectPoint, backupPoint: request.backupPoint, host: request.host,
                                                                  secrets: secrets, cancellation: cancellation)
         let chosen = request.collectPoint.map { [$0] } ?? pipeline.collectPoints.map(\.name)
         var lastStages: [(StageID, label: String, scope: PointScope)] = []
@@ -132,7 +139,7 @@ public enum Restore {
                 origin = .collectPoint(collect.engine, at: request.at, commit: request.commit)
             } else {
                 do {
-                    let (backupPoint, entry) = try newest(of: cp, in: listings, at: request.at)
+                    let (backupPoint, entry) = try newest(of: cp, in: listings, at: request.at, host: request.host ?? pipeline.host)
                     guard let backup = pipeline.backup(backupPoint, cp) else { continue }
                     origin = .backupPoint(backup.engine, entry, name: backupPoint)
                     if backup.engine.shape.archive != nil { filtersOnArchive = backup.filters } else { filtersOnTree = backup.filters }
@@ -296,15 +303,19 @@ public enum Restore {
         return String(cString: resolved)
     }
 
-    static func newest(of cp: String, in listings: [Listing], at: Date?) throws -> (String, CatalogEntry) {
+    static func newest(of cp: String, in listings: [Listing], at: Date?, host: String?) throws -> (String, CatalogEntry) {
         let candidates = listings.filter { $0.collectPoint == cp }.flatMap { listing in
             listing.backups.filter { at == nil || $0.created <= at! }.map { (listing.backupPoint, $0) }
         }
         // Newest first; between equal times (commits of the same second), the later in the backup point's list.
         guard let newest = candidates.enumerated().max(by: { ($0.element.1.created, -$0.offset) < ($1.element.1.created, -$1.offset) })?.element else {
             let places = listings.filter { $0.collectPoint == cp }.map(\.place)
-            throw StageFailure("no backup of collect point \(cp) found" + (at.map { " at or before \(ISO8601DateFormatter().string(from: $0))" } ?? "")
-                               + (places.isEmpty ? " (no backup point receives it)" : " in " + places.joined(separator: ", ")))
+            let others = listings.filter { $0.collectPoint == cp }.flatMap(\.otherHosts.keys).uniqued().sorted()
+            throw StageFailure("no backup of collect point \(cp)" + (host.map { " by host \($0)" } ?? "") + " found"
+                               + (at.map { " at or before \(ISO8601DateFormatter().string(from: $0))" } ?? "")
+                               + (places.isEmpty ? " (no backup point receives it)" : " in " + places.joined(separator: ", "))
+                               + (others.isEmpty ? "" : "; other hosts made backups of it there (\(others.joined(separator: ", "))): "
+                                  + "choose one with --host"))
         }
         return newest
     }

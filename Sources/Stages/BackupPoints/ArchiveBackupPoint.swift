@@ -124,7 +124,15 @@ struct ArchiveUpload: StageWork {
             guard let size = try Transports.make(location, options: options).size(location, cancellation: CancellationFlag()) else {
                 return .gone("\(Redaction.maskingURLSecrets(location)) is gone")
             }
-            return size == remote.size ? .present : .gone("\(Redaction.maskingURLSecrets(location)) has another size")
+            guard size == remote.size else { return .gone("\(Redaction.maskingURLSecrets(location)) has another size") }
+            // Listed, too: an entry another host's write of the shared document lost is made again.
+            if let metadataURL = recorder.metadataURL {
+                let document = try BackupMetadata.read(metadataURL, options: options, cancellation: CancellationFlag())
+                guard document?.backups.contains(where: { $0.location == location && $0.digest == remote.digest }) == true else {
+                    return .gone("the metadata document \(Redaction.maskingURLSecrets(metadataURL)) no longer lists \(Redaction.maskingURLSecrets(location))")
+                }
+            }
+            return .present
         } catch {
             return .gone("cannot check \(Redaction.maskingURLSecrets(location)): \(error)")
         }

@@ -82,10 +82,32 @@ public struct BackupMetadata: Codable, Sendable {
                       cancellation: cancellation)
             return
         }
-        var document = existing
-        document.backups.removeAll { $0.location == backup.location }
-        document.backups.append(backup)
-        try write(document, to: url, options: options, cancellation: cancellation)
+        try update(url, options: options, cancellation: cancellation, first: existing) { document in
+            document.backups.removeAll { $0.location == backup.location }
+            document.backups.append(backup)
+        } holds: { document in document.backups.contains { $0.location == backup.location && $0.digest == backup.digest } }
+    }
+
+    /// Read, change, write, and read again: hosts sharing a backup point write the same document without a
+    /// lock, so a change another host's write undid is made again (a few times, after a random pause). What
+    /// is lost after that is found by the next run's check that the document lists its backup.
+    static func update(_ url: String, options: TransportOptions, cancellation: CancellationFlag, first: BackupMetadata,
+                       change: (inout BackupMetadata) -> Void, holds: (BackupMetadata) -> Bool) throws {
+        var document = first
+        for attempt in 1...5 {
+            change(&document)
+            try write(document, to: url, options: options, cancellation: cancellation)
+            guard let reread = try read(url, options: options, cancellation: cancellation) else {
+                throw StageFailure("the metadata document \(Redaction.maskingURLSecrets(url)) vanished right after it was written")
+            }
+            if holds(reread) { return }
+            guard attempt < 5 else { break }
+            try cancellation.check()
+            usleep(UInt32.random(in: 50_000...400_000))
+            document = reread
+        }
+        throw StageFailure("the metadata document \(Redaction.maskingURLSecrets(url)) keeps being rewritten by another writer; this "
+                           + "change did not hold after 5 attempts (run again)")
     }
 
     /// A document that is gone where this host recorded backups is not a new backup point: an unmounted disk,

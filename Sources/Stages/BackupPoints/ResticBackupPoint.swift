@@ -45,10 +45,10 @@ struct ResticBackupPoint: BackupPointEngine {
                            places: work.recorder.metadataURL.map { [$0] } ?? [], metadataURL: work.recorder.metadataURL)
     }
 
-    /// This collect point's snapshots of this host.
+    /// This collect point's snapshots, each with its host (list and restore choose the host).
     func catalog(_ context: RestoreContext) throws -> Catalog {
         let snapshots = try work.restic.withEnvironment(context.secrets) {
-            try work.restic.snapshots(of: work.collectPoint, host: work.host, $0, cancellation: context.cancellation)
+            try work.restic.snapshots(of: work.collectPoint, host: nil, $0, cancellation: context.cancellation)
         }
         return Catalog(place: Redaction.maskingURLSecrets(work.restic.repository),
                        entries: snapshots.map { CatalogEntry(location: "restic:" + $0.id, digest: nil, size: nil, created: $0.time, host: $0.hostname) })
@@ -59,7 +59,7 @@ struct ResticBackupPoint: BackupPointEngine {
         let scratch = context.scratch + "/restic-\(UUID().uuidString)"
         defer { try? FileManager.default.removeItem(atPath: scratch) }
         try work.restic.withEnvironment(context.secrets) { environment in
-            let snapshot = try work.restic.snapshots(of: work.collectPoint, host: work.host, environment, cancellation: context.cancellation)
+            let snapshot = try work.restic.snapshots(of: work.collectPoint, host: backup.host, environment, cancellation: context.cancellation)
                 .first { $0.id == id }
             guard let snapshot, let path = snapshot.paths.first else { throw StageFailure("restic snapshot \(id) is gone") }
             _ = try work.restic.run(["restore", id, "--target", scratch], environment, cancellation: context.cancellation)
@@ -200,9 +200,10 @@ struct Restic: Sendable {
         let tags: [String]?
     }
 
-    /// The snapshots of one collect point made by `host`.
-    func snapshots(of collectPoint: String, host: String, _ environment: [String: String], cancellation: CancellationFlag) throws -> [Snapshot] {
-        let json = try run(["snapshots", "--json", "--tag", Self.tag(collectPoint), "--host", host], environment, cancellation: cancellation)
+    /// The snapshots of one collect point made by `host` (by any host when nil).
+    func snapshots(of collectPoint: String, host: String?, _ environment: [String: String], cancellation: CancellationFlag) throws -> [Snapshot] {
+        let json = try run(["snapshots", "--json", "--tag", Self.tag(collectPoint)] + (host.map { ["--host", $0] } ?? []), environment,
+                           cancellation: cancellation)
         let decoder = JSONDecoder()
         decoder.dateDecodingStrategy = .custom { decoder in
             let text = try decoder.singleValueContainer().decode(String.self)

@@ -57,7 +57,8 @@ struct ArchivePrune: StageWork {
         try await context.blocking { [self] in
             let options = try transport.options(context.secrets)
             guard let document = try BackupMetadata.read(metadataURL, options: options, cancellation: context.cancellation) else { return [] }
-            let decisions = Self.decide(policy, document.backups)
+            // Hosts sharing the backup point each keep their own history: the rules count this host's backups only.
+            let decisions = Self.decide(policy, document.backups.filter { $0.host == recorder.host })
             let kept = decisions.filter(\.kept).map(\.item)
             var removed = decisions.filter { !$0.kept }.map(\.item).filter { gone in !kept.contains { $0.location == gone.location } }
             let recorded = Set(BackupRecords(context.journal).backups(backupPoint: recorder.backupPoint, collectPoint: recorder.collectPoint)
@@ -69,9 +70,10 @@ struct ArchivePrune: StageWork {
             }
             removed = ours
             guard !removed.isEmpty else { return [] }
-            var trimmed = document
-            trimmed.backups = document.backups.filter { backup in !removed.contains { $0.location == backup.location } }
-            try BackupMetadata.write(trimmed, to: metadataURL, options: options, cancellation: context.cancellation)
+            let gone = Set(removed.map(\.location))
+            try BackupMetadata.update(metadataURL, options: options, cancellation: context.cancellation, first: document) { document in
+                document.backups.removeAll { gone.contains($0.location) }
+            } holds: { document in !document.backups.contains { gone.contains($0.location) } }
             var failures: [String] = []
             for backup in removed {
                 do {
@@ -114,7 +116,8 @@ extension ArchivePrune: PlanNotes {
         }
         do {
             let options = try transport.quickOptions(secrets)
-            var backups = try BackupMetadata.read(metadataURL, options: options, cancellation: CancellationFlag())?.backups ?? []
+            var backups = (try BackupMetadata.read(metadataURL, options: options, cancellation: CancellationFlag())?.backups ?? [])
+                .filter { $0.host == recorder.host }
             backups.removeAll { $0.location == newBackup }
             backups.append(.init(location: newBackup, digest: Digest.of(""), size: 0, created: date, host: "(this run)"))
             let recorded = Set((journal.map { BackupRecords($0).backups(backupPoint: recorder.backupPoint, collectPoint: recorder.collectPoint) } ?? [])
