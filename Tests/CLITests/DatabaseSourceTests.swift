@@ -147,10 +147,17 @@ import TestSupport
                 engine: files
                 path: $ROOT/collect
                 sources: {app: {engine: postgresql, database: app, host: \(server.string("socket_dir")), port: \(server.port), user: postgres, sudo_user: postgres}}
+            backup_points:
+              local: {engine: archive, url: "file://$ROOT/backups/{name}.tar.gz"}
             """)
         let run = try sandbox.apply()
         #expect(run.status == 0, "\(run.stdout)")
         #expect(try String(contentsOfFile: sandbox.path("collect/app.sql"), encoding: .utf8).contains("42"))
+        // Restored as the postgres user too, from a dump only root can read (0600 in a 0700 directory).
+        let restore = try CLI.run(["restore", "-c", sandbox.config, "--collect-point", "db", "--source", "app", "--into", "app_back",
+                                   "--target", sandbox.path("restored")])
+        #expect(restore.status == 0, "\(restore.stdout)\(restore.stderr)")
+        #expect(try psql(server, "SELECT x FROM t", database: "app_back").contains("42"))
     }
 
     // MARK: - MariaDB
