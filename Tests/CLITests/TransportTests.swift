@@ -6,14 +6,14 @@ import TestSupport
 /// uploaded again), restore on a fresh machine, no temporary name left behind, wrong credentials.
 @Suite(.serialized) struct TransportTests {
     enum Kind: String, CaseIterable, CustomStringConvertible {
-        case sftp, scp, ftp, ftps, webdav, webdavTLS, s3
+        case sftp, scp, ftp, ftps, webdav, webdavTLS, s3, s3VirtualHosted
         var description: String { rawValue }
         var script: String {
             switch self {
             case .sftp, .scp: return "sshd.py"
             case .ftp, .ftps: return "ftp.py"
             case .webdav, .webdavTLS: return "webdav.py"
-            case .s3: return "s3.py"
+            case .s3, .s3VirtualHosted: return "s3.py"
             }
         }
         var options: [String] { [.ftps, .webdavTLS].contains(self) ? ["--tls"] : [] }
@@ -41,10 +41,13 @@ import TestSupport
             var yaml = "{engine: archive, url: \"\(server.string("url"))backups/deep/{name}.tar.zst\", username: \(server.string("user")), \(secret)"
             if kind == .webdavTLS { yaml += ", ca_cert: \(server.string("ca_cert"))" }
             return (yaml + "}", listing(server.string("root") + "/backups/deep"))
-        case .s3:
+        case .s3, .s3VirtualHosted:
             let endpoint = server.string("endpoint")
             let secret = password ?? server.string("secret_key")
-            let yaml = "{engine: archive, url: \"s3://\(server.string("bucket"))/backups/{name}.tar.zst\", s3_endpoint: \"\(endpoint)\", "
+            // Virtual-hosted: the bucket in the host name (BUCKET.localhost:PORT, which libcurl resolves to loopback).
+            let style = kind == .s3 ? "s3_endpoint: \"\(endpoint)\", s3_url_style: path"
+                : "s3_endpoint: \"http://\(server.string("virtual_host_suffix")):\(server.port)\", s3_url_style: virtual"
+            let yaml = "{engine: archive, url: \"s3://\(server.string("bucket"))/backups/{name}.tar.zst\", \(style), "
                 + "s3_access_key: \(server.string("access_key")), s3_secret_key: \"\(secret)\", s3_part_size: 5}"
             return (yaml, {
                 // An independent signed listing (the server checks signatures): the key pair of the launcher.
@@ -132,7 +135,7 @@ import TestSupport
         #expect(try Sandbox.shell("diff -r '\(sandbox.path("data"))' '\(sandbox.path("restored/site/www"))'").status == 0)
     }
 
-    @Test(arguments: [Kind.ftp, .webdav])
+    @Test(arguments: [Kind.ftp, .webdav, .s3])
     func wrongCredentialsFailAtOnceWithOneClearLine(kind: Kind) throws {
         guard let server = try TestServer.start(kind.script) else { return }
         defer { server.stop() }
@@ -148,7 +151,7 @@ import TestSupport
         let started = Date()
         let run = try sandbox.apply()
         #expect(run.status == 2)
-        #expect(run.stdout.contains(kind == .ftp ? "Access denied" : "HTTP 401"), "\(run.stdout)")
+        #expect(run.stdout.contains(kind == .ftp ? "Access denied" : kind == .s3 ? "HTTP 403" : "HTTP 401"), "\(run.stdout)")
         #expect(run.stdout.contains("check the credentials") || kind == .ftp, "\(run.stdout)")
         #expect(!run.stdout.contains("not-the-password"), "the password is never shown")
         #expect(Date().timeIntervalSince(started) < 30, "a permanent failure is not retried for long")

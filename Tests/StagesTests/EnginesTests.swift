@@ -47,3 +47,21 @@ import Testing
         #expect(summary.contains("libarchive"))
     }
 }
+
+/// How an s3:// URL becomes an HTTP one: the bucket in the host name or in the path.
+@Suite struct S3AddressingTests {
+    func url(_ endpoint: String?, virtual: Bool, _ s3: String = "s3://bucket/dir/a b.tar.zst") throws -> String {
+        var options = TransportOptions()
+        options.s3Endpoint = endpoint
+        options.s3VirtualHosted = virtual
+        options.s3Region = "eu-west-3"
+        return try S3Transport(options: options).httpURL(s3)
+    }
+
+    @Test func virtualHostedAndPathStyle() throws {
+        #expect(try url(nil, virtual: true) == "https://bucket.s3.eu-west-3.amazonaws.com/dir/a%20b.tar.zst")
+        #expect(try url(nil, virtual: false) == "https://s3.eu-west-3.amazonaws.com/bucket/dir/a%20b.tar.zst")
+        #expect(try url("http://localhost:9000/", virtual: true) == "http://bucket.localhost:9000/dir/a%20b.tar.zst")
+        #expect(try url("http://127.0.0.1:9000", virtual: false) == "http://127.0.0.1:9000/bucket/dir/a%20b.tar.zst")
+    }
+}

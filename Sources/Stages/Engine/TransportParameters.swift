@@ -16,6 +16,8 @@ enum TransportParameters {
         ParameterSpec("client_key", .path, "Private key (PEM) of the client certificate."),
         ParameterSpec("s3_region", .string, default: "us-east-1", "Region of s3:// URLs."),
         ParameterSpec("s3_endpoint", .url, "Endpoint of an S3-compatible store (MinIO, Ceph, …); default AWS."),
+        ParameterSpec("s3_url_style", .choice(["auto", "path", "virtual"]), default: "auto",
+                      "How the bucket is named: `path` (ENDPOINT/BUCKET/KEY), `virtual` (BUCKET.HOST/KEY); auto: virtual on AWS, path on s3_endpoint."),
         ParameterSpec("s3_access_key", .string, "Access key id for s3:// URLs."),
         ParameterSpec("s3_secret_key", .secret, "Secret access key for s3:// URLs."),
         ParameterSpec("s3_secret_key_file", .path, "File whose first line is the secret access key."),

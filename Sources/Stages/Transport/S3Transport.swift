@@ -8,7 +8,7 @@ import Pipeline
 struct S3Transport: RemoteTransport {
     let options: TransportOptions
 
-    /// The HTTP URL of `s3://bucket/key`: path style on a custom endpoint, virtual-hosted on AWS.
+    /// The HTTP URL of `s3://bucket/key`, virtual-hosted (the bucket in the host name) or path style.
     func httpURL(_ url: String, query: String = "") throws -> String {
         guard url.lowercased().hasPrefix("s3://") else { throw StageFailure("`\(url)` is not an s3:// URL") }
         let rest = url.dropFirst("s3://".count)
@@ -20,10 +20,10 @@ struct S3Transport: RemoteTransport {
         allowed.insert(charactersIn: "-._~/")
         let key = String(rest[rest.index(after: slash)...]).addingPercentEncoding(withAllowedCharacters: allowed) ?? ""
         let suffix = query.isEmpty ? "" : "?" + query
-        if let endpoint = options.s3Endpoint {
-            return (endpoint.hasSuffix("/") ? String(endpoint.dropLast()) : endpoint) + "/\(bucket)/\(key)" + suffix
-        }
-        return "https://\(bucket).s3.\(options.s3Region).amazonaws.com/\(key)" + suffix
+        let endpoint = options.s3Endpoint.map { $0.hasSuffix("/") ? String($0.dropLast()) : $0 } ?? "https://s3.\(options.s3Region).amazonaws.com"
+        guard options.s3VirtualHosted else { return endpoint + "/\(bucket)/\(key)" + suffix }
+        guard let scheme = endpoint.range(of: "://") else { throw StageFailure("`s3_endpoint` `\(endpoint)` needs a scheme (https://…)") }
+        return endpoint[..<scheme.upperBound] + bucket + "." + endpoint[scheme.upperBound...] + "/\(key)" + suffix
     }
 
     /// A request signed with SigV4. The payload's hash is not signed (UNSIGNED-PAYLOAD, which S3 accepts): what

@@ -22,6 +22,11 @@ struct TransportSettings: Sendable {
         base.clientKey = parameters.string("client_key")
         base.s3Region = parameters.string("s3_region") ?? "us-east-1"
         base.s3Endpoint = parameters.string("s3_endpoint")
+        switch parameters.string("s3_url_style") {
+        case "path": base.s3VirtualHosted = false
+        case "virtual": base.s3VirtualHosted = true
+        default: base.s3VirtualHosted = base.s3Endpoint == nil  // AWS: virtual-hosted; other stores: path style
+        }
         base.s3AccessKey = parameters.string("s3_access_key")
         s3SecretKey = parameters.secret("s3_secret_key")
         if let mebibytes = parameters.int("s3_part_size") { base.s3PartSize = Int64(mebibytes) << 20 }
@@ -76,6 +81,8 @@ struct TransportOptions: Sendable {
     var clientKey: String?
     var s3Region = "us-east-1"
     var s3Endpoint: String?
+    /// The bucket in the host name (BUCKET.s3.REGION.amazonaws.com, BUCKET.ENDPOINT-HOST) rather than the path.
+    var s3VirtualHosted = true
     var s3AccessKey: String?
     var s3SecretKey: String?
     var s3PartSize: Int64 = 64 << 20
