@@ -185,6 +185,29 @@ import TestSupport
     }
 }
 
+/// An interrupted upload whose leftover bytes changed on the server before the next apply resumed it: the
+/// resumed file is read back and hashed, and sent again whole when it differs.
+@Suite(.serialized) struct TamperedResumeTests {
+    @Test(arguments: [TransportTests.Kind.sftp, .ftp])
+    func aResumedUploadWhoseEarlierBytesChangedIsSentAgain(kind: TransportTests.Kind) throws {
+        guard let server = try TestServer.start(kind.script, options: kind.options) else { return }
+        defer { server.stop() }
+        var upload = try SlowUpload(kind, server)
+        let directory = kind == .sftp ? upload.sandbox.path("remote/backups") : server.string("root") + "/backups"
+        try upload.start()
+        try upload.watch(for: 3)
+        kill(upload.apply.processIdentifier, SIGKILL)
+        upload.apply.waitUntilExit()
+        let part = try #require(try FileManager.default.contentsOfDirectory(atPath: directory).first { $0.hasSuffix(".polyarchiv-part") },
+                                "killed mid-upload")
+        // Same size, one byte different, early in the part that is kept.
+        #expect(try Sandbox.shell("printf 'X' | dd of='\(directory)/\(part)' bs=1 seek=1000 conv=notrunc 2>/dev/null").status == 0)
+        let second = try upload.sandbox.apply()
+        #expect(second.status == 0, "\(second.stdout)")
+        #expect(try upload.restoresTheSameBytes())
+    }
+}
+
 /// The server side of an upload dies in the middle (sshd's process for the connection is killed): the
 /// same apply retries, resumes from what arrived, and the final name only ever holds the whole file.
 @Suite(.serialized) struct ServerDropTests {

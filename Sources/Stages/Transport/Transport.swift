@@ -22,6 +22,27 @@ protocol RemoteTransport: Transport {
 }
 
 extension RemoteTransport {
+    /// A resumed upload kept bytes an earlier attempt sent, which only their size vouched for: the whole
+    /// temporary file is read back and hashed. When it differs, it is deleted and the upload starts over.
+    func checkResumed(_ temporary: String, file: String, identity: String?, cancellation: CancellationFlag) throws {
+        let expected = try identity.flatMap { Digest(hex: $0) } ?? Self.sha256(of: file)
+        var hash = StreamingHash()
+        try download(temporary, cancellation: cancellation) { hash.update($0) }
+        guard hash.finalize() == expected else {
+            try? delete(temporary, cancellation: cancellation)
+            throw TransportError.transient("the resumed upload \(Redaction.maskingURLSecrets(temporary)) does not hold the file's bytes "
+                                           + "(an earlier attempt left others); it was deleted and is sent again")
+        }
+    }
+
+    private static func sha256(of file: String) throws -> Digest {
+        guard let handle = FileHandle(forReadingAtPath: file) else { throw StageFailure("cannot read \(file): \(FileIO.lastError)") }
+        defer { try? handle.close() }
+        var hash = StreamingHash()
+        while let chunk = try handle.read(upToCount: 1 << 20), !chunk.isEmpty { hash.update(chunk) }
+        return hash.finalize()
+    }
+
     func size(_ url: String, cancellation: CancellationFlag) throws -> Int64? {
         try Transports.retrying("checking \(Redaction.maskingURLSecrets(url))", retries: options.retries, cancellation: cancellation) {
             try remoteSize(url, cancellation: cancellation)
