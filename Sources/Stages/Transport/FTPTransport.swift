@@ -42,7 +42,8 @@ struct FTPTransport: RemoteTransport {
             guard try remoteSize(temporary, cancellation: cancellation) == size else {
                 throw TransportError.transient("\(Redaction.maskingURLSecrets(temporary)) does not have the expected \(size) bytes")
             }
-            if upload.uploadOffset > 0 { try checkResumed(temporary, file: file, identity: identity, cancellation: cancellation) }
+            // Without TLS nothing checks the bytes on the way.
+            if upload.uploadOffset > 0 || !upload.requireTLS { try checkUploaded(temporary, file: file, identity: identity, cancellation: cancellation) }
             var rename = call(Self.base(url))
             rename.noBody = true
             rename.quote = ["RNFR " + Self.commandPath(temporary), "RNTO " + Self.commandPath(url)]

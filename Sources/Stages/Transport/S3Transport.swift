@@ -26,13 +26,13 @@ struct S3Transport: RemoteTransport {
         return endpoint[..<scheme.upperBound] + bucket + "." + endpoint[scheme.upperBound...] + "/\(key)" + suffix
     }
 
-    /// A request signed with SigV4. The payload's hash is not signed (UNSIGNED-PAYLOAD, which S3 accepts): what
-    /// arrived is checked by size here and by the backup's SHA-256 when it is restored. The query must be in
-    /// S3's canonical form (keys sorted, `key=` for an empty value): libcurl 7.88 signs it as written.
-    private func call(_ url: String, query: String = "") throws -> CurlCall {
+    /// A request signed with SigV4. An upload signs its payload's SHA-256, so S3 refuses bytes changed on the
+    /// way (a request without a body says UNSIGNED-PAYLOAD). The query must be in S3's canonical form (keys
+    /// sorted, `key=` for an empty value): libcurl 7.88 signs it as written.
+    private func call(_ url: String, query: String = "", payload: Pipeline.Digest? = nil) throws -> CurlCall {
         var call = CurlCall(url: try httpURL(url, query: query), options: options)
         call.signS3 = true
-        call.headers = ["x-amz-content-sha256: UNSIGNED-PAYLOAD"]
+        call.headers = ["x-amz-content-sha256: " + (payload?.hex ?? "UNSIGNED-PAYLOAD")]
         return call
     }
 
@@ -41,7 +41,9 @@ struct S3Transport: RemoteTransport {
         let size = try localSize(file)
         try Transports.retrying("upload to \(url)", retries: options.retries, cancellation: cancellation) {
             if size <= options.s3PartSize {
-                var put = try call(url)
+                // The file's SHA-256: its identity when it is a store object (checked on the way out), else read.
+                let digest = try identity.flatMap { Pipeline.Digest(hex: $0) } ?? Self.sha256(file, offset: 0, length: size)
+                var put = try call(url, payload: digest)
                 put.uploadFile = file
                 put.method = "PUT"
                 try CurlCall.check(try put.perform(cancellation: cancellation), "uploading \(url)")
@@ -92,11 +94,13 @@ struct S3Transport: RemoteTransport {
         let id = uploadID!
         let count = Int((size + partSize - 1) / partSize)
         for number in 1...count where done[number] == nil {
-            var put = try call(url, query: "partNumber=\(number)&uploadId=\(id)")
+            let offset = Int64(number - 1) * partSize
+            let length = min(partSize, size - offset)
+            var put = try call(url, query: "partNumber=\(number)&uploadId=\(id)", payload: try Self.sha256(file, offset: offset, length: length))
             put.method = "PUT"
             put.uploadFile = file
-            put.uploadOffset = Int64(number - 1) * partSize
-            put.uploadLength = min(partSize, size - put.uploadOffset)
+            put.uploadOffset = offset
+            put.uploadLength = length
             let result = try put.perform(cancellation: cancellation)
             try CurlCall.check(result, "uploading part \(number) of \(url)")
             guard let etag = result.headers["etag"] else { throw TransportError.transient("part \(number) of \(url) has no ETag") }
@@ -132,16 +136,26 @@ struct S3Transport: RemoteTransport {
     }
 
     static func md5(_ file: String, offset: Int64, length: Int64) throws -> String {
+        var hasher = Insecure.MD5()
+        try read(file, offset: offset, length: length) { hasher.update(data: $0) }
+        return hasher.finalize().map { String(format: "%02x", $0) }.joined()
+    }
+
+    static func sha256(_ file: String, offset: Int64, length: Int64) throws -> Pipeline.Digest {
+        var hash = StreamingHash()
+        try read(file, offset: offset, length: length) { hash.update($0) }
+        return hash.finalize()
+    }
+
+    private static func read(_ file: String, offset: Int64, length: Int64, _ body: (Data) -> Void) throws {
         let handle = try FileHandle(forReadingFrom: URL(fileURLWithPath: file))
         defer { try? handle.close() }
         try handle.seek(toOffset: UInt64(offset))
-        var hasher = Insecure.MD5()
         var remaining = length
         while remaining > 0, let chunk = try handle.read(upToCount: Int(min(remaining, 1 << 20))), !chunk.isEmpty {
-            hasher.update(data: chunk)
+            body(chunk)
             remaining -= Int64(chunk.count)
         }
-        return hasher.finalize().map { String(format: "%02x", $0) }.joined()
     }
 
     func download(_ url: String, cancellation: CancellationFlag, sink: (UnsafeRawBufferPointer) throws -> Void) throws {

@@ -43,7 +43,7 @@ struct SFTPTransport: RemoteTransport {
             guard try remoteSize(temporary, cancellation: cancellation) == size else {
                 throw TransportError.transient("\(Redaction.maskingURLSecrets(temporary)) does not have the expected \(size) bytes")
             }
-            if call.uploadOffset > 0 { try checkResumed(temporary, file: file, identity: identity, cancellation: cancellation) }
+            if call.uploadOffset > 0 { try checkUploaded(temporary, file: file, identity: identity, cancellation: cancellation) }
             var rename = CurlCall(url: Self.root(url), options: options)
             rename.noBody = true
             // SFTP's rename does not replace: the old file steps aside first and goes only once the new one is in.

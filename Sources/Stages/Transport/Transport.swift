@@ -22,16 +22,17 @@ protocol RemoteTransport: Transport {
 }
 
 extension RemoteTransport {
-    /// A resumed upload kept bytes an earlier attempt sent, which only their size vouched for: the whole
-    /// temporary file is read back and hashed. When it differs, it is deleted and the upload starts over.
-    func checkResumed(_ temporary: String, file: String, identity: String?, cancellation: CancellationFlag) throws {
+    /// An uploaded temporary file that nothing but its size vouches for (a resumed upload kept bytes an earlier
+    /// attempt sent; plain FTP and HTTP carry no integrity check) is read back and hashed before it takes
+    /// its final name. When it differs, it is deleted and the upload starts over.
+    func checkUploaded(_ temporary: String, file: String, identity: String?, cancellation: CancellationFlag) throws {
         let expected = try identity.flatMap { Digest(hex: $0) } ?? Self.sha256(of: file)
         var hash = StreamingHash()
         try download(temporary, cancellation: cancellation) { hash.update($0) }
         guard hash.finalize() == expected else {
             try? delete(temporary, cancellation: cancellation)
-            throw TransportError.transient("the resumed upload \(Redaction.maskingURLSecrets(temporary)) does not hold the file's bytes "
-                                           + "(an earlier attempt left others); it was deleted and is sent again")
+            throw TransportError.transient("the uploaded \(Redaction.maskingURLSecrets(temporary)) does not hold the file's bytes "
+                                           + "(changed on the way, or left by an earlier attempt); it was deleted and is sent again")
         }
     }
 

@@ -18,6 +18,8 @@ struct WebDAVTransport: RemoteTransport {
             guard try remoteSize(temporary, cancellation: cancellation) == size else {
                 throw TransportError.transient("\(Redaction.maskingURLSecrets(temporary)) does not have the expected \(size) bytes")
             }
+            // Without TLS nothing checks the bytes on the way.
+            if !url.lowercased().hasPrefix("https://") { try checkUploaded(temporary, file: file, identity: identity, cancellation: cancellation) }
             var move = CurlCall(url: temporary, options: options)
             move.method = "MOVE"
             move.headers = ["Destination: " + Self.withoutCredentials(url), "Overwrite: T"]
