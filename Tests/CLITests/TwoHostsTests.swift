@@ -101,4 +101,34 @@ import TestSupport
         let hosts = try document(sandbox).compactMap { $0["host"] as? String }.sorted()
         #expect(hosts == ["alpha", "beta"], "\(hosts)")
     }
+
+    @Test(arguments: [SynchronizeTests.Target.folder, .ssh])
+    func aHostNeverMirrorsOverAnotherHostsMirror(target: SynchronizeTests.Target) throws {
+        guard try Sandbox.shell("unshare --uts true").status == 0 else {
+            Issue.record("unshare --uts is needed to give each host its own name")
+            return
+        }
+        let sandbox = try Sandbox()
+        guard let (yaml, mirror, server) = try SynchronizeTests().mirror(target, sandbox) else { return }
+        defer { server?.stop() }
+        try sandbox.write("data-alpha/who.txt", "alpha\n")
+        try sandbox.write("data-beta/other.txt", "beta\n")
+        // The same url for every host: a mistake the mirror's mark catches.
+        try sandbox.configure("""
+            collect_points:
+              site:
+                engine: files
+                path: $ROOT/collect-{hostname}
+                sources:
+                  www: {engine: files, path: "$ROOT/data-{hostname}"}
+            backup_points:
+              mirror: \(yaml)
+            """)
+        #expect(try apply(as: "alpha", sandbox).status == 0)
+        let beta = try apply(as: "beta", sandbox)
+        #expect(beta.status == 2)
+        #expect(beta.output.contains("another host's (or collect point's) mirror"), "\(beta.output)")
+        #expect(try String(contentsOfFile: mirror + "/www/who.txt", encoding: .utf8) == "alpha\n", "alpha's mirror is intact")
+        #expect(!FileManager.default.fileExists(atPath: mirror + "/www/other.txt"))
+    }
 }

@@ -132,7 +132,7 @@ struct Mirror: StageWork {
             let command = SSHOptions(target, settings: ssh)
             let remote = path.hasSuffix("/") ? path : path + "/"
             try command.withCommand(cancellation: cancellation) { line in
-                let rsyncPath = "--rsync-path=" + Self.remoteClaim(path)
+                let rsyncPath = "--rsync-path=" + Self.remoteClaim(path, owner: owner)
                 try rsync.run(arguments + ["-e", line, rsyncPath, "--", local + "/", command.destination + ":" + remote],
                               timeout: timeout, cancellation: cancellation)
                 try rsync.run(["-a", "-e", line, "--", manifest, command.destination + ":" + remote + SynchronizeBackupPoint.manifest],
@@ -141,7 +141,7 @@ struct Mirror: StageWork {
         } else {
             let path = FileTransport.path(url)
             let remote = path.hasSuffix("/") ? path : path + "/"
-            let mode = try Self.claim(path)
+            let mode = try Self.claim(path, owner: owner)
             // rsync gives the mirror's root the collect point's mode (0700): the folder keeps its own.
             defer { if let mode { chmod(path, mode) } }
             try rsync.run(arguments + ["--", local + "/", remote], timeout: timeout, cancellation: cancellation)
@@ -152,7 +152,14 @@ struct Mirror: StageWork {
     /// A mirror is made only in a directory polyarchiv made (its mark or manifest is there) or a new or empty
     /// one (it gets the mark): `--delete` would remove anything else. Returns the mode of a directory that
     /// was there (to keep), nil for one it created.
-    static func claim(_ path: String) throws -> mode_t? {
+    /// Whose mirror it is, the mark's content: hosts sharing a configuration must not mirror over each other.
+    var owner: String { "polyarchiv mirror of \(recorder.host): \(recorder.backupPoint) <- \(recorder.collectPoint)" }
+
+    static func foreignOwner(_ path: String) -> String {
+        "\(path) is another host's (or collect point's) mirror; give each its own `url` (with {hostname}) (nothing was changed)"
+    }
+
+    static func claim(_ path: String, owner: String) throws -> mode_t? {
         let fileManager = FileManager.default
         var info = stat()
         let existed = stat(path, &info) == 0
@@ -165,9 +172,12 @@ struct Mirror: StageWork {
         } else {
             try fileManager.createDirectory(atPath: path, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         }
-        if !fileManager.fileExists(atPath: path + "/" + SynchronizeBackupPoint.mark) {
-            guard fileManager.createFile(atPath: path + "/" + SynchronizeBackupPoint.mark,
-                                         contents: Data("This directory is a polyarchiv mirror.\n".utf8)) else {
+        if let mark = fileManager.contents(atPath: path + "/" + SynchronizeBackupPoint.mark) {
+            guard String(decoding: mark, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines) == owner else {
+                throw StageFailure(foreignOwner(path))
+            }
+        } else {
+            guard fileManager.createFile(atPath: path + "/" + SynchronizeBackupPoint.mark, contents: Data((owner + "\n").utf8)) else {
                 throw StageFailure("cannot mark \(path) as a polyarchiv mirror: \(FileIO.lastError)")
             }
         }
@@ -176,15 +186,19 @@ struct Mirror: StageWork {
 
     /// The same rule on the far side of ssh, as the command rsync runs there: refuse a directory with other
     /// files, mark it, run rsync, and give the directory its mode back.
-    static func remoteClaim(_ path: String) -> String {
-        let quoted = "'" + path.replacingOccurrences(of: "'", with: "'\\''") + "'"
+    static func remoteClaim(_ path: String, owner: String) -> String {
+        func quote(_ text: String) -> String { "'" + text.replacingOccurrences(of: "'", with: "'\\''") + "'" }
+        let quoted = quote(path)
         let refusal = "polyarchiv: \(path) holds files polyarchiv did not put there; synchronize makes it an exact mirror (deleting the "
             + "rest), so point url at a new or empty directory (nothing was changed)"
         return "polyarchiv_mirror() { P=\(quoted); "
             + "if [ ! -e \"$P/\(SynchronizeBackupPoint.mark)\" ] && [ ! -e \"$P/\(SynchronizeBackupPoint.manifest)\" ] "
             + "&& [ -n \"$(ls -A \"$P\" 2>/dev/null)\" ]; then echo '\(refusal.replacingOccurrences(of: "'", with: ""))' >&2; exit 3; fi; "
+            + "O=\(quote(owner)); if [ -e \"$P/\(SynchronizeBackupPoint.mark)\" ] && [ \"$(cat \"$P/\(SynchronizeBackupPoint.mark)\")\" != \"$O\" ]; then "
+            + "echo \(quote("polyarchiv: " + foreignOwner(path).replacingOccurrences(of: "`", with: ""))) >&2; exit 3; fi; "
             + "if [ -d \"$P\" ]; then M=$(stat -c %a \"$P\"); else M=700; fi; "
-            + "mkdir -p \"$P\" && touch \"$P/\(SynchronizeBackupPoint.mark)\" && rsync \"$@\"; R=$?; chmod \"$M\" \"$P\"; return $R; }; polyarchiv_mirror"
+            + "mkdir -p \"$P\" && { [ -e \"$P/\(SynchronizeBackupPoint.mark)\" ] || printf '%s\\n' \"$O\" > \"$P/\(SynchronizeBackupPoint.mark)\"; } "
+            + "&& rsync \"$@\"; R=$?; chmod \"$M\" \"$P\"; return $R; }; polyarchiv_mirror"
     }
 
     /// Only what changed since the remote manifest (or everything, the first time) goes up; what left is deleted.
