@@ -20,27 +20,12 @@ struct ApplyCommand: AsyncParsableCommand {
     @OptionGroup var config: ConfigOptions
     @OptionGroup var state: StateOptions
 
-    @Flag(help: "Run every point, whatever its frequency.")
-    var force = false
+    @OptionGroup var scope: SelectionOptions
 
     @Option(help: "Stages that may run at once (default: the number of cores).")
     var jobs: Int?
 
-    @Option(name: .customLong("only-collect-points"), parsing: .upToNextOption,
-            help: "Only these collect points (globs on names and tags).")
-    var onlyCollectPoints: [String] = []
-
-    @Option(name: .customLong("only-backup-points"), parsing: .upToNextOption,
-            help: "Only these backup points (globs on names and tags).")
-    var onlyBackupPoints: [String] = []
-
-    @Flag(help: "Do not collect: ship what the collect points already hold.")
-    var skipCollect = false
-
-    @Flag(help: "Collect only: ship nothing.")
-    var skipBackup = false
-
-    @Flag(help: "Show the plan and run nothing (the same as `polyarchiv plan`).")
+    @Flag(help: "Show the plan and run nothing: the same as `polyarchiv plan` (JSON with --json).")
     var dryRun = false
 
     @Flag(help: "Print one JSON event per line.")
@@ -58,18 +43,15 @@ struct ApplyCommand: AsyncParsableCommand {
 
     func validate() throws {
         if let jobs, jobs < 1 { throw ValidationError("--jobs must be at least 1") }
-        if skipCollect && skipBackup { throw ValidationError("--skip-collect and --skip-backup together leave nothing to do") }
     }
 
-    var selection: RunSelection {
-        RunSelection(force: force, onlyCollectPoints: onlyCollectPoints, onlyBackupPoints: onlyBackupPoints,
-                     skipCollect: skipCollect, skipBackup: skipBackup)
-    }
+    var selection: RunSelection { scope.selection }
 
     func run() async throws {
         let pipeline = try config.compile()
         if dryRun {
-            Terminal.print(PlanRenderer.text(Plan.make(pipeline, state: state.directory, selection: selection, secrets: config.secrets)))
+            let plan = Plan.make(pipeline, state: state.directory, selection: selection, secrets: config.secrets)
+            Terminal.print(json ? PlanRenderer.json(plan) : PlanRenderer.text(plan))
             return
         }
         var log: FileHandle?
@@ -93,6 +75,7 @@ struct ApplyCommand: AsyncParsableCommand {
         if let jobs { options.jobs = jobs }
         options.lockTimeout = lockTimeout
         options.metricsFile = metricsFile
+        options.runStarted = { output.started(run: $0) }
         let report: Apply.Report
         do {
             report = try await Apply.run(pipeline, state: state.directory, options: options, secrets: config.secrets, cancellation: cancellation,

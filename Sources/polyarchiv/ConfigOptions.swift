@@ -28,7 +28,7 @@ struct ConfigOptions: ParsableArguments {
     /// Loads and compiles; on a configuration error prints every problem and exits 1.
     func compile() throws -> CompiledPipeline {
         do {
-            let config = try ConfigLoader.load(location)
+            let config = try ConfigLoader.load(location, deferringErrors: true)
             return try Compiler.compile(config, secrets: secrets)
         } catch let error as ConfigError {
             Terminal.error(error.description)

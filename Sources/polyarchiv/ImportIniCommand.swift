@@ -7,9 +7,10 @@ struct ImportIniCommand: ParsableCommand {
         commandName: "import-ini",
         abstract: "Convert an original PolyArchiv configuration directory (*.global, *.collect, *.backup) to YAML.",
         discussion: """
-            Every parameter is converted or named in a warning (file:line). Secrets (passwords, API keys) are
-            written to files of their own, mode 0600, under --secrets-dir, and the YAML references them.
-            The result is validated before this command succeeds.
+            Every parameter is converted or named in a warning (file:line). Secrets (passwords, API keys) go
+            to files of their own, mode 0600, under --secrets-dir, and the YAML references them. The result is
+            validated first: with -o, the YAML and the secret files are written only when it validates; without
+            -o, the YAML is printed and no secret file is written.
 
             Example:
               polyarchiv import-ini /etc/polyarchiv -o /etc/polyarchiv/polyarchiv.yaml
@@ -48,14 +49,24 @@ struct ImportIniCommand: ParsableCommand {
             Terminal.error(error.description.replacingOccurrences(of: check, with: output ?? "<output>"))
             Terminal.error("polyarchiv: the converted configuration does not validate; fix the points above in the original "
                            + "or in the output")
-            if let output { try result.yaml.write(toFile: output, atomically: true, encoding: .utf8) }
+            Terminal.error("polyarchiv: nothing was written" + (output.map { " (\($0) is unchanged)" } ?? ""))
             throw ExitCode(1)
         }
         if let output {
-            try result.yaml.write(toFile: output, atomically: true, encoding: .utf8)
+            do {
+                try result.writeSecrets()
+                try result.yaml.write(toFile: output, atomically: true, encoding: .utf8)
+            } catch {
+                Terminal.error("polyarchiv: \(error)")
+                throw ExitCode(1)
+            }
             Terminal.error("polyarchiv: wrote \(output)" + (result.secretFiles.isEmpty ? "" : " and \(result.secretFiles.count) secret file(s) in \(absoluteSecrets)"))
         } else {
             Terminal.print(result.yaml)
+            if !result.secretFiles.isEmpty {
+                Terminal.error("polyarchiv: a preview: the \(result.secretFiles.count) secret file(s) it references in \(absoluteSecrets) "
+                               + "were not written (give -o FILE to write them with the configuration)")
+            }
         }
     }
 }

@@ -19,6 +19,7 @@ struct PlanCommand: ParsableCommand {
 
     @OptionGroup var config: ConfigOptions
     @OptionGroup var state: StateOptions
+    @OptionGroup var scope: SelectionOptions
 
     @Option(help: "Output format: text or json.")
     var format: OutputFormat = .text
@@ -27,7 +28,7 @@ struct PlanCommand: ParsableCommand {
     var detailedExitcode = false
 
     func run() throws {
-        let plan = Plan.make(try config.compile(), state: state.directory, secrets: config.secrets)
+        let plan = Plan.make(try config.compile(), state: state.directory, selection: scope.selection, secrets: config.secrets)
         Terminal.print(format == .json ? PlanRenderer.json(plan) : PlanRenderer.text(plan))
         if detailedExitcode && plan.pendingCount > 0 { throw ExitCode(2) }
     }

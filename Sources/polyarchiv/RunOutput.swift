@@ -14,11 +14,19 @@ final class RunOutput: @unchecked Sendable {
     private var progress: [StageID: (bytes: Int64, started: Date)] = [:]
     private var lastDraw = Date.distantPast
     private var progressLineShown = false
+    /// The journal's id of the run, on every line of the log file and every JSON event.
+    private var runID: Int64?
 
     init(style: Style, logFile: FileHandle?, write: @escaping @Sendable (String) -> Void) {
         self.style = style
         self.log = logFile
         self.write = write
+    }
+
+    func started(run: Int64) {
+        lock.lock()
+        defer { lock.unlock() }
+        runID = run
     }
 
     func handle(_ event: ExecutionEvent) {
@@ -70,21 +78,31 @@ final class RunOutput: @unchecked Sendable {
         emit(plain: lines.joined(separator: "\n"), json: [:])
     }
 
+    /// To the output, and to the log file in the same form: JSON lines with `--json`, else each line with its
+    /// time and the run's id.
     private func emit(plain: String?, json: [String: Any]) {
         if style == .json {
             var object = json
             object["time"] = ISO8601DateFormatter().string(from: Date())
+            if let runID { object["run"] = runID }
             if let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]) {
-                write(String(decoding: data, as: UTF8.self) + "\n")
+                let line = String(decoding: data, as: UTF8.self) + "\n"
+                write(line)
+                log?.write(Data(line.utf8))
             }
-        } else if let plain {
-            if progressLineShown {
-                write("\r\u{1B}[K")
-                progressLineShown = false
-            }
-            write(plain + "\n")
+            return
         }
-        if let plain, let log { log.write(Data((Self.timestamp() + " " + plain + "\n").utf8)) }
+        guard let plain else { return }
+        if progressLineShown {
+            write("\r\u{1B}[K")
+            progressLineShown = false
+        }
+        write(plain + "\n")
+        if let log {
+            let prefix = Self.timestamp() + " run " + (runID.map(String.init) ?? "-") + " "
+            log.write(Data(plain.split(separator: "\n", omittingEmptySubsequences: false).filter { !$0.isEmpty }
+                .map { prefix + $0 + "\n" }.joined().utf8))
+        }
     }
 
     private func drawProgress() {
@@ -129,9 +147,10 @@ final class RunOutput: @unchecked Sendable {
         return unit == 0 ? "\(count) B" : String(format: "%.1f %@", value, units[unit])
     }
 
+    /// Local time with its offset, as a log reader on another machine needs it.
     static func timestamp() -> String {
-        let formatter = DateFormatter()
-        formatter.dateFormat = "yyyy-MM-dd HH:mm:ss"
+        let formatter = ISO8601DateFormatter()
+        formatter.timeZone = .current
         return formatter.string(from: Date())
     }
 }

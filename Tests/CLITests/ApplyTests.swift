@@ -366,6 +366,19 @@ import TestSupport
         #expect(ok.stdout.split(separator: "\n").count == 1)
     }
 
+    /// A failed stage's stderr has newlines and pipes; Nagios reads the status to the first newline and the
+    /// perfdata after the first `|`.
+    @Test func theNRPEStatusIsOneLineWhateverAStagePrinted() throws {
+        let sandbox = try Sandbox.withCommand("printf 'first line\\nsecond | line\\n' >&2; exit 3", collectPoint: "box", source: "x")
+        #expect(try sandbox.apply().status == 2)
+        let check = try CLI.run(["check", "--nrpe", "-c", sandbox.config, "--state-dir", sandbox.state])
+        #expect(check.status == 2)
+        let lines = check.stdout.split(separator: "\n")
+        #expect(lines.count == 1, "\(check.stdout)")
+        #expect(check.stdout.components(separatedBy: "|").count == 2, "one | before the perfdata: \(check.stdout)")
+        #expect(check.stdout.contains("first line") && check.stdout.contains("second / line"), "\(check.stdout)")
+    }
+
     /// Every run keeps what the next one needs and drops the rest: local disk stays bounded without gc.
     @Test func applyTrimsTheStoreSoGcFindsNothingLeft() throws {
         let sandbox = try makeSandbox()
@@ -445,6 +458,15 @@ import TestSupport
                                                "--state-dir", sandbox.state])
         #expect(forced.stdout.contains("cached   archive:site/tar.gz"), "\(forced.stdout)")
         #expect(forced.stdout.contains("cached   upload:local/site"), "\(forced.stdout)")
+        // plan takes the same options, and prints the same.
+        let planned = try CLI.run(["plan", "--force", "--skip-collect", "-c", sandbox.config, "--state-dir", sandbox.state])
+        #expect(planned.status == 0, "\(planned.stderr)")
+        #expect(planned.stdout == forced.stdout)
+        let json = try CLI.run(["apply", "--dry-run", "--json", "--only-collect-points", "site", "-c", sandbox.config, "--state-dir", sandbox.state])
+        let planJSON = try CLI.run(["plan", "--format", "json", "--only-collect-points", "site", "-c", sandbox.config, "--state-dir", sandbox.state])
+        #expect(json.status == 0 && planJSON.status == 0)
+        #expect((try? JSONSerialization.jsonObject(with: Data(json.stdout.utf8))) != nil, "apply --dry-run --json prints JSON: \(json.stdout)")
+        #expect(json.stdout == planJSON.stdout)
     }
 
     @Test func lockTimeoutWaitsForTheHolder() throws {
@@ -461,6 +483,19 @@ import TestSupport
         #expect(try sandbox.apply(["--log-file", log]).status == 0)
         let text = try String(contentsOfFile: log, encoding: .utf8)
         #expect(text.contains("done     upload:local/site"))
-        #expect(text.split(separator: "\n").first?.range(of: #"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d "#, options: .regularExpression) != nil)
+        // Every line, the summary's too, has the time and the run's id.
+        let lines = text.split(separator: "\n")
+        #expect(lines.contains { $0.contains("Summary of run 1") })
+        for line in lines {
+            #expect(line.range(of: #"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(Z|[+-]\d\d:\d\d) run 1 "#, options: .regularExpression) != nil, "\(line)")
+        }
+        // With --json, the log gets the same JSON events, the summary included, each with the run's id.
+        let jsonLog = sandbox.path("run.jsonl")
+        #expect(try sandbox.apply(["--log-file", jsonLog, "--json", "--force"]).status == 0)
+        let events = try String(contentsOfFile: jsonLog, encoding: .utf8).split(separator: "\n").map { line in
+            try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any], "\(line)")
+        }
+        #expect(events.last?["event"] as? String == "summary")
+        #expect(events.allSatisfy { ($0["run"] as? Int) == 2 && $0["time"] is String }, "\(events)")
     }
 }

@@ -36,6 +36,28 @@ import TestSupport
         #expect(!FileManager.default.fileExists(atPath: output))
     }
 
+    @Test func aConversionThatDoesNotValidateWritesNothing() throws {
+        let sandbox = try Sandbox()
+        // A relative path converts, but does not validate.
+        try sandbox.write("ini/www.collect", "[point]\nengine=files\nlocal_path=relative/www\n[source \"db\"]\nengine=mysql\ndatabase=www\npassword=hunter2\n")
+        let output = sandbox.path("polyarchiv.yaml")
+        let result = try CLI.run(["import-ini", sandbox.path("ini"), "-o", output])
+        #expect(result.status == 1)
+        #expect(result.stderr.contains("must be an absolute path") && result.stderr.contains("nothing was written"), "\(result.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: output), "no invalid configuration is left")
+        #expect(!FileManager.default.fileExists(atPath: sandbox.path("polyarchiv.secrets")), "no secret is written")
+    }
+
+    @Test func aPreviewWritesNoSecretFile() throws {
+        let sandbox = try Sandbox()
+        try sandbox.write("ini/www.collect", "[point]\nengine=files\nlocal_path=/var/backups/www\n[source \"db\"]\nengine=mysql\ndatabase=www\npassword=hunter2\n")
+        let run = try Sandbox.shell("cd '\(sandbox.root.path)' && '\(CLI.binary.path)' import-ini '\(sandbox.path("ini"))' 2>&1")
+        #expect(run.status == 0, "\(run.output)")
+        #expect(run.output.contains("collect_points:") && !run.output.contains("hunter2"), "\(run.output)")
+        #expect(run.output.contains("were not written"), "\(run.output)")
+        #expect(!FileManager.default.fileExists(atPath: sandbox.path("polyarchiv-secrets")), "nothing in the current directory")
+    }
+
     /// As the original did, a file this user cannot read is skipped with a warning (checked as `nobody`).
     @Test func unreadableFilesAreSkippedWithAWarning() throws {
         let sandbox = try Sandbox()

@@ -31,6 +31,7 @@ import TestSupport
         let directory = try directory(files, in: scratch)
         let secrets = directory + "-secrets"
         let result = try IniImporter.convert(directory: directory, secretsDirectory: secrets)
+        try result.writeSecrets()
         let output = directory + ".yaml"
         try result.yaml.write(toFile: output, atomically: true, encoding: .utf8)
         let pipeline = try Compiler.compile(try ConfigLoader.load(.file(output)), builtins: Fixtures.builtins, secrets: Secrets(environment: [:]))

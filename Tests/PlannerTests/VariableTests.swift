@@ -75,3 +75,38 @@ import Testing
         #expect(found.first?.location?.line == 6)
     }
 }
+
+/// Where YAML anchors live, braces in commands, and `~/` paths.
+@Suite struct ConfigConveniencesTests {
+    @Test func xKeysHoldAnchorsAndAreNotRead() throws {
+        let pipeline = try Fixtures.compile("""
+            x-site: &site
+              engine: files
+              sources: {www: {engine: command, command: "awk '{{print $1}}' /etc/hosts"}}
+            collect_points:
+              www:
+                <<: *site
+                path: /srv/collect/www
+            """)
+        #expect(pipeline.node("dump:www/www")?.parameters.string("command") == "awk '{print $1}' /etc/hosts")
+        #expect(pipeline.node("collect:www")?.parameters.string("path") == "/srv/collect/www")
+    }
+
+    @Test func tildeIsTheHomeOfTheUserRunningPolyarchiv() throws {
+        let pipeline = try Fixtures.compile("""
+            collect_points:
+              www:
+                engine: files
+                path: ~/collect
+                sources: {www: {engine: files, path: ~/data}}
+            """)
+        let home = String(cString: getpwuid(geteuid())!.pointee.pw_dir)
+        #expect(pipeline.node("collect:www")?.parameters.string("path") == home + "/collect")
+        #expect(pipeline.node("dump:www/www")?.parameters.string("path") == home + "/data")
+        let relative = Fixtures.diagnostics("""
+            collect_points:
+              www: {engine: files, path: collect, sources: {www: {engine: files, path: /data}}}
+            """)
+        #expect(relative.contains { $0.message.contains("must be an absolute path (or start with ~/)") }, "\(relative)")
+    }
+}

@@ -9,8 +9,10 @@ public enum ConfigLocation: Sendable, Equatable {
 }
 
 public enum ConfigLoader {
-    /// Reads, parses and merges the configuration; throws `ConfigError` with every problem found.
-    public static func load(_ location: ConfigLocation) throws -> PipelineConfig {
+    /// Reads, parses and merges the configuration; throws `ConfigError` with every problem found. With
+    /// `deferringErrors`, what was read is returned with its problems (`diagnostics`) for the compiler to
+    /// report with its own: every problem at once (a file that cannot be read still throws).
+    public static func load(_ location: ConfigLocation, deferringErrors: Bool = false) throws -> PipelineConfig {
         var sink = DiagnosticSink()
         let files = try listFiles(location)
         var config = PipelineConfig()
@@ -26,7 +28,11 @@ public enum ConfigLoader {
             sink.error("no collect point is defined in " + files.joined(separator: ", ")
                        + "; add one under `collect_points` (see pipelines/demo.yaml)", at: nil)
         }
-        try sink.check()
+        if deferringErrors {
+            config.diagnostics = sink.diagnostics
+        } else {
+            try sink.check()
+        }
         return config
     }
 

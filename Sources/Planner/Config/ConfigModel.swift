@@ -85,6 +85,9 @@ public struct PipelineConfig: Sendable {
     public var collectPoints: [CollectPointConfig] = []
     public var backupPoints: [BackupPointConfig] = []
     public var hooks: [EngineInstance] = []
+    /// Problems found while reading, carried to the compiler (`ConfigLoader.load(_:deferringErrors:)`) so
+    /// that every problem is reported in one pass.
+    public var diagnostics: [Diagnostic] = []
 
     public init() {}
 }

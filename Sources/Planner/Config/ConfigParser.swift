@@ -33,9 +33,12 @@ struct ConfigParser {
                 }
             case "hooks":
                 config.hooks += engineList(entry.value, kind: .hook, what: "hooks")
+            case let key where key.hasPrefix("x-"):
+                continue  // a place for YAML anchors (`x-defaults: &defaults …`), as Compose has: not read otherwise
             default:
                 sink.error("unknown top-level key `\(entry.key)`" + Suggestion.didYouMean(entry.key, among: Self.topLevelKeys)
-                           + "; the top level holds " + Self.topLevelKeys.joined(separator: ", "), at: entry.keyLocation)
+                           + "; the top level holds " + Self.topLevelKeys.joined(separator: ", ") + " (and x-… keys for YAML anchors)",
+                           at: entry.keyLocation)
             }
         }
     }

@@ -75,6 +75,12 @@ enum HostIdentity {
         return short
     }
 
+    /// The home directory of the user polyarchiv runs as (from the password database, as cron sees it).
+    static func homeDirectory() -> String {
+        if let entry = getpwuid(geteuid()), let home = entry.pointee.pw_dir, home.pointee != 0 { return String(cString: home) }
+        return ProcessInfo.processInfo.environment["HOME"] ?? "/"
+    }
+
     static func userName() -> String {
         if let entry = getpwuid(geteuid()), let name = entry.pointee.pw_name { return String(cString: name) }
         return ProcessInfo.processInfo.environment["USER"] ?? "unknown"

@@ -12,6 +12,8 @@ public enum Apply {
         public var transfersPerHost = 2
         /// A Prometheus textfile-collector file written after the run.
         public var metricsFile: String?
+        /// Told the run's id (the journal's) before its first event.
+        public var runStarted: @Sendable (Int64) -> Void = { _ in }
 
         public init() {}
     }
@@ -57,6 +59,7 @@ public enum Apply {
         let now = pipeline.date
         let presets = RunDecisions.compute(pipeline, journal: journal, selection: options.selection, now: now)
         let runID = try journal.startRun(command: command, at: now)
+        options.runStarted(runID)
         let pool = BlockingPool(threads: max(4, options.jobs * 2))
         defer { pool.shutdown() }
         let stagesDirectory = state.url.appendingPathComponent("stages")

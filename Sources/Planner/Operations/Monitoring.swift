@@ -14,8 +14,18 @@ public enum Monitoring {
     public struct PointReport: Sendable {
         public let name: String
         public let status: Status
+        /// One line, whatever a failed stage printed: Nagios reads the status up to the first newline and
+        /// the perfdata after the first `|`.
         public let message: String
         public let age: TimeInterval?
+
+        init(name: String, status: Status, message: String, age: TimeInterval?) {
+            self.name = name
+            self.status = status
+            self.message = message.split(whereSeparator: { $0.isNewline || $0 == "\t" }).map { $0.trimmingCharacters(in: .whitespaces) }
+                .filter { !$0.isEmpty }.joined(separator: " / ").replacingOccurrences(of: "|", with: "/")
+            self.age = age
+        }
     }
 
     public struct Report: Sendable {

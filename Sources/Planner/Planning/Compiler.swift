@@ -27,6 +27,7 @@ public struct Compiler {
     }
 
     private mutating func run() throws {
+        for diagnostic in config.diagnostics { sink.error(diagnostic.message, at: diagnostic.location) }
         checkNames()
         let global = layered(VariableScope(builtins.values).overlaid(with: ["name": "global"]), config.variables, "variables")
         for point in config.collectPoints { compileCollectPoint(point, global) }
@@ -99,7 +100,14 @@ public struct Compiler {
         for source in point.sources {
             let context = "source `\(source.name)` of `\(point.name)`"
             guard let engineType = Engines.source(source.spec.name),
-                  let (engine, compiled) = engine(source, scope: scope, context: context, { try engineType.init($0) }) else { continue }
+                  let (engine, compiled) = engine(source, scope: scope, context: context, { try engineType.init($0) }) else {
+                // Its other problems are reported; a destination it states is still checked against the others.
+                if let given = source.parameter("destination"), case .text(let template, _) = given.value,
+                   let text = try? template.expand(scope) {
+                    checkDestination(Self.normalise(text), given.location, &destinations)
+                }
+                continue
+            }
             let destination = Self.normalise(compiled.string("destination") ?? engine.defaultDestination(source: source.name))
             var cacheParameters = compiled
             cacheParameters["destination"] = nil

@@ -24,8 +24,8 @@ struct ParameterCompiler {
             // `password_file: /p` becomes the secret `password` read from /p.
             if name.hasSuffix("_file"), let secretSpec = instance.spec.parameter(String(name.dropLast(5))),
                secretSpec.type == .secret, case .text(let template, _) = parameter.value {
-                guard let path = expand(template, scope, parameter.location, name, context) else { continue }
-                checkPath(path, parameter.location, name)
+                guard let expanded = expand(template, scope, parameter.location, name, context) else { continue }
+                let path = checkedPath(expanded, parameter.location, name)
                 let secret = Secret(.file(path))
                 checkSecret(secret, parameter.location, secretSpec.name, context)
                 parameters[secretSpec.name] = .secret(secret)
@@ -46,8 +46,7 @@ struct ParameterCompiler {
         switch parameter.value {
         case .text(let template, _):
             guard let text = expand(template, scope, parameter.location, name, context) else { return nil }
-            if parameter.spec.type == .path { checkPath(text, parameter.location, name) }
-            return .string(text)
+            return .string(parameter.spec.type == .path ? checkedPath(text, parameter.location, name) : text)
         case .int(let value): return .int(value)
         case .bool(let value): return .bool(value)
         case .duration(let seconds): return .int(seconds)
@@ -108,11 +107,14 @@ struct ParameterCompiler {
         }
     }
 
-    private mutating func checkPath(_ path: String, _ location: SourceLocation, _ name: String) {
-        if !path.hasPrefix("/") && !path.hasPrefix("~/") {
-            sink.error("`\(name)` must be an absolute path, not `\(path)`: polyarchiv runs from cron, where the current "
-                       + "directory means nothing", at: location)
+    /// An absolute path; `~/…` is in the home directory of the user polyarchiv runs as (root's, from cron).
+    private mutating func checkedPath(_ path: String, _ location: SourceLocation, _ name: String) -> String {
+        if path.hasPrefix("~/") { return HostIdentity.homeDirectory() + path.dropFirst() }
+        if !path.hasPrefix("/") {
+            sink.error("`\(name)` must be an absolute path (or start with ~/), not `\(path)`: polyarchiv runs from cron, "
+                       + "where the current directory means nothing", at: location)
         }
+        return path
     }
 
     /// An unreadable secret does not stop planning, but the plan says that apply will fail.

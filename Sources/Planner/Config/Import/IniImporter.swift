@@ -1,4 +1,5 @@
 import Stages
+import Pipeline
 import Foundation
 
 /// `polyarchiv import-ini DIR`: converts an original PolyArchiv configuration directory (`*.global`,
@@ -8,14 +9,31 @@ public struct IniImporter {
     public struct Result: Sendable {
         public let yaml: String
         public let warnings: [Diagnostic]
-        /// Secret files written (path), for the user to check.
-        public let secretFiles: [String]
+        /// The secret files the YAML references (path and content): nothing is written until `writeSecrets`,
+        /// so a preview or a refused conversion leaves no secret on disk.
+        let secrets: [(path: String, value: String)]
+        public var secretFiles: [String] { secrets.map(\.path) }
+
+        /// Writes each secret file (mode 0600, in a 0700 directory), whole or not at all.
+        public func writeSecrets() throws {
+            for (path, value) in secrets {
+                let directory = (path as NSString).deletingLastPathComponent
+                try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true,
+                                                        attributes: [.posixPermissions: 0o700])
+                let temporary = path + ".tmp"
+                guard FileManager.default.createFile(atPath: temporary, contents: Data((value + "\n").utf8),
+                                                     attributes: [.posixPermissions: 0o600]), rename(temporary, path) == 0 else {
+                    unlink(temporary)
+                    throw StageFailure("cannot write the secret file \(path): \(FileIO.lastError)")
+                }
+            }
+        }
     }
 
     let secretsDirectory: String
     var warnings: [Diagnostic] = []
     var errors = DiagnosticSink()
-    var secretFiles: [String] = []
+    var secrets: [(path: String, value: String)] = []
     var root = YAMLMap()
 
     init(secretsDirectory: String) {
@@ -25,7 +43,7 @@ public struct IniImporter {
     public static func convert(directory: String, secretsDirectory: String) throws -> Result {
         var importer = IniImporter(secretsDirectory: secretsDirectory)
         try importer.run(directory)
-        return Result(yaml: importer.root.serialized(), warnings: importer.warnings, secretFiles: importer.secretFiles)
+        return Result(yaml: importer.root.serialized(), warnings: importer.warnings, secrets: importer.secrets)
     }
 
     mutating func warn(_ message: String, at location: SourceLocation?) {
@@ -239,20 +257,12 @@ public struct IniImporter {
         return nil
     }
 
-    /// Writes a secret to its own file (mode 0600) and returns that file's path.
+    /// A secret for a file of its own (mode 0600, written by `Result.writeSecrets`); returns that file's path.
     mutating func storeSecret(_ value: String, name: String, option: IniFile.Option) -> String {
         let safe = name.map { $0.isLetter || $0.isNumber || $0 == "-" || $0 == "." ? $0 : "_" }
         let path = (secretsDirectory as NSString).appendingPathComponent(String(safe))
-        try? FileManager.default.createDirectory(atPath: secretsDirectory, withIntermediateDirectories: true,
-                                                 attributes: [.posixPermissions: 0o700])
-        let temporary = path + ".tmp"
-        if FileManager.default.createFile(atPath: temporary, contents: Data((value + "\n").utf8),
-                                          attributes: [.posixPermissions: 0o600]), rename(temporary, path) == 0 {
-            secretFiles.append(path)
-            warn("the secret `\(option.name)` was moved to \(path) (mode 0600) and is referenced from the YAML", at: option.location)
-        } else {
-            errors.error("cannot write the secret file \(path)", at: option.location)
-        }
+        secrets.append((path, value))
+        warn("the secret `\(option.name)` was moved to \(path) (mode 0600) and is referenced from the YAML", at: option.location)
         return path
     }
 

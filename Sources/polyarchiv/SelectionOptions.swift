@@ -1,0 +1,31 @@
+import ArgumentParser
+import Planner
+
+/// What a run covers: the same options for `apply` and `plan` (and `apply --dry-run`).
+struct SelectionOptions: ParsableArguments {
+    @Flag(help: "Run every point, whatever its frequency.")
+    var force = false
+
+    @Option(name: .customLong("only-collect-points"), parsing: .upToNextOption,
+            help: "Only these collect points (globs on names and tags).")
+    var onlyCollectPoints: [String] = []
+
+    @Option(name: .customLong("only-backup-points"), parsing: .upToNextOption,
+            help: "Only these backup points (globs on names and tags).")
+    var onlyBackupPoints: [String] = []
+
+    @Flag(help: "Do not collect: ship what the collect points already hold.")
+    var skipCollect = false
+
+    @Flag(help: "Collect only: ship nothing.")
+    var skipBackup = false
+
+    func validate() throws {
+        if skipCollect && skipBackup { throw ValidationError("--skip-collect and --skip-backup together leave nothing to do") }
+    }
+
+    var selection: RunSelection {
+        RunSelection(force: force, onlyCollectPoints: onlyCollectPoints, onlyBackupPoints: onlyBackupPoints,
+                     skipCollect: skipCollect, skipBackup: skipBackup)
+    }
+}
