@@ -49,6 +49,12 @@ struct ApplyCommand: AsyncParsableCommand {
 
     func run() async throws {
         let pipeline = try config.compile()
+        do {
+            try selection.check(pipeline)
+        } catch {
+            Terminal.error("polyarchiv: \(error)")
+            throw ExitCode(ExitStatus.configuration)
+        }
         if dryRun {
             let plan = Plan.make(pipeline, state: state.directory, selection: selection, secrets: config.secrets)
             Terminal.print(json ? PlanRenderer.json(plan) : PlanRenderer.text(plan))

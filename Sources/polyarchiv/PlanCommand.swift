@@ -28,7 +28,14 @@ struct PlanCommand: ParsableCommand {
     var detailedExitcode = false
 
     func run() throws {
-        let plan = Plan.make(try config.compile(), state: state.directory, selection: scope.selection, secrets: config.secrets)
+        let pipeline = try config.compile()
+        do {
+            try scope.selection.check(pipeline)
+        } catch {
+            Terminal.error("polyarchiv: \(error)")
+            throw ExitCode(ExitStatus.configuration)
+        }
+        let plan = Plan.make(pipeline, state: state.directory, selection: scope.selection, secrets: config.secrets)
         Terminal.print(format == .json ? PlanRenderer.json(plan) : PlanRenderer.text(plan))
         if detailedExitcode && plan.pendingCount > 0 { throw ExitCode(2) }
     }

@@ -157,6 +157,12 @@ struct RestoreCommand: AsyncParsableCommand {
         request.replace = replace
         request.keepSpecialBits = keepSpecialBits
         request.host = host
+        do {
+            try Restore.check(pipeline, collectPoint: collectPoint, backupPoint: backupPoint)
+        } catch {
+            Terminal.error("polyarchiv: \(error)")
+            throw ExitCode(ExitStatus.configuration)
+        }
         let cancellation = CancellationFlag()
         SignalWatcher.install(cancelling: cancellation)
         let report: Restore.Report

@@ -448,6 +448,19 @@ import TestSupport
         #expect(byName.stdout.contains("skipped  upload:local/other  (--skip-backup)"))
     }
 
+    @Test func aSelectionOrANameThatMatchesNothingIsAnError() throws {
+        let sandbox = try makeSandbox()
+        for command in [["apply", "--only-collect-points", "nosuch*"], ["plan", "--only-backup-points", "typo"]] {
+            let run = try CLI.run(command + ["-c", sandbox.config, "--state-dir", sandbox.state])
+            #expect(run.status == 1, "\(command): \(run.stdout)")
+            #expect(run.stderr.contains("matches no point's name or tag (names: "), "\(run.stderr)")
+        }
+        #expect(!FileManager.default.fileExists(atPath: sandbox.path("backups")), "nothing ran")
+        let restore = try CLI.run(["restore", "-c", sandbox.config, "--from", "nosuch", "--target", sandbox.path("r")])
+        #expect(restore.status == 1)
+        #expect(restore.stderr.contains("there is no backup point `nosuch`; backup points: local"), "\(restore.stderr)")
+    }
+
     @Test func planPredictsCacheHitsForWhatASkippedCollectPointHolds() throws {
         let sandbox = try makeSandbox()
         #expect(try sandbox.apply().status == 0)

@@ -110,3 +110,37 @@ import Testing
         #expect(relative.contains { $0.message.contains("must be an absolute path (or start with ~/)") }, "\(relative)")
     }
 }
+
+/// Variables that would silently mean something else, or nothing.
+@Suite struct VariableMistakesTests {
+    @Test func builtInNamesCannotBeRedefined() {
+        let diagnostics = Fixtures.diagnostics("""
+            variables: {y: "mine", name: "other"}
+            collect_points:
+              www: {engine: files, path: /c, sources: {a: {engine: files, path: /a}}}
+            """)
+        #expect(diagnostics.contains { $0.message.contains("`y` is a built-in variable") && $0.location?.line == 1 }, "\(diagnostics)")
+        #expect(diagnostics.contains { $0.message.contains("`name` is a built-in variable") }, "\(diagnostics)")
+    }
+
+    @Test func aVariableUsedAboveItsDefinitionSaysWhere() {
+        let diagnostics = Fixtures.diagnostics("""
+            variables:
+              site: "/srv/{root}"
+              root: "www"
+            collect_points:
+              www: {engine: files, path: /c, sources: {a: {engine: files, path: "{site}"}}}
+            """)
+        #expect(diagnostics.contains { $0.message.contains("defined below it (line 3)") && $0.location?.line == 2 }, "\(diagnostics)")
+    }
+
+    @Test func aMissingPasswordFileIsNamedAsWritten() throws {
+        let pipeline = try Fixtures.compile("""
+            collect_points:
+              www: {engine: files, path: /c, sources: {a: {engine: files, path: /a}}}
+            backup_points:
+              dav: {engine: archive, url: "https://h/{name}.tar.gz", username: u, password_file: /nonexistent/pw}
+            """)
+        #expect(pipeline.warnings.contains { $0.message.hasPrefix("`password_file`: ") }, "\(pipeline.warnings)")
+    }
+}

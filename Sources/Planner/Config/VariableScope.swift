@@ -41,6 +41,17 @@ public struct BuiltinVariables: Sendable {
         return BuiltinVariables(date: date, hostname: hostname, fqdn: fqdn, username: HostIdentity.userName())
     }
 
+    /// What a built-in variable holds, for messages.
+    static func meaning(of name: String) -> String {
+        switch name {
+        case "hostname": return "this host's short name"
+        case "fqdn": return "this host's fully qualified name"
+        case "username": return "the user polyarchiv runs as"
+        case "name", "collect_point", "backup_point": return "the name of the point being planned"
+        default: return "the strftime field %\(name) of the run's date"
+        }
+    }
+
     var values: [String: String] {
         var values = ["hostname": hostname, "fqdn": fqdn, "username": username]
         for letter in Self.strftimeLetters { values[String(letter)] = Self.format(letter, date) }

@@ -41,7 +41,7 @@ public enum Restore {
     }
 
     /// A name that matches nothing is an error that says what exists.
-    static func check(_ pipeline: CompiledPipeline, collectPoint: String?, backupPoint: String?) throws {
+    public static func check(_ pipeline: CompiledPipeline, collectPoint: String?, backupPoint: String?) throws {
         if let collectPoint, !pipeline.collectPoints.contains(where: { $0.name == collectPoint }) {
             let names = pipeline.collectPoints.map(\.name)
             throw StageFailure("there is no collect point `\(collectPoint)`" + Suggestion.didYouMean(collectPoint, among: names)

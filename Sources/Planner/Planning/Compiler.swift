@@ -46,9 +46,17 @@ public struct Compiler {
     // MARK: - Variables
 
     /// `scope` with user variables laid over it; each value may use the variables beneath it.
+    /// Names the program sets: a user variable of that name would silently change what they mean.
+    private var reservedNames: Set<String> { Set(builtins.values.keys).union(["name", "collect_point", "backup_point"]) }
+
     private mutating func layered(_ scope: VariableScope, _ definitions: VariableDefinitions, _ what: String) -> VariableScope {
         var current = scope
-        for (name, raw, location) in definitions.entries {
+        for (index, (name, raw, location)) in definitions.entries.enumerated() {
+            if reservedNames.contains(name) {
+                sink.error("`\(name)` is a built-in variable (\(BuiltinVariables.meaning(of: name))); it cannot be redefined: "
+                           + "choose another name", at: location)
+                continue
+            }
             let template: Template
             do {
                 template = try Template(parsing: raw)
@@ -56,6 +64,16 @@ public struct Compiler {
                 sink.error("in variable `\(name)`: \(error)", at: location)
                 continue
             }
+            // A variable used above the line that defines it: say where it is.
+            do {
+                _ = try template.expand(current)
+            } catch let missing as Template.MissingVariables {
+                if let first = definitions.entries[(index + 1)...].first(where: { missing.names.contains($0.name) }) {
+                    sink.error("variable `\(name)` uses `{\(first.name)}`, which is defined below it (line \(first.location.line)); variables "
+                               + "may use only those above them: move this line under that one", at: location)
+                    continue
+                }
+            } catch {}
             if let value = parameters.expand(template, current, location, name, what) {
                 current = current.overlaid(with: [name: value])
             }

@@ -27,7 +27,7 @@ struct ParameterCompiler {
                 guard let expanded = expand(template, scope, parameter.location, name, context) else { continue }
                 let path = checkedPath(expanded, parameter.location, name)
                 let secret = Secret(.file(path))
-                checkSecret(secret, parameter.location, secretSpec.name, context)
+                checkSecret(secret, parameter.location, name, context)
                 parameters[secretSpec.name] = .secret(secret)
                 continue
             }

@@ -17,6 +17,19 @@ public struct RunSelection: Sendable {
         self.skipCollect = skipCollect
         self.skipBackup = skipBackup
     }
+
+    /// A glob that matches no point is a mistake (a typo would otherwise run nothing and exit 0).
+    public func check(_ pipeline: CompiledPipeline) throws {
+        for (globs, points, option) in [(onlyCollectPoints, pipeline.collectPoints, "--only-collect-points"),
+                                        (onlyBackupPoints, pipeline.backupPoints, "--only-backup-points")] {
+            for glob in globs where !points.contains(where: { TagRule.anyMatch([glob], $0.tags + [$0.name]) }) {
+                let names = points.map(\.name).joined(separator: ", ")
+                let tags = Set(points.flatMap(\.tags)).sorted().joined(separator: ", ")
+                throw StageFailure("\(option) `\(glob)` matches no point's name or tag (names: \(names.isEmpty ? "none" : names)"
+                                   + (tags.isEmpty ? "" : "; tags: \(tags)") + ")")
+            }
+        }
+    }
 }
 
 /// Decides, before a run, which nodes run and which are skipped (frequency, --only-*, --skip-*).
