@@ -182,8 +182,12 @@ import TestSupport
         #expect(unconfirmed.status != 0)
         #expect(unconfirmed.stderr.contains("add --yes"), "\(unconfirmed.stderr)")
         #expect(try String(contentsOfFile: sandbox.path("www/index.html"), encoding: .utf8) == "<h1>defaced</h1>\n")
-        let restored = try CLI.run(["restore", "-c", sandbox.config, "--in-place", "--yes"])
+        // Without --target, the rest of the restored data stays in a temporary directory (here, inside the sandbox).
+        try FileManager.default.createDirectory(atPath: sandbox.path("tmp"), withIntermediateDirectories: true)
+        let restored = try CLI.run(["restore", "-c", sandbox.config, "--in-place", "--yes"],
+                                   environment: ProcessInfo.processInfo.environment.merging(["TMPDIR": sandbox.path("tmp") + "/"]) { $1 })
         #expect(restored.status == 0, "\(restored.stderr)")
+        #expect(restored.stdout.contains("the restored data is in \(sandbox.path("tmp"))/polyarchiv-restore-"), "\(restored.stdout)")
         #expect(try String(contentsOfFile: sandbox.path("www/index.html"), encoding: .utf8) == "<h1>good</h1>\n")
         #expect(FileManager.default.fileExists(atPath: sandbox.path("www/img/logo.svg")))
         let aside = try FileManager.default.contentsOfDirectory(atPath: sandbox.root.path).filter { $0.hasPrefix("www.polyarchiv-before-restore-") }
