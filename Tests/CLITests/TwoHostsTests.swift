@@ -131,4 +131,77 @@ import TestSupport
         #expect(try String(contentsOfFile: mirror + "/www/who.txt", encoding: .utf8) == "alpha\n", "alpha's mirror is intact")
         #expect(!FileManager.default.fileExists(atPath: mirror + "/www/other.txt"))
     }
+
+    @Test func resticSnapshotsOfOneHostAreNeitherForgottenNorRestoredByAnother() throws {
+        guard try Sandbox.shell("unshare --uts true").status == 0, try Sandbox.shell("command -v restic").status == 0 else {
+            Issue.record("unshare --uts and restic are needed")
+            return
+        }
+        let sandbox = try Sandbox()
+        try sandbox.write("data-alpha/who.txt", "alpha 0\n")
+        try sandbox.write("data-beta/who.txt", "beta\n")
+        try sandbox.write("restic-password", "correct horse battery staple")
+        try sandbox.configure("""
+            collect_points:
+              site:
+                engine: files
+                path: $ROOT/collect-{hostname}
+                sources:
+                  www: {engine: files, path: "$ROOT/data-{hostname}"}
+            backup_points:
+              vault:
+                engine: restic
+                repository: $ROOT/repo
+                password_file: $ROOT/restic-password
+                keep: {last: 1}
+            """)
+        #expect(try apply(as: "beta", sandbox).status == 0)
+        for round in 1...2 {
+            try sandbox.write("data-alpha/who.txt", "alpha \(round)\n")
+            let run = try apply(as: "alpha", sandbox)
+            #expect(run.status == 0, "\(run.output)")
+        }
+        let snapshots = try Sandbox.shell("RESTIC_PASSWORD_FILE='\(sandbox.path("restic-password"))' restic -r '\(sandbox.path("repo"))' "
+                                          + "snapshots --json")
+        let hosts = ((try? JSONSerialization.jsonObject(with: Data(snapshots.output.utf8))) as? [[String: Any]] ?? []).compactMap { $0["hostname"] as? String }
+        #expect(hosts.sorted() == ["alpha", "beta"], "alpha kept its last one, beta's stays: \(hosts)")
+        let restore = try run(as: "beta", ["restore", "-c", sandbox.config, "--target", sandbox.path("restored-beta")], sandbox)
+        #expect(restore.status == 0, "\(restore.output)")
+        #expect(try String(contentsOfFile: sandbox.path("restored-beta/site/www/who.txt"), encoding: .utf8) == "beta\n")
+        let other = try run(as: "beta", ["restore", "-c", sandbox.config, "--host", "alpha", "--target", sandbox.path("restored-alpha")], sandbox)
+        #expect(other.status == 0, "\(other.output)")
+        #expect(try String(contentsOfFile: sandbox.path("restored-alpha/site/www/who.txt"), encoding: .utf8) == "alpha 2\n")
+    }
+
+    @Test func aSharedGitRemoteNeverGivesOneHostAnothersCommits() throws {
+        guard try Sandbox.shell("unshare --uts true").status == 0 else {
+            Issue.record("unshare --uts is needed to give each host its own name")
+            return
+        }
+        let sandbox = try Sandbox()
+        try sandbox.write("data-alpha/who.txt", "alpha\n")
+        try sandbox.write("data-beta/who.txt", "beta\n")
+        // The same branch for every host: beta's push is refused (never forced), and beta never restores alpha's data.
+        try sandbox.configure("""
+            collect_points:
+              site:
+                engine: files
+                path: $ROOT/collect-{hostname}
+                sources:
+                  www: {engine: files, path: "$ROOT/data-{hostname}"}
+            backup_points:
+              remote: {engine: git, url: "file://$ROOT/remote.git"}
+            """)
+        #expect(try apply(as: "alpha", sandbox).status == 0)
+        let beta = try apply(as: "beta", sandbox)
+        #expect(beta.status == 2, "\(beta.output)")
+        let log = try Sandbox.shell("git -C '\(sandbox.path("remote.git"))' log --format=%B main")
+        #expect(log.output.contains("Polyarchiv-Host: alpha") && !log.output.contains("Polyarchiv-Host: beta"), "\(log.output)")
+        let restore = try run(as: "beta", ["restore", "-c", sandbox.config, "--target", sandbox.path("restored-beta")], sandbox)
+        #expect(restore.status == 2)
+        #expect(restore.output.contains("by host beta") && restore.output.contains("(alpha)"), "\(restore.output)")
+        let asked = try run(as: "beta", ["restore", "-c", sandbox.config, "--host", "alpha", "--target", sandbox.path("restored-alpha")], sandbox)
+        #expect(asked.status == 0, "\(asked.output)")
+        #expect(try String(contentsOfFile: sandbox.path("restored-alpha/site/www/who.txt"), encoding: .utf8) == "alpha\n")
+    }
 }

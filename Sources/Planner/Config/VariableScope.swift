@@ -1,4 +1,5 @@
 import Foundation
+import Pipeline
 
 /// Variables visible at one place of the config; later layers win over earlier ones.
 struct VariableScope: Sendable {
@@ -37,8 +38,7 @@ public struct BuiltinVariables: Sendable {
     /// The real host and user, at `date`.
     public static func current(at date: Date = Date()) -> BuiltinVariables {
         let fqdn = HostIdentity.fullyQualifiedName()
-        let hostname = String(fqdn.split(separator: ".").first ?? Substring(fqdn))
-        return BuiltinVariables(date: date, hostname: hostname, fqdn: fqdn, username: HostIdentity.userName())
+        return BuiltinVariables(date: date, hostname: HostName.short(), fqdn: fqdn, username: HostIdentity.userName())
     }
 
     /// What a built-in variable holds, for messages.

@@ -131,7 +131,8 @@ struct GitPushWork: StageWork {
                                                                             cancellation: context.cancellation), context)
                 let head = try repository.commit(onBranch: branch)
                 if try head == nil || GitRepository.hex(repository.info(head!).tree) != GitRepository.hex(treeID) {
-                    _ = try repository.commit(tree: treeID, branch: branch, parent: head, author: author, message: message,
+                    _ = try repository.commit(tree: treeID, branch: branch, parent: head, author: author,
+                                              message: message + GitRepository.hostTrailer(recorder.host),
                                               date: context.date, moveHead: false)
                 }
             }
@@ -168,7 +169,7 @@ struct GitPushWork: StageWork {
             while true {
                 let info = try repository.info(commit)
                 entries.append(CatalogEntry(location: Redaction.maskingURLSecrets(url) + "#" + GitRepository.hex(commit), digest: nil,
-                                            size: nil, created: info.time, host: nil))
+                                            size: nil, created: info.time, host: info.host))
                 guard let parent = info.parents.first else { break }
                 commit = parent
             }

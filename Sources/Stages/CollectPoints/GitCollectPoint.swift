@@ -46,8 +46,8 @@ struct GitCollectPoint: CollectPointEngine {
                                                                         cancellation: context.cancellation), context)
             var commit = try repository.commit(onBranch: branch)
             if try commit == nil || GitRepository.hex(repository.info(commit!).tree) != GitRepository.hex(treeID) {
-                commit = try repository.commit(tree: treeID, branch: branch, parent: commit, author: author, message: message,
-                                               date: context.date)
+                commit = try repository.commit(tree: treeID, branch: branch, parent: commit, author: author,
+                                               message: message + GitRepository.hostTrailer(HostName.short()), date: context.date)
             }
             // The work tree is written like a files collect point (streamed, unchanged files left alone), then
             // the index is set to match it: a libgit2 checkout would inflate every blob again, whole in memory.

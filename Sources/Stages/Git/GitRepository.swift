@@ -70,7 +70,12 @@ final class GitRepository {
         let tree: git_oid
         let time: Date
         let parents: [git_oid]
+        /// The host that made it: its `Polyarchiv-Host:` trailer (nil for a commit without one).
+        var host: String? = nil
     }
+
+    /// The trailer polyarchiv ends its commit messages with, so hosts sharing a remote tell their commits apart.
+    static func hostTrailer(_ host: String) -> String { "\n\nPolyarchiv-Host: " + host + "\n" }
 
     func info(_ commit: git_oid) throws -> CommitInfo {
         var oid = commit
@@ -78,8 +83,10 @@ final class GitRepository {
         try Self.check(git_commit_lookup(&handle, self.handle, &oid), "cannot read commit \(Self.hex(commit))")
         defer { git_commit_free(handle) }
         let parents = (0..<git_commit_parentcount(handle)).map { git_commit_parent_id(handle, $0).pointee }
+        let message = git_commit_message(handle).map { String(cString: $0) } ?? ""
+        let host = message.split(separator: "\n").last { $0.hasPrefix("Polyarchiv-Host: ") }.map { String($0.dropFirst("Polyarchiv-Host: ".count)) }
         return CommitInfo(id: commit, tree: git_commit_tree_id(handle).pointee,
-                          time: Date(timeIntervalSince1970: TimeInterval(git_commit_time(handle))), parents: parents)
+                          time: Date(timeIntervalSince1970: TimeInterval(git_commit_time(handle))), parents: parents, host: host)
     }
 
     /// Commits `tree` on `branch` (with the branch's commit as parent) and returns the new commit.
