@@ -15,18 +15,20 @@ import TestSupport
         var description: String { "\(action) \(direction) at \(at)" }
         var rule: [String: Any] {
             var rule: [String: Any] = ["every": true, "direction": direction, "action": action, "at": at]
-            if action == "stall" { rule["seconds"] = 40 }
+            if action == "stall" { rule["seconds"] = 4 }
             return rule
         }
     }
 
     /// Upload faults land inside the archive's bytes (the data is 3 MiB of random bytes); download faults in
-    /// the restore's transfer of it.
+    /// the restore's transfer of it. A stall holds the stream for 4 s on every connection.
     static let uploadFaults = [Fault(direction: "upstream", action: "cut", at: 1 << 20),
                                Fault(direction: "upstream", action: "truncate_and_close", at: 2 << 20),
-                               Fault(direction: "upstream", action: "corrupt", at: 1_500_000)]
+                               Fault(direction: "upstream", action: "corrupt", at: 1_500_000),
+                               Fault(direction: "upstream", action: "stall", at: 1 << 20)]
     static let downloadFaults = [Fault(direction: "downstream", action: "cut", at: 1 << 20),
-                                 Fault(direction: "downstream", action: "corrupt", at: 1_500_000)]
+                                 Fault(direction: "downstream", action: "corrupt", at: 1_500_000),
+                                 Fault(direction: "downstream", action: "stall", at: 1 << 20)]
 
     func setFaults(_ proxy: TestServer, _ faults: [Fault]) throws {
         let control = proxy.string("control")
