@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 @testable import Stages
 
@@ -63,5 +64,20 @@ import Testing
         #expect(try url(nil, virtual: false) == "https://s3.eu-west-3.amazonaws.com/bucket/dir/a%20b.tar.zst")
         #expect(try url("http://localhost:9000/", virtual: true) == "http://bucket.localhost:9000/dir/a%20b.tar.zst")
         #expect(try url("http://127.0.0.1:9000", virtual: false) == "http://127.0.0.1:9000/bucket/dir/a%20b.tar.zst")
+    }
+}
+
+/// A restic snapshot's path comes from the repository: it may only choose a directory inside the scratch one.
+@Suite struct ResticSnapshotPathTests {
+    @Test func aSnapshotPathNeverLeadsOutOfTheScratchDirectory() throws {
+        let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("pa-restic-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: scratch + "/srv/www", withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: scratch) }
+        let parent = (scratch as NSString).deletingLastPathComponent
+        #expect(ResticBackupPoint.restoredRoot(scratch: scratch, snapshotPath: "/srv/www") == scratch + "/srv/www")
+        #expect(ResticBackupPoint.restoredRoot(scratch: scratch, snapshotPath: ".") == scratch)
+        for hostile in ["/../..", "/srv/../../..", "/../" + (parent as NSString).lastPathComponent, "/../../etc"] {
+            #expect(ResticBackupPoint.restoredRoot(scratch: scratch, snapshotPath: hostile) == scratch, "\(hostile)")
+        }
     }
 }

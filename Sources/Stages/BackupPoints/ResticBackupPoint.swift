@@ -54,6 +54,13 @@ struct ResticBackupPoint: BackupPointEngine {
                        entries: snapshots.map { CatalogEntry(location: "restic:" + $0.id, digest: nil, size: nil, created: $0.time, host: $0.hostname) })
     }
 
+    /// Where restic put the tree: a backup of `.` restores at the top, one of an absolute path under that
+    /// path. The path comes from the repository: it may only choose a directory inside the scratch one.
+    static func restoredRoot(scratch: String, snapshotPath path: String) -> String {
+        let candidate = (scratch + "/" + path as NSString).standardizingPath
+        return candidate.hasPrefix(scratch + "/") && FileManager.default.fileExists(atPath: candidate) ? candidate : scratch
+    }
+
     func fetch(_ backup: CatalogEntry, into directory: String, _ context: RestoreContext) throws -> Fetched {
         let id = String(backup.location.dropFirst("restic:".count))
         let scratch = context.scratch + "/restic-\(UUID().uuidString)"
@@ -63,9 +70,7 @@ struct ResticBackupPoint: BackupPointEngine {
                 .first { $0.id == id }
             guard let snapshot, let path = snapshot.paths.first else { throw StageFailure("restic snapshot \(id) is gone") }
             _ = try work.restic.run(["restore", id, "--target", scratch], environment, cancellation: context.cancellation)
-            // A backup of `.` restores at the top; one of an absolute path under that path. Only inside scratch.
-            let candidate = (scratch + path as NSString).standardizingPath
-            let restored = candidate.hasPrefix(scratch + "/") && FileManager.default.fileExists(atPath: candidate) ? candidate : scratch
+            let restored = Self.restoredRoot(scratch: scratch, snapshotPath: path)
             for name in try FileManager.default.contentsOfDirectory(atPath: restored) {
                 try FileManager.default.moveItem(atPath: restored + "/" + name, toPath: directory + "/" + name)
             }
