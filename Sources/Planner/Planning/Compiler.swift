@@ -96,7 +96,16 @@ public struct Compiler {
         // What could not be compiled was reported already: decoding the rest would only say it again.
         guard sink.diagnostics.count == reported else { return nil }
         do {
-            return (try make(EngineParameters(compiled)), compiled)
+            let made = try make(EngineParameters(compiled))
+            if let url = compiled.string("url") {
+                let given = Set(instance.parameters.map(\.spec.name))
+                let (scheme, ignored) = TransportParameters.ignored(given, for: url)
+                for name in ignored {
+                    parameters.warnings.append(Diagnostic("\(context): `\(name)` is not used by \(scheme):// URLs; "
+                                                          + "remove it (or check the URL)", at: instance.parameter(name)?.location))
+                }
+            }
+            return (made, compiled)
         } catch let error as ConfigurationError {
             let location = error.parameter.flatMap { instance.parameter($0)?.location } ?? instance.location
             sink.error("\(context): \(error.message)", at: location)

@@ -1,5 +1,5 @@
 /// Parameters shared by every engine that moves files over a URL (file, sftp, scp, ftp(s), WebDAV, S3).
-enum TransportParameters {
+public enum TransportParameters {
     static let ssh: [ParameterSpec] = [
         ParameterSpec("private_key", .path, "SSH private key (ed25519 recommended) for ssh://, sftp:// and scp:// URLs."),
         ParameterSpec("known_hosts", .path, default: "~/.ssh/known_hosts", "Known hosts file that SSH host keys are checked against."),
@@ -29,6 +29,25 @@ enum TransportParameters {
 
     static let exclusive = [["password", "password_file"], ["s3_secret_key", "s3_secret_key_file"],
                             ["known_hosts", "host_key_sha256"]]
+
+    /// The given transport parameters that a URL's scheme does not use (a `password` on `sftp://`, an
+    /// `s3_region` on WebDAV): the planner warns, since the user meant something by them.
+    public static func ignored(_ given: Set<String>, for url: String) -> (scheme: String, names: [String]) {
+        let scheme = Transports.scheme(url)
+        let ssh: Set<String> = ["private_key", "known_hosts", "host_key_sha256"]
+        let login: Set<String> = ["password", "password_file"]
+        let tls: Set<String> = ["ca_cert", "client_cert", "client_key"]
+        let s3 = Set(all.map(\.name).filter { $0.hasPrefix("s3_") })
+        let unused: Set<String>
+        switch scheme {
+        case "file": unused = ssh.union(login).union(tls).union(s3).union(["username", "bandwidth_limit"])
+        case "sftp", "scp", "ssh": unused = login.union(tls).union(s3)
+        case "ftp", "ftps", "http", "https": unused = ssh.union(s3)
+        case "s3": unused = ssh.union(login).union(["username"])
+        default: return (scheme, [])
+        }
+        return (scheme, given.intersection(unused).sorted())
+    }
 
     /// The host a URL talks to, for per-host transfer limits; none for local paths.
     static func hostKey(_ url: String?) -> [String] {
