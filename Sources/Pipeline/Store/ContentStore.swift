@@ -108,30 +108,37 @@ public final class ContentStore: Sendable {
             throw StoreError.io("cannot open store object \(file): \(String(cString: strerror(errno)))")
         }
         defer { close(descriptor) }
-        var hash = StreamingHash()
-        // A buffer no larger than the object: a fresh 1 MiB buffer per small file would cost an mmap and
-        // page faults each time.
         var info = stat()
-        let size = fstat(descriptor, &info) == 0 ? max(4096, min(chunkSize, Int(info.st_size) + 1)) : chunkSize
-        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: size, alignment: 16)
-        defer { buffer.deallocate() }
-        while true {
-            let count = Glibc.read(descriptor, buffer.baseAddress, size)
-            if count < 0 {
-                if errno == EINTR { continue }
-                throw StoreError.io("cannot read store object \(file): \(String(cString: strerror(errno)))")
-            }
-            if count == 0 { break }
-            let chunk = UnsafeRawBufferPointer(rebasing: buffer[0..<count])
-            hash.update(chunk)
-            try body(chunk)
-        }
-        guard hash.finalize() == digest else {
+        let size = fstat(descriptor, &info) == 0 ? Int64(info.st_size) : Int64(chunkSize)
+        guard try Self.drain(descriptor, size: size, chunkSize: chunkSize, what: "store object \(file)", hashing: true, body) == digest else {
             unlink(file)
             memory.forget(digest)
             throw StoreError.corrupt(digest, path: file)
         }
         if let identity = FileIdentity(descriptor: descriptor) { verified.note(file, digest, identity) }
+    }
+
+    /// Reads a descriptor to its end through `body`, and the SHA-256 of what it read (nil unless `hashing`).
+    /// The buffer is no larger than the file: a fresh 1 MiB buffer per small file would cost an mmap and
+    /// page faults each time.
+    private static func drain(_ descriptor: Int32, size: Int64, chunkSize: Int, what: String, hashing: Bool,
+                              _ body: (UnsafeRawBufferPointer) throws -> Void) throws -> Digest? {
+        var hash = StreamingHash()
+        let length = max(4096, min(chunkSize, Int(clamping: size) + 1))
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: length, alignment: 16)
+        defer { buffer.deallocate() }
+        while true {
+            let count = Glibc.read(descriptor, buffer.baseAddress, length)
+            if count < 0 {
+                if errno == EINTR { continue }
+                throw StoreError.io("cannot read \(what): \(FileIO.lastError)")
+            }
+            if count == 0 { break }
+            let chunk = UnsafeRawBufferPointer(rebasing: buffer[0..<count])
+            if hashing { hash.update(chunk) }
+            try body(chunk)
+        }
+        return hashing ? hash.finalize() : nil
     }
 
     /// Streams an entry's bytes: from where its tree is placed when it has a source (checked against the
@@ -153,23 +160,9 @@ public final class ContentStore: Sendable {
         defer { close(descriptor) }
         guard let before = FileIdentity(descriptor: descriptor) else { throw StoreError.io("cannot read \(path): \(FileIO.lastError)") }
         let trusted = verified.isVerified(path, digest, before)
-        var hash = StreamingHash()
-        let size = max(4096, min(chunkSize, Int(before.size) + 1))
-        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: size, alignment: 16)
-        defer { buffer.deallocate() }
-        while true {
-            let count = Glibc.read(descriptor, buffer.baseAddress, size)
-            if count < 0 {
-                if errno == EINTR { continue }
-                throw StoreError.io("cannot read \(path): \(FileIO.lastError)")
-            }
-            if count == 0 { break }
-            let chunk = UnsafeRawBufferPointer(rebasing: buffer[0..<count])
-            if !trusted { hash.update(chunk) }
-            try body(chunk)
-        }
+        let found = try Self.drain(descriptor, size: before.size, chunkSize: chunkSize, what: path, hashing: !trusted, body)
         let after = FileIdentity(descriptor: descriptor)
-        if trusted ? after != before : hash.finalize() != digest {
+        if trusted ? after != before : found != digest {
             verified.noteDamaged(path)
             throw StoreError.changed(digest, path: path)
         }
