@@ -8,8 +8,9 @@ struct ApplyCommand: AsyncParsableCommand {
         commandName: "apply",
         abstract: "Run the backups: dump, collect, ship, prune; only what is due and not already done.",
         discussion: """
-            Exit status: 0 everything succeeded or was skipped, 2 a stage failed, 3 only hooks or the metrics file failed,
-            1 configuration error, 130 interrupted. A second apply while one runs is refused (see --lock-timeout).
+            Exit status: 0 everything succeeded or was skipped, 2 a stage failed, 3 only hooks or the metrics file failed, \
+            1 configuration error, 64 wrong command line, 75 another apply holds the state directory (see --lock-timeout), \
+            130 interrupted.
 
             Example:
               polyarchiv apply -C /etc/polyarchiv

@@ -8,7 +8,7 @@ struct CheckCommand: ParsableCommand {
         commandName: "check",
         abstract: "Monitoring: OK, WARNING (overdue), CRITICAL (failed or never ran), UNKNOWN, from the journal.",
         discussion: """
-            Exit status follows the Nagios plugin guidelines: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.
+            Exit status follows the Nagios plugin guidelines: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN. \
             The first line is the status with performance data; without --nrpe, one line per point follows.
 
             Example:

@@ -7,9 +7,9 @@ struct ImportIniCommand: ParsableCommand {
         commandName: "import-ini",
         abstract: "Convert an original PolyArchiv configuration directory (*.global, *.collect, *.backup) to YAML.",
         discussion: """
-            Every parameter is converted or named in a warning (file:line). Secrets (passwords, API keys) go
-            to files of their own, mode 0600, under --secrets-dir, and the YAML references them. The result is
-            validated first: with -o, the YAML and the secret files are written only when it validates; without
+            Every parameter is converted or named in a warning (file:line). Secrets (passwords, API keys) go \
+            to files of their own, mode 0600, under --secrets-dir, and the YAML references them. The result is \
+            validated first: with -o, the YAML and the secret files are written only when it validates; without \
             -o, the YAML is printed and no secret file is written.
 
             Example:

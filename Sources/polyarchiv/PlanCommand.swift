@@ -10,7 +10,7 @@ struct PlanCommand: ParsableCommand {
         commandName: "plan",
         abstract: "Show every stage a run would execute, and its state, without running anything.",
         discussion: """
-            States: run, cached, skip (frequency: next due …), blocked. No dump, upload or hook runs.
+            States: run, cached, skip (frequency: next due …), blocked. No dump, upload or hook runs. \
             With --detailed-exitcode: 0 when nothing is to do, 2 when work is pending, 1 on error.
 
             Example:

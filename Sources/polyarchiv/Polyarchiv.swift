@@ -9,7 +9,7 @@ struct Polyarchiv: AsyncParsableCommand {
         commandName: "polyarchiv",
         abstract: "Back up files and databases into collect points, and ship them to backup points.",
         discussion: """
-            The configuration (YAML) says what to back up and where; `plan` shows what a run would do,
+            The configuration (YAML) says what to back up and where; `plan` shows what a run would do, \
             `validate` checks the configuration, `graph` draws the stage graph.
 
             Example:

@@ -57,10 +57,10 @@ struct RestoreCommand: AsyncParsableCommand {
         commandName: "restore",
         abstract: "Restore the newest (or --at) backup of each collect point into --target.",
         discussion: """
-            Works on a fresh machine with only the configuration: the backups are found through the metadata
-            documents beside them. Each collect point is restored into TARGET/<collect point>, which must be
-            new or empty; the archive is checked against its recorded SHA-256 and the hashes index (if any)
-            against the restored files. Encryption is undone with the encrypt filter's passphrase or identity_file,
+            Works on a fresh machine with only the configuration: the backups are found through the metadata \
+            documents beside them. Each collect point is restored into TARGET/<collect point>, which must be \
+            new or empty; the archive is checked against its recorded SHA-256 and the hashes index (if any) \
+            against the restored files. Encryption is undone with the encrypt filter's passphrase or identity_file, \
             or --identity. --in-place --yes puts files sources back at their own paths (the live data is moved aside).
             Exit status: 0 restored, 2 something could not be restored, 3 only a restore hook failed.
 
