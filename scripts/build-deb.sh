@@ -8,16 +8,19 @@ cd "$(dirname "$0")/.."
 scripts/install-deps.sh build
 command -v patchelf >/dev/null || apt-get install -y -qq -o DPkg::Lock::Timeout=600 patchelf >/dev/null
 
-# The man page first: the plugin builds its own release binary, which the static build then replaces.
-swift package generate-manual >/dev/null
-manual=.build/plugins/GenerateManual/outputs/polyarchiv/polyarchiv.1
 swift build -c release --static-swift-stdlib >/dev/null
 binary=$(swift build -c release --show-bin-path)/polyarchiv
+# The man page from the binary's own help (argument parser's generate-manual tool, a small debug build:
+# the package plugin would build a second release binary).
+swift build --product generate-manual >/dev/null
+pages=$(mktemp -d)
+"$(swift build --show-bin-path)/generate-manual" "$binary" --output-directory "$pages" >/dev/null
+manual=$pages/polyarchiv.1
 
 version=$("$binary" --version | awk '{print $2}')
 arch=$(dpkg --print-architecture)
 stage=$(mktemp -d)
-trap 'rm -rf "$stage"' EXIT
+trap 'rm -rf "$stage" "$pages"' EXIT
 root=$stage/polyarchiv
 install -d -m 0755 "$root/DEBIAN" "$root/usr/bin" "$root/etc/polyarchiv" "$root/lib/systemd/system" \
     "$root/usr/share/man/man1" "$root/usr/share/doc/polyarchiv" "$root/usr/share/bash-completion/completions" \
