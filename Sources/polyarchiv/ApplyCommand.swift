@@ -32,6 +32,9 @@ struct ApplyCommand: AsyncParsableCommand {
     @Flag(help: "Print one JSON event per line.")
     var json = false
 
+    @Flag(name: [.customShort("q"), .long], help: "Print only warnings and failures (and the summary when something went wrong): cron mails only on trouble.")
+    var quiet = false
+
     @Option(help: "Also append the run's log to this file.")
     var logFile: String?
 
@@ -74,7 +77,7 @@ struct ApplyCommand: AsyncParsableCommand {
             log = handle
         }
         let style: RunOutput.Style = json ? .json : (isatty(STDOUT_FILENO) == 1 ? .terminal : .plain)
-        let output = RunOutput(style: style, logFile: log) { Terminal.print($0) }
+        let output = RunOutput(style: style, logFile: log, quiet: quiet) { Terminal.print($0) }
         let cancellation = CancellationFlag()
         SignalWatcher.install(cancelling: cancellation)
         var options = Apply.Options()

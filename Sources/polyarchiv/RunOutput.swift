@@ -17,8 +17,13 @@ final class RunOutput: @unchecked Sendable {
     /// The journal's id of the run, on every line of the log file and every JSON event.
     private var runID: Int64?
 
-    init(style: Style, logFile: FileHandle?, write: @escaping @Sendable (String) -> Void) {
+    /// `-q`: only warnings, failures and (when something went wrong) the summary reach the output; the log
+    /// file still gets every line.
+    private let quiet: Bool
+
+    init(style: Style, logFile: FileHandle?, quiet: Bool = false, write: @escaping @Sendable (String) -> Void) {
         self.style = style
+        self.quiet = quiet
         self.log = logFile
         self.write = write
     }
@@ -44,14 +49,14 @@ final class RunOutput: @unchecked Sendable {
                     lastDraw = now
                     emit(plain: nil, json: ["event": "progress", "stage": id.description, "bytes": bytes])
                 }
-            } else if style == .terminal {
+            } else if style == .terminal && !quiet {
                 drawProgress()
             }
         case let .warning(id, message):
-            emit(plain: "warning  \(id): \(message)", json: ["event": "warning", "stage": id.description, "message": message])
+            emit(plain: "warning  \(id): \(message)", json: ["event": "warning", "stage": id.description, "message": message], trouble: true)
         case .finished(let result):
             progress[result.id] = nil
-            emit(plain: Self.line(result), json: Self.json(result))
+            emit(plain: Self.line(result), json: Self.json(result), trouble: [.failed, .blocked].contains(result.outcome))
         }
     }
 
@@ -75,12 +80,12 @@ final class RunOutput: @unchecked Sendable {
         }
         lines.append(line + ".")
         if report.interrupted { lines.append("The run was interrupted; the next apply resumes it.") }
-        emit(plain: lines.joined(separator: "\n"), json: [:])
+        emit(plain: lines.joined(separator: "\n"), json: [:], trouble: report.exitCode != 0)
     }
 
     /// To the output, and to the log file in the same form: JSON lines with `--json`, else each line with its
     /// time and the run's id.
-    private func emit(plain: String?, json: [String: Any]) {
+    private func emit(plain: String?, json: [String: Any], trouble: Bool = false) {
         if style == .json {
             var object = json
             object["time"] = ISO8601DateFormatter().string(from: Date())
@@ -97,7 +102,7 @@ final class RunOutput: @unchecked Sendable {
             write("\r\u{1B}[K")
             progressLineShown = false
         }
-        write(plain + "\n")
+        if !quiet || trouble { write(plain + "\n") }
         if let log {
             let prefix = Self.timestamp() + " run " + (runID.map(String.init) ?? "-") + " "
             log.write(Data(plain.split(separator: "\n", omittingEmptySubsequences: false).filter { !$0.isEmpty }

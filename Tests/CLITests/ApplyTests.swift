@@ -366,6 +366,19 @@ import TestSupport
         #expect(ok.stdout.split(separator: "\n").count == 1)
     }
 
+    /// From cron, `-q` prints nothing when all went well, and the trouble when not.
+    @Test func quietPrintsOnlyTrouble() throws {
+        let sandbox = try makeSandbox()
+        let good = try sandbox.apply(["-q"])
+        #expect(good.status == 0)
+        #expect(good.stdout.isEmpty, "\(good.stdout)")
+        let broken = try Sandbox.withCommand("echo broken >&2; exit 3", collectPoint: "box", source: "x")
+        let bad = try broken.apply(["--quiet"])
+        #expect(bad.status == 2)
+        #expect(bad.stdout.contains("FAILED   dump:box/x") && bad.stdout.contains("Summary of run"), "\(bad.stdout)")
+        #expect(!bad.stdout.contains("started"), "\(bad.stdout)")
+    }
+
     /// A failed stage's stderr has newlines and pipes; Nagios reads the status to the first newline and the
     /// perfdata after the first `|`.
     @Test func theNRPEStatusIsOneLineWhateverAStagePrinted() throws {

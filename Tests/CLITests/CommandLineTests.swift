@@ -5,11 +5,27 @@ import TestSupport
 /// Runs the real `polyarchiv` binary, as a user would.
 @Suite struct CommandLineTests {
     @Test(arguments: [[], ["validate"], ["plan"], ["apply"], ["check"], ["gc"], ["list"], ["restore"], ["graph"], ["engines"],
-                      ["import-ini"]])
+                      ["import-ini"], ["keygen"]])
     func everyCommandHasHelpWithAnExample(_ command: [String]) throws {
         let result = try CLI.run(command + ["--help"])
         #expect(result.status == 0)
         #expect(result.stdout.contains("Example"), "\(command)")
+    }
+
+    /// The identity opens what age encrypts to the recipient, and age derives the same recipient from it.
+    @Test func keygenPrintsAnIdentityAgeAccepts() throws {
+        let directory = try TemporaryDirectory()
+        let result = try CLI.run(["keygen"])
+        #expect(result.status == 0)
+        #expect(result.stderr.contains("somewhere other than this host"), "\(result.stderr)")
+        let identity = directory.path("identity.txt")
+        try result.stdout.write(toFile: identity, atomically: true, encoding: .utf8)
+        let recipient = try #require(result.stdout.split(separator: "\n").first { $0.hasPrefix("# public key: ") }?
+            .dropFirst("# public key: ".count)).trimmingCharacters(in: .whitespaces)
+        #expect(try Sandbox.shell("age-keygen -y '\(identity)'").output.trimmingCharacters(in: .whitespacesAndNewlines) == recipient)
+        let round = try Sandbox.shell("echo 'the only copy' | age -r \(recipient) | age -d -i '\(identity)'")
+        #expect(round.output == "the only copy\n", "\(round.output)")
+        #expect(try CLI.run(["keygen"]).stdout != result.stdout, "a new key each time")
     }
 
     @Test func versionNamesTheLinkedLibraries() throws {

@@ -58,7 +58,7 @@ public enum AgeIdentity {
     }
 
     /// A new identity in `age-keygen`'s format, and its recipient.
-    static func generate() -> (identity: String, recipient: String) {
+    public static func generate() -> (identity: String, recipient: String) {
         let key = Curve25519.KeyAgreement.PrivateKey()
         return (Bech32.encode(hrp: "age-secret-key-", Array(key.rawRepresentation)).uppercased(),
                 Bech32.encode(hrp: "age", Array(key.publicKey.rawRepresentation)))

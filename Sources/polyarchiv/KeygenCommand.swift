@@ -1,0 +1,26 @@
+import ArgumentParser
+import Foundation
+import Stages
+
+struct KeygenCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "keygen",
+        abstract: "Print a new age identity and its recipient, for the encrypt filter.",
+        discussion: """
+            The identity (AGE-SECRET-KEY-1…) goes to standard output in age-keygen's format, with its recipient \\
+            (age1…) in a comment; the recipient goes to standard error too. Put the recipient in the encrypt \\
+            filter's `recipients`; keep the identity somewhere other than the host being backed up (a password \\
+            manager, a safe), since whoever holds it can read every backup, and without it nobody can.
+
+            Example:
+              polyarchiv keygen > backup-identity.txt
+            """)
+
+    func run() throws {
+        let (identity, recipient) = AgeIdentity.generate()
+        let created = ISO8601DateFormatter().string(from: Date())
+        print("# created: \(created)\n# public key: \(recipient)\n\(identity)")
+        Terminal.error("Public key: \(recipient)")
+        Terminal.error("Keep the identity somewhere other than this host: it opens every backup encrypted to this key.")
+    }
+}
