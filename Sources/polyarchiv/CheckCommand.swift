@@ -21,6 +21,22 @@ struct CheckCommand: ParsableCommand {
     @Flag(help: "Print only the status line (for NRPE).")
     var nrpe = false
 
+    @Flag(help: "Print the report as JSON (the exit status is the same).")
+    var json = false
+
+    struct JSONPoint: Encodable {
+        let name: String
+        let status: String
+        let message: String
+        let ageSeconds: Int?
+        enum CodingKeys: String, CodingKey { case name, status, message, ageSeconds = "age_seconds" }
+    }
+
+    struct JSONReport: Encodable {
+        let status: String
+        let points: [JSONPoint]
+    }
+
     func run() throws {
         let pipeline: CompiledPipeline
         do {
@@ -30,6 +46,13 @@ struct CheckCommand: ParsableCommand {
             throw ExitCode(3)
         }
         let report = Monitoring.check(pipeline, state: state.directory, now: Date())
+        if json {
+            Terminal.print(JSONText.encode(JSONReport(status: report.status.label, points: report.points.map {
+                JSONPoint(name: $0.name, status: $0.status.label, message: $0.message, ageSeconds: $0.age.map { Int($0) })
+            })))
+            if report.status != .ok { throw ExitCode(report.status.rawValue) }
+            return
+        }
         var text = report.statusLine + "\n"
         if !nrpe {
             for point in report.points { text += "\(point.status.label): \(point.name): \(point.message)\n" }

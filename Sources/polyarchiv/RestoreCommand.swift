@@ -25,12 +25,46 @@ struct ListCommand: ParsableCommand {
     @Option(help: ArgumentHelp("The backups this host made (default: this one) at backup points several hosts share.", valueName: "name"))
     var host: String?
 
+    @Flag(help: "Print the listing as JSON.")
+    var json = false
+
+    struct JSONBackup: Encodable {
+        let created: String
+        let size: Int64?
+        let sha256: String?
+        let location: String
+        let host: String?
+    }
+
+    struct JSONListing: Encodable {
+        let backupPoint: String
+        let collectPoint: String
+        let place: String
+        let backups: [JSONBackup]
+        let otherHosts: [String: Int]
+        enum CodingKeys: String, CodingKey {
+            case place, backups
+            case backupPoint = "backup_point", collectPoint = "collect_point", otherHosts = "other_hosts"
+        }
+    }
+
     func run() throws {
         let pipeline = try config.compile()
         do {
             let formatter = ISO8601DateFormatter()
+            let listings = try Restore.list(pipeline, collectPoint: collectPoint, backupPoint: backupPoint, host: host, secrets: config.secrets)
+            if json {
+                Terminal.print(JSONText.encode(listings.map { listing in
+                    JSONListing(backupPoint: listing.backupPoint, collectPoint: listing.collectPoint, place: listing.place,
+                                backups: listing.backups.map {
+                                    JSONBackup(created: formatter.string(from: $0.created), size: $0.size, sha256: $0.digest?.hex,
+                                               location: Redaction.maskingURLSecrets($0.location), host: $0.host)
+                                }, otherHosts: listing.otherHosts)
+                }))
+                return
+            }
             var text = ""
-            for listing in try Restore.list(pipeline, collectPoint: collectPoint, backupPoint: backupPoint, host: host, secrets: config.secrets) {
+            for listing in listings {
                 text += "\(listing.backupPoint) ← \(listing.collectPoint) (\(listing.place))\n"
                 if listing.backups.isEmpty { text += "  no backup yet" + (host.map { " by \($0)" } ?? "") + "\n" }
                 for backup in listing.backups {
@@ -109,6 +143,26 @@ struct RestoreCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Restore what this host made (default: this one) from backup points several hosts share.", valueName: "name"))
     var host: String?
 
+    @Flag(help: "Print what was restored as JSON (failures still go to standard error, one line each).")
+    var json = false
+
+    struct RestoreJSON: Encodable {
+        struct Restored: Encodable {
+            let collectPoint: String
+            let from: String
+            let created: String
+            let directory: String
+            let verified: [String]
+            let sources: [String]
+            enum CodingKeys: String, CodingKey { case from, created, directory, verified, sources, collectPoint = "collect_point" }
+        }
+        let exitCode: Int
+        let interrupted: Bool
+        let scratch: String?
+        let restored: [Restored]
+        enum CodingKeys: String, CodingKey { case interrupted, scratch, restored, exitCode = "exit_code" }
+    }
+
     @Flag(help: "Keep setuid and setgid bits of restored files (cleared by default).")
     var keepSpecialBits = false
 
@@ -175,6 +229,15 @@ struct RestoreCommand: AsyncParsableCommand {
         } catch let failure as StageFailure {
             Terminal.error("polyarchiv: \(failure)")
             throw ExitCode(2)
+        }
+        if json {
+            Terminal.print(JSONText.encode(RestoreJSON(exitCode: Int(report.exitCode), interrupted: report.interrupted,
+                                                       scratch: report.outcomes.isEmpty ? nil : scratch, restored: report.outcomes.map {
+                RestoreJSON.Restored(collectPoint: $0.collectPoint, from: $0.source, created: ISO8601DateFormatter().string(from: $0.created),
+                                     directory: $0.directory, verified: $0.verifiedIndexes, sources: $0.sourceResults)
+            })))
+            if report.exitCode != 0 { throw ExitCode(report.exitCode) }
+            return
         }
         for outcome in report.outcomes {
             let created = ISO8601DateFormatter().string(from: outcome.created)

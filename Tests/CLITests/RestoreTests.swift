@@ -61,6 +61,17 @@ import TestSupport
         let rows = try Sandbox.shell("sqlite3 '\(restored)/app.sqlite3' 'SELECT sum(x) FROM t'")
         #expect(rows.output.trimmingCharacters(in: .whitespacesAndNewlines) == "6")
         #expect(try Sandbox.shell("cd '\(restored)' && sha256sum -c SHA256SUMS").status == 0)
+        // list, check and restore speak JSON too.
+        let listed = try CLI.run(["list", "-c", sandbox.config, "--json"])
+        let listing = try #require(try JSONSerialization.jsonObject(with: Data(listed.stdout.utf8)) as? [[String: Any]])
+        #expect(listing.first?["collect_point"] as? String == "site" && (listing.first?["backups"] as? [[String: Any]])?.count == 1, "\(listed.stdout)")
+        let json = try CLI.run(["restore", "-c", sandbox.config, "--target", sandbox.path("json"), "--json"])
+        let restoredJSON = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any], "\(json.stdout)")
+        #expect(restoredJSON["exit_code"] as? Int == 0)
+        #expect((restoredJSON["restored"] as? [[String: Any]])?.first?["verified"] as? [String] == ["SHA256SUMS"], "\(json.stdout)")
+        let check = try CLI.run(["check", "-c", sandbox.config, "--state-dir", sandbox.state, "--json"])
+        #expect((try JSONSerialization.jsonObject(with: Data(check.stdout.utf8)) as? [String: Any])?["status"] as? String == "CRITICAL",
+                "no journal here: \(check.stdout)")
         // Never over existing data.
         let again = try restore(sandbox)
         #expect(again.status == 2)
