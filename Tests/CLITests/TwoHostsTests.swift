@@ -195,6 +195,8 @@ import TestSupport
         #expect(try apply(as: "alpha", sandbox).status == 0)
         let beta = try apply(as: "beta", sandbox)
         #expect(beta.status == 2, "\(beta.output)")
+        #expect(beta.output.contains("refused the push to main: its branch has commits this backup does not have"), "\(beta.output)")
+        #expect(beta.output.contains("nothing was forced") && !beta.output.contains("cannot push because"), "no raw libgit2 text: \(beta.output)")
         let log = try Sandbox.shell("git -C '\(sandbox.path("remote.git"))' log --format=%B main")
         #expect(log.output.contains("Polyarchiv-Host: alpha") && !log.output.contains("Polyarchiv-Host: beta"), "\(log.output)")
         let restore = try run(as: "beta", ["restore", "-c", sandbox.config, "--target", sandbox.path("restored-beta")], sandbox)

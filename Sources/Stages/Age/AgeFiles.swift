@@ -18,7 +18,8 @@ enum AgeFiles {
                 }, sink: sink)
             }
         } catch let wrong as AgeDecryptor.WrongKey {
-            throw StageFailure("cannot decrypt \((source as NSString).lastPathComponent): \(wrong)")
+            throw StageFailure("cannot decrypt \((source as NSString).lastPathComponent): \(wrong); give the identity of its recipients "
+                               + "(restore --identity FILE, or the encrypt filter's identity_file) or its passphrase")
         } catch let malformed as AgeHeader.Malformed {
             throw StageFailure("cannot decrypt \((source as NSString).lastPathComponent): \(malformed)")
         }

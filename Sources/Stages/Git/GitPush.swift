@@ -100,11 +100,14 @@ struct GitPush {
             }
             try cancellation.check()
             if let problem = state.hostKeyProblem { throw StageFailure(problem) }
-            try GitRepository.check(code, "pushing \(branch) to \(Redaction.maskingURLSecrets(url))")
-            if let rejection = state.rejection {
-                throw StageFailure("the remote \(Redaction.maskingURLSecrets(url)) refused \(rejection); its branch has commits "
-                                   + "this backup does not have (someone else pushed there?) — nothing was forced")
+            // A branch with commits we lack: refused by the remote (a rejection) or by libgit2 before sending.
+            let rejection = state.rejection ?? (code == GIT_ENONFASTFORWARD.rawValue ? "the push to \(branch)" : nil)
+            if let rejection {
+                throw StageFailure("the remote \(Redaction.maskingURLSecrets(url)) refused \(rejection): its branch has commits this "
+                                   + "backup does not have (another host or collect point pushes there? give each its own branch or URL); "
+                                   + "nothing was forced")
             }
+            try GitRepository.check(code, "pushing \(branch) to \(Redaction.maskingURLSecrets(url))")
         }
     }
 
