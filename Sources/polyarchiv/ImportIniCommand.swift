@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Planner
+import Stages
 
 struct ImportIniCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -41,7 +42,7 @@ struct ImportIniCommand: ParsableCommand {
         }
         // The result must be a valid polyarchiv configuration.
         let check = FileManager.default.temporaryDirectory.appendingPathComponent("polyarchiv-import-\(getpid()).yaml").path
-        try result.yaml.write(toFile: check, atomically: true, encoding: .utf8)
+        try result.yaml.write(toFile: check, atomically: false, encoding: .utf8)
         defer { try? FileManager.default.removeItem(atPath: check) }
         do {
             _ = try Compiler.compile(try ConfigLoader.load(.file(check)))
@@ -55,7 +56,8 @@ struct ImportIniCommand: ParsableCommand {
         if let output {
             do {
                 try result.writeSecrets()
-                try result.yaml.write(toFile: output, atomically: true, encoding: .utf8)
+                // Written beside its final name and renamed (Foundation's atomic write leaves a directory in /tmp).
+                try AtomicFile.write(output) { sink in try Data(result.yaml.utf8).withUnsafeBytes { try sink($0) } }
             } catch {
                 Terminal.error("polyarchiv: \(error)")
                 throw ExitCode(1)

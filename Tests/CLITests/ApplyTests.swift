@@ -195,7 +195,7 @@ import TestSupport
         let daily = config.replacingOccurrences(of: "    path: \(sandbox.root.path)/collect/{name}",
                                                 with: "    path: \(sandbox.root.path)/collect/{name}\n    frequency: daily")
             .replacingOccurrences(of: "    engine: archive\n", with: "    engine: archive\n    frequency: daily\n")
-        try daily.write(toFile: sandbox.config, atomically: true, encoding: .utf8)
+        try daily.write(toFile: sandbox.config, atomically: false, encoding: .utf8)
         #expect(try CLI.run(["plan", "-c", sandbox.config, "--state-dir", sandbox.state, "--detailed-exitcode"]).status == 2)
         #expect(try sandbox.apply().status == 0)
         let second = try sandbox.apply()

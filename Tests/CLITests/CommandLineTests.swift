@@ -19,7 +19,7 @@ import TestSupport
         #expect(result.status == 0)
         #expect(result.stderr.contains("somewhere other than this host"), "\(result.stderr)")
         let identity = directory.path("identity.txt")
-        try result.stdout.write(toFile: identity, atomically: true, encoding: .utf8)
+        try result.stdout.write(toFile: identity, atomically: false, encoding: .utf8)
         let recipient = try #require(result.stdout.split(separator: "\n").first { $0.hasPrefix("# public key: ") }?
             .dropFirst("# public key: ".count)).trimmingCharacters(in: .whitespaces)
         #expect(try Sandbox.shell("age-keygen -y '\(identity)'").output.trimmingCharacters(in: .whitespacesAndNewlines) == recipient)
@@ -44,7 +44,7 @@ import TestSupport
     @Test func aBrokenConfigExitsOneWithPositionsAndRunsNothing() throws {
         let directory = try TemporaryDirectory()
         let file = directory.path("broken.yaml")
-        try "collect_points:\n  www:\n    engine: fils\n    path: /x\n    sources: {}\n".write(toFile: file, atomically: true, encoding: .utf8)
+        try "collect_points:\n  www:\n    engine: fils\n    path: /x\n    sources: {}\n".write(toFile: file, atomically: false, encoding: .utf8)
         for command in ["validate", "plan", "graph"] {
             let result = try CLI.run([command, "-c", file])
             #expect(result.status == 1)

@@ -21,7 +21,7 @@ import TestSupport
     func configure(_ sandbox: Sandbox, data: String, state: String) throws -> String {
         let file = state + ".yaml"
         try Self.pipeline.replacingOccurrences(of: "$DATA", with: data).replacingOccurrences(of: "$STATE", with: state)
-            .write(toFile: file, atomically: true, encoding: .utf8)
+            .write(toFile: file, atomically: false, encoding: .utf8)
         return file
     }
 

@@ -47,7 +47,7 @@ import TestSupport
         try FileManager.default.createDirectory(atPath: fresh, withIntermediateDirectories: true)
         let config = try String(contentsOfFile: server.string("slapd_config"), encoding: .utf8)
             .replacingOccurrences(of: server.string("data_dir"), with: fresh)
-        try config.write(toFile: sandbox.path("fresh.conf"), atomically: true, encoding: .utf8)
+        try config.write(toFile: sandbox.path("fresh.conf"), atomically: false, encoding: .utf8)
         let loaded = try CLI.run(["restore", "-c", sandbox.config, "--collect-point", "ldap", "--target", sandbox.path("r2"),
                                                "--source", "local", "--into", sandbox.path("fresh.conf")])
         #expect(loaded.status == 0, "\(loaded.stderr)")

@@ -23,7 +23,7 @@ import TestSupport
 
     func configure(_ sandbox: Sandbox, port: Int) throws {
         let text = try String(contentsOfFile: sandbox.config, encoding: .utf8)
-        try text.replacingOccurrences(of: "PORT", with: String(port)).write(toFile: sandbox.config, atomically: true, encoding: .utf8)
+        try text.replacingOccurrences(of: "PORT", with: String(port)).write(toFile: sandbox.config, atomically: false, encoding: .utf8)
     }
 
     /// A self-signed certificate for 127.0.0.1: (certificate, key).
@@ -131,7 +131,7 @@ import TestSupport
         // Trusting the certificate's CA sends it.
         let text = try String(contentsOfFile: sandbox.config, encoding: .utf8)
         try text.replacingOccurrences(of: "retries: 0}", with: "retries: 0, ca_cert: $ROOT/cert.pem}".replacingOccurrences(of: "$ROOT", with: sandbox.root.path))
-            .write(toFile: sandbox.config, atomically: true, encoding: .utf8)
+            .write(toFile: sandbox.config, atomically: false, encoding: .utf8)
         #expect(try sandbox.apply(["--force"]).status == 0)
         let messages = try received(sandbox)
         try #require(messages.count == 1)

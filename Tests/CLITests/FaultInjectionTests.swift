@@ -55,7 +55,7 @@ import TestSupport
                 // The host key, known for the proxy's port.
                 let knownHosts = sandbox.path("known_hosts")
                 try String(contentsOfFile: server.string("known_hosts"), encoding: .utf8)
-                    .replacingOccurrences(of: "]:\(server.port)", with: "]:\(proxy.port)").write(toFile: knownHosts, atomically: true, encoding: .utf8)
+                    .replacingOccurrences(of: "]:\(server.port)", with: "]:\(proxy.port)").write(toFile: knownHosts, atomically: false, encoding: .utf8)
                 yaml = yaml.replacingOccurrences(of: server.string("known_hosts"), with: knownHosts)
             }
             yaml = String(yaml.dropLast()) + ", retries: 1}"

@@ -58,7 +58,7 @@ import TestSupport
         #expect(check.status == 0, "\(check.output)")
         #expect(check.output.contains("data/dir with space/b.txt: OK"))
         // A damaged copy fails the check, naming the file.
-        try "tampered\n".write(toFile: sandbox.path("collect/data/a.txt"), atomically: true, encoding: .utf8)
+        try "tampered\n".write(toFile: sandbox.path("collect/data/a.txt"), atomically: false, encoding: .utf8)
         let damaged = try Sandbox.shell("cd '\(sandbox.path("collect"))' && \(tool) -c \(file)")
         #expect(damaged.status != 0)
         #expect(damaged.output.contains("data/a.txt: FAILED"))

@@ -98,7 +98,7 @@ import TestSupport
         }
         let keygen = try Sandbox.shell("age-keygen 2>/dev/null")
         let sandbox = try Sandbox()
-        try keygen.output.write(toFile: sandbox.path("key.txt"), atomically: true, encoding: .utf8)
+        try keygen.output.write(toFile: sandbox.path("key.txt"), atomically: false, encoding: .utf8)
         let recipient = try Sandbox.shell("age-keygen -y '\(sandbox.path("key.txt"))'").output.trimmingCharacters(in: .whitespacesAndNewlines)
         try sandbox.write("data/a.txt", "alpha\n")
         try sandbox.configure("""

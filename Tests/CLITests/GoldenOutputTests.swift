@@ -21,7 +21,7 @@ import TestSupport
         let output = text.replacingOccurrences(of: CLI.repository.path + "/", with: "")
         let file = Self.golden.appendingPathComponent(name)
         if ProcessInfo.processInfo.environment["UPDATE_GOLDEN"] == "1" {
-            try output.write(to: file, atomically: true, encoding: .utf8)
+            try output.write(to: file, atomically: false, encoding: .utf8)
             return
         }
         let expected = try String(contentsOf: file, encoding: .utf8)

@@ -85,8 +85,8 @@ import TestSupport
         let url = server.string("url")
         try FileManager.default.createDirectory(atPath: root + "/rolling/site-old-\(host)", withIntermediateDirectories: true)
         try FileManager.default.createDirectory(atPath: root + "/rolling/site-older-\(host)", withIntermediateDirectories: true)
-        try "precious\n".write(toFile: root + "/rolling/site-old-\(host)/precious.txt", atomically: true, encoding: .utf8)
-        try "precious\n".write(toFile: root + "/rolling/site-older-\(host)/precious.txt", atomically: true, encoding: .utf8)
+        try "precious\n".write(toFile: root + "/rolling/site-old-\(host)/precious.txt", atomically: false, encoding: .utf8)
+        try "precious\n".write(toFile: root + "/rolling/site-older-\(host)/precious.txt", atomically: false, encoding: .utf8)
         let now = Date()
         let backups: [[String: Any]] = [("site-old-\(host)", 40.0), ("site-older-\(host)/", 41.0)].map { name, days in
             ["location": url + "rolling/" + name, "size": 9, "host": host, "digest": String(repeating: "0", count: 64),

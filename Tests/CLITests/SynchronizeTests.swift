@@ -85,7 +85,7 @@ import TestSupport
         defer { server?.stop() }
         try sandbox.write("data/index.html", "<h1>one</h1>\n")
         try FileManager.default.createDirectory(atPath: mirror, withIntermediateDirectories: true)
-        try "precious\n".write(toFile: mirror + "/thesis.tex", atomically: true, encoding: .utf8)
+        try "precious\n".write(toFile: mirror + "/thesis.tex", atomically: false, encoding: .utf8)
         chmod(mirror, 0o755)
         try sandbox.configure("""
             collect_points:
@@ -119,12 +119,12 @@ import TestSupport
             """)
         #expect(try sandbox.apply().status == 0)
         // Another user's file on the server, which the remote manifest now claims.
-        try "theirs\n".write(toFile: mirror + "/www/theirs.txt", atomically: true, encoding: .utf8)
+        try "theirs\n".write(toFile: mirror + "/www/theirs.txt", atomically: false, encoding: .utf8)
         let manifest = mirror + "/.polyarchiv-tree"
         let lines = try String(contentsOfFile: manifest, encoding: .utf8)
         let claimed = lines.replacingOccurrences(of: "www/index.html", with: "www/theirs.txt")
         try (lines + claimed.split(separator: "\n").filter { $0.contains("theirs") }.joined(separator: "\n") + "\n")
-            .write(toFile: manifest, atomically: true, encoding: .utf8)
+            .write(toFile: manifest, atomically: false, encoding: .utf8)
         try sandbox.write("data/index.html", "<h1>two</h1>\n")
         let run = try sandbox.apply()
         #expect(run.status == 0, "\(run.stdout)\(run.stderr)")

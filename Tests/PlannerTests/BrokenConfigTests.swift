@@ -62,7 +62,7 @@ import TestSupport
                 sources:
                   a: {engine: files, path: "/srv/{nosuch}", destination: data}
                   b: {engine: files, path: /srv/b, destination: data/b}
-            """.write(toFile: file, atomically: true, encoding: .utf8)
+            """.write(toFile: file, atomically: false, encoding: .utf8)
         var diagnostics: [Diagnostic] = []
         do {
             _ = try Compiler.compile(try ConfigLoader.load(.file(file), deferringErrors: true), builtins: Fixtures.builtins,

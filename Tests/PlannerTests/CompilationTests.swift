@@ -109,14 +109,14 @@ import TestSupport
     @Test func twoFilesMergeAndADuplicateNameNamesBothPlaces() throws {
         let scratch = try TemporaryDirectory("pa-merge")
         let directory = scratch.url
-        try Fixtures.minimal.write(to: directory.appendingPathComponent("a.yaml"), atomically: true, encoding: .utf8)
+        try Fixtures.minimal.write(to: directory.appendingPathComponent("a.yaml"), atomically: false, encoding: .utf8)
         try "backup_points:\n  out: {engine: archive, url: \"file:///b/{name}.tar.gz\"}\n"
-            .write(to: directory.appendingPathComponent("b.yml"), atomically: true, encoding: .utf8)
-        try "ignored".write(to: directory.appendingPathComponent("notes.txt"), atomically: true, encoding: .utf8)
+            .write(to: directory.appendingPathComponent("b.yml"), atomically: false, encoding: .utf8)
+        try "ignored".write(to: directory.appendingPathComponent("notes.txt"), atomically: false, encoding: .utf8)
         let merged = try ConfigLoader.load(.directory(directory.path))
         #expect(merged.collectPoints.map(\.name) == ["www"])
         #expect(merged.backupPoints.map(\.name) == ["out"])
-        try Fixtures.minimal.write(to: directory.appendingPathComponent("c.yaml"), atomically: true, encoding: .utf8)
+        try Fixtures.minimal.write(to: directory.appendingPathComponent("c.yaml"), atomically: false, encoding: .utf8)
         do {
             _ = try ConfigLoader.load(.directory(directory.path))
             Issue.record("a duplicate collect point must fail")

@@ -18,7 +18,7 @@ enum Fixtures {
     static func load(_ yaml: String, name: String = "test.yaml") throws -> PipelineConfig {
         let scratch = try TemporaryDirectory("pa-config")
         let file = scratch.url.appendingPathComponent(name)
-        try yaml.write(to: file, atomically: true, encoding: .utf8)
+        try yaml.write(to: file, atomically: false, encoding: .utf8)
         return try ConfigLoader.load(.file(file.path))
     }
 

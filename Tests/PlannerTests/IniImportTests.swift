@@ -22,7 +22,7 @@ import TestSupport
     static func directory(_ files: [String: String], in scratch: TemporaryDirectory) throws -> String {
         let directory = scratch.path("original")
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        for (name, text) in files { try text.write(toFile: directory + "/" + name, atomically: true, encoding: .utf8) }
+        for (name, text) in files { try text.write(toFile: directory + "/" + name, atomically: false, encoding: .utf8) }
         return directory
     }
 
@@ -33,7 +33,7 @@ import TestSupport
         let result = try IniImporter.convert(directory: directory, secretsDirectory: secrets)
         try result.writeSecrets()
         let output = directory + ".yaml"
-        try result.yaml.write(toFile: output, atomically: true, encoding: .utf8)
+        try result.yaml.write(toFile: output, atomically: false, encoding: .utf8)
         let pipeline = try Compiler.compile(try ConfigLoader.load(.file(output)), builtins: Fixtures.builtins, secrets: Secrets(environment: [:]))
         return Converted(pipeline: pipeline, result: result, secrets: secrets, scratch: scratch)
     }

@@ -57,7 +57,7 @@ import TestSupport
         let scratch = try TemporaryDirectory("pa-huge")
         let url = scratch.url.appendingPathComponent("huge.yaml")
         let line = "# " + String(repeating: "x", count: 1022) + "\n"
-        try String(repeating: line, count: 5 * 1024).write(to: url, atomically: true, encoding: .utf8)
+        try String(repeating: line, count: 5 * 1024).write(to: url, atomically: false, encoding: .utf8)
         defer { try? FileManager.default.removeItem(at: url) }
         var sink = DiagnosticSink()
         #expect(YAMLReader.read(path: url.path, sink: &sink) == nil)

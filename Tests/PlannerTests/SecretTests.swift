@@ -43,7 +43,7 @@ import TestSupport
     @Test func passwordFileBecomesAFileSecretReadFromItsFirstLine() throws {
         let scratch = try TemporaryDirectory("pa-secret")
         let file = scratch.url.appendingPathComponent("password")
-        try "s3cr3t-line\nsecond line\n".write(to: file, atomically: true, encoding: .utf8)
+        try "s3cr3t-line\nsecond line\n".write(to: file, atomically: false, encoding: .utf8)
         let pipeline = try Fixtures.compile(Fixtures.minimal + "\n      db: {engine: postgresql, password_file: \(file.path)}\n")
         guard case .secret(let secret)? = pipeline.node("dump:www/db")?.parameters["password"] else {
             Issue.record("password_file did not become a secret")

@@ -112,8 +112,8 @@ import TestSupport
     @Test func theWrongKeyOrDamageIsRefusedBeforeAnyPlaintext() throws {
         let (identity, recipient) = AgeIdentity.generate()
         let (otherIdentity, _) = AgeIdentity.generate()
-        try (identity + "\n").write(toFile: directory + "/mine.txt", atomically: true, encoding: .utf8)
-        try ("# other\n" + otherIdentity + "\n").write(toFile: directory + "/other.txt", atomically: true, encoding: .utf8)
+        try (identity + "\n").write(toFile: directory + "/mine.txt", atomically: false, encoding: .utf8)
+        try ("# other\n" + otherIdentity + "\n").write(toFile: directory + "/other.txt", atomically: false, encoding: .utf8)
         let plaintext = payload(150_000)
         let ciphertext = try encrypt(plaintext, to: [try AgeRecipient.parse(recipient, origin: "test")])
         #expect(try decrypt(ciphertext, with: try AgeIdentity.parseFile(directory + "/mine.txt")) == plaintext)
@@ -135,7 +135,7 @@ import TestSupport
         #expect(recipient.hasPrefix("age1"))
         #expect(throws: (any Error).self) { try AgeRecipient.parse(String(recipient.dropLast()) + "q", origin: "test") }
         if try ageAvailable() {
-            try (identity + "\n").write(toFile: directory + "/id.txt", atomically: true, encoding: .utf8)
+            try (identity + "\n").write(toFile: directory + "/id.txt", atomically: false, encoding: .utf8)
             let derived = try shell("age-keygen -y '\(directory)/id.txt'").output.trimmingCharacters(in: .whitespacesAndNewlines)
             #expect(derived == recipient, "age derives the same recipient from our identity")
         }

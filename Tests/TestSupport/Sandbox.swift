@@ -18,11 +18,11 @@ public final class Sandbox: @unchecked Sendable {
     public func write(_ relative: String, _ text: String) throws {
         let url = root.appendingPathComponent(relative)
         try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
-        try text.write(to: url, atomically: true, encoding: .utf8)
+        try text.write(to: url, atomically: false, encoding: .utf8)
     }
 
     public func configure(_ yaml: String) throws {
-        try yaml.replacingOccurrences(of: "$ROOT", with: root.path).write(toFile: config, atomically: true, encoding: .utf8)
+        try yaml.replacingOccurrences(of: "$ROOT", with: root.path).write(toFile: config, atomically: false, encoding: .utf8)
     }
 
     public func apply(_ extra: [String] = []) throws -> CLI.Result {
