@@ -143,6 +143,9 @@ struct RestoreCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Restore what this host made (default: this one) from backup points several hosts share.", valueName: "name"))
     var host: String?
 
+    @Flag(help: "Show what would be fetched (from which backup point and date), where it would go and what would be put back; restore nothing.")
+    var dryRun = false
+
     @Flag(help: "Print what was restored as JSON (failures still go to standard error, one line each).")
     var json = false
 
@@ -216,6 +219,15 @@ struct RestoreCommand: AsyncParsableCommand {
         } catch {
             Terminal.error("polyarchiv: \(error)")
             throw ExitCode(ExitStatus.configuration)
+        }
+        if dryRun {
+            do {
+                Terminal.print(try Restore.preview(pipeline, request, secrets: config.secrets).joined(separator: "\n") + "\n")
+            } catch {
+                Terminal.error("polyarchiv: \(error)")
+                throw ExitCode(ExitStatus.failed)
+            }
+            return
         }
         let cancellation = CancellationFlag()
         SignalWatcher.install(cancelling: cancellation)

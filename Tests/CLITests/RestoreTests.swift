@@ -53,6 +53,13 @@ import TestSupport
         #expect(list.status == 0)
         #expect(list.stdout.contains("local ← site"))
         #expect(list.stdout.contains(".tar.gz"))
+        // --dry-run says what would happen, and does nothing.
+        let preview = try restore(sandbox, ["--dry-run"])
+        #expect(preview.status == 0, "\(preview.stderr)")
+        #expect(preview.stdout.contains("site: the backup of ") && preview.stdout.contains(" from local, file://"), "\(preview.stdout)")
+        #expect(preview.stdout.contains("into \(sandbox.path("restored"))/site") && preview.stdout.contains("fetch, extract, undo hashes"),
+                "\(preview.stdout)")
+        #expect(!FileManager.default.fileExists(atPath: sandbox.path("restored")), "a dry run writes nothing")
         let run = try restore(sandbox)
         #expect(run.status == 0, "\(run.stderr)")
         #expect(run.stdout.contains("verified SHA256SUMS"))

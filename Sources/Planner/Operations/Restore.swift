@@ -115,6 +115,16 @@ public enum Restore {
         var graph = StageGraph()
         var workspaces: [RestoreWorkspace] = []
         var hooks = Set<StageID>()
+        /// What the run would do, a few lines per collect point (`restore --dry-run`).
+        var preview: [String] = []
+    }
+
+    /// `restore --dry-run`: what would be fetched, from where and which date, where it would go, and what
+    /// would be put back (and replaced) — from the same plan a restore runs, without running it.
+    public static func preview(_ pipeline: CompiledPipeline, _ request: Request, secrets: Secrets) throws -> [String] {
+        var request = request
+        if !request.target.hasPrefix("/") { request.target = FileManager.default.currentDirectoryPath + "/" + request.target }
+        return try plan(pipeline, request, secrets: secrets, cancellation: CancellationFlag()).preview
     }
 
     static func plan(_ pipeline: CompiledPipeline, _ request: Request, secrets: Secrets, cancellation: CancellationFlag) throws -> Planned {
@@ -137,6 +147,8 @@ public enum Restore {
             var backupScope: PointScope?
             if request.fromCollectPoint {
                 origin = .collectPoint(collect.engine, at: request.at, commit: request.commit)
+                planned.preview.append("\(cp): from the collect point itself" + (request.commit.map { ", commit \($0)" } ?? "")
+                                       + (request.at.map { ", the newest at or before \(ISO8601DateFormatter().string(from: $0))" } ?? ""))
             } else {
                 do {
                     let (backupPoint, entry) = try newest(of: cp, in: listings, at: request.at, host: request.host ?? pipeline.host)
@@ -145,9 +157,13 @@ public enum Restore {
                     if backup.engine.shape.archive != nil { filtersOnArchive = backup.filters } else { filtersOnTree = backup.filters }
                     label = "\(backupPoint) on \(cp)"
                     backupScope = .backupPoint(backupPoint)
+                    planned.preview.append("\(cp): the backup of \(ISO8601DateFormatter().string(from: entry.created))"
+                                           + (entry.host.map { " by \($0)" } ?? "") + " from \(backupPoint), "
+                                           + Redaction.maskingURLSecrets(entry.location) + (entry.size.map { " (\($0) bytes)" } ?? ""))
                 } catch {
                     // No backup to restore from: the fetch stage fails with the reason, so the hooks report it.
                     origin = .unavailable("\(error)")
+                    planned.preview.append("\(cp): nothing to restore: \(error)")
                 }
             }
             // The chain, in order; the last stage that shapes the tree gives it its final name.
@@ -165,6 +181,8 @@ public enum Restore {
                     UnfilterStage(filter: filter.engine, workspace: workspace, identityFile: request.identityFile, onArchive: false, finishes: $0)
                 }))
             }
+            planned.preview.append("  into \(workspace.directory) (which must be new or empty), through: "
+                                   + chain.map(\.1).joined(separator: ", "))
             var previous: StageID?
             for (index, (id, summary, make)) in chain.enumerated() {
                 try planned.graph.add(StageNode(id: id, engine: "restore", work: make(index == chain.count - 1), summary: summary))
@@ -183,6 +201,9 @@ public enum Restore {
                 sources = []
             }
             for source in sources.sorted(by: { $0.engine.putBackOrder < $1.engine.putBackOrder }) {
+                planned.preview.append("  then put back source \(source.name) (\(type(of: source.engine).spec.name)) from \(source.destination)"
+                                       + (request.into.map { " into \($0)" } ?? " where it came from")
+                                       + (request.replace ? ", replacing what is there" : (request.inPlace ? ", what is there moved aside" : "")))
                 let id = StageID(.putback, cp, source.name)
                 try planned.graph.add(StageNode(id: id, engine: type(of: source.engine).spec.name,
                                                 work: PutBackStage(source: source.engine, name: source.name, destination: source.destination,
