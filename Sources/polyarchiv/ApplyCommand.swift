@@ -32,6 +32,9 @@ struct ApplyCommand: AsyncParsableCommand {
     @Flag(help: "Print one JSON event per line.")
     var json = false
 
+    @Flag(help: "Print only one Nagios status line at the end (OK, WARNING when only hooks failed, CRITICAL), with its exit status.")
+    var nrpe = false
+
     @Flag(name: [.customShort("q"), .long], help: "Print only warnings and failures (and the summary when something went wrong): cron mails only on trouble.")
     var quiet = false
 
@@ -52,7 +55,14 @@ struct ApplyCommand: AsyncParsableCommand {
     var selection: RunSelection { scope.selection }
 
     func run() async throws {
-        let pipeline = try config.compile()
+        let pipeline: CompiledPipeline
+        do {
+            pipeline = try config.compile()
+        } catch let exit as ExitCode where nrpe {
+            _ = exit
+            Terminal.print("POLYARCHIV UNKNOWN - the configuration is invalid (run polyarchiv validate)\n")
+            throw ExitCode(3)
+        }
         do {
             try selection.check(pipeline)
         } catch {
@@ -77,7 +87,8 @@ struct ApplyCommand: AsyncParsableCommand {
             log = handle
         }
         let style: RunOutput.Style = json ? .json : (isatty(STDOUT_FILENO) == 1 ? .terminal : .plain)
-        let output = RunOutput(style: style, logFile: log, quiet: quiet) { Terminal.print($0) }
+        let nrpe = self.nrpe
+        let output = RunOutput(style: style, logFile: log, quiet: quiet) { if !nrpe { Terminal.print($0) } }
         let cancellation = CancellationFlag()
         SignalWatcher.install(cancelling: cancellation)
         var options = Apply.Options()
@@ -98,6 +109,12 @@ struct ApplyCommand: AsyncParsableCommand {
             throw ExitCode(1)
         }
         output.summary(report)
+        if nrpe {
+            let (line, status) = report.nagios
+            Terminal.print(line.replacingOccurrences(of: "\n", with: " ") + "\n")
+            if status != 0 { throw ExitCode(status) }
+            return
+        }
         if let metricsError = report.metricsError { Terminal.error("polyarchiv: \(metricsError)") }
         if report.exitCode != 0 { throw ExitCode(report.exitCode) }
     }

@@ -366,6 +366,19 @@ import TestSupport
         #expect(ok.stdout.split(separator: "\n").count == 1)
     }
 
+    /// `apply --nrpe`: one Nagios line, nothing else, and the plugin's exit status.
+    @Test func applyNRPEPrintsOneStatusLine() throws {
+        let sandbox = try makeSandbox()
+        let good = try sandbox.apply(["--nrpe"])
+        #expect(good.status == 0)
+        #expect(good.stdout.hasPrefix("POLYARCHIV OK - all backups are valid | 'stages_failed'=0;;;0;") && good.stdout.split(separator: "\n").count == 1,
+                "\(good.stdout)")
+        let broken = try Sandbox.withCommand("echo broken >&2; exit 3", collectPoint: "box", source: "x")
+        let bad = try broken.apply(["--nrpe"])
+        #expect(bad.status == 2)
+        #expect(bad.stdout.hasPrefix("POLYARCHIV CRITICAL - failed: dump:box/x") && bad.stdout.split(separator: "\n").count == 1, "\(bad.stdout)")
+    }
+
     /// From cron, `-q` prints nothing when all went well, and the trouble when not.
     @Test func quietPrintsOnlyTrouble() throws {
         let sandbox = try makeSandbox()

@@ -37,6 +37,22 @@ public enum Apply {
 
         /// 0 all succeeded or skipped, 2 a stage failed, 3 only hooks (or the metrics file) failed, 130 interrupted.
         public var exitCode: Int32 { interrupted ? 130 : (failed ? 2 : (hookFailed ? 3 : 0)) }
+
+        /// `apply --nrpe`: one status line as a Nagios plugin prints it, and its exit status (0 OK, 1 WARNING
+        /// when only hooks failed, 2 CRITICAL when a stage failed or was blocked, 3 UNKNOWN when interrupted).
+        public var nagios: (line: String, status: Int32) {
+            let bad = results.filter { !hooks.contains($0.id) && ($0.outcome == .failed || $0.outcome == .blocked) }.map(\.id.description)
+            let done = results.filter { [.succeeded, .cached].contains($0.outcome) }.count
+            let perfdata = " | 'stages_failed'=\(bad.count);;;0; 'stages_done'=\(done);;;0;"
+            if interrupted { return ("POLYARCHIV UNKNOWN - the run was interrupted" + perfdata, 3) }
+            if !bad.isEmpty { return ("POLYARCHIV CRITICAL - failed: " + bad.joined(separator: ", ") + perfdata, 2) }
+            if hookFailed {
+                let hooksFailed = results.filter { hooks.contains($0.id) && $0.outcome == .failed }.map(\.id.description)
+                return ("POLYARCHIV WARNING - the backups succeeded; failed: "
+                        + (hooksFailed + (metricsError == nil ? [] : ["the metrics file"])).joined(separator: ", ") + perfdata, 1)
+            }
+            return ("POLYARCHIV OK - all backups are valid" + perfdata, 0)
+        }
     }
 
     public static func run(_ pipeline: CompiledPipeline, state: StateDirectory, options: Options, secrets: Secrets,
