@@ -34,7 +34,7 @@ import TestSupport
         let run = try sandbox.apply()
         #expect(run.status == 2)
         let output = run.stdout + run.stderr
-        #expect(output.contains("local-site.polyarchiv.json is missing, but this host recorded 1 backup(s) there"), "\(output)")
+        #expect(output.contains(Sandbox.document("local", "site") + " is missing, but this host recorded 1 backup(s) there"), "\(output)")
         #expect(output.contains("gc --forget-backups local"), "\(output)")
         #expect(try FileManager.default.contentsOfDirectory(atPath: sandbox.path("mnt/backups")).isEmpty, "nothing was written on the mount point")
         // Mounted again: the run completes, and the document lists both backups.
@@ -64,11 +64,11 @@ import TestSupport
     @Test func anUploadWhoseDocumentWasNeverWrittenDoesNotBlockTheNext() throws {
         let sandbox = try makeSandbox()
         // The first document write fails (a directory sits where it goes).
-        try FileManager.default.createDirectory(atPath: sandbox.path("mnt/backups/local-site.polyarchiv.json"), withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: sandbox.path("mnt/backups/" + Sandbox.document("local", "site")), withIntermediateDirectories: true)
         #expect(try sandbox.apply().status == 2)
-        try FileManager.default.removeItem(atPath: sandbox.path("mnt/backups/local-site.polyarchiv.json"))
+        try FileManager.default.removeItem(atPath: sandbox.path("mnt/backups/" + Sandbox.document("local", "site")))
         let run = try sandbox.apply()
         #expect(run.status == 0, "\(run.stdout)\(run.stderr)")
-        #expect(FileManager.default.fileExists(atPath: sandbox.path("mnt/backups/local-site.polyarchiv.json")))
+        #expect(FileManager.default.fileExists(atPath: sandbox.path("mnt/backups/" + Sandbox.document("local", "site"))))
     }
 }

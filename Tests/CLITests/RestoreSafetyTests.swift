@@ -40,7 +40,7 @@ import TestSupport
         let digest = try Sandbox.shell("sha256sum '\(archive)' | cut -d' ' -f1").output.trimmingCharacters(in: .whitespacesAndNewlines)
         try Sandbox.shell("python3 -c \"import json,sys; p=sys.argv[1]; d=json.load(open(p)); d['backups'][0]['digest']=sys.argv[2]; "
                           + "d['backups'][0]['size']=int(sys.argv[3]); json.dump(d, open(p,'w'))\" "
-                          + "'\(sandbox.path("backups/local-site.polyarchiv.json"))' \(digest) $(stat -c %s '\(archive)')")
+                          + "'\(sandbox.path("backups/" + Sandbox.document("local", "site")))' \(digest) $(stat -c %s '\(archive)')")
     }
 
     func mode(_ path: String) throws -> Int {

@@ -30,7 +30,7 @@ import TestSupport
     func recordDigest(of archive: String, in sandbox: Sandbox) throws {
         let digest = try Sandbox.shell("sha256sum '\(archive)' | cut -d' ' -f1").output.trimmingCharacters(in: .whitespacesAndNewlines)
         try Sandbox.shell("python3 -c \"import json,sys; p=sys.argv[1]; d=json.load(open(p)); d['backups'][0]['digest']=sys.argv[2]; "
-                          + "json.dump(d, open(p,'w'))\" '\(sandbox.path("backups/local-site.polyarchiv.json"))' \(digest)")
+                          + "json.dump(d, open(p,'w'))\" '\(sandbox.path("backups/" + Sandbox.document("local", "site")))' \(digest)")
     }
 
     func restore(_ sandbox: Sandbox, _ extra: [String] = []) throws -> CLI.Result {
@@ -41,7 +41,7 @@ import TestSupport
         let sandbox = try makeSandbox()
         #expect(try sandbox.apply().status == 0)
         // The metadata document records each backup's variables, digest, size and time.
-        let document = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: sandbox.path("backups/local-site.polyarchiv.json"))))
+        let document = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: sandbox.path("backups/" + Sandbox.document("local", "site")))))
         let backup = ((document as? [String: Any])?["backups"] as? [[String: Any]])?.first ?? [:]
         let variables = backup["variables"] as? [String: String] ?? [:]
         #expect(variables["collect_point"] == "site" && variables["backup_point"] == "local" && variables["Y"]?.count == 4, "\(backup)")
@@ -88,7 +88,7 @@ import TestSupport
     @Test func atChoosesAnOlderBackup() throws {
         let sandbox = try makeSandbox()
         #expect(try sandbox.apply().status == 0)
-        let first = try String(contentsOfFile: sandbox.path("backups/local-site.polyarchiv.json"), encoding: .utf8)
+        let first = try String(contentsOfFile: sandbox.path("backups/" + Sandbox.document("local", "site")), encoding: .utf8)
         let created = try #require(first.range(of: #"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ"#, options: .regularExpression).map { String(first[$0]) })
         sleep(2)
         try sandbox.write("data/www/index.html", "<h1>two</h1>\n")

@@ -78,7 +78,7 @@ import TestSupport
         let first = try sandbox.apply()
         #expect(first.status == 0, "\(first.stdout)")
         let names = try list()
-        #expect(names == ["offsite-site.polyarchiv.json", "site.tar.zst"], "only final names on the server: \(names)")
+        #expect(names == [Sandbox.document("offsite", "site"), "site.tar.zst"], "only final names on the server: \(names)")
         let again = try sandbox.apply(["--force"])
         #expect(again.stdout.contains("cached     upload:offsite/site"), "\(again.stdout)")
         // A fresh machine: list and restore through the transport.
@@ -122,7 +122,7 @@ import TestSupport
         #expect(first.status == 0, "\(first.stdout)")
         let again = try sandbox.apply(["--force"])
         #expect(again.stdout.contains("cached     upload:offsite/site"), "the recorded location is checked with the password: \(again.stdout)")
-        let document = try String(contentsOfFile: documents + "/offsite-site.polyarchiv.json", encoding: .utf8)
+        let document = try String(contentsOfFile: documents + "/" + Sandbox.document("offsite", "site"), encoding: .utf8)
         #expect(document.contains("127.0.0.1") && !document.contains(password), "\(document)")
         let journal = try Sandbox.shell("sqlite3 '\(sandbox.state)/journal.sqlite' .dump").output
         #expect(journal.contains("127.0.0.1") && !journal.contains(password), "the journal holds the password")
@@ -339,7 +339,7 @@ import TestSupport
         let resumed = try upload.sandbox.apply()
         #expect(resumed.status == 0, "\(resumed.stdout)")
         let final = try upload.list()
-        #expect(final == ["offsite-site.polyarchiv.json", "site.tar.zst"], "\(final)")
+        #expect(final == [Sandbox.document("offsite", "site"), "site.tar.zst"], "\(final)")
         #expect(try upload.restoresTheSameBytes())
     }
 }
@@ -418,7 +418,7 @@ struct SlowUpload {
             #expect(run.status == 0, "\(run.stdout)")
             sleep(1)
         }
-        let document = try Data(contentsOf: URL(fileURLWithPath: sandbox.path("dav/b/dav-site.polyarchiv.json")))
+        let document = try Data(contentsOf: URL(fileURLWithPath: sandbox.path("dav/b/" + Sandbox.document("dav", "site"))))
         let backups = (try JSONSerialization.jsonObject(with: document) as? [String: Any])?["backups"] as? [Any]
         #expect(backups?.count == 3, "the document keeps every backup: \(String(decoding: document, as: UTF8.self))")
         let listed = try CLI.run(["list", "-c", sandbox.config])

@@ -102,7 +102,7 @@ import TestSupport
             """)
         #expect(pipeline.warnings.count == 1)
         #expect(pipeline.warnings.first?.message.contains("backup point `dated`") == true)
-        #expect(pipeline.node("upload:fixed/www")?.parameters.string("metadata_url") == "file:///b/www/fixed-www.polyarchiv.json")
+        #expect(pipeline.node("upload:fixed/www")?.parameters.string("metadata_url") == "file:///b/www/fixed-www.host1.polyarchiv.json")
         #expect(pipeline.node("upload:pinned/www")?.parameters.string("metadata_url") == "file:///b/www.json")
     }
 

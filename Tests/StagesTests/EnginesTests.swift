@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import Pipeline
 @testable import Stages
 
 @Suite struct EnginesTests {
@@ -79,5 +80,23 @@ import Testing
         for hostile in ["/../..", "/srv/../../..", "/../" + (parent as NSString).lastPathComponent, "/../../etc"] {
             #expect(ResticBackupPoint.restoredRoot(scratch: scratch, snapshotPath: hostile) == scratch, "\(hostile)")
         }
+    }
+}
+
+/// A file:// upload links the store object under its final name; when an interrupted run already did, the
+/// temporary name must not stay behind (rename of two links to one file does nothing).
+@Suite struct FileUploadTests {
+    @Test func uploadingOverTheSameFileLeavesNoTemporaryName() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("pa-upload-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: directory + "/store", withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let object = directory + "/store/object"
+        try "archive bytes".write(toFile: object, atomically: false, encoding: .utf8)
+        let final = directory + "/backups/site.tar.zst"
+        let transport = FileTransport()
+        try transport.upload(object, to: "file://" + final, identity: nil, cancellation: CancellationFlag())
+        try transport.upload(object, to: "file://" + final, identity: nil, cancellation: CancellationFlag())
+        #expect(try FileManager.default.contentsOfDirectory(atPath: directory + "/backups") == ["site.tar.zst"])
+        #expect(try String(contentsOfFile: final, encoding: .utf8) == "archive bytes")
     }
 }

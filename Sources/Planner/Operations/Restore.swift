@@ -23,7 +23,8 @@ public enum Restore {
         try check(pipeline, collectPoint: collectPoint, backupPoint: backupPoint)
         let scratch = try ScratchDirectory("polyarchiv-list")
         defer { scratch.remove() }
-        let context = RestoreContext(secrets: secrets, cancellation: cancellation, identityFile: nil, scratch: scratch.path)
+        var context = RestoreContext(secrets: secrets, cancellation: cancellation, identityFile: nil, scratch: scratch.path)
+        context.host = host
         var listings: [Listing] = []
         for backup in pipeline.backups {
             if let collectPoint, collectPoint != backup.collectPoint { continue }
@@ -335,8 +336,8 @@ public enum Restore {
             throw StageFailure("no backup of collect point \(cp)" + (host.map { " by host \($0)" } ?? "") + " found"
                                + (at.map { " at or before \(ISO8601DateFormatter().string(from: $0))" } ?? "")
                                + (places.isEmpty ? " (no backup point receives it)" : " in " + places.joined(separator: ", "))
-                               + (others.isEmpty ? "" : "; other hosts made backups of it there (\(others.joined(separator: ", "))): "
-                                  + "choose one with --host"))
+                               + (others.isEmpty ? "; a backup another host made is restored with --host NAME"
+                                  : "; other hosts made backups of it there (\(others.joined(separator: ", "))): choose one with --host"))
         }
         return newest
     }

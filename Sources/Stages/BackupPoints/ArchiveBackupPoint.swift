@@ -21,6 +21,12 @@ struct ArchiveBackupPoint: BackupPointEngine {
     let metadataURL: String
     /// The metadata document lies beside the backups, where `url` puts them (no `metadata_url`).
     let metadataBeside: Bool
+    /// That directory, where each host's document is found.
+    let metadataDirectory: String?
+
+    static func metadataURL(in directory: String, _ base: String, host: String) -> String {
+        directory + "/\(base).\(host).polyarchiv.json"
+    }
     let recorder: BackupRecorder
     let resourceKeys: [String]
 
@@ -45,10 +51,15 @@ struct ArchiveBackupPoint: BackupPointEngine {
         self.url = url + suffix
         self.format = format
         level = parameters.int("compression_level")
-        // Beside the backups by default: the URL's directory, one document per (backup point, collect point).
-        metadataURL = metadata ?? RemotePath.directory(of: url) + "/\(pair.backupPoint)-\(pair.collectPoint).polyarchiv.json"
+        // Beside the backups by default: the URL's directory, one document per (backup point, collect point,
+        // host), so hosts sharing a backup point never write each other's (the shared document of earlier
+        // versions is read for this host's entries until its own exists).
         metadataBeside = pair.metadataURL == nil
-        recorder = BackupRecorder(pair, metadataURL: metadataURL)
+        metadataDirectory = metadataBeside ? RemotePath.directory(of: url) : nil
+        let base = "\(pair.backupPoint)-\(pair.collectPoint)"
+        metadataURL = metadata ?? Self.metadataURL(in: RemotePath.directory(of: url), base, host: pair.host)
+        recorder = BackupRecorder(pair, metadataURL: metadataURL,
+                                  sharedMetadataURL: metadataDirectory.map { $0 + "/\(base).polyarchiv.json" })
         resourceKeys = TransportParameters.hostKey(url)
     }
 
@@ -65,12 +76,17 @@ struct ArchiveBackupPoint: BackupPointEngine {
     }
 
     func catalog(_ context: RestoreContext) throws -> Catalog {
-        let document = try BackupMetadata.read(metadataURL, options: try transport.options(context.secrets), cancellation: context.cancellation)
+        let host = context.host ?? recorder.host
+        let url = metadataDirectory.map { Self.metadataURL(in: $0, "\(recorder.backupPoint)-\(recorder.collectPoint)", host: host) } ?? metadataURL
+        let document = try BackupMetadata.read(url, options: try transport.options(context.secrets), cancellation: context.cancellation)
+            ?? recorder.sharedMetadataURL.flatMap {
+                try BackupMetadata.read($0, options: try transport.options(context.secrets), cancellation: context.cancellation)
+            }
         if let document, document.collectPoint != recorder.collectPoint || document.backupPoint != recorder.backupPoint {
             throw StageFailure("the metadata document \(Redaction.maskingURLSecrets(metadataURL)) describes \(document.backupPoint) ← "
                                + "\(document.collectPoint), not \(recorder.backupPoint) ← \(recorder.collectPoint); give each pair its own metadata_url")
         }
-        return Catalog(place: Redaction.maskingURLSecrets(metadataURL), entries: document?.backups.map(\.entry) ?? [])
+        return Catalog(place: Redaction.maskingURLSecrets(url), entries: document?.backups.map(\.entry) ?? [])
     }
 
     /// Downloaded into `directory` and checked against the recorded SHA-256.
@@ -127,7 +143,7 @@ struct ArchiveUpload: StageWork {
             guard size == remote.size else { return .gone("\(Redaction.maskingURLSecrets(location)) has another size") }
             // Listed, too: an entry another host's write of the shared document lost is made again.
             if let metadataURL = recorder.metadataURL {
-                let document = try BackupMetadata.read(metadataURL, options: options, cancellation: CancellationFlag())
+                let document = try recorder.document(options: options, cancellation: CancellationFlag())
                 guard document?.backups.contains(where: { $0.location == location && $0.digest == remote.digest }) == true else {
                     return .gone("the metadata document \(Redaction.maskingURLSecrets(metadataURL)) no longer lists \(Redaction.maskingURLSecrets(location))")
                 }

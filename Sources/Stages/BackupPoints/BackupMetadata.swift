@@ -74,9 +74,10 @@ public struct BackupMetadata: Codable, Sendable {
 
     /// Adds (or replaces, by location) a backup and rewrites the document atomically.
     /// `known`: the backups this host's journal recorded there (a missing document is then an error).
-    static func record(_ backup: Backup, at url: String, backupPoint: String, collectPoint: String, known: [BackupRecords.Entry],
-                       options: TransportOptions, cancellation: CancellationFlag) throws {
-        guard let existing = try read(url, options: options, cancellation: cancellation) else {
+    /// `existing`: the document as the caller found it (this host's, or its entries of a shared one).
+    static func record(_ backup: Backup, at url: String, existing: BackupMetadata?, backupPoint: String, collectPoint: String,
+                       known: [BackupRecords.Entry], options: TransportOptions, cancellation: CancellationFlag) throws {
+        guard let existing else {
             if !known.isEmpty { throw missing(url, backupPoint: backupPoint, known: known) }
             try write(BackupMetadata(backupPoint: backupPoint, collectPoint: collectPoint, backups: [backup]), to: url, options: options,
                       cancellation: cancellation)
@@ -212,19 +213,34 @@ struct BackupRecorder: Sendable {
     let variables: [String: String]
     let host: String
 
-    init(_ pair: Pair, metadataURL: String?) {
+    /// The document all hosts shared before each got its own (read for this host's entries until its own
+    /// exists; never written).
+    let sharedMetadataURL: String?
+
+    init(_ pair: Pair, metadataURL: String?, sharedMetadataURL: String? = nil) {
         backupPoint = pair.backupPoint
         collectPoint = pair.collectPoint
         self.metadataURL = metadataURL
+        self.sharedMetadataURL = sharedMetadataURL
         variables = pair.variables
         host = pair.host
+    }
+
+    /// This host's document, or, until it exists, this host's entries of the shared one; nil when neither is there.
+    func document(options: TransportOptions, cancellation: CancellationFlag) throws -> BackupMetadata? {
+        guard let metadataURL else { return nil }
+        if let own = try BackupMetadata.read(metadataURL, options: options, cancellation: cancellation) { return own }
+        guard let sharedMetadataURL, var shared = try BackupMetadata.read(sharedMetadataURL, options: options, cancellation: cancellation)
+        else { return nil }
+        shared.backups.removeAll { $0.host != host }
+        return shared.backups.isEmpty ? nil : shared
     }
 
     /// Before an upload: the metadata document is still where this host recorded backups (see `missing`).
     func checkHistory(options: TransportOptions, context: StageContext) throws {
         guard let metadataURL else { return }
         let known = BackupRecords(context.journal).listed(backupPoint: backupPoint, collectPoint: collectPoint)
-        if !known.isEmpty, try BackupMetadata.read(metadataURL, options: options, cancellation: context.cancellation) == nil {
+        if !known.isEmpty, try document(options: options, cancellation: context.cancellation) == nil {
             throw BackupMetadata.missing(metadataURL, backupPoint: backupPoint, known: known)
         }
     }
@@ -237,8 +253,9 @@ struct BackupRecorder: Sendable {
         if let metadataURL {
             let backup = BackupMetadata.Backup(location: location, digest: digest, size: size, created: context.date, host: host,
                                                variables: variables)
-            try BackupMetadata.record(backup, at: metadataURL, backupPoint: backupPoint, collectPoint: collectPoint, known: known,
-                                      options: options, cancellation: context.cancellation)
+            try BackupMetadata.record(backup, at: metadataURL, existing: try document(options: options, cancellation: context.cancellation),
+                                      backupPoint: backupPoint, collectPoint: collectPoint, known: known, options: options,
+                                      cancellation: context.cancellation)
             try records.record(backupPoint: backupPoint, collectPoint: collectPoint, location: location, digest: digest, size: size,
                                at: context.date)
         }

@@ -56,7 +56,7 @@ struct ArchivePrune: StageWork {
     func run(_ context: StageContext) async throws -> [Artifact] {
         try await context.blocking { [self] in
             let options = try transport.options(context.secrets)
-            guard let document = try BackupMetadata.read(metadataURL, options: options, cancellation: context.cancellation) else { return [] }
+            guard let document = try recorder.document(options: options, cancellation: context.cancellation) else { return [] }
             // Hosts sharing the backup point each keep their own history: the rules count this host's backups only.
             let decisions = Self.decide(policy, document.backups.filter { $0.host == recorder.host })
             let kept = decisions.filter(\.kept).map(\.item)
@@ -116,7 +116,7 @@ extension ArchivePrune: PlanNotes {
         }
         do {
             let options = try transport.quickOptions(secrets)
-            var backups = (try BackupMetadata.read(metadataURL, options: options, cancellation: CancellationFlag())?.backups ?? [])
+            var backups = (try recorder.document(options: options, cancellation: CancellationFlag())?.backups ?? [])
                 .filter { $0.host == recorder.host }
             backups.removeAll { $0.location == newBackup }
             backups.append(.init(location: newBackup, digest: Digest.of(""), size: 0, created: date, host: "(this run)"))

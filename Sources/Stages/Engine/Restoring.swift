@@ -10,6 +10,9 @@ public struct RestoreContext: Sendable {
     public let identityFile: String?
     /// A directory of the restore's own (0700) for temporary files; removed after the restore.
     public let scratch: String
+    /// Whose backups a listing reads where each host keeps its own metadata document (`list --host`); nil:
+    /// this host's.
+    public var host: String?
     let reportProgress: @Sendable (Int64) -> Void
     let reportWarning: @Sendable (String) -> Void
 

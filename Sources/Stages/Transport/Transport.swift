@@ -181,6 +181,9 @@ struct FileTransport: Transport {
                 unlink(temporary)
                 throw StageFailure("cannot rename \(temporary) to \(path): \(reason)")
             }
+            // When the final name already was this very file (an interrupted run linked it), rename does
+            // nothing and leaves the temporary name: remove it.
+            unlink(temporary)
             AtomicFile.syncDirectory(directory)
             return
         }
