@@ -52,8 +52,6 @@ struct ApplyCommand: AsyncParsableCommand {
         if let jobs, jobs < 1 { throw ValidationError("--jobs must be at least 1") }
     }
 
-    var selection: RunSelection { scope.selection }
-
     func run() async throws {
         let pipeline: CompiledPipeline
         do {
@@ -63,12 +61,7 @@ struct ApplyCommand: AsyncParsableCommand {
             Terminal.print("POLYARCHIV UNKNOWN - the configuration is invalid (run polyarchiv validate)\n")
             throw ExitCode(3)
         }
-        do {
-            try selection.check(pipeline)
-        } catch {
-            Terminal.error("polyarchiv: \(error)")
-            throw ExitCode(ExitStatus.configuration)
-        }
+        let selection = try scope.selection(for: pipeline)
         if dryRun {
             let plan = Plan.make(pipeline, state: state.directory, selection: selection, secrets: config.secrets)
             Terminal.print(json ? PlanRenderer.json(plan) : PlanRenderer.text(plan))

@@ -24,6 +24,17 @@ struct SelectionOptions: ParsableArguments {
         if skipCollect && skipBackup { throw ValidationError("--skip-collect and --skip-backup together leave nothing to do") }
     }
 
+    /// The selection, checked against the pipeline: a glob that matches no point exits 1.
+    func selection(for pipeline: CompiledPipeline) throws -> RunSelection {
+        do {
+            try selection.check(pipeline)
+        } catch {
+            Terminal.error("polyarchiv: \(error)")
+            throw ExitCode(ExitStatus.configuration)
+        }
+        return selection
+    }
+
     var selection: RunSelection {
         RunSelection(force: force, onlyCollectPoints: onlyCollectPoints, onlyBackupPoints: onlyBackupPoints,
                      skipCollect: skipCollect, skipBackup: skipBackup)

@@ -7,6 +7,29 @@ import TestSupport
 /// and an entry another writer's rewrite of the shared document lost is made again. Each host runs in its
 /// own UTS namespace (`unshare --uts`), so it has its own hostname.
 @Suite(.serialized) struct TwoHostsTests {
+    /// Each host gets its own name in a UTS namespace of its own; without `unshare` the tests cannot run.
+    func hostsCanBeNamed() throws -> Bool {
+        guard try Sandbox.shell("unshare --uts true").status == 0 else {
+            Issue.record("unshare --uts is needed to give each host its own name")
+            return false
+        }
+        return true
+    }
+
+    /// The configuration every host shares: collect point `site` of the host's own data, shipped to `backupPoints`.
+    func configure(_ sandbox: Sandbox, backupPoints: String) throws {
+        try sandbox.configure("""
+            collect_points:
+              site:
+                engine: files
+                path: $ROOT/collect-{hostname}
+                sources:
+                  www: {engine: files, path: "$ROOT/data-{hostname}"}
+            backup_points:
+            \(backupPoints)
+            """)
+    }
+
     func run(as host: String, _ arguments: [String], _ sandbox: Sandbox) throws -> (status: Int32, output: String) {
         let words = ([CLI.binary.path] + arguments).map { "'" + $0.replacingOccurrences(of: "'", with: "'\\''") + "'" }
         return try Sandbox.shell("unshare --uts sh -c \"hostname \(host) && exec \(words.joined(separator: " ").replacingOccurrences(of: "\"", with: "\\\""))\" 2>&1")
@@ -26,21 +49,11 @@ import TestSupport
     }
 
     @Test func eachHostKeepsAndRestoresItsOwnBackups() throws {
-        guard try Sandbox.shell("unshare --uts true").status == 0 else {
-            Issue.record("unshare --uts is needed to give each host its own name")
-            return
-        }
+        guard try hostsCanBeNamed() else { return }
         let sandbox = try Sandbox()
         try sandbox.write("data-alpha/who.txt", "alpha 0\n")
         try sandbox.write("data-beta/who.txt", "beta\n")
-        try sandbox.configure("""
-            collect_points:
-              site:
-                engine: files
-                path: $ROOT/collect-{hostname}
-                sources:
-                  www: {engine: files, path: "$ROOT/data-{hostname}"}
-            backup_points:
+        try configure(sandbox, backupPoints: """
               shared:
                 engine: rolling_archive
                 url: "file://$ROOT/backups/{name}-{hostname}-{Y}{m}{d}{H}{M}{S}.tar.gz"
@@ -75,21 +88,11 @@ import TestSupport
     }
 
     @Test func anEntryLostToAnotherWritersRewriteIsMadeAgain() throws {
-        guard try Sandbox.shell("unshare --uts true").status == 0 else {
-            Issue.record("unshare --uts is needed to give each host its own name")
-            return
-        }
+        guard try hostsCanBeNamed() else { return }
         let sandbox = try Sandbox()
         try sandbox.write("data-alpha/who.txt", "alpha\n")
         try sandbox.write("data-beta/who.txt", "beta\n")
-        try sandbox.configure("""
-            collect_points:
-              site:
-                engine: files
-                path: $ROOT/collect-{hostname}
-                sources:
-                  www: {engine: files, path: "$ROOT/data-{hostname}"}
-            backup_points:
+        try configure(sandbox, backupPoints: """
               shared:
                 engine: archive
                 url: "file://$ROOT/backups/{name}-{hostname}.tar.gz"
@@ -110,24 +113,14 @@ import TestSupport
 
     @Test(arguments: [SynchronizeTests.Target.folder, .ssh])
     func aHostNeverMirrorsOverAnotherHostsMirror(target: SynchronizeTests.Target) throws {
-        guard try Sandbox.shell("unshare --uts true").status == 0 else {
-            Issue.record("unshare --uts is needed to give each host its own name")
-            return
-        }
+        guard try hostsCanBeNamed() else { return }
         let sandbox = try Sandbox()
         guard let (yaml, mirror, server) = try SynchronizeTests().mirror(target, sandbox) else { return }
         defer { server?.stop() }
         try sandbox.write("data-alpha/who.txt", "alpha\n")
         try sandbox.write("data-beta/other.txt", "beta\n")
         // The same url for every host: a mistake the mirror's mark catches.
-        try sandbox.configure("""
-            collect_points:
-              site:
-                engine: files
-                path: $ROOT/collect-{hostname}
-                sources:
-                  www: {engine: files, path: "$ROOT/data-{hostname}"}
-            backup_points:
+        try configure(sandbox, backupPoints: """
               mirror: \(yaml)
             """)
         #expect(try apply(as: "alpha", sandbox).status == 0)
@@ -139,22 +132,16 @@ import TestSupport
     }
 
     @Test func resticSnapshotsOfOneHostAreNeitherForgottenNorRestoredByAnother() throws {
-        guard try Sandbox.shell("unshare --uts true").status == 0, try Sandbox.shell("command -v restic").status == 0 else {
-            Issue.record("unshare --uts and restic are needed")
+        guard try hostsCanBeNamed() else { return }
+        guard try Sandbox.shell("command -v restic").status == 0 else {
+            Issue.record("restic is needed: apt-get install restic")
             return
         }
         let sandbox = try Sandbox()
         try sandbox.write("data-alpha/who.txt", "alpha 0\n")
         try sandbox.write("data-beta/who.txt", "beta\n")
         try sandbox.write("restic-password", "correct horse battery staple")
-        try sandbox.configure("""
-            collect_points:
-              site:
-                engine: files
-                path: $ROOT/collect-{hostname}
-                sources:
-                  www: {engine: files, path: "$ROOT/data-{hostname}"}
-            backup_points:
+        try configure(sandbox, backupPoints: """
               vault:
                 engine: restic
                 repository: $ROOT/repo
@@ -180,22 +167,12 @@ import TestSupport
     }
 
     @Test func aSharedGitRemoteNeverGivesOneHostAnothersCommits() throws {
-        guard try Sandbox.shell("unshare --uts true").status == 0 else {
-            Issue.record("unshare --uts is needed to give each host its own name")
-            return
-        }
+        guard try hostsCanBeNamed() else { return }
         let sandbox = try Sandbox()
         try sandbox.write("data-alpha/who.txt", "alpha\n")
         try sandbox.write("data-beta/who.txt", "beta\n")
         // The same branch for every host: beta's push is refused (never forced), and beta never restores alpha's data.
-        try sandbox.configure("""
-            collect_points:
-              site:
-                engine: files
-                path: $ROOT/collect-{hostname}
-                sources:
-                  www: {engine: files, path: "$ROOT/data-{hostname}"}
-            backup_points:
+        try configure(sandbox, backupPoints: """
               remote: {engine: git, url: "file://$ROOT/remote.git"}
             """)
         #expect(try apply(as: "alpha", sandbox).status == 0)
@@ -216,20 +193,10 @@ import TestSupport
     /// The document all hosts shared before each got its own: each host's entries are read from it until the
     /// host writes its own document, which starts with them; the shared one is never written.
     @Test func theSharedDocumentOfEarlierVersionsIsReadForEachHostsEntries() throws {
-        guard try Sandbox.shell("unshare --uts true").status == 0 else {
-            Issue.record("unshare --uts is needed to give each host its own name")
-            return
-        }
+        guard try hostsCanBeNamed() else { return }
         let sandbox = try Sandbox()
         try sandbox.write("data-alpha/who.txt", "alpha new\n")
-        try sandbox.configure("""
-            collect_points:
-              site:
-                engine: files
-                path: $ROOT/collect-{hostname}
-                sources:
-                  www: {engine: files, path: "$ROOT/data-{hostname}"}
-            backup_points:
+        try configure(sandbox, backupPoints: """
               shared:
                 engine: archive
                 url: "file://$ROOT/backups/{name}-{hostname}-{Y}{m}{d}{H}{M}{S}.tar.gz"

@@ -1,4 +1,5 @@
 import Foundation
+import Pipeline
 
 /// A temporary directory with data, a config and a state directory, for running `polyarchiv apply`;
 /// removed with everything in it when the test ends, passed or failed.
@@ -16,12 +17,7 @@ public final class Sandbox: @unchecked Sendable {
     public func path(_ relative: String) -> String { root.appendingPathComponent(relative).path }
 
     /// This host's short name, as polyarchiv records it.
-    public static let host: String = {
-        var buffer = [CChar](repeating: 0, count: 256)
-        guard gethostname(&buffer, buffer.count) == 0 else { return "localhost" }
-        let name = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-        return String(name.split(separator: ".").first ?? Substring(name))
-    }()
+    public static let host = HostName.short()
 
     /// The metadata document a backup point keeps beside its backups for a host: `BP-CP.HOST.polyarchiv.json`.
     public static func document(_ backupPoint: String, _ collectPoint: String, host: String = Sandbox.host) -> String {

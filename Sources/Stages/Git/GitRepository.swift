@@ -116,23 +116,18 @@ final class GitRepository {
         return result
     }
 
-    /// Makes `directory` (the work tree when nil) hold exactly the tree of `commit`.
-    func checkout(_ commit: git_oid, into directory: String? = nil) throws {
+    /// Makes `directory` (outside the repository: a restore) hold exactly the tree of `commit`; the index is left alone.
+    func checkout(_ commit: git_oid, into directory: String) throws {
         var oid = commit
         var object: OpaquePointer?
         try Self.check(git_object_lookup(&object, handle, &oid, GIT_OBJECT_COMMIT), "cannot read commit \(Self.hex(commit))")
         defer { git_object_free(object) }
         var options = git_checkout_options()
         try Self.check(git_checkout_options_init(&options, UInt32(GIT_CHECKOUT_OPTIONS_VERSION)), "libgit2 checkout options")
-        options.checkout_strategy = GIT_CHECKOUT_FORCE.rawValue
-        if let directory {
-            options.checkout_strategy |= GIT_CHECKOUT_DONT_UPDATE_INDEX.rawValue
-            try directory.withCString { target in
-                options.target_directory = target
-                try Self.check(git_checkout_tree(handle, object, &options), "cannot check out into \(directory)")
-            }
-        } else {
-            try Self.check(git_checkout_tree(handle, object, &options), "cannot update the work tree of \(path)")
+        options.checkout_strategy = GIT_CHECKOUT_FORCE.rawValue | GIT_CHECKOUT_DONT_UPDATE_INDEX.rawValue
+        try directory.withCString { target in
+            options.target_directory = target
+            try Self.check(git_checkout_tree(handle, object, &options), "cannot check out into \(directory)")
         }
     }
 

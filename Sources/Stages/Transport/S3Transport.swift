@@ -42,7 +42,7 @@ struct S3Transport: RemoteTransport {
         try Transports.retrying("upload to \(url)", retries: options.retries, cancellation: cancellation) {
             if size <= options.s3PartSize {
                 // The file's SHA-256: its identity when it is a store object (checked on the way out), else read.
-                let digest = try identity.flatMap { Pipeline.Digest(hex: $0) } ?? Self.sha256(file, offset: 0, length: size)
+                let digest = try identity.flatMap { Pipeline.Digest(hex: $0) } ?? Transports.sha256(file, offset: 0, length: size)
                 var put = try call(url, payload: digest)
                 put.uploadFile = file
                 put.method = "PUT"
@@ -96,7 +96,7 @@ struct S3Transport: RemoteTransport {
         for number in 1...count where done[number] == nil {
             let offset = Int64(number - 1) * partSize
             let length = min(partSize, size - offset)
-            var put = try call(url, query: "partNumber=\(number)&uploadId=\(id)", payload: try Self.sha256(file, offset: offset, length: length))
+            var put = try call(url, query: "partNumber=\(number)&uploadId=\(id)", payload: try Transports.sha256(file, offset: offset, length: length))
             put.method = "PUT"
             put.uploadFile = file
             put.uploadOffset = offset
@@ -137,25 +137,8 @@ struct S3Transport: RemoteTransport {
 
     static func md5(_ file: String, offset: Int64, length: Int64) throws -> String {
         var hasher = Insecure.MD5()
-        try read(file, offset: offset, length: length) { hasher.update(data: $0) }
+        try Transports.read(file, offset: offset, length: length) { hasher.update(data: $0) }
         return hasher.finalize().map { String(format: "%02x", $0) }.joined()
-    }
-
-    static func sha256(_ file: String, offset: Int64, length: Int64) throws -> Pipeline.Digest {
-        var hash = StreamingHash()
-        try read(file, offset: offset, length: length) { hash.update($0) }
-        return hash.finalize()
-    }
-
-    private static func read(_ file: String, offset: Int64, length: Int64, _ body: (Data) -> Void) throws {
-        let handle = try FileHandle(forReadingFrom: URL(fileURLWithPath: file))
-        defer { try? handle.close() }
-        try handle.seek(toOffset: UInt64(offset))
-        var remaining = length
-        while remaining > 0, let chunk = try handle.read(upToCount: Int(min(remaining, 1 << 20))), !chunk.isEmpty {
-            body(chunk)
-            remaining -= Int64(chunk.count)
-        }
     }
 
     func download(_ url: String, cancellation: CancellationFlag, sink: (UnsafeRawBufferPointer) throws -> Void) throws {

@@ -26,7 +26,7 @@ extension RemoteTransport {
     /// attempt sent; plain FTP and HTTP carry no integrity check) is read back and hashed before it takes
     /// its final name. When it differs, it is deleted and the upload starts over.
     func checkUploaded(_ temporary: String, file: String, identity: String?, cancellation: CancellationFlag) throws {
-        let expected = try identity.flatMap { Digest(hex: $0) } ?? Self.sha256(of: file)
+        let expected = try identity.flatMap { Digest(hex: $0) } ?? Transports.sha256(file, offset: 0, length: .max)
         var hash = StreamingHash()
         try download(temporary, cancellation: cancellation) { hash.update($0) }
         guard hash.finalize() == expected else {
@@ -34,14 +34,6 @@ extension RemoteTransport {
             throw TransportError.transient("the uploaded \(Redaction.maskingURLSecrets(temporary)) does not hold the file's bytes "
                                            + "(changed on the way, or left by an earlier attempt); it was deleted and is sent again")
         }
-    }
-
-    private static func sha256(of file: String) throws -> Digest {
-        guard let handle = FileHandle(forReadingAtPath: file) else { throw StageFailure("cannot read \(file): \(FileIO.lastError)") }
-        defer { try? handle.close() }
-        var hash = StreamingHash()
-        while let chunk = try handle.read(upToCount: 1 << 20), !chunk.isEmpty { hash.update(chunk) }
-        return hash.finalize()
     }
 
     func size(_ url: String, cancellation: CancellationFlag) throws -> Int64? {
@@ -95,6 +87,25 @@ extension Transport {
 }
 
 enum Transports {
+    /// Reads `length` bytes of a file from `offset` (to its end when shorter) through `body`, 1 MiB at a time.
+    static func read(_ file: String, offset: Int64, length: Int64, _ body: (Data) -> Void) throws {
+        let handle = try FileHandle(forReadingFrom: URL(fileURLWithPath: file))
+        defer { try? handle.close() }
+        try handle.seek(toOffset: UInt64(offset))
+        var remaining = length
+        while remaining > 0, let chunk = try handle.read(upToCount: Int(min(remaining, 1 << 20))), !chunk.isEmpty {
+            body(chunk)
+            remaining -= Int64(chunk.count)
+        }
+    }
+
+    /// The SHA-256 of that range (an S3 part, a whole file to compare with what a server holds).
+    static func sha256(_ file: String, offset: Int64, length: Int64) throws -> Digest {
+        var hash = StreamingHash()
+        try read(file, offset: offset, length: length) { hash.update($0) }
+        return hash.finalize()
+    }
+
     static let schemes = ["file", "sftp", "scp", "ftp", "ftps", "http", "https", "s3"]
 
     static func scheme(_ url: String) -> String {
