@@ -92,6 +92,27 @@ import TestSupport
         #expect(pipeline.inputs(of: "upload:three/www") == ["filter:two/www/encrypt"])
     }
 
+    @Test func keepTakesResticsWithinTiers() throws {
+        let pipeline = try Fixtures.compile(Fixtures.minimal + """
+
+            backup_points:
+              roll: {engine: rolling_archive, url: "file:///b/{name}-{Y}{m}{d}.tar.gz", keep: {within_daily: 7d, within_weekly: 1mo, yearly: 3}}
+            """)
+        #expect(pipeline.node("prune:roll/www")?.parameters["keep"] == .string("{yearly: 3, within_daily: 7d, within_weekly: 1mo}"))
+        let typo = Fixtures.diagnostics(Fixtures.minimal + """
+
+            backup_points:
+              roll: {engine: rolling_archive, url: "file:///b/{name}-{Y}{m}{d}.tar.gz", keep: {within_daly: 7d}}
+            """)
+        #expect(typo.map(\.message).contains { $0.contains("did you mean `within_daily`") }, "\(typo)")
+        let minutes = Fixtures.diagnostics(Fixtures.minimal + """
+
+            backup_points:
+              roll: {engine: rolling_archive, url: "file:///b/{name}-{Y}{m}{d}.tar.gz", keep: {within_monthly: 6m}}
+            """)
+        #expect(minutes.map(\.message).contains { $0.contains("write months as `mo`") }, "\(minutes)")
+    }
+
     @Test func metadataBesideDatedDirectoriesIsAWarning() throws {
         let pipeline = try Fixtures.compile(Fixtures.minimal + """
 

@@ -70,7 +70,7 @@ import Testing
         for (key, value) in case_.policy {
             switch value {
             case .count(let count): policy.set(key, count)
-            case .text(let text): policy.within = Self.resticDuration(text)
+            case .text(let text): policy.spans[key] = Self.resticDuration(text)
             }
         }
         let snapshots = Self.fixture.snapshots.map(Self.parse)
@@ -79,8 +79,8 @@ import Testing
         #expect(kept.map(\.date) == case_.keep.map(Self.parse), "policy \(index) \(case_.policy)")
         // restic names months `m`; polyarchiv's one duration grammar says `mo`.
         let expected = case_.keep_reasons.map { Set($0.matches.map { reason in
-            reason.hasPrefix("within") ? "within " + Self.resticDuration(String(reason.dropFirst(6)).trimmingCharacters(in: .whitespaces)).description
-                : reason
+            guard let range = reason.range(of: "within ") else { return reason }
+            return reason[..<range.upperBound] + Self.resticDuration(String(reason[range.upperBound...])).description
         }) }
         #expect(kept.map { Set($0.reasons) } == expected, "policy \(index)")
     }
@@ -96,5 +96,18 @@ import Testing
         #expect(decisions.filter { !$0.kept }.isEmpty)
         let utcDecisions = policy.apply(times, date: { $0 }, calendar: Self.utc)
         #expect(utcDecisions.map(\.reasons) == [["daily snapshot"], ["oldest daily snapshot"]])
+    }
+
+    @Test func resticIsGivenEveryTierAsAFlag() {
+        var policy = RetentionPolicy()
+        policy.daily = 7
+        policy.within = TimeSpan.parse("2w")
+        policy.spans["within_daily"] = TimeSpan.parse("7d")
+        policy.spans["within_monthly"] = TimeSpan.parse("1y6mo")
+        #expect(Restic.keepFlags(policy) == ["--keep-daily=7", "--keep-within=14d", "--keep-within-daily=7d", "--keep-within-monthly=1y6m"])
+        #expect(policy.description == "{daily: 7, within: 2w, within_daily: 7d, within_monthly: 1y6mo}")
+        // What the planner hands the engine comes back whole.
+        guard case .map(let entries) = policy.compiled else { Issue.record("not a map"); return }
+        #expect(RetentionPolicy(compiled: entries) == policy)
     }
 }

@@ -190,19 +190,19 @@ struct ValueParser {
                     continue
                 }
                 retention.set(entry.key, count)
-            } else if entry.key == "within" {
-                guard let text = scalar(entry.value, "keep.within", expecting: "a duration") else { continue }
+            } else if RetentionPolicy.spanKeys.contains(entry.key) {
+                guard let text = scalar(entry.value, "keep.\(entry.key)", expecting: "a duration") else { continue }
                 guard let within = TimeSpan.parse(text), !within.isZero else {
-                    sink.error("`keep.within` must be \(TimeSpan.grammar), not `\(text)`", at: entry.value.location)
+                    sink.error("`keep.\(entry.key)` must be \(TimeSpan.grammar), not `\(text)`", at: entry.value.location)
                     continue
                 }
                 // Retention counts in hours at the finest (restic's rule); `m` is minutes everywhere in polyarchiv.
                 guard within.minutes == 0 && within.seconds == 0 else {
-                    sink.error("`keep.within: \(text)`: retention counts in hours at the finest; `m` means minutes in every "
+                    sink.error("`keep.\(entry.key): \(text)`: retention counts in hours at the finest; `m` means minutes in every "
                                + "polyarchiv duration, so write months as `mo` (`1y6mo`)", at: entry.value.location)
                     continue
                 }
-                retention.within = within
+                retention.spans[entry.key] = within
             } else {
                 sink.error("unknown key `\(entry.key)` in `keep`" + Suggestion.didYouMean(entry.key, among: RetentionPolicy.keys)
                            + "; keys are " + RetentionPolicy.keys.joined(separator: ", "), at: entry.keyLocation)
@@ -214,8 +214,8 @@ struct ValueParser {
         }
         // Only zero counts would keep nothing but the newest backup: almost certainly not what was meant.
         let counts = [retention.last, retention.hourly, retention.daily, retention.weekly, retention.monthly, retention.yearly]
-        if !entries.isEmpty && retention.within == nil && counts.allSatisfy({ $0 == 0 }) {
-            sink.error("`keep` keeps nothing (every count is 0): give at least one count of 1 or more, or `within`", at: node.location)
+        if !entries.isEmpty && retention.spans.isEmpty && counts.allSatisfy({ $0 == 0 }) {
+            sink.error("`keep` keeps nothing (every count is 0): give at least one count of 1 or more, or a `within` span", at: node.location)
             return nil
         }
         return .retention(retention)

@@ -225,11 +225,12 @@ struct Restic: Sendable {
     /// `--keep-*` flags for forget, from `keep:` (restic writes months as `m` in durations).
     static func keepFlags(_ policy: RetentionPolicy) -> [String] {
         var flags = policy.counts.filter { $0.1 != 0 }.map { "--keep-\($0.0)=\($0.1)" }
-        if let within = policy.within {
-            let days = within.weeks * 7 + within.days
-            let text = [(within.years, "y"), (within.months, "m"), (days, "d"), (within.hours, "h")].filter { $0.0 > 0 }
+        for key in RetentionPolicy.spanKeys {
+            guard let span = policy.spans[key] else { continue }
+            let days = span.weeks * 7 + span.days
+            let text = [(span.years, "y"), (span.months, "m"), (days, "d"), (span.hours, "h")].filter { $0.0 > 0 }
                 .map { "\($0.0)\($0.1)" }.joined()
-            flags.append("--keep-within=" + (text.isEmpty ? "0h" : text))
+            flags.append("--keep-\(key.replacingOccurrences(of: "_", with: "-"))=" + (text.isEmpty ? "0h" : text))
         }
         return flags
     }

@@ -7,7 +7,7 @@ struct RollingArchiveBackupPoint: BackupPointEngine {
     static let spec = EngineSpec("rolling_archive", .backupPoint, "An archive per run, old ones deleted by a retention policy (keep:).",
                                  parameters: ArchiveBackupPoint.parameters + [
         ParameterSpec("keep", .retention, required: true,
-                      "Retention: last, hourly, daily, weekly, monthly, yearly (counts) and within (a duration such as 1y6mo)."),
+                      "Retention: last, hourly, daily, weekly, monthly, yearly (counts), within and within_hourly … within_yearly (durations such as 1y6mo)."),
     ], exclusive: TransportParameters.exclusive)
 
     let archive: ArchiveBackupPoint

@@ -58,7 +58,8 @@ public struct TimeSpan: Sendable, Hashable, CustomStringConvertible {
         parts.year! -= years
         parts.month! -= months
         parts.day! -= weeks * 7 + days
-        let moved = calendar.date(from: parts) ?? date
+        // Before the calendar's first year (`within_yearly: 9999y`): as far back as dates go.
+        let moved = calendar.date(from: parts) ?? .distantPast
         return moved.addingTimeInterval(-Double(hours * 3_600 + minutes * 60 + seconds))
     }
 
@@ -68,7 +69,7 @@ public struct TimeSpan: Sendable, Hashable, CustomStringConvertible {
         parts.year! += years
         parts.month! += months
         parts.day! += weeks * 7 + days
-        let moved = calendar.date(from: parts) ?? date
+        let moved = calendar.date(from: parts) ?? .distantFuture
         return moved.addingTimeInterval(Double(hours * 3_600 + minutes * 60 + seconds))
     }
 
