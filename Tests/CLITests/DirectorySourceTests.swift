@@ -68,6 +68,7 @@ import TestSupport
                 sources:
                   alice: {engine: dovecot, user: alice, config: \(config)}
                   everyone: {engine: dovecot, config: \(config)}
+                  masked: {engine: dovecot, user: "b*", config: \(config)}
             backup_points:
               local: {engine: archive, url: "file://$ROOT/backups/{name}.tar.gz"}
             """)
@@ -76,6 +77,8 @@ import TestSupport
         let messages = try Sandbox.shell("find '\(sandbox.path("collect/alice/alice/mail"))' -path '*/new/*' -o -path '*/cur/*' -type f | wc -l").output
         #expect(messages.trimmingCharacters(in: .whitespacesAndNewlines) == "3")
         #expect(FileManager.default.fileExists(atPath: sandbox.path("collect/everyone/bob/mail")))
+        // A mask (the original's user_mask, doveadm's -u): every user it matches, and only those.
+        #expect(try FileManager.default.contentsOfDirectory(atPath: sandbox.path("collect/masked")) == ["bob"])
         #expect(try Sandbox.shell("find '\(sandbox.path("collect"))' -name 'dovecot.index*'").output.isEmpty)
         #expect(try sandbox.apply(["--force"]).stdout.contains("cached     collect:mail"), "unchanged mail, same tree")
         // Restore: alice's mail comes back in a new folder, her INBOX (with a message since) untouched.

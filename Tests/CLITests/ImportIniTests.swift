@@ -26,6 +26,55 @@ import TestSupport
         #expect(try CLI.run(["validate", "-q", "-c", output]).status == 0)
     }
 
+    /// A host that ran the original: its collect point directory holds the original's backups/ and
+    /// metadata/, its git remote has the original's `master`, its metadata_url is a directory. The
+    /// converted configuration validates, runs on the first night, restores, and touches none of it.
+    @Test func theFirstNightAfterTheOriginalRunsAndLeavesItsFilesAlone() throws {
+        let sandbox = try Sandbox()
+        let root = sandbox.root.path
+        try sandbox.write("src/index.html", "<h1>site</h1>\n")
+        try sandbox.write("old/www/backups/site/index.html", "the original's copy\n")
+        try sandbox.write("old/www/metadata/www.json", "{}\n")
+        let remote = sandbox.path("remote/www.git")
+        #expect(try Sandbox.shell("""
+            git init -q --bare -b master '\(remote)' && git init -q -b master '\(root)/seed' && cd '\(root)/seed' && echo old > f \
+            && git add f && git -c user.name=o -c user.email=o@h commit -qm original && git push -q '\(remote)' master
+            """).status == 0)
+        try sandbox.write("ini/www.collect", """
+            [point]
+            engine=git
+            local_path=\(root)/old/www
+            [source "site"]
+            engine=local_files
+            source_path=\(root)/src
+            destination_path=site
+            """)
+        try sandbox.write("ini/out.backup", """
+            [point]
+            engine=archive
+            remote_url=file://\(root)/backups/{name}.tar.gz
+            metadata_url=file://\(root)/meta/
+            """)
+        try sandbox.write("ini/mirror.backup", "[point]\nengine=git\nremote_url=file://\(remote)\n")
+        let imported = try CLI.run(["import-ini", sandbox.path("ini"), "-o", sandbox.config])
+        #expect(imported.status == 0, "\(imported.stderr)")
+        #expect(imported.stderr.contains("collects into \(root)/old/www.polyarchiv"), "\(imported.stderr)")
+        #expect(imported.stderr.contains("branch `main`"), "\(imported.stderr)")
+        let applied = try sandbox.apply()
+        #expect(applied.status == 0, "\(applied.stdout)\(applied.stderr)")
+        // The original's files and branch are as they were.
+        #expect(try String(contentsOfFile: sandbox.path("old/www/backups/site/index.html"), encoding: .utf8) == "the original's copy\n")
+        #expect(try String(contentsOfFile: sandbox.path("old/www/metadata/www.json"), encoding: .utf8) == "{}\n")
+        #expect(try Sandbox.shell("git --git-dir='\(remote)' log --format=%s master").output == "original\n")
+        #expect(try Sandbox.shell("git --git-dir='\(remote)' show main:site/index.html").output == "<h1>site</h1>\n")
+        // The trailing-slash metadata_url is a directory holding this host's document.
+        #expect(FileManager.default.fileExists(atPath: sandbox.path("meta/" + Sandbox.document("out", "www"))))
+        try FileManager.default.removeItem(atPath: sandbox.state)
+        let restored = try CLI.run(["restore", "-c", sandbox.config, "--from", "out", "--target", sandbox.path("r")])
+        #expect(restored.status == 0, "\(restored.stderr)")
+        #expect(try String(contentsOfFile: sandbox.path("r/www/site/index.html"), encoding: .utf8) == "<h1>site</h1>\n")
+    }
+
     @Test func malformedIniIsOneLineEachAndWritesNothing() throws {
         let sandbox = try Sandbox()
         try sandbox.write("ini/a.collect", "[point]\nengine=files\n[point]\n")

@@ -190,7 +190,7 @@ import TestSupport
                 group=G2
                 """,
         ])
-        #expect(converted.pipeline.node("collect:site")?.parameters.string("path") == "/var/backups/web/site")
+        #expect(converted.pipeline.node("collect:site")?.parameters.string("path") == "/var/backups/web/site.polyarchiv")
         // The collect point's own variable wins over the backup point's; [variables "cp"] wins over all.
         #expect(converted.pipeline.backup("remote", "site")?.parameters.string("url") == "file:///srv/git/web/site.git")
         #expect(converted.pipeline.backup("remote", "other")?.parameters.string("url") == "file:///srv/git/G2/other.git")
@@ -299,6 +299,38 @@ import TestSupport
         guard case .secret = environment.last?.1 else { Issue.record("the S3 secret is not a secret"); return }
         #expect(converted.pipeline.node("notify:website/mail/after")?.parameters.string("smtp_url") == "smtp://smtp.example.org:587")
         #expect(converted.pipeline.backup("gitlab", "website")?.parameters.string("project") == "backups/website")
+    }
+
+    @Test func passwordsInURLsMoveToSecretFilesAndGitLabBuildsItsOwnURL() throws {
+        let converted = try Self.convert([
+            "www.collect": "[point]\nengine=files\nlocal_path=/var/backups/www/\n[source \"s\"]\nengine=local_files\nsource_path=/srv/www\ndestination_path=s\n",
+            "dav.backup": """
+                [point]
+                engine=archive
+                remote_url=https://backup:dav%40secret@dav.example.org/backups/{name}.tar.gz
+                metadata_url=https://backup:dav%40secret@dav.example.org/meta/
+                """,
+            "lab.backup": """
+                [point]
+                engine=gitlab
+                gitlab_url=https://gitlab.example.org/
+                project_name=backups/{name}
+                api_key=glpat-secret
+                remote_url=https://gitlab.example.org/backups/www.git
+                """,
+        ])
+        #expect(!converted.result.yaml.contains("dav%40secret") && !converted.result.yaml.contains("dav@secret"), "\(converted.result.yaml)")
+        let dav = try #require(converted.pipeline.backup("dav", "www")?.parameters)
+        #expect(dav.string("url") == "https://backup@dav.example.org/backups/www.tar.gz")
+        #expect(converted.pipeline.node("upload:dav/www")?.parameters.string("metadata_url")
+                == "https://backup@dav.example.org/meta/dav-www.host1.polyarchiv.json")
+        // One secret file for the two URLs that carried the same password, holding it decoded.
+        let file = try #require(converted.result.secretFiles.first { $0.hasSuffix("dav-password") })
+        #expect(converted.result.secretFiles.filter { $0.contains("dav-") }.count == 1)
+        #expect(try String(contentsOfFile: file, encoding: .utf8).hasPrefix("dav@secret"))
+        #expect(converted.warned("`remote_url` has no equivalent in polyarchiv; dropped (the original replaced it"))
+        #expect(converted.pipeline.backup("lab", "www")?.parameters.string("project") == "backups/www")
+        #expect(converted.result.yaml.contains("path: /var/backups/www.polyarchiv\n"), "\(converted.result.yaml)")
     }
 
     // MARK: - Malformed input

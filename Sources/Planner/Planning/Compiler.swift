@@ -238,6 +238,10 @@ public struct Compiler {
         var metadataURL: String?
         if let metadata = point.engine.parameter("metadata_url"), case .text(let template, _) = metadata.value {
             metadataURL = parameters.expand(template, scope, metadata.location, "metadata_url", context)
+            // A directory (the original's trailing `/`): the document gets the name it would have beside the backups.
+            if let directory = metadataURL, directory.hasSuffix("/") {
+                metadataURL = directory + "\(point.name)-\(cp.name).\(builtins.hostname).polyarchiv.json"
+            }
         }
         let pair = Pair(backupPoint: point.name, collectPoint: cp.name, collect: collect.engine, filters: filters.map(\.engine),
                         variables: scope.values, metadataURL: metadataURL, host: builtins.hostname)

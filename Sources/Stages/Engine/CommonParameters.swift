@@ -37,7 +37,7 @@ public enum CommonParameters {
         ParameterSpec("variables_for", .map,
                       "Variables for one collect point only: a map from collect point name to variables; they win over all others."),
         ParameterSpec("metadata_url", .url,
-                      "Where the metadata document that lists the backups lives (default: beside the backups)."),
+                      "Where the metadata document that lists the backups lives (default: beside the backups); a URL ending in / is a directory for it."),
     ]
 
     static let source: [ParameterSpec] = [

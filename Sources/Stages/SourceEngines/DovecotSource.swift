@@ -8,7 +8,8 @@ import Pipeline
 /// dsync's mirror restore would empty an INBOX that changed).
 struct DovecotSource: SourceEngine {
     static let spec = EngineSpec("dovecot", .source, "Dovecot mailboxes with doveadm backup (a maildir per user).", parameters: [
-        ParameterSpec("user", .string, "The user whose mail to back up; leave it out for every user doveadm lists."),
+        ParameterSpec("user", .string,
+                      "The user whose mail to back up, or a mask with * and ? (`*@example.org`, as doveadm -u takes); leave it out for every user doveadm lists."),
         ParameterSpec("config", .path, "dovecot.conf for doveadm (-c); default: the system's."),
     ])
 
@@ -26,8 +27,18 @@ struct DovecotSource: SourceEngine {
 
     func defaultDestination(source name: String) -> String { "\(name)/" }
     var resourceKeys: [String] { ["dovecot:local"] }
-    var summary: String { "doveadm backup " + (user ?? "of every user") }
+    var summary: String { "doveadm backup " + (user.map { $0.contains("*") || $0.contains("?") ? "of the users matching \($0)" : $0 } ?? "of every user") }
     var putBackOrder: Int { 60 }
+
+    /// The one user named, or every user doveadm lists that the mask matches (none is an error: a mask
+    /// with a typo would otherwise back up nothing, night after night).
+    func users(_ doveadm: Doveadm, cancellation: CancellationFlag) throws -> [String] {
+        guard let user else { return try doveadm.users(cancellation: cancellation) }
+        guard user.contains("*") || user.contains("?") else { return [user] }
+        let matching = try doveadm.users(cancellation: cancellation).filter { fnmatch(user, $0, 0) == 0 }
+        guard !matching.isEmpty else { throw StageFailure("no Dovecot user matches `\(user)`; `doveadm user '*'` lists them") }
+        return matching
+    }
 
     /// Dovecot's own bookkeeping that it rebuilds: indexes, and the seed of new UIDVALIDITY values (made
     /// from the clock when the copy is created; each mailbox keeps its own UIDVALIDITY in dovecot-uidlist).
@@ -38,7 +49,7 @@ struct DovecotSource: SourceEngine {
     func run(_ context: StageContext) async throws -> [Artifact] {
         try await context.blocking { [self] in
             let doveadm = try Doveadm(config: config)
-            let users = try user.map { [$0] } ?? doveadm.users(cancellation: context.cancellation)
+            let users = try self.users(doveadm, cancellation: context.cancellation)
             let scratch = try Doveadm.scratchDirectory()
             defer { try? FileManager.default.removeItem(atPath: scratch) }
             for user in users {

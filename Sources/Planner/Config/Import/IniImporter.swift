@@ -137,7 +137,16 @@ public struct IniImporter {
         var rule = YAMLMap()
         for option in point.options where option.name != "engine" {
             switch option.name {
-            case "local_path": map["path"] = .string(convertTemplate(option))
+            case "local_path":
+                // polyarchiv writes only into a directory it made: the original's own (its backups/ and
+                // metadata/) is left as it is, and the new collect point goes beside it.
+                var path = convertTemplate(option)
+                while path.count > 1 && path.hasSuffix("/") { path.removeLast() }
+                path += ".polyarchiv"
+                map["path"] = .string(path)
+                warn("collect point `\(name)`: polyarchiv writes only into a directory it made, so it collects into \(path); "
+                     + "the original's \(option.value) is left untouched (remove it once polyarchiv's first backups are checked)",
+                     at: option.location)
             case "frequency": if let frequency = convertFrequency(option) { map["frequency"] = .string(frequency) }
             case "collect_point_tags": map["tags"] = .list(list(option.value))
             case "included_backup_point_tags": rule["include"] = .list(list(option.value))

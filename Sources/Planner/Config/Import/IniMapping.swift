@@ -68,7 +68,7 @@ extension IniImporter {
             for option in section.options where option.name != "engine" {
                 switch option.name {
                 case "destination_path": map["destination"] = .string(directory(convertTemplate(option)))
-                case "user_mask": map["user"] = .string(option.value)
+                case "user_mask": map["user"] = .string(option.value)  // a mask (`*@example.org`) is one to polyarchiv too
                 case "socket": noEquivalent(option, "doveadm finds its server through dovecot.conf: set `config` if it is not the system's")
                 default: noEquivalent(option)
                 }
@@ -198,7 +198,8 @@ extension IniImporter {
             case (_, "backup_point_tags"): map["tags"] = .list(list(option.value))
             case (_, "included_collect_point_tags"): rule["include"] = .list(list(option.value))
             case (_, "excluded_collect_point_tags"): rule["exclude"] = .list(list(option.value))
-            case (_, "metadata_url"): map["metadata_url"] = .string(convertTemplate(option))
+            case (_, "metadata_url"):
+                map["metadata_url"] = .string(takePassword(convertTemplate(option), backupPoint: name, option: option, into: &map))
             case ("restic", "remote_url"): map["repository"] = .string(convertTemplate(option))
             case ("restic", "password"):
                 map["password_file"] = .string(storeSecret(option.value, name: "\(name)-password", option: option))
@@ -213,8 +214,11 @@ extension IniImporter {
                     warn("backup point `\(name)`: archives are sent over sftp://, not ssh://; `remote_url` became \(url) "
                          + "(the same server, user and key)", at: option.location)
                 }
-                map["url"] = .string(url)
-            case (_, "remote_url"): map["url"] = .string(gitURL(convertTemplate(option)))
+                map["url"] = .string(takePassword(url, backupPoint: name, option: option, into: &map))
+            case ("gitlab", "remote_url"):
+                noEquivalent(option, "the original replaced it by a URL built from gitlab_url and project_name, and so does polyarchiv")
+            case (_, "remote_url"):
+                map["url"] = .string(takePassword(gitURL(convertTemplate(option)), backupPoint: name, option: option, into: &map))
             case ("gitlab", "gitlab_url"): map["gitlab_url"] = .string(option.value)
             case ("gitlab", "project_name"): map["project"] = .string(convertTemplate(option))
             case ("gitlab", "api_key"):
@@ -248,9 +252,33 @@ extension IniImporter {
             warn("rolling_archive counts become `keep:` with restic's calendar semantics (newest per hour, day, week, year)",
                  at: point.location)
         }
+        if engine == "git" || engine == "gitlab" {
+            warn("backup point `\(name)`: polyarchiv's repository starts a new history, pushed to branch `main`; the original's "
+                 + "`master` is left as it was (a push onto it would be refused: the two histories are unrelated)", at: point.location)
+        }
         if engine == "restic" { convertResticCredentials(name, restic, into: &map) }
         if !rule.isEmpty { map["collect_points"] = .map(rule) }
         return map
+    }
+
+    /// A password written in a URL (`https://user:secret@host/…`) goes to a secret file named by
+    /// `password_file`, and the URL keeps only the user.
+    private mutating func takePassword(_ url: String, backupPoint name: String, option: IniFile.Option, into map: inout YAMLMap) -> String {
+        guard let scheme = url.range(of: "://") else { return url }
+        let rest = url[scheme.upperBound...]
+        let authority = rest.prefix { $0 != "/" }
+        guard let at = authority.lastIndex(of: "@"), let colon = authority[..<at].firstIndex(of: ":") else { return url }
+        let password = String(authority[authority.index(after: colon)..<at]).removingPercentEncoding ?? ""
+        guard !password.isEmpty else { return url }
+        if case .string(let file)? = map["password_file"] {
+            if secrets.first(where: { $0.path == file })?.value != password {
+                warn("backup point `\(name)`: `\(option.name)` holds another password than \(file); only that one is used",
+                     at: option.location)
+            }
+        } else {
+            map["password_file"] = .string(storeSecret(password, name: "\(name)-password", option: option))
+        }
+        return String(url[..<scheme.upperBound]) + authority[..<colon] + rest[at...]
     }
 
     /// `user@host:path.git` (scp style) becomes `ssh://user@host/~/path.git`.
