@@ -95,7 +95,10 @@ struct RestoreCommand: AsyncParsableCommand {
             documents beside them. Each collect point is restored into TARGET/<collect point>, which must be \
             new or empty; the archive is checked against its recorded SHA-256 and the hashes index (if any) \
             against the restored files. Encryption is undone with the encrypt filter's passphrase or identity_file, \
-            or --identity. --in-place --yes puts files sources back at their own paths (the live data is moved aside).
+            or --identity. --in-place --yes puts every source back where it came from, one after the other: files at their \
+            own paths (what is there is moved aside, never deleted), then databases (one that holds tables, or a \
+            whole-server dump, only with --replace), LDAP, SQLite files (an existing file only with --replace), mail and \
+            commands; one that fails does not stop the others, and the summary has a line for each.
             Exit status: 0 restored, 2 something could not be restored, 3 only a restore hook failed.
 
             Example:
@@ -108,7 +111,7 @@ struct RestoreCommand: AsyncParsableCommand {
     @Option(help: "Where to restore (each collect point in a subdirectory).")
     var target: String?
 
-    @Flag(help: "Also put every files source back at its own path; what is there is renamed aside, never deleted (needs --yes).")
+    @Flag(help: "Also put every source back where it came from: files at their paths (what is there is renamed aside, never deleted), databases, LDAP, SQLite, mail, commands (needs --yes).")
     var inPlace = false
 
     @Flag(help: "Confirm --in-place.")
@@ -137,7 +140,7 @@ struct RestoreCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Put the source into this instead: another database name, a file, an ldap:// URL.", valueName: "target"))
     var into: String?
 
-    @Flag(help: "Allow putting a source into a database (or file) that is not empty.")
+    @Flag(help: "Allow putting a source into a database (or file) that is not empty, and replaying whole-server dumps.")
     var replace = false
 
     @Option(help: ArgumentHelp("Restore what this host made (default: this one) from backup points several hosts share.", valueName: "name"))
@@ -180,7 +183,8 @@ struct RestoreCommand: AsyncParsableCommand {
         if inPlace && !yes { throw ValidationError("--in-place replaces live files (they are moved aside, not deleted): add --yes") }
         if target == nil && !inPlace { throw ValidationError("give --target DIR (or --in-place --yes)") }
         if !sources.isEmpty && collectPoint == nil { throw ValidationError("--source needs --collect-point") }
-        if (into != nil || replace) && sources.isEmpty { throw ValidationError("--into and --replace go with --source") }
+        if into != nil && sources.isEmpty { throw ValidationError("--into goes with --source") }
+        if replace && sources.isEmpty && !inPlace { throw ValidationError("--replace goes with --source or --in-place") }
         if into != nil && sources.count > 1 { throw ValidationError("--into goes with a single --source") }
         if commit != nil && at != nil { throw ValidationError("--commit and --at both choose the commit: give one") }
     }
@@ -257,6 +261,11 @@ struct RestoreCommand: AsyncParsableCommand {
             if !outcome.verifiedIndexes.isEmpty { line += "; verified " + outcome.verifiedIndexes.joined(separator: ", ") }
             Terminal.print(line + "\n")
             for result in outcome.sourceResults { Terminal.print("  " + result + "\n") }
+            let failed = outcome.sourceResults.filter { $0.contains(": FAILED: ") }.count
+            if outcome.sourceResults.count > 1 {
+                Terminal.print("  \(outcome.sourceResults.count - failed) of \(outcome.sourceResults.count) sources put back"
+                               + (failed > 0 ? "; \(failed) failed (the others are in place)" : "") + "\n")
+            }
         }
         if let scratch, !report.outcomes.isEmpty { Terminal.print("the restored data is in \(scratch)\n") }
         if report.interrupted { Terminal.error("polyarchiv: the restore was interrupted; nothing half-restored was left behind") }

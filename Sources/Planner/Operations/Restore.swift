@@ -201,6 +201,10 @@ public enum Restore {
             } else if !request.inPlace {
                 sources = []
             }
+            // One after the other in the engines' order (files, then databases, the directory, mail, commands),
+            // each once the tree is whole, whether the one before succeeded or not: one failure costs only its source.
+            let tree = last
+            var putBacks: [StageID] = []
             for source in sources.sorted(by: { $0.engine.putBackOrder < $1.engine.putBackOrder }) {
                 planned.preview.append("  then put back source \(source.name) (\(type(of: source.engine).spec.name)) from \(source.destination)"
                                        + (request.into.map { " into \($0)" } ?? " where it came from")
@@ -210,16 +214,19 @@ public enum Restore {
                                                 work: PutBackStage(source: source.engine, name: source.name, destination: source.destination,
                                                                    request: putBackRequest, workspace: workspace, identityFile: request.identityFile),
                                                 summary: "put back \(source.name)"))
-                try planned.graph.connect(last, id, placement: .order, label: "then")
+                try planned.graph.connect(tree, id, placement: .order, label: "then")
+                if let previous = putBacks.last { try planned.graph.connect(previous, id, placement: .after, label: "after") }
+                putBacks.append(id)
                 last = id
             }
             planned.workspaces.append(workspace)
             firstStages.append((fetchID, .collectPoint(cp)))
-            lastStages.append((last, label, .collectPoint(cp)))
-            if let backupScope {
-                firstStages.append((fetchID, backupScope))
-                lastStages.append((last, label, backupScope))
+            // The hooks after the restore see every put-back, not only the last one.
+            for stage in [last] + putBacks.dropLast() {
+                lastStages.append((stage, label, .collectPoint(cp)))
+                if let backupScope { lastStages.append((stage, label, backupScope)) }
             }
+            if let backupScope { firstStages.append((fetchID, backupScope)) }
         }
         // Before: the global hooks once, then per collect point its own hooks and those of the backup point it
         // comes from, in that order; after, the other way round.

@@ -251,8 +251,14 @@ public struct PutBackStage: StageWork {
             guard FileManager.default.fileExists(atPath: data) else {
                 throw StageFailure("the restored data of \(workspace.collectPoint) has no \(trimmed) for source \(name)")
             }
-            let line = try source.putBack(data, request, workspace.context(context, identityFile: identityFile))
-            workspace.result("\(name): \(line)")
+            do {
+                let line = try source.putBack(data, request, workspace.context(context, identityFile: identityFile))
+                workspace.result("\(name): \(line)")
+            } catch {
+                // The summary has a line for every source, the ones that failed too.
+                workspace.result("\(name): FAILED: \(error)")
+                throw error
+            }
             return []
         }
     }

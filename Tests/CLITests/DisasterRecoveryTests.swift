@@ -1,0 +1,92 @@
+import Foundation
+import Testing
+import TestSupport
+
+/// The machine is lost: a file tree, a PostgreSQL and a MariaDB database, an SQLite file and a command's
+/// data are put back from the backup point in one `restore --in-place --yes`, on an empty state, and
+/// compared byte for byte and row for row. A database that is in the way stops only its own source.
+@Suite(.serialized) struct DisasterRecoveryTests {
+    func shell(_ command: String) throws -> String {
+        let result = try Sandbox.shell(command + " 2>&1")
+        #expect(result.status == 0, "\(command): \(result.output)")
+        return result.output
+    }
+
+    @Test func everySourceComesBackInOneCommand() throws {
+        guard let postgres = try TestServer.start("postgresql.py") else { return }
+        defer { postgres.stop() }
+        guard let mariadb = try TestServer.start("mariadb.py") else { return }
+        defer { mariadb.stop() }
+        let pgPassword = try String(contentsOfFile: postgres.string("password_file"), encoding: .utf8)
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        let psql = "PGPASSWORD='\(pgPassword)' psql -X -q -At -v ON_ERROR_STOP=1 -h 127.0.0.1 -p \(postgres.port) -U \(postgres.string("user"))"
+        let mysql = "mariadb --defaults-extra-file=\(mariadb.string("client_config")) -N -B"
+        let sandbox = try Sandbox()
+        let root = sandbox.root.path
+        _ = try shell("\(psql) -d postgres -c 'CREATE DATABASE shop'")
+        _ = try shell("\(psql) -d shop -c \"CREATE TABLE items(id int PRIMARY KEY, name text); "
+                      + "INSERT INTO items SELECT g, 'item ' || g FROM generate_series(1, 5000) g\"")
+        _ = try shell("\(mysql) -e \"CREATE DATABASE blog; USE blog; CREATE TABLE posts(id INT PRIMARY KEY, title VARCHAR(50)); "
+                      + "INSERT INTO posts SELECT seq, CONCAT('post ', seq) FROM seq_1_to_3000\"")
+        _ = try shell("mkdir -p '\(root)/srv/www/img' && printf '<h1>home</h1>\\n' > '\(root)/srv/www/index.html' "
+                      + "&& head -c 300000 /dev/urandom > '\(root)/srv/www/img/logo.bin' && ln -s index.html '\(root)/srv/www/home'")
+        _ = try shell("sqlite3 '\(root)/srv/app.sqlite3' \"CREATE TABLE users(id INTEGER PRIMARY KEY, name TEXT); "
+                      + "INSERT INTO users(name) VALUES ('alice'), ('bob')\"")
+        try sandbox.write("srv/notes.txt", "remember the milk\n")
+        let pg = "host: 127.0.0.1, port: \(postgres.port), user: \(postgres.string("user")), password_file: \(postgres.string("password_file"))"
+        let my = "host: 127.0.0.1, port: \(mariadb.port), user: \(mariadb.string("user")), password_file: \(mariadb.string("password_file"))"
+        try sandbox.configure("""
+            collect_points:
+              server:
+                engine: files
+                path: $ROOT/collect
+                sources:
+                  www: {engine: files, path: $ROOT/srv/www}
+                  shop: {engine: postgresql, database: shop, \(pg)}
+                  blog: {engine: mysql, database: blog, \(my)}
+                  app: {engine: sqlite, path: $ROOT/srv/app.sqlite3}
+                  notes: {engine: command, command: "cat $ROOT/srv/notes.txt", restore_command: "cat > $ROOT/srv/notes.txt"}
+            backup_points:
+              offsite: {engine: archive, url: "file://$ROOT/backups/{name}.tar.zst"}
+            """)
+        let applied = try sandbox.apply()
+        #expect(applied.status == 0, "\(applied.stdout)\(applied.stderr)")
+        let before = (try shell("cd '\(root)/srv/www' && find . -printf '%p %y %l\\n' | sort && find . -type f -print0 | sort -z | xargs -0 sha256sum"),
+                      try shell("\(psql) -d shop -c 'SELECT count(*), sum(hashtext(i::text)) FROM items i'"),
+                      try shell("\(mysql) -e 'SELECT count(*), sum(crc32(title)) FROM blog.posts'"),
+                      try shell("sqlite3 '\(root)/srv/app.sqlite3' 'SELECT * FROM users'"))
+
+        // The disaster: every source gone, the local state and the collect point with them.
+        _ = try shell("rm -rf '\(root)/srv' '\(root)/collect' '\(sandbox.state)'")
+        _ = try shell("\(psql) -d postgres -c 'DROP DATABASE shop'")
+        _ = try shell("\(mysql) -e 'DROP DATABASE blog'")
+        // Someone already made a new `shop` with a table: without --replace that source is refused, the others go on.
+        _ = try shell("\(psql) -d postgres -c 'CREATE DATABASE shop' && \(psql) -d shop -c 'CREATE TABLE stray(x int)'")
+        _ = try shell("mkdir -p '\(root)/srv'")
+
+        let refused = try CLI.run(["restore", "-c", sandbox.config, "--in-place", "--yes"])
+        #expect(refused.status == 2, "\(refused.stdout)\(refused.stderr)")
+        #expect(refused.stdout.contains("shop: FAILED: database shop is not empty"), "\(refused.stdout)")
+        #expect(refused.stdout.contains("4 of 5 sources put back; 1 failed"), "\(refused.stdout)")
+        #expect(try shell("\(mysql) -e 'SELECT count(*), sum(crc32(title)) FROM blog.posts'") == before.2)
+        #expect(try shell("\(psql) -d shop -c 'SELECT count(*) FROM stray'") == "0\n", "the database in the way is untouched")
+
+        // With --replace, all of it; the files put back by the first run are moved aside, never deleted.
+        let replaced = try CLI.run(["restore", "-c", sandbox.config, "--in-place", "--yes", "--replace"])
+        #expect(replaced.status == 0, "\(replaced.stdout)\(replaced.stderr)")
+        #expect(replaced.stdout.contains("5 of 5 sources put back"), "\(replaced.stdout)")
+        let lines = replaced.stdout.split(separator: "\n").filter { $0.hasPrefix("  ") && $0.contains(": ") && !$0.contains("sources put back") }
+        #expect(lines.map { $0.trimmingCharacters(in: .whitespaces).prefix { $0 != ":" } } == ["www", "shop", "blog", "app", "notes"],
+                "one line per source, files first: \(lines)")
+        #expect(try shell("cd '\(root)/srv/www' && find . -printf '%p %y %l\\n' | sort && find . -type f -print0 | sort -z | xargs -0 sha256sum")
+                == before.0)
+        #expect(try shell("\(psql) -d shop -c 'SELECT count(*), sum(hashtext(i::text)) FROM items i'") == before.1)
+        #expect(try shell("\(mysql) -e 'SELECT count(*), sum(crc32(title)) FROM blog.posts'") == before.2)
+        #expect(try shell("sqlite3 '\(root)/srv/app.sqlite3' 'SELECT * FROM users'") == before.3)
+        #expect(try String(contentsOfFile: sandbox.path("srv/notes.txt"), encoding: .utf8) == "remember the milk\n")
+        let listing = try shell("ls '\(root)/srv'")
+        #expect(listing.contains("www.polyarchiv-before-restore-"), "the first run's files were moved aside: \(listing)")
+        _ = try shell("\(psql) -d postgres -c 'DROP DATABASE shop'")
+        _ = try shell("\(mysql) -e 'DROP DATABASE blog'")
+    }
+}
