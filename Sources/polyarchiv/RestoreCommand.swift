@@ -169,6 +169,11 @@ struct RestoreCommand: AsyncParsableCommand {
         enum CodingKeys: String, CodingKey { case interrupted, scratch, restored, exitCode = "exit_code" }
     }
 
+    @Option(name: .customLong("path"), help: ArgumentHelp(
+        "Restore only the paths this pattern matches (as exclude patterns: `*.conf` at any depth, `site/img/` from the "
+        + "collect point's root, `**` across directories). Repeatable; goes with --target.", valueName: "glob"))
+    var paths: [String] = []
+
     @Flag(help: "Keep setuid and setgid bits of restored files (cleared by default).")
     var keepSpecialBits = false
 
@@ -186,6 +191,9 @@ struct RestoreCommand: AsyncParsableCommand {
         if into != nil && sources.isEmpty { throw ValidationError("--into goes with --source") }
         if replace && sources.isEmpty && !inPlace { throw ValidationError("--replace goes with --source or --in-place") }
         if into != nil && sources.count > 1 { throw ValidationError("--into goes with a single --source") }
+        if !paths.isEmpty && (inPlace || !sources.isEmpty) {
+            throw ValidationError("--path restores part of a collect point into --target; --in-place and --source put whole sources back")
+        }
         if commit != nil && at != nil { throw ValidationError("--commit and --at both choose the commit: give one") }
     }
 
@@ -218,6 +226,7 @@ struct RestoreCommand: AsyncParsableCommand {
         request.replace = replace
         request.keepSpecialBits = keepSpecialBits
         request.host = host
+        request.paths = paths
         do {
             try Restore.check(pipeline, collectPoint: collectPoint, backupPoint: backupPoint)
         } catch {

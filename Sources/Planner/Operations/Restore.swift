@@ -82,6 +82,8 @@ public enum Restore {
         public var keepSpecialBits = false
         /// Backups made by this host (this one by default: hosts sharing a backup point never get each other's).
         public var host: String?
+        /// Only the paths these patterns match (`site/img/`, `*.conf`, `**/2026/*`).
+        public var paths: [String] = []
 
         public init(target: String) { self.target = target }
     }
@@ -138,7 +140,8 @@ public enum Restore {
         var firstStages: [(StageID, scope: PointScope)] = []
         for cp in chosen {
             guard let collect = pipeline.collects[cp] else { continue }
-            let workspace = RestoreWorkspace(collectPoint: cp, target: request.target, keepSpecialBits: request.keepSpecialBits)
+            let workspace = try RestoreWorkspace(collectPoint: cp, target: request.target, keepSpecialBits: request.keepSpecialBits,
+                                                 paths: request.paths)
             let fetchID = StageID(.fetch, cp)
             // A backup point's filters apply to its archive when it ships one, else to the tree.
             var filtersOnArchive: [(name: String, engine: any FilterEngine)] = []
@@ -183,7 +186,8 @@ public enum Restore {
                 }))
             }
             planned.preview.append("  into \(workspace.directory) (which must be new or empty), through: "
-                                   + chain.map(\.1).joined(separator: ", "))
+                                   + chain.map(\.1).joined(separator: ", ")
+                                   + (request.paths.isEmpty ? "" : "; then only the paths matching " + request.paths.joined(separator: ", ")))
             var previous: StageID?
             for (index, (id, summary, make)) in chain.enumerated() {
                 try planned.graph.add(StageNode(id: id, engine: "restore", work: make(index == chain.count - 1), summary: summary))

@@ -21,10 +21,13 @@ public final class RestoreWorkspace: @unchecked Sendable {
 
     /// Keep setuid/setgid bits (`--keep-special-bits`); they are cleared by default.
     public let keepSpecialBits: Bool
+    /// `--path`: only what these patterns match is kept.
+    let selection: RestoredTreeSelection?
 
-    public init(collectPoint: String, target: String, keepSpecialBits: Bool = false) {
+    public init(collectPoint: String, target: String, keepSpecialBits: Bool = false, paths: [String] = []) throws {
         self.collectPoint = collectPoint
         self.keepSpecialBits = keepSpecialBits
+        selection = try RestoredTreeSelection(paths)
         directory = target + "/" + collectPoint
         partial = target + "/." + collectPoint + ".polyarchiv-partial"
         scratch = target + "/." + collectPoint + ".polyarchiv-scratch"
@@ -62,6 +65,7 @@ public final class RestoreWorkspace: @unchecked Sendable {
     func finish() throws {
         // Whatever fetched it (an archive, restic, rsync, git), only files, directories and links go on.
         try RestoredTreeCheck.check(partial, keepSpecialBits: keepSpecialBits)
+        try selection?.apply(to: partial)
         guard rename(partial, directory) == 0 else {
             throw StageFailure("cannot move the restored data to \(directory): \(FileIO.lastError)")
         }
