@@ -23,11 +23,27 @@ struct ApplyCommand: AsyncParsableCommand {
 
     @OptionGroup var scope: SelectionOptions
 
-    @Option(help: "Stages that may run at once (default: the number of cores).")
-    var jobs: Int?
-
     @Flag(help: "Show the plan and run nothing: the same as `polyarchiv plan` (JSON with --json).")
     var dryRun = false
+
+    @OptionGroup var running: RunOptions
+
+    func run() async throws {
+        let pipeline = try running.compile(config)
+        let selection = try scope.selection(for: pipeline)
+        if dryRun {
+            let plan = Plan.make(pipeline, state: state.directory, selection: selection, secrets: config.secrets)
+            Terminal.print(running.json ? PlanRenderer.json(plan) : PlanRenderer.text(plan))
+            return
+        }
+        try await running.run(pipeline, config: config, state: state, selection: selection)
+    }
+}
+
+/// How a run is shown and bounded: shared by `apply` and `verify`.
+struct RunOptions: ParsableArguments {
+    @Option(help: "Stages that may run at once (default: the number of cores).")
+    var jobs: Int?
 
     @Flag(help: "Print one JSON event per line.")
     var json = false
@@ -52,21 +68,18 @@ struct ApplyCommand: AsyncParsableCommand {
         if let jobs, jobs < 1 { throw ValidationError("--jobs must be at least 1") }
     }
 
-    func run() async throws {
-        let pipeline: CompiledPipeline
+    /// The configuration compiled; with --nrpe an invalid one is the plugin's UNKNOWN.
+    func compile(_ config: ConfigOptions) throws -> CompiledPipeline {
         do {
-            pipeline = try config.compile()
+            return try config.compile()
         } catch let exit as ExitCode where nrpe {
             _ = exit
             Terminal.print("POLYARCHIV UNKNOWN - the configuration is invalid (run polyarchiv validate)\n")
             throw ExitCode(3)
         }
-        let selection = try scope.selection(for: pipeline)
-        if dryRun {
-            let plan = Plan.make(pipeline, state: state.directory, selection: selection, secrets: config.secrets)
-            Terminal.print(json ? PlanRenderer.json(plan) : PlanRenderer.text(plan))
-            return
-        }
+    }
+
+    func run(_ pipeline: CompiledPipeline, config: ConfigOptions, state: StateOptions, selection: RunSelection) async throws {
         var log: FileHandle?
         if let logFile {
             if !FileManager.default.fileExists(atPath: logFile) {

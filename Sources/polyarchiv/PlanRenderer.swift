@@ -51,7 +51,7 @@ enum PlanRenderer {
         let conditional = states.filter { if case .cachedUnlessChanged = $0 { return true } else { return false } }.count
         let counts = Dictionary(grouping: states, by: \.keyword).mapValues(\.count)
         lines.append("")
-        lines.append("\(plan.pendingCount) to run, \(checks) that always run (dumps, retention), \(counts["cached", default: 0]) cached"
+        lines.append("\(plan.pendingCount) to run, \(checks) that always run (dumps, retention, verifications), \(counts["cached", default: 0]) cached"
                      + (conditional > 0 ? " (\(conditional) unless a dump changes)" : "")
                      + ", \(counts["skip", default: 0]) skipped, \(counts["blocked", default: 0]) blocked.")
         return lines.joined(separator: "\n") + "\n"

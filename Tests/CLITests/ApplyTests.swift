@@ -200,7 +200,7 @@ import TestSupport
         #expect(try sandbox.apply().status == 0)
         let second = try sandbox.apply()
         #expect(second.status == 0)
-        #expect(second.stdout.contains("0 succeeded, 0 cached, 7 skipped"), "\(second.stdout)")
+        #expect(second.stdout.contains("0 succeeded, 0 cached, 8 skipped"), "\(second.stdout)")
         #expect(second.stdout.contains("frequency daily@00:00: next due"))
         let plan = try CLI.run(["plan", "-c", sandbox.config, "--state-dir", sandbox.state, "--detailed-exitcode"])
         #expect(plan.status == 0, "\(plan.stdout)")
@@ -362,7 +362,8 @@ import TestSupport
         #expect(try sandbox.apply().status == 0)
         let ok = try CLI.run(["check", "--nrpe", "-c", sandbox.config, "--state-dir", sandbox.state])
         #expect(ok.status == 0, "\(ok.stdout)")
-        #expect(ok.stdout.hasPrefix("POLYARCHIV OK - 2 point(s) OK | 'site_age'="))
+        // The collect point, the backup point, and the verification of its backup.
+        #expect(ok.stdout.hasPrefix("POLYARCHIV OK - 3 point(s) OK | 'site_age'="), "\(ok.stdout)")
         #expect(ok.stdout.split(separator: "\n").count == 1)
     }
 

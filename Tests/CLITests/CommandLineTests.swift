@@ -62,7 +62,7 @@ import TestSupport
         let json = try CLI.run(["plan", "--format", "json", "-c", CLI.pipeline("website.yaml")])
         let document = try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any]
         let stages = document?["stages"] as? [[String: Any]]
-        #expect(stages?.count == 9)
+        #expect(stages?.count == 11)
         #expect(stages?.allSatisfy { $0["state"] as? String == "run" } == true)
     }
 

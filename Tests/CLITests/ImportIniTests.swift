@@ -70,9 +70,12 @@ import TestSupport
         // The trailing-slash metadata_url is a directory holding this host's document.
         #expect(FileManager.default.fileExists(atPath: sandbox.path("meta/" + Sandbox.document("out", "www"))))
         try FileManager.default.removeItem(atPath: sandbox.state)
-        let restored = try CLI.run(["restore", "-c", sandbox.config, "--from", "out", "--target", sandbox.path("r")])
-        #expect(restored.status == 0, "\(restored.stderr)")
-        #expect(try String(contentsOfFile: sandbox.path("r/www/site/index.html"), encoding: .utf8) == "<h1>site</h1>\n")
+        for point in ["out", "mirror"] {
+            // The git remote's HEAD is still the original's `master`: its `main` is found all the same.
+            let restored = try CLI.run(["restore", "-c", sandbox.config, "--from", point, "--target", sandbox.path("r-\(point)")])
+            #expect(restored.status == 0, "\(point): \(restored.stderr)")
+            #expect(try String(contentsOfFile: sandbox.path("r-\(point)/www/site/index.html"), encoding: .utf8) == "<h1>site</h1>\n")
+        }
     }
 
     @Test func malformedIniIsOneLineEachAndWritesNothing() throws {

@@ -28,12 +28,12 @@ import TestSupport
         let pipeline = try compile(pipeline: "demo.yaml")
         #expect(pipeline.ids(pipeline.graph.nodes) == [
             "dump:notes/documents", "dump:notes/app-db", "filter:notes/hashes", "collect:notes",
-            "archive:notes/tar.zst", "upload:local-archives/notes",
+            "archive:notes/tar.zst", "upload:local-archives/notes", "verify:local-archives/notes",
         ])
         #expect(edges(pipeline) == [
             "dump:notes/documents -> filter:notes/hashes", "dump:notes/app-db -> filter:notes/hashes",
             "filter:notes/hashes -> collect:notes", "collect:notes -> archive:notes/tar.zst",
-            "archive:notes/tar.zst -> upload:local-archives/notes",
+            "archive:notes/tar.zst -> upload:local-archives/notes", "upload:local-archives/notes -> verify:local-archives/notes",
         ])
         #expect(pipeline.node("upload:local-archives/notes")?.parameters.string("url")
                 == "file:///tmp/polyarchiv-demo/backups/notes/host1-2026-03-04.tar.zst")
@@ -46,6 +46,7 @@ import TestSupport
             "dump:www.example.com/uploads", "dump:www.example.com/database", "dump:www.example.com/forum",
             "filter:www.example.com/hashes", "collect:www.example.com", "upload:git-mirror/www.example.com",
             "archive:www.example.com/tar.zst", "filter:s3-archives/www.example.com/encrypt", "upload:s3-archives/www.example.com",
+            "verify:git-mirror/www.example.com", "verify:s3-archives/www.example.com",
         ])
         #expect(edges(pipeline).isSuperset(of: [
             "collect:www.example.com -> upload:git-mirror/www.example.com",
@@ -71,9 +72,10 @@ import TestSupport
         #expect(Set(before) == ["dump:blog/content", "dump:blog/db", "dump:shop/db", "dump:shop/media",
                                 "dump:intranet/wiki", "dump:intranet/directory"])
         let after = Set(pipeline.inputs(of: "notify:global/http/after"))
-        // restic forgets in its upload stage; archives are pruned by a stage of their own.
+        // restic forgets in its upload stage; archives are pruned by a stage of their own; the verifications
+        // come after, and the global hook reports them too.
         #expect(after == ["prune:offsite/blog", "prune:offsite/shop", "upload:restic-s3/blog", "upload:restic-s3/shop",
-                          "collect:intranet"])
+                          "collect:intranet", "verify:offsite/blog", "verify:offsite/shop", "verify:restic-s3/blog", "verify:restic-s3/shop"])
         #expect(pipeline.node("upload:restic-s3/blog")?.parameters["keep"] != nil)
         #expect(pipeline.node("notify:global/http/after")?.runsAfterFailure == true)
     }

@@ -65,7 +65,7 @@ import TestSupport
                 """,
         ])
         #expect(converted.ids == ["dump:my-collect/files", "dump:my-collect/mysql", "collect:my-collect",
-                                  "archive:my-collect/tar.gz", "upload:my-backup/my-collect"])
+                                  "archive:my-collect/tar.gz", "upload:my-backup/my-collect", "verify:my-backup/my-collect"])
         #expect(converted.pipeline.destination("my-collect", "files") == "files/")
         #expect(converted.pipeline.destination("my-collect", "mysql") == "mysql.sql")
         #expect(converted.pipeline.node("collect:my-collect")?.engine == "git")

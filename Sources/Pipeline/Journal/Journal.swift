@@ -68,6 +68,12 @@ public final class Journal: @unchecked Sendable {
         return migrator
     }
 
+    /// A journal error as a user reads it: a full disk said plainly (SQLite's SQLITE_FULL).
+    public static func describe(_ error: Error) -> String {
+        if let database = error as? DatabaseError, database.resultCode == .SQLITE_FULL { return "the disk is full" }
+        return "\(error)"
+    }
+
     // MARK: - Runs
 
     public func startRun(command: String, at date: Date) throws -> Int64 {

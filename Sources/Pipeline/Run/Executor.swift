@@ -177,7 +177,7 @@ public final class Executor: Sendable {
         do {
             execution = try await pool.run { try journal.startExecution(run: runID, node: node.id, key: key, at: started) }
         } catch {
-            return (result(.failed, detail: "cannot record the stage in the journal \(journal.path): \(error)"), nil)
+            return (result(.failed, detail: "cannot record the stage in the journal \(journal.path): \(Journal.describe(error))"), nil)
         }
         let context = StageContext(
             node: node, inputs: inputs, store: store, journal: journal, pool: pool, cancellation: cancellation, date: date,
@@ -239,7 +239,7 @@ public final class Executor: Sendable {
             }
         } catch {
             return (result(.failed, detail: "the stage ran but its result could not be recorded in the journal "
-                           + "\(journal.path): \(error); it will run again"), nil)
+                           + "\(journal.path): \(Journal.describe(error)); it will run again"), nil)
         }
         return (outcome, nil)
     }

@@ -160,6 +160,9 @@ public enum Apply {
                 }
                 all += nodes
                 try record(.backup, "\(point.name)/\(association.collectPoint)", nodes: nodes)
+                try record(.verify, "\(point.name)/\(association.collectPoint)", nodes: pipeline.nodes { role in
+                    role == .verify(backupPoint: point.name, collectPoint: association.collectPoint)
+                })
             }
             try record(.backupPoint, point.name, nodes: all)
         }

@@ -90,7 +90,31 @@ public enum Monitoring {
                                        message: overdue ? "overdue: last success \(RunDecisions.format(success))"
                                                         : "last success \(RunDecisions.format(success))", age: age))
         }
+        reports += verifications(pipeline, statuses, now: now, calendar: calendar)
         return Report(status: reports.map(\.status).max() ?? .unknown, points: reports)
+    }
+
+    /// `BP/CP verify`: critical when the newest backup failed its last verification, a warning when a
+    /// verification is overdue; nothing before the first one (a new backup point).
+    static func verifications(_ pipeline: CompiledPipeline, _ statuses: PointStatuses, now: Date, calendar: Calendar) -> [PointReport] {
+        var reports: [PointReport] = []
+        for (backupPoint, collectPoint) in pipeline.associations {
+            guard let frequency = pipeline.point(named: backupPoint)?.verifyFrequency,
+                  let status = statuses.status(.verify, "\(backupPoint)/\(collectPoint)") else { continue }
+            let name = "\(backupPoint)/\(collectPoint) verify"
+            let age = status.lastSuccess.map { now.timeIntervalSince($0) }
+            if let failure = status.lastFailure, failure >= (status.lastSuccess ?? .distantPast) {
+                reports.append(PointReport(name: name, status: .critical,
+                                           message: "the stored backup failed its verification: \(status.lastError ?? "see the journal")", age: age))
+            } else if let success = status.lastSuccess {
+                let next = frequency.nextDue(lastSuccess: success, now: success, calendar: calendar) ?? calendarNext(frequency, success, calendar)
+                let overdue = next.map { now.timeIntervalSince($0) > 86_400 } ?? false
+                reports.append(PointReport(name: name, status: overdue ? .warning : .ok,
+                                           message: (overdue ? "verification overdue: last verified " : "verified ") + RunDecisions.format(success),
+                                           age: age))
+            }
+        }
+        return reports
     }
 
     private static func calendarNext(_ frequency: Frequency, _ success: Date, _ calendar: Calendar) -> Date? {

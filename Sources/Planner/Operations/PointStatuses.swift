@@ -19,6 +19,8 @@ struct PointStatuses {
 
     enum Kind: String, CaseIterable {
         case collectPoint = "collect point", backupPoint = "backup point", backup
+        /// The verification of a backup point's backups of one collect point (`verify:BP/CP`).
+        case verify
     }
 
     let table: StateTable

@@ -13,19 +13,21 @@ public enum StageRole: Sendable, Hashable {
     case backupFilter(backupPoint: String, collectPoint: String, filter: String)
     case upload(backupPoint: String, collectPoint: String)
     case prune(backupPoint: String, collectPoint: String)
+    /// The newest backup checked where it is stored (its own frequency).
+    case verify(backupPoint: String, collectPoint: String)
     case hook(PointScope, hook: String, phase: HookPhase)
 
     public var collectPoint: String? {
         switch self {
         case .dump(let cp, _), .collectFilter(let cp, _), .collect(let cp), .archive(let cp): return cp
-        case .backupFilter(_, let cp, _), .upload(_, let cp), .prune(_, let cp): return cp
+        case .backupFilter(_, let cp, _), .upload(_, let cp), .prune(_, let cp), .verify(_, let cp): return cp
         case .hook: return nil
         }
     }
 
     public var backupPoint: String? {
         switch self {
-        case .backupFilter(let bp, _, _), .upload(let bp, _), .prune(let bp, _): return bp
+        case .backupFilter(let bp, _, _), .upload(let bp, _), .prune(let bp, _), .verify(let bp, _): return bp
         default: return nil
         }
     }
@@ -35,7 +37,7 @@ public enum StageRole: Sendable, Hashable {
         switch self {
         case .hook(let scope, _, _): return scope
         case .dump(let cp, _), .collectFilter(let cp, _), .collect(let cp), .archive(let cp): return .collectPoint(cp)
-        case .backupFilter(let bp, _, _), .upload(let bp, _), .prune(let bp, _): return .backupPoint(bp)
+        case .backupFilter(let bp, _, _), .upload(let bp, _), .prune(let bp, _), .verify(let bp, _): return .backupPoint(bp)
         }
     }
 }
@@ -64,6 +66,7 @@ extension StageID {
     static func backupFilter(_ bp: String, _ cp: String, _ filter: String) -> StageID { StageID(.filter, bp, cp, filter) }
     static func upload(_ bp: String, _ cp: String) -> StageID { StageID(.upload, bp, cp) }
     static func prune(_ bp: String, _ cp: String) -> StageID { StageID(.prune, bp, cp) }
+    static func verify(_ bp: String, _ cp: String) -> StageID { StageID(.verify, bp, cp) }
     static func hook(_ scope: PointScope, _ hook: String, _ phase: HookPhase) -> StageID { StageID(.notify, scope.name, hook, phase.rawValue) }
 }
 
@@ -77,6 +80,8 @@ public struct CompiledPipeline: Sendable {
         public let frequency: Frequency
         public let tags: [String]
         public let location: SourceLocation
+        /// A backup point's `verify_frequency`; nil when it does not verify (and for collect points).
+        public var verifyFrequency: Frequency? = nil
     }
 
     /// A source with its engine, decoded once.

@@ -198,7 +198,8 @@ public struct Compiler {
 
     private mutating func compileBackupPoint(_ point: BackupPointConfig, _ global: VariableScope) {
         result.backupPoints.append(.init(name: point.name, kind: .backupPoint, engine: point.engine.spec.name,
-                                         frequency: point.frequency, tags: point.tags, location: point.location))
+                                         frequency: point.frequency, tags: point.tags, location: point.location,
+                                         verifyFrequency: verifyFrequency(point)))
         for (cp, location, _) in point.variablesFor where !config.collectPoints.contains(where: { $0.name == cp }) {
             sink.error("`variables_for` names collect point `\(cp)`, which does not exist"
                        + Suggestion.didYouMean(cp, among: config.collectPoints.map(\.name)), at: location)
@@ -215,17 +216,25 @@ public struct Compiler {
             if let extra = point.variablesFor.first(where: { $0.collectPoint == cp.name }) {
                 scope = layered(scope, extra.variables, "variables_for.\(cp.name)")
             }
-            if let (first, last) = compilePair(point, cp, scope: scope) {
+            if let (first, lasts) = compilePair(point, cp, scope: scope) {
                 firstNodes.append(first)
-                lastNodes.append(last)
+                lastNodes += lasts
             }
         }
         compileHooks(point.hooks, scope: .backupPoint(point.name), variables: bpScope, context: "backup point `\(point.name)`",
                      before: firstNodes, after: lastNodes)
     }
 
-    /// The nodes of one (backup point, collect point) pair; returns its first and last node ids.
-    private mutating func compilePair(_ point: BackupPointConfig, _ cp: CollectPointConfig, scope: VariableScope) -> (StageID, StageID)? {
+    /// `verify_frequency` of a backup point that verifies (`verify: true`, the default).
+    private func verifyFrequency(_ point: BackupPointConfig) -> Frequency? {
+        if case .bool(false)? = point.engine.parameter("verify")?.value { return nil }
+        if case .frequency(let frequency)? = point.engine.parameter("verify_frequency")?.value { return frequency }
+        return .weekly(weekday: 1)
+    }
+
+    /// The nodes of one (backup point, collect point) pair; returns its first node id and the ids of its
+    /// last nodes (the upload or retention, and the verification).
+    private mutating func compilePair(_ point: BackupPointConfig, _ cp: CollectPointConfig, scope: VariableScope) -> (StageID, [StageID])? {
         let context = "backup point `\(point.name)` for `\(cp.name)`"
         guard let collect = result.collects[cp.name] else { return nil }
         var filters: [(name: String, engine: any FilterEngine, parameters: Parameters)] = []
@@ -292,7 +301,21 @@ public struct Compiler {
         }
         places.append(contentsOf: shape.places.map { ($0, uploadID, point.location) })
         directories.append(contentsOf: shape.directories.map { ($0, uploadID, point.location) })
-        return (first ?? uploadID, last)
+        var lasts = [last]
+        if let frequency = verifyFrequency(point) {
+            // After the backup however it went (a failed upload leaves the newest earlier backup to check).
+            let verifyID = StageID.verify(point.name, cp.name)
+            let onArchive = shape.archive != nil
+            let own = filters.map { $0.engine }
+            let work = VerifyStage(engine: engine, host: builtins.hostname, archiveFilters: onArchive ? own : [],
+                                   treeFilters: (onArchive ? [] : own) + collect.filters.map { $0.engine })
+            add(StageNode(id: verifyID, engine: point.engine.spec.name, work: work,
+                          resourceKeys: shape.upload.resourceKeys, summary: "verify the newest backup (\(frequency))"),
+                role: .verify(backupPoint: point.name, collectPoint: cp.name), at: point.location)
+            connect(last, verifyID, .after, label: "then")
+            lasts.append(verifyID)
+        }
+        return (first ?? uploadID, lasts)
     }
 
     /// What backup points write, for the check that no two stages write the same place.
@@ -339,7 +362,7 @@ public struct Compiler {
                 // A notification never costs a backup: only a hook that says so stops its scope when it fails.
                 for target in before { connect(id, target, hook.blocksItsScopeOnFailure ? .order : .after, label: "start") }
             }
-            let afterEvents = events.filter { [.backupSuccess, .backupError, .afterBackup].contains($0) }
+            let afterEvents = events.filter { [.backupSuccess, .backupError, .afterBackup, .verifyError].contains($0) }
             if !afterEvents.isEmpty {
                 let id = StageID.hook(scope, instance.name, .after)
                 var labels: [StageID: String] = [:]
@@ -367,8 +390,9 @@ public struct Compiler {
 
     /// Nodes nothing depends on (hooks aside): where a run ends.
     private func exitNodes() -> [StageID] {
+        // A verification after a backup leaves the backup an end of the run (its hooks report both).
         result.graph.nodes.filter { node in
-            node.kind != .notify && !result.graph.outputs(of: node.id).contains { result.graph.node($0.to)?.kind != .notify }
+            node.kind != .notify && !result.graph.outputs(of: node.id).contains { ![.notify, .verify].contains(result.graph.node($0.to)?.kind) }
         }.map(\.id)
     }
 

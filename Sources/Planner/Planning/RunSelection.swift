@@ -8,6 +8,8 @@ public struct RunSelection: Sendable {
     public var onlyBackupPoints: [String] = []
     public var skipCollect = false
     public var skipBackup = false
+    /// `polyarchiv verify`: only the verifications run, whatever their frequency.
+    public var verifyOnly = false
 
     public init(force: Bool = false, onlyCollectPoints: [String] = [], onlyBackupPoints: [String] = [],
                 skipCollect: Bool = false, skipBackup: Bool = false) {
@@ -64,6 +66,7 @@ enum RunDecisions {
         }
         // Pairs: a backup point ships a collect point.
         var pairDecision: [String: Preset] = [:]
+        var verifyDecision: [String: Preset] = [:]
         for (backupPoint, collectPoint) in pipeline.associations {
             guard let bp = pipeline.point(named: backupPoint), let cp = pipeline.point(named: collectPoint) else { continue }
             var reason: String?
@@ -76,12 +79,25 @@ enum RunDecisions {
             } else {
                 reason = frequencySkip(bp.frequency, kind: .backup, name: "\(backupPoint)/\(collectPoint)")
             }
+            let selected = reason == nil || reason!.hasPrefix("frequency")
+            if selection.verifyOnly { reason = "polyarchiv verify runs only the verifications" }
             pairDecision["\(backupPoint)/\(collectPoint)"] = reason.map { .skip(reason: $0, reuseLastOutputs: false) } ?? .run
+            // A verification has its own frequency; `verify` runs it whatever it says.
+            var verifyReason: String?
+            if !selected {
+                verifyReason = reason
+            } else if !selection.verifyOnly, let frequency = bp.verifyFrequency {
+                verifyReason = frequencySkip(frequency, kind: .verify, name: "\(backupPoint)/\(collectPoint)")
+            }
+            verifyDecision["\(backupPoint)/\(collectPoint)"] = verifyReason.map { .skip(reason: $0, reuseLastOutputs: false) } ?? .run
         }
         for node in graph.nodes {
             switch pipeline.roles[node.id] {
             case .dump(let cp, _)?, .collect(let cp)?, .collectFilter(let cp, _)?:
-                decisions[node.id] = collectDecision[cp] ?? .run
+                decisions[node.id] = selection.verifyOnly ? .skip(reason: "polyarchiv verify runs only the verifications", reuseLastOutputs: true)
+                    : collectDecision[cp] ?? .run
+            case .verify(let bp, let cp)?:
+                decisions[node.id] = verifyDecision["\(bp)/\(cp)"] ?? .run
             case .upload(let bp, let cp)?, .prune(let bp, let cp)?:
                 decisions[node.id] = pairDecision["\(bp)/\(cp)"] ?? .run
             case .archive?, .backupFilter?, .hook?, nil:

@@ -34,6 +34,10 @@ struct GitBackupPoint: BackupPointEngine {
     func fetch(_ backup: CatalogEntry, into directory: String, _ context: RestoreContext) throws -> Fetched {
         try push.fetch(backup, into: directory, context)
     }
+
+    func verify(_ backup: CatalogEntry, into directory: String, _ context: RestoreContext) throws -> Verification {
+        try push.verify(backup, into: directory, context)
+    }
 }
 
 /// The push stage of `git` and `gitlab`, and their listing and restore (through a private clone).
@@ -161,7 +165,7 @@ struct GitPushWork: StageWork {
         guard let (url, password) = try target(context.secrets, create: false, cancellation: context.cancellation) else {
             return Catalog(place: Redaction.maskingURLSecrets(remoteDescription), entries: [])
         }
-        return try withClone(url, password: password, context) { repository in
+        return try withClone(url, password: password, context) { repository, _ in
             guard var commit = try repository.commit(onBranch: branch) else {
                 return Catalog(place: Redaction.maskingURLSecrets(url), entries: [])
             }
@@ -178,21 +182,40 @@ struct GitPushWork: StageWork {
     }
 
     func fetch(_ backup: CatalogEntry, into directory: String, _ context: RestoreContext) throws -> Fetched {
+        try fetch(backup, into: directory, context) { _ in }
+    }
+
+    /// A clone of the remote checked by `git fsck --full` (every object of the history, not only the
+    /// backup's), and the backup's commit checked out for the checks of its content.
+    func verify(_ backup: CatalogEntry, into directory: String, _ context: RestoreContext) throws -> Verification {
+        let git = try ExternalTool.locate(["git"], package: "git")
+        let fetched = try fetch(backup, into: directory, context) { clone in
+            try git.run(["--git-dir", clone, "fsck", "--full", "--no-progress", "--no-dangling"], timeout: nil,
+                        cancellation: context.cancellation)
+        }
+        return Verification(lines: ["a clone passed git fsck --full", "commit \(backup.location.split(separator: "#").last ?? "") checked out"],
+                            fetched: fetched)
+    }
+
+    private func fetch(_ backup: CatalogEntry, into directory: String, _ context: RestoreContext,
+                       checking check: (String) throws -> Void) throws -> Fetched {
         guard let commit = backup.location.split(separator: "#").last else { throw StageFailure("odd git backup location \(backup.location)") }
         guard let (url, password) = try target(context.secrets, create: false, cancellation: context.cancellation) else {
             throw StageFailure("the GitLab project is gone")
         }
-        try withClone(url, password: password, context) { repository in
+        try withClone(url, password: password, context) { repository, path in
+            try check(path)
             try repository.checkout(try repository.resolve(String(commit)), into: directory)
         }
         return .tree(directory)
     }
 
-    private func withClone<T>(_ url: String, password: String?, _ context: RestoreContext, _ body: (GitRepository) throws -> T) throws -> T {
+    private func withClone<T>(_ url: String, password: String?, _ context: RestoreContext,
+                              _ body: (GitRepository, String) throws -> T) throws -> T {
         // In the restore's private scratch directory (0700): the clone holds the backup in clear.
         let path = context.scratch + "/clone-\(UUID().uuidString).git"
         defer { try? FileManager.default.removeItem(atPath: path) }
         let repository = try GitPush(password: password, ssh: ssh).clone(url, into: path, cancellation: context.cancellation)
-        return try body(repository)
+        return try body(repository, path)
     }
 }

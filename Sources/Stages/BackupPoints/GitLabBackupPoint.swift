@@ -34,6 +34,10 @@ struct GitLabBackupPoint: BackupPointEngine {
     func fetch(_ backup: CatalogEntry, into directory: String, _ context: RestoreContext) throws -> Fetched {
         try push.fetch(backup, into: directory, context)
     }
+
+    func verify(_ backup: CatalogEntry, into directory: String, _ context: RestoreContext) throws -> Verification {
+        try push.verify(backup, into: directory, context)
+    }
 }
 
 /// A GitLab project, and where to push to it: HTTPS with the token as password, or SSH with the key.

@@ -15,11 +15,19 @@ struct ResticBackupPoint: BackupPointEngine {
         ParameterSpec("snapshot_tags", .list, "Tags given to every snapshot."),
         ParameterSpec("environment", .map, "Extra environment for restic (AWS_ACCESS_KEY_ID, …); values may be secrets."),
         ParameterSpec("check", .bool, default: "true", "Run restic check after forget."),
+        ParameterSpec("read_data_subset", .string, default: "5%",
+                      "What `verify` reads back of the repository's data with restic check --read-data-subset (5%, 1/10, 500M, or 100% for all)."),
     ], exclusive: [["password", "password_file"]], oneOf: [["password", "password_file"]])
 
     let work: ResticBackup
+    let readDataSubset: String
 
     init(_ parameters: EngineParameters, pair: Pair) throws {
+        readDataSubset = parameters.string("read_data_subset") ?? "5%"
+        guard readDataSubset.range(of: #"^([0-9]+(\.[0-9]+)?%|[0-9]+/[0-9]+|[0-9]+[KMGT]?)$"#, options: .regularExpression) != nil else {
+            throw ConfigurationError("`read_data_subset` `\(readDataSubset)` must be a percentage (5%), a part (1/10) or a size (500M)",
+                                     parameter: "read_data_subset")
+        }
         guard let password = parameters.secret("password") else {
             throw ConfigurationError("restic needs password or password_file", parameter: "password")
         }
@@ -59,6 +67,14 @@ struct ResticBackupPoint: BackupPointEngine {
     static func restoredRoot(scratch: String, snapshotPath path: String) -> String {
         let candidate = (scratch + "/" + path as NSString).standardizingPath
         return candidate.hasPrefix(scratch + "/") && FileManager.default.fileExists(atPath: candidate) ? candidate : scratch
+    }
+
+    /// restic checks its own repository: its structure, and a part of the data read back and hashed.
+    func verify(_ backup: CatalogEntry, into directory: String, _ context: RestoreContext) throws -> Verification {
+        try work.restic.withEnvironment(context.secrets) { environment in
+            _ = try work.restic.run(["check", "--read-data-subset=\(readDataSubset)"], environment, cancellation: context.cancellation)
+        }
+        return Verification(lines: ["restic check --read-data-subset=\(readDataSubset) found no error"], fetched: nil)
     }
 
     func fetch(_ backup: CatalogEntry, into directory: String, _ context: RestoreContext) throws -> Fetched {

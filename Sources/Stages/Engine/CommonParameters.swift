@@ -36,6 +36,9 @@ public enum CommonParameters {
         ParameterSpec("variables", .map, "Variables for this backup point."),
         ParameterSpec("variables_for", .map,
                       "Variables for one collect point only: a map from collect point name to variables; they win over all others."),
+        ParameterSpec("verify", .bool, default: "true",
+                      "Check the newest backup where it is stored, at verify_frequency: downloaded against its SHA-256 and hashes index, git fsck of a clone, restic check --read-data-subset."),
+        ParameterSpec("verify_frequency", .frequency, default: "weekly", "How often `verify` runs (as `frequency`)."),
         ParameterSpec("metadata_url", .url,
                       "Where the metadata document that lists the backups lives (default: beside the backups); a URL ending in / is a directory for it."),
     ]
@@ -50,6 +53,6 @@ public enum CommonParameters {
     static let hook: [ParameterSpec] = [
         engine,
         ParameterSpec("events", .events, required: true,
-                      "When it fires: before_backup, backup_success, backup_error, after_backup, before_restore, restore_success, restore_error."),
+                      "When it fires: before_backup, backup_success, backup_error, after_backup, verify_error, before_restore, restore_success, restore_error."),
     ]
 }

@@ -87,10 +87,13 @@ public protocol FilterEngine: Engine, StageWork {
     func undo(directory: String, _ context: RestoreContext) throws -> String?
     /// Undoes it on one file (an archive it rewrote) into `output`.
     func undo(file: String, to output: String, _ context: RestoreContext) throws
+    /// Whether it can be undone here without `restore --identity` (`verify` opens what it can).
+    func canUndo(_ context: RestoreContext) -> Bool
 }
 
 extension FilterEngine {
     public var hidesItsInput: Bool { false }
+    public func canUndo(_ context: RestoreContext) -> Bool { true }
 }
 
 /// A backup point: ships what one collect point holds. One value per (backup point, collect point): its
@@ -104,6 +107,31 @@ public protocol BackupPointEngine: Engine {
     func catalog(_ context: RestoreContext) throws -> Catalog
     /// One backup brought back into `directory`: a tree, or an archive file inside it.
     func fetch(_ backup: CatalogEntry, into directory: String, _ context: RestoreContext) throws -> Fetched
+    /// `verify`: `backup` checked where it is stored. By default it is fetched as a restore fetches it (an
+    /// archive is checked against its recorded SHA-256 on the way); engines add their own checks (git fsck,
+    /// restic check). What it fetched, if anything, is then opened and its hashes index checked.
+    func verify(_ backup: CatalogEntry, into directory: String, _ context: RestoreContext) throws -> Verification
+}
+
+/// What a backup point's own verification did.
+public struct Verification: Sendable {
+    /// What was checked, a line each.
+    public var lines: [String]
+    /// The backup as fetched, for the checks of its content; nil when the engine checked it in place.
+    public var fetched: Fetched?
+
+    public init(lines: [String], fetched: Fetched?) {
+        self.lines = lines
+        self.fetched = fetched
+    }
+}
+
+extension BackupPointEngine {
+    public func verify(_ backup: CatalogEntry, into directory: String, _ context: RestoreContext) throws -> Verification {
+        let fetched = try fetch(backup, into: directory, context)
+        let checked = backup.digest.map { "downloaded; its SHA-256 matches the recorded \($0.short)…" } ?? "fetched whole"
+        return Verification(lines: [checked], fetched: fetched)
+    }
 }
 
 /// A hook: tells someone how a scope went.

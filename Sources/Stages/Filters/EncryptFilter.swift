@@ -133,6 +133,10 @@ struct EncryptFilter: FilterEngine {
         return identities
     }
 
+    /// Encrypted to recipients whose identity is kept away from this host (as it should be): only the
+    /// ciphertext can be checked here.
+    func canUndo(_ context: RestoreContext) -> Bool { (try? identities(context)).map { !$0.isEmpty } ?? false }
+
     func undo(file: String, to output: String, _ context: RestoreContext) throws {
         try AgeFiles.decrypt(file, to: output, identities: try identities(context))
     }

@@ -51,10 +51,14 @@ final class GitRepository {
     /// The commit a branch points at, or nil when the branch has no commit yet.
     func commit(onBranch branch: String) throws -> git_oid? {
         var oid = git_oid()
-        let code = git_reference_name_to_id(&oid, handle, "refs/heads/\(branch)")
-        if code == GIT_ENOTFOUND.rawValue { return nil }
-        try Self.check(code, "cannot read branch \(branch) in \(path)")
-        return oid
+        // A clone has a local branch only for the remote's HEAD: another branch is a remote-tracking one.
+        for reference in ["refs/heads/\(branch)", "refs/remotes/origin/\(branch)"] {
+            let code = git_reference_name_to_id(&oid, handle, reference)
+            if code == GIT_ENOTFOUND.rawValue { continue }
+            try Self.check(code, "cannot read branch \(branch) in \(path)")
+            return oid
+        }
+        return nil
     }
 
     /// A commit id, a short id, or any revision git understands.

@@ -52,7 +52,7 @@ struct HTTPHook: HookEngine {
             switch event {
             case .beforeBackup: request.url = base + "/start"
             case .backupSuccess: request.url = base
-            case .backupError:
+            case .backupError, .verifyError:
                 request.url = base + "/fail"
                 request.method = "POST"
                 request.body = report.detailedStatus + "\n\n" + report.completeLog

@@ -5,7 +5,7 @@ import Pipeline
 public enum HookEvent: String, CaseIterable, Sendable, Codable {
     case beforeBackup = "before_backup", backupSuccess = "backup_success", backupError = "backup_error",
          afterBackup = "after_backup", beforeRestore = "before_restore", restoreSuccess = "restore_success",
-         restoreError = "restore_error"
+         restoreError = "restore_error", verifyError = "verify_error"
 
     /// Fired before the scope's first stage (a hook stage of its own, before them).
     public var isBefore: Bool { self == .beforeBackup || self == .beforeRestore }
@@ -26,17 +26,24 @@ public struct HookReport: Sendable {
     public let detailedStatus: String
     public let completeLog: String
     public let phase: HookPhase
+    /// A backup stage failed (a verification aside).
     public let failed: Bool
+    /// A verification of what a backup point holds failed.
+    public let verifyFailed: Bool
+    /// Something besides verifications ran (`polyarchiv verify` alone is no backup to report a success of).
+    let backedUp: Bool
 
     /// `outcomes`: each stage of the scope with its label for `{detailed_status}` (nil: not a point's last
     /// stage), how it ended and why. A restore's log names the points restored rather than the stages.
     public init(phase: HookPhase, outcomes: [(stage: StageID, point: String?, outcome: NodeOutcome, detail: String?)], restore: Bool = false) {
         self.phase = phase
-        failed = outcomes.contains { $0.outcome.isFailure }
+        failed = outcomes.contains { $0.outcome.isFailure && $0.stage.kind != .verify }
+        verifyFailed = outcomes.contains { $0.outcome.isFailure && $0.stage.kind == .verify }
+        backedUp = outcomes.contains { $0.outcome != .skipped && $0.stage.kind != .verify }
         if phase == .before || outcomes.isEmpty || outcomes.allSatisfy({ $0.outcome == .skipped }) {
             status = "--"
         } else {
-            status = failed ? "KO" : "OK"
+            status = failed || verifyFailed ? "KO" : "OK"
         }
         detailedStatus = outcomes.filter { $0.outcome != .skipped && $0.point != nil }.map {
             ($0.outcome.isFailure ? "KO: " : "OK: ") + $0.point!
@@ -52,8 +59,9 @@ public struct HookReport: Sendable {
     public func fires(_ event: HookEvent) -> Bool {
         switch event {
         case .beforeBackup, .beforeRestore: return phase == .before
-        case .backupSuccess, .restoreSuccess: return phase == .after && !failed && status != "--"
+        case .backupSuccess, .restoreSuccess: return phase == .after && !failed && !verifyFailed && backedUp
         case .backupError, .restoreError: return phase == .after && failed
+        case .verifyError: return phase == .after && verifyFailed
         case .afterBackup: return phase == .after
         }
     }

@@ -1,0 +1,99 @@
+import Foundation
+import Pipeline
+
+/// `verify:BP/CP`: the newest backup this host made of the collect point, checked where it is stored —
+/// downloaded and matched against its recorded SHA-256 (or the engine's own check: git fsck of a clone,
+/// restic check), then opened as a restore would (every filter that can be undone here) so the hashes
+/// index is checked against the files. Nothing is written outside a private scratch directory, removed
+/// after; what was checked is kept in the journal (`verify` namespace) for `check`.
+public struct VerifyStage: StageWork {
+    public let version = "1"
+    public let alwaysRuns = true
+    let engine: any BackupPointEngine
+    let host: String
+    /// The backup point's filters when it ships an archive (undone on the archive), in the order they ran.
+    let archiveFilters: [any FilterEngine]
+    /// Filters undone on the tree, in the order a restore lists them (undone last to first).
+    let treeFilters: [any FilterEngine]
+
+    public init(engine: any BackupPointEngine, host: String, archiveFilters: [any FilterEngine], treeFilters: [any FilterEngine]) {
+        self.engine = engine
+        self.host = host
+        self.archiveFilters = archiveFilters
+        self.treeFilters = treeFilters
+    }
+
+    /// What the journal keeps of the last verification of a pair.
+    public struct Record: Codable, Sendable {
+        public let backup: String
+        public let created: Date
+        public let checks: [String]
+    }
+
+    public static let namespace = "verify"
+
+    public func run(_ context: StageContext) async throws -> [Artifact] {
+        try await context.blocking { [self] in
+            let scratch = try Self.scratchDirectory()
+            defer { try? FileManager.default.removeItem(atPath: scratch) }
+            let restore = RestoreContext(secrets: context.secrets, cancellation: context.cancellation, identityFile: nil,
+                                         scratch: scratch + "/work", progress: { context.progress($0) }, warn: { context.warn($0) })
+            try FileManager.default.createDirectory(atPath: restore.scratch, withIntermediateDirectories: false,
+                                                    attributes: [.posixPermissions: 0o700])
+            let catalog = try engine.catalog(restore)
+            let mine = catalog.entries.filter { $0.host == nil || $0.host == host }
+            guard let newest = mine.max(by: { $0.created < $1.created }) else {
+                throw StageFailure("nothing to verify: \(catalog.place) holds no backup by \(host)")
+            }
+            let fetchedDirectory = scratch + "/fetched"
+            try FileManager.default.createDirectory(atPath: fetchedDirectory, withIntermediateDirectories: false,
+                                                    attributes: [.posixPermissions: 0o700])
+            let verification = try engine.verify(newest, into: fetchedDirectory, restore)
+            var checks = verification.lines
+            if let fetched = verification.fetched {
+                checks += try open(fetched, in: scratch, restore)
+            }
+            let record = Record(backup: Redaction.maskingURLSecrets(newest.location), created: newest.created, checks: checks)
+            try context.table(Self.namespace).encode(record, context.node.id.description)
+            return []
+        }
+    }
+
+    /// The fetched backup opened as a restore opens it, as far as this host can: its hashes index checked.
+    private func open(_ fetched: Fetched, in scratch: String, _ restore: RestoreContext) throws -> [String] {
+        let all = archiveFilters + treeFilters
+        if let locked = all.first(where: { !$0.canUndo(restore) }) {
+            return ["its content was not opened: \(type(of: locked).spec.name) needs an identity this host does not hold"]
+        }
+        var tree: String
+        switch fetched {
+        case .archive(let file):
+            var current = file
+            for (index, filter) in archiveFilters.enumerated().reversed() {
+                let output = scratch + "/unfiltered-\(index)"
+                try filter.undo(file: current, to: output, restore)
+                if current != file { unlink(current) }
+                current = output
+            }
+            tree = scratch + "/tree"
+            try FileManager.default.createDirectory(atPath: tree, withIntermediateDirectories: false, attributes: [.posixPermissions: 0o700])
+            _ = try TarReader.extract(current, into: tree, cancellation: restore.cancellation)
+        case .tree(let directory):
+            tree = directory
+        }
+        var lines: [String] = []
+        for filter in treeFilters.reversed() {
+            if let index = try filter.undo(directory: tree, restore) { lines.append("\(index) matches every file") }
+        }
+        if lines.isEmpty { lines.append("opened whole (no hashes index to check it against)") }
+        return lines
+    }
+
+    static func scratchDirectory() throws -> String {
+        var template = Array((NSTemporaryDirectory() + "polyarchiv-verify-XXXXXX").utf8CString)
+        guard template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) != nil else {
+            throw StageFailure("cannot create a scratch directory in \(NSTemporaryDirectory()): \(FileIO.lastError)")
+        }
+        return String(decoding: template.dropLast().map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+}
