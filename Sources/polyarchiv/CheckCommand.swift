@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Pipeline
 import Planner
+import Stages
 
 struct CheckCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -24,6 +25,21 @@ struct CheckCommand: ParsableCommand {
     @Flag(help: "Print the report as JSON (the exit status is the same).")
     var json = false
 
+    @Flag(help: "Judge freshness from the backups the backup points hold (their metadata documents, commits, snapshots), not the local journal: one machine with the configurations watches every host.")
+    var fromBackupPoints = false
+
+    @Option(help: ArgumentHelp("With --from-backup-points: whose backups (default: this host).", valueName: "name"))
+    var host: String?
+
+    @Option(help: ArgumentHelp("With --from-backup-points: how old the newest backup may be (26h, 8d; default: one period of the frequency and an hour, 26h for always).",
+                               valueName: "duration"))
+    var maxAge: String?
+
+    func validate() throws {
+        if !fromBackupPoints && (host != nil || maxAge != nil) { throw ValidationError("--host and --max-age go with --from-backup-points") }
+        if let maxAge, TimeSpan.parse(maxAge) == nil { throw ValidationError("--max-age takes a duration such as 26h or 8d, not `\(maxAge)`") }
+    }
+
     struct JSONPoint: Encodable {
         let name: String
         let status: String
@@ -45,7 +61,11 @@ struct CheckCommand: ParsableCommand {
             Terminal.print("POLYARCHIV UNKNOWN - the configuration is invalid (run polyarchiv validate)\n")
             throw ExitCode(3)
         }
-        let report = Monitoring.check(pipeline, state: state.directory, now: Date())
+        let now = Date()
+        let report = fromBackupPoints
+            ? Monitoring.checkFromBackupPoints(pipeline, host: host, maxAge: maxAge.flatMap(TimeSpan.parse).map { $0.after(now, calendar: .current).timeIntervalSince(now) },
+                                               secrets: config.secrets, now: now)
+            : Monitoring.check(pipeline, state: state.directory, now: now)
         if json {
             Terminal.print(JSONText.encode(JSONReport(status: report.status.label, points: report.points.map {
                 JSONPoint(name: $0.name, status: $0.status.label, message: $0.message, ageSeconds: $0.age.map { Int($0) })

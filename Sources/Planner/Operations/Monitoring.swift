@@ -117,6 +117,50 @@ public enum Monitoring {
         return reports
     }
 
+    /// `check --from-backup-points`: freshness judged from what the backup points hold (their metadata
+    /// documents, commits, snapshots), not from a journal, so one machine with the configurations can watch
+    /// every host. For each (backup point, collect point): CRITICAL when it cannot be read or holds no backup
+    /// by `host`, WARNING when the newest is older than `maxAge` (default: one period of the point's
+    /// frequency and an hour, or 26 hours for `always`).
+    public static func checkFromBackupPoints(_ pipeline: CompiledPipeline, host: String?, maxAge: TimeInterval?, secrets: Secrets,
+                                             now: Date, calendar: Calendar = .current) -> Report {
+        let host = host ?? pipeline.host
+        var reports: [PointReport] = []
+        for (backupPoint, collectPoint) in pipeline.associations {
+            let name = "\(backupPoint)/\(collectPoint)"
+            let listing: Restore.Listing
+            do {
+                guard let found = try Restore.list(pipeline, collectPoint: collectPoint, backupPoint: backupPoint, host: host,
+                                                   secrets: secrets).first else { continue }
+                listing = found
+            } catch {
+                reports.append(PointReport(name: name, status: .critical, message: "cannot be read: \(error)", age: nil))
+                continue
+            }
+            guard let newest = listing.backups.first else {
+                reports.append(PointReport(name: name, status: .critical, message: "no backup by \(host) in \(listing.place)", age: nil))
+                continue
+            }
+            let age = now.timeIntervalSince(newest.created)
+            let limit = maxAge ?? expectedAge(of: [pipeline.point(named: backupPoint)?.frequency, pipeline.point(named: collectPoint)?.frequency],
+                                              after: newest.created, calendar: calendar)
+            let when = RunDecisions.format(newest.created)
+            reports.append(PointReport(name: name, status: age > limit ? .warning : .ok,
+                                       message: (age > limit ? "overdue: the newest backup by \(host) is from " : "newest backup by \(host) ")
+                                           + when + " (\(listing.backups.count) in all)", age: age))
+        }
+        return Report(status: reports.map(\.status).max() ?? .unknown, points: reports)
+    }
+
+    /// How old the newest backup may be: the slowest of the frequencies that make one, plus an hour.
+    static func expectedAge(of frequencies: [Frequency?], after created: Date, calendar: Calendar) -> TimeInterval {
+        let spans = frequencies.compactMap { $0 }.filter { $0 != .always }.compactMap { frequency -> TimeInterval? in
+            (frequency.nextDue(lastSuccess: created, now: created, calendar: calendar) ?? calendarNext(frequency, created, calendar))
+                .map { $0.timeIntervalSince(created) + 3600 }
+        }
+        return spans.max() ?? 26 * 3600
+    }
+
     private static func calendarNext(_ frequency: Frequency, _ success: Date, _ calendar: Calendar) -> Date? {
         if case .every(let span) = frequency { return span.after(success, calendar: calendar) }
         return frequency.nextBoundary(after: success, calendar: calendar)
