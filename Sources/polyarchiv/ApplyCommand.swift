@@ -61,11 +61,19 @@ struct RunOptions: ParsableArguments {
                                valueName: "path"))
     var metricsFile: String?
 
+    @Option(help: ArgumentHelp("After the run, write what `check` judges to this file (mode 0640), for a monitoring user who may not read the journal: `check --status-file FILE`.",
+                               valueName: "path"))
+    var statusFile: String?
+
+    @Option(help: ArgumentHelp("The group the status file belongs to (the monitoring user's, such as nagios).", valueName: "group"))
+    var statusGroup: String?
+
     @Option(help: "Wait this many seconds for another apply to finish (default: fail at once).")
     var lockTimeout: Double = 0
 
     func validate() throws {
         if let jobs, jobs < 1 { throw ValidationError("--jobs must be at least 1") }
+        if statusGroup != nil && statusFile == nil { throw ValidationError("--status-group goes with --status-file") }
     }
 
     /// The configuration compiled; with --nrpe an invalid one is the plugin's UNKNOWN.
@@ -102,6 +110,8 @@ struct RunOptions: ParsableArguments {
         if let jobs { options.jobs = jobs }
         options.lockTimeout = lockTimeout
         options.metricsFile = metricsFile
+        options.statusFile = statusFile
+        options.statusGroup = statusGroup
         options.runStarted = { output.started(run: $0) }
         let report: Apply.Report
         do {

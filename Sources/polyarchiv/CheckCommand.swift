@@ -25,6 +25,10 @@ struct CheckCommand: ParsableCommand {
     @Flag(help: "Print the report as JSON (the exit status is the same).")
     var json = false
 
+    @Option(help: ArgumentHelp("Judge from the status file `apply --status-file` writes, not the journal: for a monitoring user (nagios) in the file's group; needs no configuration.",
+                               valueName: "path"))
+    var statusFile: String?
+
     @Flag(help: "Judge freshness from the backups the backup points hold (their metadata documents, commits, snapshots), not the local journal: one machine with the configurations watches every host.")
     var fromBackupPoints = false
 
@@ -36,6 +40,7 @@ struct CheckCommand: ParsableCommand {
     var maxAge: String?
 
     func validate() throws {
+        if statusFile != nil && fromBackupPoints { throw ValidationError("--status-file and --from-backup-points are two sources: give one") }
         if !fromBackupPoints && (host != nil || maxAge != nil) { throw ValidationError("--host and --max-age go with --from-backup-points") }
         if let maxAge, TimeSpan.parse(maxAge) == nil { throw ValidationError("--max-age takes a duration such as 26h or 8d, not `\(maxAge)`") }
     }
@@ -54,6 +59,16 @@ struct CheckCommand: ParsableCommand {
     }
 
     func run() throws {
+        let now = Date()
+        if let statusFile {
+            do {
+                try show(try Monitoring.check(statusFile: statusFile, now: now))
+            } catch let failure as StageFailure {
+                Terminal.print("POLYARCHIV UNKNOWN - \(failure)\n")
+                throw ExitCode(3)
+            }
+            return
+        }
         let pipeline: CompiledPipeline
         do {
             pipeline = try config.compile()
@@ -61,11 +76,14 @@ struct CheckCommand: ParsableCommand {
             Terminal.print("POLYARCHIV UNKNOWN - the configuration is invalid (run polyarchiv validate)\n")
             throw ExitCode(3)
         }
-        let now = Date()
         let report = fromBackupPoints
             ? Monitoring.checkFromBackupPoints(pipeline, host: host, maxAge: maxAge.flatMap(TimeSpan.parse).map { $0.after(now, calendar: .current).timeIntervalSince(now) },
                                                secrets: config.secrets, now: now)
             : Monitoring.check(pipeline, state: state.directory, now: now)
+        try show(report)
+    }
+
+    private func show(_ report: Monitoring.Report) throws {
         if json {
             Terminal.print(JSONText.encode(JSONReport(status: report.status.label, points: report.points.map {
                 JSONPoint(name: $0.name, status: $0.status.label, message: $0.message, ageSeconds: $0.age.map { Int($0) })

@@ -12,6 +12,9 @@ public enum Apply {
         public var transfersPerHost = 2
         /// A Prometheus textfile-collector file written after the run.
         public var metricsFile: String?
+        /// What `check` judges, for a monitoring user who may not read the journal (mode 0640, in `statusGroup`).
+        public var statusFile: String?
+        public var statusGroup: String?
         /// Told the run's id (the journal's) before its first event.
         public var runStarted: @Sendable (Int64) -> Void = { _ in }
 
@@ -49,7 +52,7 @@ public enum Apply {
             if hookFailed {
                 let hooksFailed = results.filter { hooks.contains($0.id) && $0.outcome == .failed }.map(\.id.description)
                 return ("POLYARCHIV WARNING - the backups succeeded; failed: "
-                        + (hooksFailed + (metricsError == nil ? [] : ["the metrics file"])).joined(separator: ", ") + perfdata, 1)
+                        + (hooksFailed + (metricsError == nil ? [] : ["the metrics or status file"])).joined(separator: ", ") + perfdata, 1)
             }
             return ("POLYARCHIV OK - all backups are valid" + perfdata, 0)
         }
@@ -118,6 +121,13 @@ public enum Apply {
                 try MetricsFile.write(metricsFile, journal: journal, pipeline: pipeline, report: report, date: now)
             } catch {
                 report.metricsError = "\(error)"
+            }
+        }
+        if let statusFile = options.statusFile {
+            do {
+                try Monitoring.writeStatusFile(statusFile, group: options.statusGroup, pipeline: pipeline, journal: journal, date: now)
+            } catch {
+                report.metricsError = [report.metricsError, "\(error)"].compactMap { $0 }.joined(separator: "; ")
             }
         }
         return report

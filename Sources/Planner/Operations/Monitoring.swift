@@ -47,74 +47,145 @@ public enum Monitoring {
         }
     }
 
+    /// What `check` judges: every point with its frequency and its status, taken from the journal (or from
+    /// the status file `apply --status-file` writes for a monitoring user who may not read the journal).
+    public struct Snapshot: Codable, Sendable {
+        struct Entry: Codable, Sendable {
+            /// `collect point`, `backup point` or `verify` (a backup point's verification of one collect point).
+            let kind: String
+            let name: String
+            let frequency: String
+            let status: PointStatuses.Status?
+        }
+        let written: Date
+        let entries: [Entry]
+    }
+
+    static func snapshot(_ pipeline: CompiledPipeline, _ statuses: PointStatuses, at date: Date) -> Snapshot {
+        var entries = pipeline.collectPoints.map { Snapshot.Entry(kind: PointStatuses.Kind.collectPoint.rawValue, name: $0.name,
+                                                                  frequency: $0.frequency.description, status: statuses.status(.collectPoint, $0.name)) }
+        entries += pipeline.backupPoints.map { Snapshot.Entry(kind: PointStatuses.Kind.backupPoint.rawValue, name: $0.name,
+                                                              frequency: $0.frequency.description, status: statuses.status(.backupPoint, $0.name)) }
+        for (backupPoint, collectPoint) in pipeline.associations {
+            guard let frequency = pipeline.point(named: backupPoint)?.verifyFrequency,
+                  let status = statuses.status(.verify, "\(backupPoint)/\(collectPoint)") else { continue }
+            entries.append(Snapshot.Entry(kind: PointStatuses.Kind.verify.rawValue, name: "\(backupPoint)/\(collectPoint)",
+                                          frequency: frequency.description, status: status))
+        }
+        return Snapshot(written: date, entries: entries)
+    }
+
     /// `graceAlways`: how old the last success of an `always` point may be before it counts as overdue.
     public static func check(_ pipeline: CompiledPipeline, state: StateDirectory, now: Date, graceAlways: TimeInterval = 26 * 3600,
                              calendar: Calendar = .current) -> Report {
         guard let journal = state.readOnlyJournal() else {
+            // A journal this user may not reach is not a journal that does not exist.
+            var info = stat()
+            let denied = stat(state.journalPath, &info) != 0 ? errno == EACCES : access(state.journalPath, R_OK) != 0
+            let why = denied
+                ? "cannot read the journal \(state.journalPath) (\(FileIO.lastError)); a monitoring user reads the status file "
+                    + "that `apply --status-file FILE --status-group GROUP` writes: `check --status-file FILE`"
+                : "never ran (no journal in \(state.url.path))"
             let points = (pipeline.collectPoints + pipeline.backupPoints).map {
-                PointReport(name: $0.name, status: .critical, message: "never ran (no journal in \(state.url.path))", age: nil)
+                PointReport(name: $0.name, status: .critical, message: why, age: nil)
             }
             return Report(status: points.isEmpty ? .unknown : .critical, points: points)
         }
+        return evaluate(snapshot(pipeline, PointStatuses(journal), at: now), now: now, graceAlways: graceAlways, calendar: calendar)
+    }
+
+    /// `check --status-file FILE`: the same judgement from the file `apply --status-file` wrote, without the
+    /// configuration or the journal.
+    public static func check(statusFile: String, now: Date, calendar: Calendar = .current) throws -> Report {
+        guard let data = FileManager.default.contents(atPath: statusFile) else {
+            throw StageFailure("cannot read the status file \(statusFile) (\(FileIO.lastError)); `apply --status-file \(statusFile)` writes it")
+        }
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .iso8601
+        guard let snapshot = try? decoder.decode(Snapshot.self, from: data) else {
+            throw StageFailure("\(statusFile) is not a polyarchiv status file")
+        }
+        return evaluate(snapshot, now: now, graceAlways: 26 * 3600, calendar: calendar)
+    }
+
+    /// Writes the status file: atomically, mode 0640, in `group` when given (the monitoring user's).
+    public static func writeStatusFile(_ path: String, group: String?, pipeline: CompiledPipeline, journal: Journal, date: Date) throws {
+        let encoder = JSONEncoder()
+        encoder.dateEncodingStrategy = .iso8601
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        let data = try encoder.encode(snapshot(pipeline, PointStatuses(journal), at: date))
+        var gid: gid_t?
+        if let group {
+            guard let entry = getgrnam(group) else { throw StageFailure("cannot write the status file: there is no group `\(group)`") }
+            gid = entry.pointee.gr_gid
+        }
+        do {
+            try AtomicFile.write(path) { sink in try data.withUnsafeBytes { try sink($0) } }
+        } catch let failure as StageFailure {
+            throw StageFailure("cannot write the status file: \(failure.message)")
+        }
+        chmod(path, 0o640)
+        if let gid, chown(path, uid_t.max, gid) != 0 {
+            throw StageFailure("cannot give the status file \(path) to group \(group!): \(FileIO.lastError)")
+        }
+    }
+
+    static func evaluate(_ snapshot: Snapshot, now: Date, graceAlways: TimeInterval, calendar: Calendar) -> Report {
         var reports: [PointReport] = []
-        let statuses = PointStatuses(journal)
-        let points = pipeline.collectPoints.map { (PointStatuses.Kind.collectPoint, $0) } + pipeline.backupPoints.map { (.backupPoint, $0) }
-        for (kind, point) in points {
-            guard let status = statuses.status(kind, point.name), status.lastSuccess != nil || status.lastFailure != nil else {
-                let interrupted = statuses.status(kind, point.name)?.lastInterrupted
-                reports.append(PointReport(name: point.name, status: .critical,
+        for entry in snapshot.entries {
+            let frequency = (try? Frequency.parse(entry.frequency)) ?? .always
+            if entry.kind == PointStatuses.Kind.verify.rawValue {
+                if let report = verification(entry, frequency, now: now, calendar: calendar) { reports.append(report) }
+                continue
+            }
+            guard let status = entry.status, status.lastSuccess != nil || status.lastFailure != nil else {
+                let interrupted = entry.status?.lastInterrupted
+                reports.append(PointReport(name: entry.name, status: .critical,
                                            message: interrupted.map { "never finished: its only run, at \(RunDecisions.format($0)), was interrupted" }
                                                ?? "never ran", age: nil))
                 continue
             }
             let age = status.lastSuccess.map { now.timeIntervalSince($0) }
             if let failure = status.lastFailure, failure >= (status.lastSuccess ?? .distantPast) {
-                reports.append(PointReport(name: point.name, status: .critical,
+                reports.append(PointReport(name: entry.name, status: .critical,
                                            message: "last run failed: \(status.lastError ?? "see the journal")", age: age))
                 continue
             }
             guard let success = status.lastSuccess else {
-                reports.append(PointReport(name: point.name, status: .critical, message: "never succeeded", age: nil))
+                reports.append(PointReport(name: entry.name, status: .critical, message: "never succeeded", age: nil))
                 continue
             }
             let overdue: Bool
-            if point.frequency == .always {
+            if frequency == .always {
                 overdue = now.timeIntervalSince(success) > graceAlways
-            } else if let next = point.frequency.nextDue(lastSuccess: success, now: success, calendar: calendar)
-                        ?? calendarNext(point.frequency, success, calendar) {
+            } else if let next = frequency.nextDue(lastSuccess: success, now: success, calendar: calendar)
+                        ?? calendarNext(frequency, success, calendar) {
                 overdue = now.timeIntervalSince(next) > 3600
             } else {
                 overdue = false
             }
-            reports.append(PointReport(name: point.name, status: overdue ? .warning : .ok,
+            reports.append(PointReport(name: entry.name, status: overdue ? .warning : .ok,
                                        message: overdue ? "overdue: last success \(RunDecisions.format(success))"
                                                         : "last success \(RunDecisions.format(success))", age: age))
         }
-        reports += verifications(pipeline, statuses, now: now, calendar: calendar)
         return Report(status: reports.map(\.status).max() ?? .unknown, points: reports)
     }
 
     /// `BP/CP verify`: critical when the newest backup failed its last verification, a warning when a
-    /// verification is overdue; nothing before the first one (a new backup point).
-    static func verifications(_ pipeline: CompiledPipeline, _ statuses: PointStatuses, now: Date, calendar: Calendar) -> [PointReport] {
-        var reports: [PointReport] = []
-        for (backupPoint, collectPoint) in pipeline.associations {
-            guard let frequency = pipeline.point(named: backupPoint)?.verifyFrequency,
-                  let status = statuses.status(.verify, "\(backupPoint)/\(collectPoint)") else { continue }
-            let name = "\(backupPoint)/\(collectPoint) verify"
-            let age = status.lastSuccess.map { now.timeIntervalSince($0) }
-            if let failure = status.lastFailure, failure >= (status.lastSuccess ?? .distantPast) {
-                reports.append(PointReport(name: name, status: .critical,
-                                           message: "the stored backup failed its verification: \(status.lastError ?? "see the journal")", age: age))
-            } else if let success = status.lastSuccess {
-                let next = frequency.nextDue(lastSuccess: success, now: success, calendar: calendar) ?? calendarNext(frequency, success, calendar)
-                let overdue = next.map { now.timeIntervalSince($0) > 86_400 } ?? false
-                reports.append(PointReport(name: name, status: overdue ? .warning : .ok,
-                                           message: (overdue ? "verification overdue: last verified " : "verified ") + RunDecisions.format(success),
-                                           age: age))
-            }
+    /// verification is more than a day overdue.
+    static func verification(_ entry: Snapshot.Entry, _ frequency: Frequency, now: Date, calendar: Calendar) -> PointReport? {
+        guard let status = entry.status else { return nil }
+        let name = "\(entry.name) verify"
+        let age = status.lastSuccess.map { now.timeIntervalSince($0) }
+        if let failure = status.lastFailure, failure >= (status.lastSuccess ?? .distantPast) {
+            return PointReport(name: name, status: .critical,
+                               message: "the stored backup failed its verification: \(status.lastError ?? "see the journal")", age: age)
         }
-        return reports
+        guard let success = status.lastSuccess else { return nil }
+        let next = frequency.nextDue(lastSuccess: success, now: success, calendar: calendar) ?? calendarNext(frequency, success, calendar)
+        let overdue = next.map { now.timeIntervalSince($0) > 86_400 } ?? false
+        return PointReport(name: name, status: overdue ? .warning : .ok,
+                           message: (overdue ? "verification overdue: last verified " : "verified ") + RunDecisions.format(success), age: age)
     }
 
     /// `check --from-backup-points`: freshness judged from what the backup points hold (their metadata
