@@ -36,11 +36,15 @@ public protocol SourceEngine: Engine, StageWork {
     var putBackOrder: Int { get }
     /// Puts restored data back where it came from; returns one line saying what was done.
     func putBack(_ data: String, _ request: PutBackRequest, _ context: RestoreContext) throws -> String
+    /// `validate --check-access`: whether the source can be read (the server answers, the credentials are
+    /// accepted, the path is readable), without dumping or writing anything; one line saying what was tried.
+    func checkAccess(_ context: RestoreContext) throws -> String
 }
 
 extension SourceEngine {
     public var resourceKeys: [String] { [] }
     public var putBackOrder: Int { 50 }
+    public func checkAccess(_ context: RestoreContext) throws -> String { "not checked: it runs only as part of a backup" }
 }
 
 /// A collect point: gathers its sources' data (after its filters) in one place. The engine value is its
@@ -111,6 +115,8 @@ public protocol BackupPointEngine: Engine {
     /// archive is checked against its recorded SHA-256 on the way); engines add their own checks (git fsck,
     /// restic check). What it fetched, if anything, is then opened and its hashes index checked.
     func verify(_ backup: CatalogEntry, into directory: String, _ context: RestoreContext) throws -> Verification
+    /// `validate --check-access`: the backup point reached and read (its listing), nothing written.
+    func checkAccess(_ context: RestoreContext) throws -> String
 }
 
 /// What a backup point's own verification did.
@@ -127,6 +133,11 @@ public struct Verification: Sendable {
 }
 
 extension BackupPointEngine {
+    public func checkAccess(_ context: RestoreContext) throws -> String {
+        let catalog = try catalog(context)
+        return "reached \(catalog.place): \(catalog.entries.count) backup(s) listed"
+    }
+
     public func verify(_ backup: CatalogEntry, into directory: String, _ context: RestoreContext) throws -> Verification {
         let fetched = try fetch(backup, into: directory, context)
         let checked = backup.digest.map { "downloaded; its SHA-256 matches the recorded \($0.short)…" } ?? "fetched whole"

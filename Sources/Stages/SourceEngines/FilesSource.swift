@@ -44,6 +44,12 @@ struct FilesSource: SourceEngine {
         }
     }
 
+    func checkAccess(_ context: RestoreContext) throws -> String {
+        guard let directory = opendir(root) else { throw StageFailure("cannot read \(root): \(FileIO.lastError)") }
+        closedir(directory)
+        return "\(root) can be read"
+    }
+
     /// Back at its own path (`--in-place`: what is there is renamed aside, never deleted) or at `--into`.
     func putBack(_ data: String, _ request: PutBackRequest, _ context: RestoreContext) throws -> String {
         guard request.inPlace || request.into != nil else {

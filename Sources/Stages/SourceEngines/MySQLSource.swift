@@ -60,6 +60,16 @@ struct MySQLSource: SourceEngine {
         }
     }
 
+    /// `SELECT 1` through the client, with the dump's option file.
+    func checkAccess(_ context: RestoreContext) throws -> String {
+        let client = try connection.client()
+        _ = try connection.withOptionFile(context.secrets) { optionFile in
+            try client.output([optionFile, "-N", "-B", "-e", "SELECT 1"] + (database.map { [$0] } ?? []), sudoUser: connection.sudoUser,
+                              cancellation: context.cancellation)
+        }
+        return "connected" + (database.map { " to database \($0)" } ?? " to the server")
+    }
+
     func putBack(_ data: String, _ request: PutBackRequest, _ context: RestoreContext) throws -> String {
         let client = try connection.client()
         let cancellation = context.cancellation

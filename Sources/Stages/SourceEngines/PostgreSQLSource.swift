@@ -71,6 +71,17 @@ struct PostgreSQLSource: SourceEngine {
         String(context.fingerprinter.fingerprint("postgresql restrict key " + context.node.id.description).prefix(40))
     }
 
+    /// `SELECT 1` in the database (or `postgres` for a whole-cluster dump), as the dump would connect.
+    func checkAccess(_ context: RestoreContext) throws -> String {
+        let psql = try connection.tool("psql")
+        let target = database ?? "postgres"
+        _ = try connection.withEnvironment(context.secrets) { environment in
+            try psql.output(connection.options + ["--no-psqlrc", "-At", "-d", target, "-c", "SELECT 1"], environment: environment,
+                            sudoUser: connection.sudoUser, cancellation: context.cancellation)
+        }
+        return "connected to database \(target)"
+    }
+
     func putBack(_ data: String, _ request: PutBackRequest, _ context: RestoreContext) throws -> String {
         let psql = try connection.tool("psql")
         let cancellation = context.cancellation

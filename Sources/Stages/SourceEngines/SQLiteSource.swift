@@ -45,6 +45,13 @@ struct SQLiteSource: SourceEngine {
         }
     }
 
+    func checkAccess(_ context: RestoreContext) throws -> String {
+        let descriptor = open(path, O_RDONLY)
+        guard descriptor >= 0 else { throw StageFailure("cannot read \(path): \(FileIO.lastError)") }
+        close(descriptor)
+        return "\(path) can be read"
+    }
+
     func putBack(_ data: String, _ request: PutBackRequest, _ context: RestoreContext) throws -> String {
         guard let target = request.into ?? (request.inPlace ? path : nil) else {
             throw StageFailure("give the file to restore the SQLite database to with --into PATH (or --in-place for \(path))")
