@@ -40,6 +40,9 @@ public enum Placement: Hashable, Sendable, CustomStringConvertible {
     /// No data and no condition: the second stage runs after the first ended, however it ended (a hook that
     /// only notifies, before its scope; a hook after the stages it reports on).
     case after
+    /// The collect point's tree beside what a stage ships (an archive): not its data, but the listing it
+    /// uploads beside the backup (`ls`, `find` and `diff` read it without downloading the archive).
+    case listing
 
     public var description: String {
         switch self {
@@ -47,13 +50,14 @@ public enum Placement: Hashable, Sendable, CustomStringConvertible {
         case .path(let path): return path
         case .order: return "order"
         case .after: return "after"
+        case .listing: return "listing"
         }
     }
 
     /// Whether artifacts flow along the edge.
     public var carriesData: Bool {
         switch self {
-        case .root, .path: return true
+        case .root, .path, .listing: return true
         case .order, .after: return false
         }
     }

@@ -117,7 +117,11 @@ public struct StageContext: Sendable {
     }
 
     /// The artifacts of every data input (ordering edges carry none).
-    public var artifacts: [Artifact] { inputs.filter { $0.edge.placement.carriesData }.flatMap(\.artifacts) }
+    public var artifacts: [Artifact] {
+        inputs.filter { $0.edge.placement.carriesData && $0.edge.placement != .listing }.flatMap(\.artifacts)
+    }
+    /// What `.listing` edges bring: the tree of what the stage ships.
+    public var listing: [Artifact] { inputs.filter { $0.edge.placement == .listing }.flatMap(\.artifacts) }
 }
 
 /// A stage failure with what the user needs: the message, and the tool's stderr when there is one.

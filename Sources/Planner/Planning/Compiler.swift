@@ -287,6 +287,10 @@ public struct Compiler {
                       resourceKeys: shape.upload.resourceKeys, summary: shape.upload.summary),
             role: .upload(backupPoint: point.name, collectPoint: cp.name), at: point.location)
         connect(current, uploadID, .root)
+        // An archive's listing goes beside it, unless a filter hides what it ships (its names stay encrypted too).
+        if shape.archive != nil && !filters.contains(where: { $0.engine.hidesItsInput }) {
+            connect(.collect(cp.name), uploadID, .listing, label: "listing")
+        }
         var last = uploadID
         if let prune = shape.prune {
             let pruneID = StageID.prune(point.name, cp.name)

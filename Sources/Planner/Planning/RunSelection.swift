@@ -35,7 +35,7 @@ public struct RunSelection: Sendable {
 }
 
 /// Decides, before a run, which nodes run and which are skipped (frequency, --only-*, --skip-*).
-enum RunDecisions {
+public enum RunDecisions {
     static func compute(_ pipeline: CompiledPipeline, journal: Journal?, selection: RunSelection, now: Date,
                         calendar: Calendar = .current) -> [StageID: Preset] {
         var decisions: [StageID: Preset] = [:]
@@ -122,7 +122,8 @@ enum RunDecisions {
         return decisions
     }
 
-    static func format(_ date: Date) -> String {
+    /// `2026-12-01 02:30`, in local time: how plans, checks and listings show a moment.
+    public static func format(_ date: Date) -> String {
         let formatter = DateFormatter()
         formatter.dateFormat = "yyyy-MM-dd HH:mm"
         return formatter.string(from: date)

@@ -89,6 +89,19 @@ struct ArchiveBackupPoint: BackupPointEngine {
         return Catalog(place: Redaction.maskingURLSecrets(url), entries: document?.backups.map(\.entry) ?? [])
     }
 
+    /// The manifest uploaded beside the archive, checked against the SHA-256 the document records.
+    func storedTree(_ backup: CatalogEntry, _ context: RestoreContext) throws -> Tree? {
+        guard let manifest = backup.manifest else { return nil }
+        let file = context.scratch + "/manifest-\(UUID().uuidString)"
+        defer { unlink(file) }
+        let digest = try BackupDownload.fetch(manifest.location, options: try transport.options(context.secrets), to: file,
+                                              cancellation: context.cancellation)
+        guard digest == manifest.digest, let data = FileManager.default.contents(atPath: file) else {
+            throw StageFailure("the listing \(Redaction.maskingURLSecrets(manifest.location)) does not match its recorded SHA-256: it is damaged")
+        }
+        return try Tree.decode(data)
+    }
+
     /// Downloaded into `directory` and checked against the recorded SHA-256.
     func fetch(_ backup: CatalogEntry, into directory: String, _ context: RestoreContext) throws -> Fetched {
         let file = directory + "/" + RemotePath.name(of: backup.location)
@@ -123,10 +136,22 @@ struct ArchiveUpload: StageWork {
             try Transports.make(url, options: options).upload(context.store.path(of: blob.digest), to: url, identity: blob.digest.hex,
                                                               cancellation: context.cancellation)
             context.progress(blob.size)
-            try recorder.record(url, digest: blob.digest, size: blob.size, options: options, context: context)
+            // The collect point's tree beside it, so it can be listed and searched without the archive.
+            var manifest: (String, Digest)?
+            if let tree = context.listing.first(where: { $0.kind == .tree }) {
+                let location = Self.manifestLocation(of: url)
+                try context.store.ensureVerified(tree.digest)
+                try Transports.make(location, options: options).upload(context.store.path(of: tree.digest), to: location,
+                                                                       identity: tree.digest.hex, cancellation: context.cancellation)
+                manifest = (location, tree.digest)
+            }
+            try recorder.record(url, digest: blob.digest, size: blob.size, options: options, context: context, manifest: manifest)
             return [Artifact(kind: .remote, digest: blob.digest, size: blob.size, location: url)]
         }
     }
+
+    /// Where a backup's tree manifest goes: beside it, named after it.
+    static func manifestLocation(of location: String) -> String { location + ".polyarchiv-tree" }
 
     /// The location still holds this archive: the newest backup recorded there is this one, with its size.
     func presence(of outputs: [Artifact], _ context: PresenceContext) -> Presence {

@@ -12,17 +12,28 @@ public struct BackupMetadata: Codable, Sendable {
         public let host: String
         /// The variables of the run ({name}, {Y}, user variables…), so a backup can be found by them.
         public var variables: [String: String]? = nil
+        /// The backup's tree manifest beside it (`ls`, `find`, `diff` read it instead of the archive), and its
+        /// SHA-256; none for an encrypted backup (its names are not left in clear).
+        public var manifest: String? = nil
+        public var manifestDigest: Digest? = nil
 
-        public init(location: String, digest: Digest, size: Int64, created: Date, host: String, variables: [String: String]? = nil) {
+        public init(location: String, digest: Digest, size: Int64, created: Date, host: String, variables: [String: String]? = nil,
+                    manifest: String? = nil, manifestDigest: Digest? = nil) {
             self.location = location
             self.digest = digest
             self.size = size
             self.created = created
             self.host = host
             self.variables = variables
+            self.manifest = manifest
+            self.manifestDigest = manifestDigest
         }
 
-        var entry: CatalogEntry { CatalogEntry(location: location, digest: digest, size: size, created: created, host: host) }
+        var entry: CatalogEntry {
+            var entry = CatalogEntry(location: location, digest: digest, size: size, created: created, host: host)
+            if let manifest, let manifestDigest { entry.manifest = (manifest, manifestDigest) }
+            return entry
+        }
     }
 
     public var format = "polyarchiv-metadata 1"
@@ -245,14 +256,15 @@ struct BackupRecorder: Sendable {
         }
     }
 
-    func record(_ location: String, digest: Digest, size: Int64, options: TransportOptions, context: StageContext) throws {
+    func record(_ location: String, digest: Digest, size: Int64, options: TransportOptions, context: StageContext,
+                manifest: (location: String, digest: Digest)? = nil) throws {
         let records = BackupRecords(context.journal)
         let known = records.listed(backupPoint: backupPoint, collectPoint: collectPoint)
         try records.record(backupPoint: backupPoint, collectPoint: collectPoint, location: location, digest: digest, size: size,
                            at: context.date, listed: metadataURL == nil)
         if let metadataURL {
             let backup = BackupMetadata.Backup(location: location, digest: digest, size: size, created: context.date, host: host,
-                                               variables: variables)
+                                               variables: variables, manifest: manifest?.location, manifestDigest: manifest?.digest)
             try BackupMetadata.record(backup, at: metadataURL, existing: try document(options: options, cancellation: context.cancellation),
                                       backupPoint: backupPoint, collectPoint: collectPoint, known: known, options: options,
                                       cancellation: context.cancellation)

@@ -69,6 +69,37 @@ struct ResticBackupPoint: BackupPointEngine {
         return candidate.hasPrefix(scratch + "/") && FileManager.default.fileExists(atPath: candidate) ? candidate : scratch
     }
 
+    /// `restic ls --json`: the snapshot's tree from restic's metadata, without reading its data.
+    func storedTree(_ backup: CatalogEntry, _ context: RestoreContext) throws -> Tree? {
+        let id = String(backup.location.dropFirst("restic:".count))
+        let output = try work.restic.withEnvironment(context.secrets) { environment in
+            try work.restic.run(["ls", "--json", id], environment, cancellation: context.cancellation)
+        }
+        struct Node: Decodable {
+            let type: String
+            let path: String
+            let size: Int64?
+            let mode: UInt32?
+            let mtime: Date?
+            let struct_type: String?
+        }
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .custom { decoder in
+            let text = try decoder.singleValueContainer().decode(String.self)
+            return Restic.parseTime(text) ?? Date(timeIntervalSince1970: 0)
+        }
+        var entries: [Tree.Entry] = []
+        for line in output.split(separator: "\n") {
+            guard let node = try? decoder.decode(Node.self, from: Data(line.utf8)), node.struct_type == "node" else { continue }
+            let path = node.path.split(separator: "/").joined(separator: "/")
+            guard !path.isEmpty else { continue }
+            let kind: Tree.Entry.Kind = node.type == "dir" ? .directory : (node.type == "symlink" ? .symlink : .file)
+            entries.append(Tree.Entry(kind: kind, path: path, mode: (node.mode ?? 0o644) & 0o7777, size: kind == .file ? node.size ?? 0 : 0,
+                                      mtime: Int64((node.mtime?.timeIntervalSince1970 ?? 0) * 1_000_000_000)))
+        }
+        return Tree(entries: entries)
+    }
+
     /// restic checks its own repository: its structure, and a part of the data read back and hashed.
     func verify(_ backup: CatalogEntry, into directory: String, _ context: RestoreContext) throws -> Verification {
         try work.restic.withEnvironment(context.secrets) { environment in
@@ -228,14 +259,19 @@ struct Restic: Sendable {
         let decoder = JSONDecoder()
         decoder.dateDecodingStrategy = .custom { decoder in
             let text = try decoder.singleValueContainer().decode(String.self)
-            let formatter = ISO8601DateFormatter()
-            formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-            if let date = formatter.date(from: text) { return date }
-            formatter.formatOptions = [.withInternetDateTime]
-            guard let date = formatter.date(from: text) else { throw StageFailure("restic printed an odd time \(text)") }
+            guard let date = Self.parseTime(text) else { throw StageFailure("restic printed an odd time \(text)") }
             return date
         }
         return try decoder.decode([Snapshot].self, from: Data(json.utf8))
+    }
+
+    /// restic's RFC 3339 times, with or without fractional seconds.
+    static func parseTime(_ text: String) -> Date? {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        if let date = formatter.date(from: text) { return date }
+        formatter.formatOptions = [.withInternetDateTime]
+        return formatter.date(from: text)
     }
 
     /// `--keep-*` flags for forget, from `keep:` (restic writes months as `m` in durations).

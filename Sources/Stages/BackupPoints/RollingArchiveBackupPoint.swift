@@ -32,6 +32,8 @@ struct RollingArchiveBackupPoint: BackupPointEngine {
 
     func catalog(_ context: RestoreContext) throws -> Catalog { try archive.catalog(context) }
 
+    func storedTree(_ backup: CatalogEntry, _ context: RestoreContext) throws -> Tree? { try archive.storedTree(backup, context) }
+
     func fetch(_ backup: CatalogEntry, into directory: String, _ context: RestoreContext) throws -> Fetched {
         try archive.fetch(backup, into: directory, context)
     }
@@ -78,6 +80,11 @@ struct ArchivePrune: StageWork {
             for backup in removed {
                 do {
                     try Transports.make(backup.location, options: options).delete(backup.location, cancellation: context.cancellation)
+                    // Its manifest goes with it, only where this engine puts it (the document does not choose).
+                    let manifest = ArchiveUpload.manifestLocation(of: backup.location)
+                    if backup.manifest == manifest {
+                        try Transports.make(manifest, options: options).delete(manifest, cancellation: context.cancellation)
+                    }
                 } catch {
                     failures.append("\(Redaction.maskingURLSecrets(backup.location)): \(error)")
                 }

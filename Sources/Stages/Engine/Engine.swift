@@ -117,6 +117,9 @@ public protocol BackupPointEngine: Engine {
     func verify(_ backup: CatalogEntry, into directory: String, _ context: RestoreContext) throws -> Verification
     /// `validate --check-access`: the backup point reached and read (its listing), nothing written.
     func checkAccess(_ context: RestoreContext) throws -> String
+    /// `ls`, `find`, `diff`: the backup's tree without fetching the backup (a manifest beside an archive,
+    /// restic's own listing); nil when the backup must be fetched and opened to be listed.
+    func storedTree(_ backup: CatalogEntry, _ context: RestoreContext) throws -> Tree?
 }
 
 /// What a backup point's own verification did.
@@ -133,6 +136,8 @@ public struct Verification: Sendable {
 }
 
 extension BackupPointEngine {
+    public func storedTree(_ backup: CatalogEntry, _ context: RestoreContext) throws -> Tree? { nil }
+
     public func checkAccess(_ context: RestoreContext) throws -> String {
         let catalog = try catalog(context)
         return "reached \(catalog.place): \(catalog.entries.count) backup(s) listed"

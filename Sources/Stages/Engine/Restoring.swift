@@ -94,6 +94,12 @@ public struct CatalogEntry: Sendable, Equatable {
     public let created: Date
     /// The host that made it.
     public let host: String?
+    /// Its tree manifest where one was uploaded beside it, with its SHA-256.
+    public var manifest: (location: String, digest: Digest)?
+
+    public static func == (lhs: CatalogEntry, rhs: CatalogEntry) -> Bool {
+        lhs.location == rhs.location && lhs.digest == rhs.digest && lhs.size == rhs.size && lhs.created == rhs.created && lhs.host == rhs.host
+    }
 
     public init(location: String, digest: Digest?, size: Int64?, created: Date, host: String?) {
         self.location = location

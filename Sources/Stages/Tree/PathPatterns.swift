@@ -4,7 +4,7 @@ import Foundation
 /// gitignore-style patterns: `*.tmp` matches a name at any depth, `cache/` only directories,
 /// `/build` or `a/b` are anchored at the root, `**` crosses directories, `[…]` and `?` as in globs.
 /// `@FILE` reads patterns from a file (one per line, `#` comments).
-struct PathPatterns: Sendable {
+public struct PathPatterns: Sendable {
     private struct Pattern: Sendable {
         let regex: NSRegularExpression
         let directoryOnly: Bool
@@ -13,9 +13,9 @@ struct PathPatterns: Sendable {
 
     private let patterns: [Pattern]
 
-    var isEmpty: Bool { patterns.isEmpty }
+    public var isEmpty: Bool { patterns.isEmpty }
 
-    init(_ specs: [String]) throws {
+    public init(_ specs: [String]) throws {
         var lines: [String] = []
         for spec in specs {
             if spec.hasPrefix("@") {
@@ -80,7 +80,7 @@ struct PathPatterns: Sendable {
     }
 
     /// Whether `path` (relative, `/`-separated) matches any pattern.
-    func matches(_ path: String, isDirectory: Bool) -> Bool {
+    public func matches(_ path: String, isDirectory: Bool) -> Bool {
         let name = path.split(separator: "/").last.map(String.init) ?? path
         for pattern in patterns where !pattern.directoryOnly || isDirectory {
             let subject = pattern.anchored ? path : name

@@ -18,7 +18,7 @@ enum TreeAssembler {
             switch input.edge.placement {
             case .root: return places
             case .path(let destination): return places.map { $0.moved(under: destination) }
-            case .order, .after: return []
+            case .order, .after, .listing: return []
             }
         }
     }
@@ -35,7 +35,7 @@ enum TreeAssembler {
         for input in inputs {
             let destination: String
             switch input.edge.placement {
-            case .order, .after: continue
+            case .order, .after, .listing: continue
             case .root: destination = ""
             case .path(let path): destination = path
             }

@@ -51,42 +51,13 @@ public struct VerifyStage: StageWork {
             let verification = try engine.verify(newest, into: fetchedDirectory, restore)
             var checks = verification.lines
             if let fetched = verification.fetched {
-                checks += try open(fetched, in: scratch, restore)
+                let opened = try BackupOpener(archiveFilters: archiveFilters, treeFilters: treeFilters).open(fetched, in: scratch, restore)
+                checks += opened.lines.isEmpty ? ["opened whole (no hashes index to check it against)"] : opened.lines
             }
             let record = Record(backup: Redaction.maskingURLSecrets(newest.location), created: newest.created, checks: checks)
             try context.table(Self.namespace).encode(record, context.node.id.description)
             return []
         }
-    }
-
-    /// The fetched backup opened as a restore opens it, as far as this host can: its hashes index checked.
-    private func open(_ fetched: Fetched, in scratch: String, _ restore: RestoreContext) throws -> [String] {
-        let all = archiveFilters + treeFilters
-        if let locked = all.first(where: { !$0.canUndo(restore) }) {
-            return ["its content was not opened: \(type(of: locked).spec.name) needs an identity this host does not hold"]
-        }
-        var tree: String
-        switch fetched {
-        case .archive(let file):
-            var current = file
-            for (index, filter) in archiveFilters.enumerated().reversed() {
-                let output = scratch + "/unfiltered-\(index)"
-                try filter.undo(file: current, to: output, restore)
-                if current != file { unlink(current) }
-                current = output
-            }
-            tree = scratch + "/tree"
-            try FileManager.default.createDirectory(atPath: tree, withIntermediateDirectories: false, attributes: [.posixPermissions: 0o700])
-            _ = try TarReader.extract(current, into: tree, cancellation: restore.cancellation)
-        case .tree(let directory):
-            tree = directory
-        }
-        var lines: [String] = []
-        for filter in treeFilters.reversed() {
-            if let index = try filter.undo(directory: tree, restore) { lines.append("\(index) matches every file") }
-        }
-        if lines.isEmpty { lines.append("opened whole (no hashes index to check it against)") }
-        return lines
     }
 
     static func scratchDirectory() throws -> String {

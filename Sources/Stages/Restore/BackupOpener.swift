@@ -1,0 +1,81 @@
+import Foundation
+import Pipeline
+
+/// A fetched backup opened as a restore opens it, as far as this host can (`verify`, and `ls`/`find`/`diff`
+/// for backups without a stored listing): the backup point's filters undone on the archive, the archive
+/// extracted, the filters on the tree undone (a hashes index checked on the way).
+public struct BackupOpener: Sendable {
+    /// The backup point's filters when it ships an archive, in the order they ran.
+    public let archiveFilters: [any FilterEngine]
+    /// Filters undone on the tree, in the order a restore lists them (undone last to first).
+    public let treeFilters: [any FilterEngine]
+
+    public init(archiveFilters: [any FilterEngine], treeFilters: [any FilterEngine]) {
+        self.archiveFilters = archiveFilters
+        self.treeFilters = treeFilters
+    }
+
+    public struct Opened: Sendable {
+        /// The tree, in a directory; nil when a filter needs an identity this host does not hold.
+        public let directory: String?
+        /// What was checked (a hashes index), or why it could not be opened.
+        public let lines: [String]
+    }
+
+    public func open(_ fetched: Fetched, in scratch: String, _ context: RestoreContext) throws -> Opened {
+        if let locked = (archiveFilters + treeFilters).first(where: { !$0.canUndo(context) }) {
+            return Opened(directory: nil, lines: ["its content was not opened: \(type(of: locked).spec.name) needs an identity this host does not hold"])
+        }
+        let tree: String
+        switch fetched {
+        case .archive(let file):
+            var current = file
+            for (index, filter) in archiveFilters.enumerated().reversed() {
+                let output = scratch + "/unfiltered-\(index)"
+                try filter.undo(file: current, to: output, context)
+                if current != file { unlink(current) }
+                current = output
+            }
+            tree = scratch + "/tree"
+            try FileManager.default.createDirectory(atPath: tree, withIntermediateDirectories: false, attributes: [.posixPermissions: 0o700])
+            _ = try TarReader.extract(current, into: tree, cancellation: context.cancellation)
+        case .tree(let directory):
+            tree = directory
+        }
+        var lines: [String] = []
+        for filter in treeFilters.reversed() {
+            if let index = try filter.undo(directory: tree, context) { lines.append("\(index) matches every file") }
+        }
+        return Opened(directory: tree, lines: lines)
+    }
+}
+
+/// A directory walked into a tree for listing: kinds, paths, modes, sizes, mtimes and link targets
+/// (no content digests: nothing is read but the metadata).
+public enum TreeListing {
+    public static func walk(_ root: String) throws -> Tree {
+        var entries: [Tree.Entry] = []
+        func visit(_ directory: String, _ relative: String) throws {
+            for name in try FileManager.default.contentsOfDirectory(atPath: directory).sorted() {
+                let path = directory + "/" + name
+                let relativePath = relative.isEmpty ? name : relative + "/" + name
+                var info = stat()
+                guard lstat(path, &info) == 0 else { throw StageFailure("cannot read \(path): \(FileIO.lastError)") }
+                let mtime = Int64(info.st_mtim.tv_sec) * 1_000_000_000 + Int64(info.st_mtim.tv_nsec)
+                switch info.st_mode & S_IFMT {
+                case S_IFDIR:
+                    entries.append(Tree.Entry(kind: .directory, path: relativePath, mode: UInt32(info.st_mode & 0o7777), mtime: mtime))
+                    try visit(path, relativePath)
+                case S_IFLNK:
+                    let target = (try? FileManager.default.destinationOfSymbolicLink(atPath: path)) ?? ""
+                    entries.append(Tree.Entry(kind: .symlink, path: relativePath, mode: 0o777, mtime: mtime, target: target))
+                default:
+                    entries.append(Tree.Entry(kind: .file, path: relativePath, mode: UInt32(info.st_mode & 0o7777), size: Int64(info.st_size),
+                                              mtime: mtime))
+                }
+            }
+        }
+        try visit(root, "")
+        return Tree(entries: entries)
+    }
+}
