@@ -70,7 +70,8 @@ import TestSupport
             #expect(resumed.status == 0, "iteration \(iteration): \(resumed.stdout)\n\(resumed.stderr)")
             #expect(try Data(contentsOf: URL(fileURLWithPath: final)) == expected, "iteration \(iteration): backup differs")
             let backups = try FileManager.default.contentsOfDirectory(atPath: state + "/backups")
-            #expect(backups.sorted() == ["data.tar.zst", Sandbox.document("local", "data")], "iteration \(iteration): leftovers \(backups)")
+            #expect(backups.sorted() == ["data.tar.zst", "data.tar.zst.polyarchiv-tree", Sandbox.document("local", "data")],
+                    "iteration \(iteration): leftovers \(backups)")
             let metadata = try Data(contentsOf: URL(fileURLWithPath: state + "/backups/" + Sandbox.document("local", "data")))
             let document = try JSONSerialization.jsonObject(with: metadata) as? [String: Any]
             let listed = document?["backups"] as? [[String: Any]]

@@ -78,7 +78,8 @@ import TestSupport
         let first = try sandbox.apply()
         #expect(first.status == 0, "\(first.stdout)")
         let names = try list()
-        #expect(names == [Sandbox.document("offsite", "site"), "site.tar.zst"], "only final names on the server: \(names)")
+        #expect(names == [Sandbox.document("offsite", "site"), "site.tar.zst", "site.tar.zst.polyarchiv-tree"],
+                "only final names on the server: \(names)")
         let again = try sandbox.apply(["--force"])
         #expect(again.stdout.contains("cached     upload:offsite/site"), "\(again.stdout)")
         // A fresh machine: list and restore through the transport.
@@ -86,6 +87,9 @@ import TestSupport
         try FileManager.default.removeItem(atPath: sandbox.path("collect"))
         let listed = try CLI.run(["list", "-c", sandbox.config])
         #expect(listed.stdout.contains("site.tar.zst"), "\(listed.stdout)\(listed.stderr)")
+        // The listing beside the archive comes back through the transport too.
+        let ls = try CLI.run(["ls", "-c", sandbox.config, "www"])
+        #expect(ls.stdout.contains("www/random.bin") && ls.stdout.contains("12.0 MiB"), "\(ls.stdout)\(ls.stderr)")
         let restored = try CLI.run(["restore", "-c", sandbox.config, "--target", sandbox.path("restored")])
         #expect(restored.status == 0, "\(restored.stderr)")
         #expect(try Sandbox.shell("diff -r '\(sandbox.path("data"))' '\(sandbox.path("restored/site/www"))'").status == 0)
@@ -339,7 +343,7 @@ import TestSupport
         let resumed = try upload.sandbox.apply()
         #expect(resumed.status == 0, "\(resumed.stdout)")
         let final = try upload.list()
-        #expect(final == [Sandbox.document("offsite", "site"), "site.tar.zst"], "\(final)")
+        #expect(final == [Sandbox.document("offsite", "site"), "site.tar.zst", "site.tar.zst.polyarchiv-tree"], "\(final)")
         #expect(try upload.restoresTheSameBytes())
     }
 }

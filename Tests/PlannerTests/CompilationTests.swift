@@ -34,6 +34,7 @@ import TestSupport
             "dump:notes/documents -> filter:notes/hashes", "dump:notes/app-db -> filter:notes/hashes",
             "filter:notes/hashes -> collect:notes", "collect:notes -> archive:notes/tar.zst",
             "archive:notes/tar.zst -> upload:local-archives/notes", "upload:local-archives/notes -> verify:local-archives/notes",
+            "collect:notes -> upload:local-archives/notes",
         ])
         #expect(pipeline.node("upload:local-archives/notes")?.parameters.string("url")
                 == "file:///tmp/polyarchiv-demo/backups/notes/host1-2026-03-04.tar.zst")
