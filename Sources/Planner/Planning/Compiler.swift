@@ -252,8 +252,9 @@ public struct Compiler {
                 metadataURL = directory + "\(point.name)-\(cp.name).\(builtins.hostname).polyarchiv.json"
             }
         }
-        let pair = Pair(backupPoint: point.name, collectPoint: cp.name, collect: collect.engine, filters: filters.map(\.engine),
+        var pair = Pair(backupPoint: point.name, collectPoint: cp.name, collect: collect.engine, filters: filters.map(\.engine),
                         variables: scope.values, metadataURL: metadataURL, host: builtins.hostname)
+        pair.rowCountedPaths = collect.sources.filter { $0.engine.countsRows }.map { $0.destination }
         guard let engineType = Engines.backupPoint(point.engine.spec.name),
               let (engine, compiled) = engine(point.engine, scope: scope, context: context, { try engineType.init($0, pair: pair) })
         else { return nil }
@@ -287,8 +288,9 @@ public struct Compiler {
                       resourceKeys: shape.upload.resourceKeys, summary: shape.upload.summary),
             role: .upload(backupPoint: point.name, collectPoint: cp.name), at: point.location)
         connect(current, uploadID, .root)
-        // An archive's listing goes beside it, unless a filter hides what it ships (its names stay encrypted too).
-        if shape.archive != nil && !filters.contains(where: { $0.engine.hidesItsInput }) {
+        // An archive's upload sees the tree it holds: its listing goes beside it (unless a filter hides what it
+        // ships: the names stay encrypted too), and the row counts of its dumps go in the metadata document.
+        if shape.archive != nil {
             connect(.collect(cp.name), uploadID, .listing, label: "listing")
         }
         var last = uploadID
@@ -311,8 +313,13 @@ public struct Compiler {
             let verifyID = StageID.verify(point.name, cp.name)
             let onArchive = shape.archive != nil
             let own = filters.map { $0.engine }
+            var drills: [VerifyStage.Drill] = []
+            if case .bool(true)? = point.engine.parameter("verify_drill")?.value {
+                drills = collect.sources.filter { $0.engine.countsRows }
+                    .map { VerifyStage.Drill(source: $0.name, engine: $0.engine, destination: $0.destination) }
+            }
             let work = VerifyStage(engine: engine, host: builtins.hostname, archiveFilters: onArchive ? own : [],
-                                   treeFilters: (onArchive ? [] : own) + collect.filters.map { $0.engine })
+                                   treeFilters: (onArchive ? [] : own) + collect.filters.map { $0.engine }, drills: drills)
             add(StageNode(id: verifyID, engine: point.engine.spec.name, work: work,
                           resourceKeys: shape.upload.resourceKeys, summary: "verify the newest backup (\(frequency))"),
                 role: .verify(backupPoint: point.name, collectPoint: cp.name), at: point.location)

@@ -29,8 +29,11 @@ struct ArchiveBackupPoint: BackupPointEngine {
     }
     let recorder: BackupRecorder
     let resourceKeys: [String]
+    /// No filter encrypts what it ships: its listing may go beside it.
+    let listsInClear: Bool
 
     init(_ parameters: EngineParameters, pair: Pair) throws {
+        listsInClear = !pair.filters.contains { $0.hidesItsInput }
         var url = try parameters.required("url")
         // An encrypted archive's name ends with the encrypt filters' suffixes: written or added.
         let suffix = pair.filterSuffix
@@ -67,7 +70,7 @@ struct ArchiveBackupPoint: BackupPointEngine {
         var parameters = Parameters()
         parameters["url"] = .string(url)
         parameters["metadata_url"] = .string(metadataURL)
-        let upload = ArchiveUpload(url: url, transport: transport, recorder: recorder)
+        let upload = ArchiveUpload(url: url, transport: transport, recorder: recorder, listsInClear: listsInClear)
         return BackupShape(archive: ArchiveRequest(format: format, level: level),
                            upload: PlannedStage(work: upload, parameters: parameters, summary: "archive → \(Redaction.maskingURLSecrets(url))",
                                                 resourceKeys: resourceKeys),
@@ -123,6 +126,8 @@ struct ArchiveUpload: StageWork {
     let url: String
     let transport: TransportSettings
     let recorder: BackupRecorder
+    /// Whether the tree's manifest may go beside the archive (not when a filter encrypts what it ships).
+    let listsInClear: Bool
 
     func run(_ context: StageContext) async throws -> [Artifact] {
         guard let blob = context.artifacts.first(where: { $0.kind == .blob }) else {
@@ -138,14 +143,16 @@ struct ArchiveUpload: StageWork {
             context.progress(blob.size)
             // The collect point's tree beside it, so it can be listed and searched without the archive.
             var manifest: (String, Digest)?
-            if let tree = context.listing.first(where: { $0.kind == .tree }) {
+            let tree = context.listing.first(where: { $0.kind == .tree })
+            if let tree, listsInClear {
                 let location = Self.manifestLocation(of: url)
                 try context.store.ensureVerified(tree.digest)
                 try Transports.make(location, options: options).upload(context.store.path(of: tree.digest), to: location,
                                                                        identity: tree.digest.hex, cancellation: context.cancellation)
                 manifest = (location, tree.digest)
             }
-            try recorder.record(url, digest: blob.digest, size: blob.size, options: options, context: context, manifest: manifest)
+            try recorder.record(url, digest: blob.digest, size: blob.size, options: options, context: context, manifest: manifest,
+                                tree: try tree.map { try context.store.tree($0) })
             return [Artifact(kind: .remote, digest: blob.digest, size: blob.size, location: url)]
         }
     }

@@ -16,6 +16,9 @@ public struct BackupMetadata: Codable, Sendable {
         /// SHA-256; none for an encrypted backup (its names are not left in clear).
         public var manifest: String? = nil
         public var manifestDigest: Digest? = nil
+        /// Rows per table of each database dump it holds (by its path in the collect point), counted at dump
+        /// time: what the restore drill compares with.
+        public var rows: [String: [String: Int]]? = nil
 
         public init(location: String, digest: Digest, size: Int64, created: Date, host: String, variables: [String: String]? = nil,
                     manifest: String? = nil, manifestDigest: Digest? = nil) {
@@ -32,6 +35,7 @@ public struct BackupMetadata: Codable, Sendable {
         var entry: CatalogEntry {
             var entry = CatalogEntry(location: location, digest: digest, size: size, created: created, host: host)
             if let manifest, let manifestDigest { entry.manifest = (manifest, manifestDigest) }
+            entry.rows = rows
             return entry
         }
     }
@@ -223,6 +227,7 @@ struct BackupRecorder: Sendable {
     let metadataURL: String?
     let variables: [String: String]
     let host: String
+    let rowCountedPaths: [String]
 
     /// The document all hosts shared before each got its own (read for this host's entries until its own
     /// exists; never written).
@@ -235,6 +240,7 @@ struct BackupRecorder: Sendable {
         self.sharedMetadataURL = sharedMetadataURL
         variables = pair.variables
         host = pair.host
+        rowCountedPaths = pair.rowCountedPaths
     }
 
     /// This host's document, or, until it exists, this host's entries of the shared one; nil when neither is there.
@@ -247,6 +253,17 @@ struct BackupRecorder: Sendable {
         return shared.backups.isEmpty ? nil : shared
     }
 
+    /// The row counts of the dumps this backup holds, recorded when they were made.
+    func rows(in tree: Tree, _ journal: Journal) -> [String: [String: Int]]? {
+        var rows: [String: [String: Int]] = [:]
+        for path in rowCountedPaths {
+            let trimmed = path.hasSuffix("/") ? String(path.dropLast()) : path
+            guard let digest = tree.entries.first(where: { $0.path == trimmed })?.digest, let counts = DumpRows.load(digest, journal) else { continue }
+            rows[trimmed] = counts
+        }
+        return rows.isEmpty ? nil : rows
+    }
+
     /// Before an upload: the metadata document is still where this host recorded backups (see `missing`).
     func checkHistory(options: TransportOptions, context: StageContext) throws {
         guard let metadataURL else { return }
@@ -257,14 +274,15 @@ struct BackupRecorder: Sendable {
     }
 
     func record(_ location: String, digest: Digest, size: Int64, options: TransportOptions, context: StageContext,
-                manifest: (location: String, digest: Digest)? = nil) throws {
+                manifest: (location: String, digest: Digest)? = nil, tree: Tree? = nil) throws {
         let records = BackupRecords(context.journal)
         let known = records.listed(backupPoint: backupPoint, collectPoint: collectPoint)
         try records.record(backupPoint: backupPoint, collectPoint: collectPoint, location: location, digest: digest, size: size,
                            at: context.date, listed: metadataURL == nil)
         if let metadataURL {
-            let backup = BackupMetadata.Backup(location: location, digest: digest, size: size, created: context.date, host: host,
+            var backup = BackupMetadata.Backup(location: location, digest: digest, size: size, created: context.date, host: host,
                                                variables: variables, manifest: manifest?.location, manifestDigest: manifest?.digest)
+            backup.rows = tree.flatMap { rows(in: $0, context.journal) }
             try BackupMetadata.record(backup, at: metadataURL, existing: try document(options: options, cancellation: context.cancellation),
                                       backupPoint: backupPoint, collectPoint: collectPoint, known: known, options: options,
                                       cancellation: context.cancellation)

@@ -39,6 +39,8 @@ public enum CommonParameters {
         ParameterSpec("verify", .bool, default: "true",
                       "Check the newest backup where it is stored, at verify_frequency: downloaded against its SHA-256 and hashes index, git fsck of a clone, restic check --read-data-subset."),
         ParameterSpec("verify_frequency", .frequency, default: "weekly", "How often `verify` runs (as `frequency`)."),
+        ParameterSpec("verify_drill", .bool, default: "false",
+                      "Also restore each database dump of the newest backup into a scratch database on its server (dropped after) and compare its rows per table with those counted at dump time."),
         ParameterSpec("metadata_url", .url,
                       "Where the metadata document that lists the backups lives (default: beside the backups); a URL ending in / is a directory for it."),
     ]

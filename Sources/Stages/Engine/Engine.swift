@@ -39,9 +39,17 @@ public protocol SourceEngine: Engine, StageWork {
     /// `validate --check-access`: whether the source can be read (the server answers, the credentials are
     /// accepted, the path is readable), without dumping or writing anything; one line saying what was tried.
     func checkAccess(_ context: RestoreContext) throws -> String
+    /// Whether its dumps carry row counts per table (recorded at dump time, beside the backup).
+    var countsRows: Bool { get }
+    /// `verify_drill`: `data` (its dump, as restored from a backup) put into a scratch database on the same
+    /// server (or a scratch file), its rows counted per table, and the scratch database dropped; nil when
+    /// the engine has no drill (a whole-server dump, files).
+    func drill(_ data: String, _ context: RestoreContext) throws -> [String: Int]?
 }
 
 extension SourceEngine {
+    public var countsRows: Bool { false }
+    public func drill(_ data: String, _ context: RestoreContext) throws -> [String: Int]? { nil }
     public var resourceKeys: [String] { [] }
     public var putBackOrder: Int { 50 }
     public func checkAccess(_ context: RestoreContext) throws -> String { "not checked: it runs only as part of a backup" }

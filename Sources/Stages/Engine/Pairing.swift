@@ -15,6 +15,8 @@ public struct Pair: Sendable {
     public let metadataURL: String?
     /// This host's name: backups carry it, so many hosts can share a backup point.
     public let host: String
+    /// Where the dumps whose rows are counted lie in the collect point (recorded with each backup for the drill).
+    public var rowCountedPaths: [String] = []
 
     public init(backupPoint: String, collectPoint: String, collect: any CollectPointEngine, filters: [any FilterEngine],
                 variables: [String: String], metadataURL: String?, host: String) {

@@ -96,6 +96,8 @@ public struct CatalogEntry: Sendable, Equatable {
     public let host: String?
     /// Its tree manifest where one was uploaded beside it, with its SHA-256.
     public var manifest: (location: String, digest: Digest)?
+    /// Rows per table of its database dumps, by path, counted at dump time.
+    public var rows: [String: [String: Int]]?
 
     public static func == (lhs: CatalogEntry, rhs: CatalogEntry) -> Bool {
         lhs.location == rhs.location && lhs.digest == rhs.digest && lhs.size == rhs.size && lhs.created == rhs.created && lhs.host == rhs.host

@@ -43,6 +43,7 @@ struct MySQLSource: SourceEngine {
         try await context.blocking { [self] in
             let tool = try connection.dumpTool()
             let writer = try context.store.makeWriter()
+            var counter = InsertRowCounter()
             try connection.withOptionFile(context.secrets) { optionFile in
                 var arguments = [optionFile, "--single-transaction", "--routines", "--events", "--triggers", "--skip-dump-date",
                                  "--hex-blob"]
@@ -52,12 +53,40 @@ struct MySQLSource: SourceEngine {
                     arguments += Self.volatileTables.map { "--ignore-table=" + $0 } + ["--all-databases"]
                 }
                 try tool.run(arguments, sudoUser: connection.sudoUser, timeout: timeout, cancellation: context.cancellation) {
+                    counter.consume($0)
                     try writer.write($0)
                     context.progress(writer.count)
                 }
             }
-            return [try writer.finish()]
+            let dump = try writer.finish()
+            if countsRows { try DumpRows.save(counter.counts, of: dump, context) }
+            return [dump]
         }
+    }
+
+    /// Dumps of one database: their INSERT tuples are counted as they stream by.
+    var countsRows: Bool { database != nil }
+
+    /// Into `polyarchiv_drill_…` on the same server (created, then dropped whatever happened).
+    func drill(_ data: String, _ context: RestoreContext) throws -> [String: Int]? {
+        guard database != nil else { return nil }
+        let scratch = "polyarchiv_drill_" + UUID().uuidString.prefix(8).lowercased()
+        let client = try connection.client()
+        func query(_ sql: String) throws -> String {
+            try connection.withOptionFile(context.secrets) { optionFile in
+                try client.output([optionFile, "-N", "-B", "-e", sql], sudoUser: connection.sudoUser, cancellation: context.cancellation)
+            }
+        }
+        defer { _ = try? query("DROP DATABASE IF EXISTS `\(scratch)`") }
+        _ = try putBack(data, PutBackRequest(into: scratch, replace: false, inPlace: false, date: Date()), context)
+        let tables = try query("SELECT table_name FROM information_schema.tables WHERE table_schema = '\(scratch)' AND table_type = 'BASE TABLE' "
+                               + "ORDER BY 1").split(separator: "\n").map(String.init)
+        guard !tables.isEmpty else { return [:] }
+        let counts = try query(tables.map { "SELECT '\($0)', count(*) FROM `\(scratch)`.`\($0)`" }.joined(separator: " UNION ALL "))
+        return Dictionary(counts.split(separator: "\n").compactMap { line -> (String, Int)? in
+            let parts = line.split(separator: "\t")
+            return parts.count == 2 ? (String(parts[0]), Int(parts[1]) ?? -1) : nil
+        }, uniquingKeysWith: { first, _ in first })
     }
 
     /// `SELECT 1` through the client, with the dump's option file.

@@ -49,7 +49,12 @@ struct PostgreSQLSource: SourceEngine {
             }
             // Custom format: the creation time zeroed; plain SQL: a stable \restrict key.
             var eraser = PgDumpTimestampEraser(sink: store)
-            var rewriter = RestrictKeyRewriter(key: Self.restrictKey(context), sink: store)
+            var counter = CopyRowCounter()
+            let counted: (UnsafeRawBufferPointer) throws -> Void = { chunk in
+                counter.consume(chunk)
+                try store(chunk)
+            }
+            var rewriter = RestrictKeyRewriter(key: Self.restrictKey(context), sink: counted)
             let sink: (UnsafeRawBufferPointer) throws -> Void = { custom ? try eraser.write($0) : try rewriter.write($0) }
             try connection.withEnvironment(context.secrets) { environment in
                 if let database {
@@ -62,13 +67,43 @@ struct PostgreSQLSource: SourceEngine {
                 }
             }
             if custom { try eraser.finish() } else { try rewriter.finish() }
-            return [try writer.finish()]
+            let dump = try writer.finish()
+            if countsRows { try DumpRows.save(counter.counts, of: dump, context) }
+            return [dump]
         }
     }
 
     /// The stable, secret key of this stage's `\restrict` lines (alphanumeric, as psql wants it).
     static func restrictKey(_ context: StageContext) -> String {
         String(context.fingerprinter.fingerprint("postgresql restrict key " + context.node.id.description).prefix(40))
+    }
+
+    /// Plain dumps of one database: their COPY blocks are counted as they stream by.
+    var countsRows: Bool { database != nil && !custom }
+
+    /// Into `polyarchiv_drill_…` on the same server (created, then dropped whatever happened).
+    func drill(_ data: String, _ context: RestoreContext) throws -> [String: Int]? {
+        guard database != nil else { return nil }
+        let scratch = "polyarchiv_drill_" + UUID().uuidString.prefix(8).lowercased()
+        let psql = try connection.tool("psql")
+        func query(_ sql: String, _ target: String) throws -> String {
+            try connection.withEnvironment(context.secrets) { environment in
+                try psql.output(connection.options + ["--no-psqlrc", "-At", "-F", "\t", "-v", "ON_ERROR_STOP=1", "-d", target, "-f", "-"],
+                                environment: environment, sudoUser: connection.sudoUser, cancellation: context.cancellation,
+                                stdin: try ExternalTool.input(text: sql + "\n"))
+            }
+        }
+        defer { _ = try? query("DROP DATABASE IF EXISTS \(scratch)", "postgres") }
+        _ = try putBack(data, PutBackRequest(into: scratch, replace: false, inPlace: false, date: Date()), context)
+        let tables = try query("SELECT schemaname || '.' || tablename, quote_ident(schemaname) || '.' || quote_ident(tablename) FROM pg_tables "
+                               + "WHERE schemaname NOT IN ('pg_catalog', 'information_schema') ORDER BY 1", scratch)
+            .split(separator: "\n").map { $0.split(separator: "\t").map(String.init) }.filter { $0.count == 2 }
+        guard !tables.isEmpty else { return [:] }
+        let counts = try query(tables.map { "SELECT '\($0[0])', count(*) FROM \($0[1])" }.joined(separator: " UNION ALL "), scratch)
+        return Dictionary(counts.split(separator: "\n").compactMap { line -> (String, Int)? in
+            let parts = line.split(separator: "\t")
+            return parts.count == 2 ? (String(parts[0]), Int(parts[1]) ?? -1) : nil
+        }, uniquingKeysWith: { first, _ in first })
     }
 
     /// `SELECT 1` in the database (or `postgres` for a whole-cluster dump), as the dump would connect.

@@ -41,8 +41,51 @@ struct SQLiteSource: SourceEngine {
             } catch let error as DatabaseError {
                 throw StageFailure("cannot back up the SQLite database \(path): \(error.message ?? "\(error.resultCode)")")
             }
-            return [try context.store.adopt(temporary)]
+            // Counted in the copy, which nothing else writes: the counts are the snapshot's.
+            let counts = try Self.rowCounts(temporary)
+            let copy = try context.store.adopt(temporary)
+            try DumpRows.save(counts, of: copy, context)
+            return [copy]
         }
+    }
+
+    var countsRows: Bool { true }
+
+    /// Rows per table of a database file, opened read-only.
+    static func rowCounts(_ file: String) throws -> [String: Int] {
+        var configuration = Configuration()
+        configuration.readonly = true
+        do {
+            let database = try DatabaseQueue(path: file, configuration: configuration)
+            defer { try? database.close() }
+            return try database.read { db in
+                let tables = try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")
+                var counts: [String: Int] = [:]
+                for table in tables {
+                    counts[table] = try Int.fetchOne(db, sql: "SELECT count(*) FROM \"\(table.replacingOccurrences(of: "\"", with: "\"\""))\"") ?? 0
+                }
+                return counts
+            }
+        } catch let error as DatabaseError {
+            throw StageFailure("cannot read the SQLite database \(file): \(error.message ?? "\(error.resultCode)")")
+        }
+    }
+
+    /// The restored file is its own throw-away server: copied to a scratch file, checked with
+    /// `PRAGMA integrity_check`, its rows counted.
+    func drill(_ data: String, _ context: RestoreContext) throws -> [String: Int]? {
+        let scratch = context.scratch + "/drill-\(UUID().uuidString).sqlite3"
+        defer { unlink(scratch) }
+        _ = try putBack(data, PutBackRequest(into: scratch, replace: false, inPlace: false, date: Date()), context)
+        do {
+            let database = try DatabaseQueue(path: scratch)
+            let check = try database.read { try String.fetchOne($0, sql: "PRAGMA integrity_check") }
+            try database.close()
+            guard check == "ok" else { throw StageFailure("the restored SQLite database fails its integrity check: \(check ?? "?")") }
+        } catch let error as DatabaseError {
+            throw StageFailure("the restored SQLite database cannot be opened: \(error.message ?? "\(error.resultCode)")")
+        }
+        return try Self.rowCounts(scratch)
     }
 
     func checkAccess(_ context: RestoreContext) throws -> String {

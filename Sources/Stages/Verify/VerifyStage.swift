@@ -15,12 +15,29 @@ public struct VerifyStage: StageWork {
     let archiveFilters: [any FilterEngine]
     /// Filters undone on the tree, in the order a restore lists them (undone last to first).
     let treeFilters: [any FilterEngine]
+    /// `verify_drill`: the database sources whose dumps are restored into a scratch database.
+    let drills: [Drill]
 
-    public init(engine: any BackupPointEngine, host: String, archiveFilters: [any FilterEngine], treeFilters: [any FilterEngine]) {
+    public struct Drill: Sendable {
+        public let source: String
+        public let engine: any SourceEngine
+        /// Where its dump lies in the collect point.
+        public let destination: String
+
+        public init(source: String, engine: any SourceEngine, destination: String) {
+            self.source = source
+            self.engine = engine
+            self.destination = destination
+        }
+    }
+
+    public init(engine: any BackupPointEngine, host: String, archiveFilters: [any FilterEngine], treeFilters: [any FilterEngine],
+                drills: [Drill] = []) {
         self.engine = engine
         self.host = host
         self.archiveFilters = archiveFilters
         self.treeFilters = treeFilters
+        self.drills = drills
     }
 
     /// What the journal keeps of the last verification of a pair.
@@ -53,11 +70,38 @@ public struct VerifyStage: StageWork {
             if let fetched = verification.fetched {
                 let opened = try BackupOpener(archiveFilters: archiveFilters, treeFilters: treeFilters).open(fetched, in: scratch, restore)
                 checks += opened.lines.isEmpty ? ["opened whole (no hashes index to check it against)"] : opened.lines
+                if let directory = opened.directory { checks += try drill(directory, newest, restore) }
+            } else if !drills.isEmpty {
+                checks.append("no restore drill: this backup point is checked where it is stored, not fetched")
             }
             let record = Record(backup: Redaction.maskingURLSecrets(newest.location), created: newest.created, checks: checks)
             try context.table(Self.namespace).encode(record, context.node.id.description)
             return []
         }
+    }
+
+    /// Each database dump restored into a scratch database and its rows compared with the dump-time counts.
+    private func drill(_ tree: String, _ backup: CatalogEntry, _ context: RestoreContext) throws -> [String] {
+        var lines: [String] = []
+        for drill in drills {
+            let path = drill.destination.hasSuffix("/") ? String(drill.destination.dropLast()) : drill.destination
+            guard FileManager.default.fileExists(atPath: tree + "/" + path) else {
+                throw StageFailure("restore drill of \(drill.source): the backup holds no \(path)")
+            }
+            guard let restored = try drill.engine.drill(tree + "/" + path, context) else { continue }
+            guard let recorded = backup.rows?[path] else {
+                lines.append("restore drill of \(drill.source): restored into a scratch database, \(restored.count) table(s); "
+                             + "no row counts were recorded when it was dumped")
+                continue
+            }
+            for table in Set(recorded.keys).union(restored.keys).sorted() where recorded[table] != restored[table] {
+                throw StageFailure("restore drill of \(drill.source): table \(table) has \(restored[table].map(String.init) ?? "no") rows "
+                                   + "once restored, \(recorded[table].map(String.init) ?? "no") when it was dumped")
+            }
+            lines.append("restore drill of \(drill.source): restored into a scratch database, \(restored.count) table(s), "
+                         + "\(restored.values.reduce(0, +)) rows, as many as when it was dumped")
+        }
+        return lines
     }
 
     static func scratchDirectory() throws -> String {

@@ -1,0 +1,78 @@
+import Foundation
+import Testing
+import TestSupport
+
+/// `verify_drill`: each database dump of the newest backup restored into a scratch database on its own
+/// server (SQLite: a scratch file), rows counted per table and compared with the counts taken while it
+/// was dumped (recorded in the metadata document); the scratch databases are dropped; a mismatch is a
+/// failed verification.
+@Suite(.serialized) struct RestoreDrillTests {
+    func shell(_ command: String) throws -> String {
+        let result = try Sandbox.shell(command + " 2>&1")
+        #expect(result.status == 0, "\(command): \(result.output)")
+        return result.output
+    }
+
+    @Test func databaseDumpsAreRestoredIntoScratchDatabasesAndTheirRowsCounted() throws {
+        guard let postgres = try TestServer.start("postgresql.py") else { return }
+        defer { postgres.stop() }
+        guard let mariadb = try TestServer.start("mariadb.py") else { return }
+        defer { mariadb.stop() }
+        let pgPassword = try String(contentsOfFile: postgres.string("password_file"), encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        let psql = "PGPASSWORD='\(pgPassword)' psql -X -q -At -v ON_ERROR_STOP=1 -h 127.0.0.1 -p \(postgres.port) -U \(postgres.string("user"))"
+        let mysql = "mariadb --defaults-extra-file=\(mariadb.string("client_config")) -N -B"
+        let sandbox = try Sandbox()
+        _ = try shell("\(psql) -d postgres -c 'CREATE DATABASE shop'")
+        _ = try shell("\(psql) -d shop -c \"CREATE TABLE items(id int PRIMARY KEY, name text); CREATE TABLE empty(x int); "
+                      + "INSERT INTO items SELECT g, E'item\\\\n' || g FROM generate_series(1, 5000) g\"")
+        _ = try shell("\(mysql) -e \"CREATE DATABASE blog; USE blog; CREATE TABLE posts(id INT PRIMARY KEY, title VARCHAR(50)); "
+                      + "INSERT INTO posts SELECT seq, CONCAT('it''s (', seq, ')') FROM seq_1_to_3000\"")
+        _ = try shell("sqlite3 '\(sandbox.path("app.sqlite3"))' \"CREATE TABLE users(id INTEGER PRIMARY KEY, name TEXT); "
+                      + "INSERT INTO users(name) VALUES ('alice'), ('bob')\"")
+        let pg = "host: 127.0.0.1, port: \(postgres.port), user: \(postgres.string("user")), password_file: \(postgres.string("password_file"))"
+        let my = "host: 127.0.0.1, port: \(mariadb.port), user: \(mariadb.string("user")), password_file: \(mariadb.string("password_file"))"
+        try sandbox.configure("""
+            collect_points:
+              server:
+                engine: files
+                path: $ROOT/collect
+                sources:
+                  shop: {engine: postgresql, database: shop, \(pg)}
+                  blog: {engine: mysql, database: blog, \(my)}
+                  app: {engine: sqlite, path: $ROOT/app.sqlite3}
+            backup_points:
+              offsite: {engine: archive, url: "file://$ROOT/backups/{name}.tar.zst", verify_drill: true}
+            """)
+        let applied = try sandbox.apply()
+        #expect(applied.status == 0, "\(applied.stdout)\(applied.stderr)")
+        // The counts taken while the dumps streamed by are the databases' own.
+        let documentPath = sandbox.path("backups/" + Sandbox.document("offsite", "server"))
+        let document = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: documentPath))) as? [String: Any]
+        let rows = ((document?["backups"] as? [[String: Any]])?.last?["rows"]) as? [String: [String: Int]]
+        #expect(rows?["shop.sql"] == ["public.items": 5000, "public.empty": 0], "\(String(describing: rows))")
+        #expect(rows?["blog.sql"] == ["posts": 3000], "\(String(describing: rows))")
+        #expect(rows?["app.sqlite3"] == ["users": 2], "\(String(describing: rows))")
+        let checks = try sandbox.query("SELECT CAST(value AS TEXT) FROM engine_state WHERE namespace = 'verify'").joined()
+        for source in ["shop", "blog", "app"] {
+            #expect(checks.contains("restore drill of \(source): restored into a scratch database"), "\(source): \(checks)")
+        }
+        #expect(checks.contains("5000 rows, as many as when it was dumped"), "\(checks)")
+        // The scratch databases are gone.
+        #expect(!(try shell("\(psql) -d postgres -c 'SELECT datname FROM pg_database'")).contains("polyarchiv_drill"))
+        #expect(!(try shell("\(mysql) -e 'SHOW DATABASES'")).contains("polyarchiv_drill"))
+
+        // A dump that restores with fewer rows than it was made with fails the drill: here the record says
+        // one row more than the dump holds.
+        var text = try String(contentsOfFile: documentPath, encoding: .utf8)
+        text = text.replacingOccurrences(of: "\"public.items\" : 5000", with: "\"public.items\" : 5001")
+        text = text.replacingOccurrences(of: "\"public.items\":5000", with: "\"public.items\":5001")
+        try text.write(toFile: documentPath, atomically: false, encoding: .utf8)
+        let drilled = try sandbox.run("verify")
+        #expect(drilled.status == 2, "\(drilled.stdout)")
+        #expect(drilled.stdout.contains("restore drill of shop: table public.items has 5000 rows once restored, 5001 when it was dumped"),
+                "\(drilled.stdout)")
+        #expect(!(try shell("\(psql) -d postgres -c 'SELECT datname FROM pg_database'")).contains("polyarchiv_drill"))
+        _ = try shell("\(psql) -d postgres -c 'DROP DATABASE shop'")
+        _ = try shell("\(mysql) -e 'DROP DATABASE blog'")
+    }
+}
