@@ -54,6 +54,9 @@ struct RunOptions: ParsableArguments {
     @Flag(name: [.customShort("q"), .long], help: "Print only warnings and failures (and the summary when something went wrong): cron mails only on trouble.")
     var quiet = false
 
+    @Flag(name: .customShort("v"), help: "More detail: -v says why each stage runs; -vv also prints a progress line every 5 seconds for long stages.")
+    var verbosity: Int
+
     @Option(help: "Also append the run's log to this file.")
     var logFile: String?
 
@@ -73,6 +76,7 @@ struct RunOptions: ParsableArguments {
 
     func validate() throws {
         if let jobs, jobs < 1 { throw ValidationError("--jobs must be at least 1") }
+        if verbosity > 0 && quiet { throw ValidationError("-q and -v say opposite things: give one") }
         if statusGroup != nil && statusFile == nil { throw ValidationError("--status-group goes with --status-file") }
     }
 
@@ -102,7 +106,7 @@ struct RunOptions: ParsableArguments {
         }
         let style: RunOutput.Style = json ? .json : (isatty(STDOUT_FILENO) == 1 ? .terminal : .plain)
         let nrpe = self.nrpe
-        let output = RunOutput(style: style, logFile: log, quiet: quiet) { if !nrpe { Terminal.print($0) } }
+        let output = RunOutput(style: style, logFile: log, quiet: quiet, verbosity: verbosity) { if !nrpe { Terminal.print($0) } }
         let cancellation = CancellationFlag()
         SignalWatcher.install(cancelling: cancellation)
         var options = Apply.Options()

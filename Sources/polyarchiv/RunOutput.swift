@@ -20,10 +20,15 @@ final class RunOutput: @unchecked Sendable {
     /// `-q`: only warnings, failures and (when something went wrong) the summary reach the output; the log
     /// file still gets every line.
     private let quiet: Bool
+    /// `-v`: why each stage runs; `-vv`: also a progress line every 5 seconds for a long stage (for logs,
+    /// where the terminal's live line does not show).
+    private let verbosity: Int
+    private var lastProgressLine: [StageID: Date] = [:]
 
-    init(style: Style, logFile: FileHandle?, quiet: Bool = false, write: @escaping @Sendable (String) -> Void) {
+    init(style: Style, logFile: FileHandle?, quiet: Bool = false, verbosity: Int = 0, write: @escaping @Sendable (String) -> Void) {
         self.style = style
         self.quiet = quiet
+        self.verbosity = verbosity
         self.log = logFile
         self.write = write
     }
@@ -38,6 +43,8 @@ final class RunOutput: @unchecked Sendable {
         lock.lock()
         defer { lock.unlock() }
         switch event {
+        case let .decided(id, reason):
+            if verbosity >= 1 { emit(plain: "why      \(id): \(reason)", json: ["event": "decided", "stage": id.description, "reason": reason]) }
         case let .started(id):
             progress[id] = (0, Date())
             emit(plain: "started  \(id)", json: ["event": "started", "stage": id.description, "kind": id.kind.rawValue])
@@ -49,13 +56,21 @@ final class RunOutput: @unchecked Sendable {
                     lastDraw = now
                     emit(plain: nil, json: ["event": "progress", "stage": id.description, "bytes": bytes])
                 }
-            } else if style == .terminal && !quiet {
+            } else if style == .terminal && !quiet && verbosity < 2 {
                 drawProgress()
+            } else if verbosity >= 2 {
+                let now = Date()
+                if now.timeIntervalSince(lastProgressLine[id] ?? progress[id]?.started ?? now) >= 5 {
+                    lastProgressLine[id] = now
+                    let rate = Double(bytes) / max(0.001, now.timeIntervalSince(progress[id]?.started ?? now))
+                    emit(plain: "progress \(id)  \(Self.bytes(bytes))  \(Self.bytes(Int64(rate)))/s", json: [:])
+                }
             }
         case let .warning(id, message):
             emit(plain: "warning  \(id): \(message)", json: ["event": "warning", "stage": id.description, "message": message], trouble: true)
         case .finished(let result):
             progress[result.id] = nil
+            lastProgressLine[result.id] = nil
             emit(plain: Self.line(result), json: Self.json(result), trouble: [.failed, .blocked].contains(result.outcome))
         }
     }

@@ -393,6 +393,19 @@ import TestSupport
         #expect(!bad.stdout.contains("started"), "\(bad.stdout)")
     }
 
+    /// `-v` says why each stage runs (and nothing more for those that do not); `-q -v` is a contradiction.
+    @Test func verboseSaysWhyEachStageRuns() throws {
+        let sandbox = try makeSandbox()
+        let first = try sandbox.apply(["-v"])
+        #expect(first.status == 0)
+        #expect(first.stdout.contains("why      collect:site: no earlier result for these inputs and parameters"), "\(first.stdout)")
+        let plain = try sandbox.apply()
+        #expect(!plain.stdout.contains("why "), "\(plain.stdout)")
+        let again = try sandbox.apply(["-v"])
+        #expect(!again.stdout.contains("why      upload:"), "a cached upload has no reason to run: \(again.stdout)")
+        #expect(try sandbox.apply(["-q", "-v"]).status == 64)
+    }
+
     /// A failed stage's stderr has newlines and pipes; Nagios reads the status to the first newline and the
     /// perfdata after the first `|`.
     @Test func theNRPEStatusIsOneLineWhateverAStagePrinted() throws {

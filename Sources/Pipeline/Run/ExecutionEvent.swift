@@ -36,6 +36,8 @@ public struct NodeResult: Sendable {
 
 /// What the executor reports while it runs; the CLI renders these as lines, progress or JSON.
 public enum ExecutionEvent: Sendable {
+    /// A stage will run, and why (`no earlier result for these inputs`, `the archive … is gone`).
+    case decided(id: StageID, reason: String)
     case started(id: StageID)
     case progress(id: StageID, bytes: Int64)
     case warning(id: StageID, message: String)

@@ -103,8 +103,9 @@ public final class Executor: Sendable {
                 switch step {
                 case .decided(let node, let decision, let key, let inputs):
                     switch decision {
-                    case .run:
+                    case .run(let reason):
                         if cancellation.isCancelled { break }
+                        events(.decided(id: node.id, reason: reason))
                         runnable.append((node, key, inputs))
                     case .cached(let outputs, _):
                         settle(await record(node, .cached, outputs: outputs, key: key, detail: nil))
