@@ -2,9 +2,11 @@ import Foundation
 import Testing
 import TestSupport
 
-/// The machine is lost: a file tree, a PostgreSQL and a MariaDB database, an SQLite file and a command's
-/// data are put back from the backup point in one `restore --in-place --yes`, on an empty state, and
-/// compared byte for byte and row for row. A database that is in the way stops only its own source.
+/// The machine is lost: a file tree, a PostgreSQL and a MariaDB database, an LDAP directory, a Dovecot
+/// mailbox, an SQLite file and a command's data are put back from the backup point in one
+/// `restore --in-place --yes`, on an empty state, and compared byte for byte, row for row and entry for
+/// entry. What is in the way (a database that holds tables, entries still in the directory) stops only
+/// its own source, until --replace.
 @Suite(.serialized) struct DisasterRecoveryTests {
     func shell(_ command: String) throws -> String {
         let result = try Sandbox.shell(command + " 2>&1")
@@ -17,6 +19,12 @@ import TestSupport
         defer { postgres.stop() }
         guard let mariadb = try TestServer.start("mariadb.py") else { return }
         defer { mariadb.stop() }
+        guard let slapd = try TestServer.start("slapd.py") else { return }
+        defer { slapd.stop() }
+        guard let dovecot = try TestServer.start("dovecot.py") else { return }
+        defer { dovecot.stop() }
+        let bind = "-x -H \(slapd.string("url")) -D '\(slapd.string("bind_dn"))' -y '\(slapd.string("password_file"))'"
+        let directory = "ldapsearch \(bind) -LLL -o ldif-wrap=no -b '\(slapd.string("suffix"))' '(objectClass=*)' '*'"
         let pgPassword = try String(contentsOfFile: postgres.string("password_file"), encoding: .utf8)
             .trimmingCharacters(in: .whitespacesAndNewlines)
         let psql = "PGPASSWORD='\(pgPassword)' psql -X -q -At -v ON_ERROR_STOP=1 -h 127.0.0.1 -p \(postgres.port) -U \(postgres.string("user"))"
@@ -46,6 +54,8 @@ import TestSupport
                   blog: {engine: mysql, database: blog, \(my)}
                   app: {engine: sqlite, path: $ROOT/srv/app.sqlite3}
                   notes: {engine: command, command: "cat $ROOT/srv/notes.txt", restore_command: "cat > $ROOT/srv/notes.txt"}
+                  people: {engine: ldap, url: "\(slapd.string("url"))", bind_dn: "\(slapd.string("bind_dn"))", password_file: \(slapd.string("password_file")), base: "\(slapd.string("suffix"))"}
+                  mail: {engine: dovecot, user: alice, config: \(dovecot.string("config"))}
             backup_points:
               offsite: {engine: archive, url: "file://$ROOT/backups/{name}.tar.zst"}
             """)
@@ -54,12 +64,14 @@ import TestSupport
         let before = (try shell("cd '\(root)/srv/www' && find . -printf '%p %y %l\\n' | sort && find . -type f -print0 | sort -z | xargs -0 sha256sum"),
                       try shell("\(psql) -d shop -c 'SELECT count(*), sum(hashtext(i::text)) FROM items i'"),
                       try shell("\(mysql) -e 'SELECT count(*), sum(crc32(title)) FROM blog.posts'"),
-                      try shell("sqlite3 '\(root)/srv/app.sqlite3' 'SELECT * FROM users'"))
+                      try shell("sqlite3 '\(root)/srv/app.sqlite3' 'SELECT * FROM users'"),
+                      Set(try shell(directory).components(separatedBy: "\n\n")))
 
         // The disaster: every source gone, the local state and the collect point with them.
         _ = try shell("rm -rf '\(root)/srv' '\(root)/collect' '\(sandbox.state)'")
         _ = try shell("\(psql) -d postgres -c 'DROP DATABASE shop'")
         _ = try shell("\(mysql) -e 'DROP DATABASE blog'")
+        _ = try shell("ldapdelete \(bind) 'uid=bob,ou=people,dc=example,dc=org'")
         // Someone already made a new `shop` with a table: without --replace that source is refused, the others go on.
         _ = try shell("\(psql) -d postgres -c 'CREATE DATABASE shop' && \(psql) -d shop -c 'CREATE TABLE stray(x int)'")
         _ = try shell("mkdir -p '\(root)/srv'")
@@ -67,23 +79,29 @@ import TestSupport
         let refused = try CLI.run(["restore", "-c", sandbox.config, "--in-place", "--yes"])
         #expect(refused.status == 2, "\(refused.stdout)\(refused.stderr)")
         #expect(refused.stdout.contains("shop: FAILED: database shop is not empty"), "\(refused.stdout)")
-        #expect(refused.stdout.contains("4 of 5 sources put back; 1 failed"), "\(refused.stdout)")
+        // alice is still in the directory: adding the backup's entries over her needs --replace.
+        #expect(refused.stdout.contains("people: FAILED: "), "\(refused.stdout)")
+        #expect(refused.stdout.contains("5 of 7 sources put back; 2 failed"), "\(refused.stdout)")
         #expect(try shell("\(mysql) -e 'SELECT count(*), sum(crc32(title)) FROM blog.posts'") == before.2)
         #expect(try shell("\(psql) -d shop -c 'SELECT count(*) FROM stray'") == "0\n", "the database in the way is untouched")
 
         // With --replace, all of it; the files put back by the first run are moved aside, never deleted.
         let replaced = try CLI.run(["restore", "-c", sandbox.config, "--in-place", "--yes", "--replace"])
         #expect(replaced.status == 0, "\(replaced.stdout)\(replaced.stderr)")
-        #expect(replaced.stdout.contains("5 of 5 sources put back"), "\(replaced.stdout)")
+        #expect(replaced.stdout.contains("7 of 7 sources put back"), "\(replaced.stdout)")
         let lines = replaced.stdout.split(separator: "\n").filter { $0.hasPrefix("  ") && $0.contains(": ") && !$0.contains("sources put back") }
-        #expect(lines.map { $0.trimmingCharacters(in: .whitespaces).prefix { $0 != ":" } } == ["www", "shop", "blog", "app", "notes"],
-                "one line per source, files first: \(lines)")
+        #expect(lines.map { $0.trimmingCharacters(in: .whitespaces).prefix { $0 != ":" } } == ["www", "shop", "blog", "people", "app", "notes", "mail"]
+                || lines.map { $0.trimmingCharacters(in: .whitespaces).prefix { $0 != ":" } } == ["www", "blog", "shop", "people", "app", "notes", "mail"],
+                "one line per source, files first, then databases, the directory, SQLite and commands, mail: \(lines)")
         #expect(try shell("cd '\(root)/srv/www' && find . -printf '%p %y %l\\n' | sort && find . -type f -print0 | sort -z | xargs -0 sha256sum")
                 == before.0)
         #expect(try shell("\(psql) -d shop -c 'SELECT count(*), sum(hashtext(i::text)) FROM items i'") == before.1)
         #expect(try shell("\(mysql) -e 'SELECT count(*), sum(crc32(title)) FROM blog.posts'") == before.2)
         #expect(try shell("sqlite3 '\(root)/srv/app.sqlite3' 'SELECT * FROM users'") == before.3)
         #expect(try String(contentsOfFile: sandbox.path("srv/notes.txt"), encoding: .utf8) == "remember the milk\n")
+        #expect(Set(try shell(directory).components(separatedBy: "\n\n")) == before.4, "bob is back, entry for entry")
+        let mailboxes = try shell("doveadm -c '\(dovecot.string("config"))' mailbox status -u alice messages '*'")
+        #expect(mailboxes.range(of: #"restored-[^ ]*/INBOX messages=3"#, options: .regularExpression) != nil, "\(mailboxes)")
         let listing = try shell("ls '\(root)/srv'")
         #expect(listing.contains("www.polyarchiv-before-restore-"), "the first run's files were moved aside: \(listing)")
         _ = try shell("\(psql) -d postgres -c 'DROP DATABASE shop'")

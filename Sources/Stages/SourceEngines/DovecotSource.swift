@@ -117,7 +117,9 @@ struct Doveadm {
 extension DovecotSource {
     func putBack(_ data: String, _ request: PutBackRequest, _ context: RestoreContext) throws -> String {
         let cancellation = context.cancellation
-        guard !request.replace else {
+        // Asked for this source alone, --replace is a mistake; for every source at once (--in-place), it is
+        // meant for the databases, and mail still goes beside the current mail.
+        guard !request.replace || request.inPlace else {
             throw StageFailure("dovecot mail is restored beside the current mail, never over it: leave out --replace")
         }
         let doveadm = try Doveadm(config: config)
