@@ -199,16 +199,7 @@ struct RestoreCommand: AsyncParsableCommand {
 
     func run() async throws {
         let pipeline = try config.compile()
-        var date: Date?
-        if let at {
-            let full = ISO8601DateFormatter()
-            let day = DateFormatter()
-            day.dateFormat = "yyyy-MM-dd"
-            guard let parsed = full.date(from: at) ?? day.date(from: at).map({ $0.addingTimeInterval(86_399) }) else {
-                throw ValidationError("--at takes a date such as 2026-11-27 or 2026-11-27T03:00:00Z")
-            }
-            date = parsed
-        }
+        let date = try at.map { try BrowseOptions.date($0, "--at") }
         var scratch: String?
         if target == nil {
             scratch = NSTemporaryDirectory() + "polyarchiv-restore-" + UUID().uuidString

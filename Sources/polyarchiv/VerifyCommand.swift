@@ -23,25 +23,14 @@ struct VerifyCommand: AsyncParsableCommand {
     @OptionGroup var config: ConfigOptions
     @OptionGroup var state: StateOptions
 
-    @Option(name: .customLong("only-collect-points"), parsing: .upToNextOption,
-            help: "Only the backups of these collect points (globs on names and tags).")
-    var onlyCollectPoints: [String] = []
-
-    @Option(name: .customLong("only-backup-points"), parsing: .upToNextOption,
-            help: "Only these backup points (globs on names and tags).")
-    var onlyBackupPoints: [String] = []
+    @OptionGroup var points: PointOptions
 
     @OptionGroup var running: RunOptions
 
     func run() async throws {
         let pipeline = try running.compile(config)
-        var selection = RunSelection(onlyCollectPoints: onlyCollectPoints, onlyBackupPoints: onlyBackupPoints)
-        do {
-            try selection.check(pipeline)
-        } catch {
-            Terminal.error("polyarchiv: \(error)")
-            throw ExitCode(ExitStatus.configuration)
-        }
+        var selection = try points.checked(RunSelection(onlyCollectPoints: points.onlyCollectPoints,
+                                                        onlyBackupPoints: points.onlyBackupPoints), pipeline)
         selection.verifyOnly = true
         try await running.run(pipeline, config: config, state: state, selection: selection)
     }

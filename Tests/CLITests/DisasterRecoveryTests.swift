@@ -8,12 +8,6 @@ import TestSupport
 /// entry. What is in the way (a database that holds tables, entries still in the directory) stops only
 /// its own source, until --replace.
 @Suite(.serialized) struct DisasterRecoveryTests {
-    func shell(_ command: String) throws -> String {
-        let result = try Sandbox.shell(command + " 2>&1")
-        #expect(result.status == 0, "\(command): \(result.output)")
-        return result.output
-    }
-
     @Test func everySourceComesBackInOneCommand() throws {
         guard let postgres = try TestServer.start("postgresql.py") else { return }
         defer { postgres.stop() }
@@ -25,24 +19,21 @@ import TestSupport
         defer { dovecot.stop() }
         let bind = "-x -H \(slapd.string("url")) -D '\(slapd.string("bind_dn"))' -y '\(slapd.string("password_file"))'"
         let directory = "ldapsearch \(bind) -LLL -o ldif-wrap=no -b '\(slapd.string("suffix"))' '(objectClass=*)' '*'"
-        let pgPassword = try String(contentsOfFile: postgres.string("password_file"), encoding: .utf8)
-            .trimmingCharacters(in: .whitespacesAndNewlines)
-        let psql = "PGPASSWORD='\(pgPassword)' psql -X -q -At -v ON_ERROR_STOP=1 -h 127.0.0.1 -p \(postgres.port) -U \(postgres.string("user"))"
-        let mysql = "mariadb --defaults-extra-file=\(mariadb.string("client_config")) -N -B"
+        let psql = try postgres.psql()
+        let mysql = mariadb.mariadb
         let sandbox = try Sandbox()
         let root = sandbox.root.path
-        _ = try shell("\(psql) -d postgres -c 'CREATE DATABASE shop'")
-        _ = try shell("\(psql) -d shop -c \"CREATE TABLE items(id int PRIMARY KEY, name text); "
+        _ = try CLI.succeed("\(psql) -d postgres -c 'CREATE DATABASE shop'")
+        _ = try CLI.succeed("\(psql) -d shop -c \"CREATE TABLE items(id int PRIMARY KEY, name text); "
                       + "INSERT INTO items SELECT g, 'item ' || g FROM generate_series(1, 5000) g\"")
-        _ = try shell("\(mysql) -e \"CREATE DATABASE blog; USE blog; CREATE TABLE posts(id INT PRIMARY KEY, title VARCHAR(50)); "
+        _ = try CLI.succeed("\(mysql) -e \"CREATE DATABASE blog; USE blog; CREATE TABLE posts(id INT PRIMARY KEY, title VARCHAR(50)); "
                       + "INSERT INTO posts SELECT seq, CONCAT('post ', seq) FROM seq_1_to_3000\"")
-        _ = try shell("mkdir -p '\(root)/srv/www/img' && printf '<h1>home</h1>\\n' > '\(root)/srv/www/index.html' "
+        _ = try CLI.succeed("mkdir -p '\(root)/srv/www/img' && printf '<h1>home</h1>\\n' > '\(root)/srv/www/index.html' "
                       + "&& head -c 300000 /dev/urandom > '\(root)/srv/www/img/logo.bin' && ln -s index.html '\(root)/srv/www/home'")
-        _ = try shell("sqlite3 '\(root)/srv/app.sqlite3' \"CREATE TABLE users(id INTEGER PRIMARY KEY, name TEXT); "
+        _ = try CLI.succeed("sqlite3 '\(root)/srv/app.sqlite3' \"CREATE TABLE users(id INTEGER PRIMARY KEY, name TEXT); "
                       + "INSERT INTO users(name) VALUES ('alice'), ('bob')\"")
         try sandbox.write("srv/notes.txt", "remember the milk\n")
-        let pg = "host: 127.0.0.1, port: \(postgres.port), user: \(postgres.string("user")), password_file: \(postgres.string("password_file"))"
-        let my = "host: 127.0.0.1, port: \(mariadb.port), user: \(mariadb.string("user")), password_file: \(mariadb.string("password_file"))"
+        let (pg, my) = (postgres.connection, mariadb.connection)
         try sandbox.configure("""
             collect_points:
               server:
@@ -61,20 +52,20 @@ import TestSupport
             """)
         let applied = try sandbox.apply()
         #expect(applied.status == 0, "\(applied.stdout)\(applied.stderr)")
-        let before = (try shell("cd '\(root)/srv/www' && find . -printf '%p %y %l\\n' | sort && find . -type f -print0 | sort -z | xargs -0 sha256sum"),
-                      try shell("\(psql) -d shop -c 'SELECT count(*), sum(hashtext(i::text)) FROM items i'"),
-                      try shell("\(mysql) -e 'SELECT count(*), sum(crc32(title)) FROM blog.posts'"),
-                      try shell("sqlite3 '\(root)/srv/app.sqlite3' 'SELECT * FROM users'"),
-                      Set(try shell(directory).components(separatedBy: "\n\n")))
+        let before = (try CLI.succeed("cd '\(root)/srv/www' && find . -printf '%p %y %l\\n' | sort && find . -type f -print0 | sort -z | xargs -0 sha256sum"),
+                      try CLI.succeed("\(psql) -d shop -c 'SELECT count(*), sum(hashtext(i::text)) FROM items i'"),
+                      try CLI.succeed("\(mysql) -e 'SELECT count(*), sum(crc32(title)) FROM blog.posts'"),
+                      try CLI.succeed("sqlite3 '\(root)/srv/app.sqlite3' 'SELECT * FROM users'"),
+                      Set(try CLI.succeed(directory).components(separatedBy: "\n\n")))
 
         // The disaster: every source gone, the local state and the collect point with them.
-        _ = try shell("rm -rf '\(root)/srv' '\(root)/collect' '\(sandbox.state)'")
-        _ = try shell("\(psql) -d postgres -c 'DROP DATABASE shop'")
-        _ = try shell("\(mysql) -e 'DROP DATABASE blog'")
-        _ = try shell("ldapdelete \(bind) 'uid=bob,ou=people,dc=example,dc=org'")
+        _ = try CLI.succeed("rm -rf '\(root)/srv' '\(root)/collect' '\(sandbox.state)'")
+        _ = try CLI.succeed("\(psql) -d postgres -c 'DROP DATABASE shop'")
+        _ = try CLI.succeed("\(mysql) -e 'DROP DATABASE blog'")
+        _ = try CLI.succeed("ldapdelete \(bind) 'uid=bob,ou=people,dc=example,dc=org'")
         // Someone already made a new `shop` with a table: without --replace that source is refused, the others go on.
-        _ = try shell("\(psql) -d postgres -c 'CREATE DATABASE shop' && \(psql) -d shop -c 'CREATE TABLE stray(x int)'")
-        _ = try shell("mkdir -p '\(root)/srv'")
+        _ = try CLI.succeed("\(psql) -d postgres -c 'CREATE DATABASE shop' && \(psql) -d shop -c 'CREATE TABLE stray(x int)'")
+        _ = try CLI.succeed("mkdir -p '\(root)/srv'")
 
         let refused = try CLI.run(["restore", "-c", sandbox.config, "--in-place", "--yes"])
         #expect(refused.status == 2, "\(refused.stdout)\(refused.stderr)")
@@ -82,8 +73,8 @@ import TestSupport
         // alice is still in the directory: adding the backup's entries over her needs --replace.
         #expect(refused.stdout.contains("people: FAILED: "), "\(refused.stdout)")
         #expect(refused.stdout.contains("5 of 7 sources put back; 2 failed"), "\(refused.stdout)")
-        #expect(try shell("\(mysql) -e 'SELECT count(*), sum(crc32(title)) FROM blog.posts'") == before.2)
-        #expect(try shell("\(psql) -d shop -c 'SELECT count(*) FROM stray'") == "0\n", "the database in the way is untouched")
+        #expect(try CLI.succeed("\(mysql) -e 'SELECT count(*), sum(crc32(title)) FROM blog.posts'") == before.2)
+        #expect(try CLI.succeed("\(psql) -d shop -c 'SELECT count(*) FROM stray'") == "0\n", "the database in the way is untouched")
 
         // With --replace, all of it; the files put back by the first run are moved aside, never deleted.
         let replaced = try CLI.run(["restore", "-c", sandbox.config, "--in-place", "--yes", "--replace"])
@@ -93,18 +84,18 @@ import TestSupport
         #expect(lines.map { $0.trimmingCharacters(in: .whitespaces).prefix { $0 != ":" } } == ["www", "shop", "blog", "people", "app", "notes", "mail"]
                 || lines.map { $0.trimmingCharacters(in: .whitespaces).prefix { $0 != ":" } } == ["www", "blog", "shop", "people", "app", "notes", "mail"],
                 "one line per source, files first, then databases, the directory, SQLite and commands, mail: \(lines)")
-        #expect(try shell("cd '\(root)/srv/www' && find . -printf '%p %y %l\\n' | sort && find . -type f -print0 | sort -z | xargs -0 sha256sum")
+        #expect(try CLI.succeed("cd '\(root)/srv/www' && find . -printf '%p %y %l\\n' | sort && find . -type f -print0 | sort -z | xargs -0 sha256sum")
                 == before.0)
-        #expect(try shell("\(psql) -d shop -c 'SELECT count(*), sum(hashtext(i::text)) FROM items i'") == before.1)
-        #expect(try shell("\(mysql) -e 'SELECT count(*), sum(crc32(title)) FROM blog.posts'") == before.2)
-        #expect(try shell("sqlite3 '\(root)/srv/app.sqlite3' 'SELECT * FROM users'") == before.3)
+        #expect(try CLI.succeed("\(psql) -d shop -c 'SELECT count(*), sum(hashtext(i::text)) FROM items i'") == before.1)
+        #expect(try CLI.succeed("\(mysql) -e 'SELECT count(*), sum(crc32(title)) FROM blog.posts'") == before.2)
+        #expect(try CLI.succeed("sqlite3 '\(root)/srv/app.sqlite3' 'SELECT * FROM users'") == before.3)
         #expect(try String(contentsOfFile: sandbox.path("srv/notes.txt"), encoding: .utf8) == "remember the milk\n")
-        #expect(Set(try shell(directory).components(separatedBy: "\n\n")) == before.4, "bob is back, entry for entry")
-        let mailboxes = try shell("doveadm -c '\(dovecot.string("config"))' mailbox status -u alice messages '*'")
+        #expect(Set(try CLI.succeed(directory).components(separatedBy: "\n\n")) == before.4, "bob is back, entry for entry")
+        let mailboxes = try CLI.succeed("doveadm -c '\(dovecot.string("config"))' mailbox status -u alice messages '*'")
         #expect(mailboxes.range(of: #"restored-[^ ]*/INBOX messages=3"#, options: .regularExpression) != nil, "\(mailboxes)")
-        let listing = try shell("ls '\(root)/srv'")
+        let listing = try CLI.succeed("ls '\(root)/srv'")
         #expect(listing.contains("www.polyarchiv-before-restore-"), "the first run's files were moved aside: \(listing)")
-        _ = try shell("\(psql) -d postgres -c 'DROP DATABASE shop'")
-        _ = try shell("\(mysql) -e 'DROP DATABASE blog'")
+        _ = try CLI.succeed("\(psql) -d postgres -c 'DROP DATABASE shop'")
+        _ = try CLI.succeed("\(mysql) -e 'DROP DATABASE blog'")
     }
 }

@@ -7,30 +7,22 @@ import TestSupport
 /// was dumped (recorded in the metadata document); the scratch databases are dropped; a mismatch is a
 /// failed verification.
 @Suite(.serialized) struct RestoreDrillTests {
-    func shell(_ command: String) throws -> String {
-        let result = try Sandbox.shell(command + " 2>&1")
-        #expect(result.status == 0, "\(command): \(result.output)")
-        return result.output
-    }
-
     @Test func databaseDumpsAreRestoredIntoScratchDatabasesAndTheirRowsCounted() throws {
         guard let postgres = try TestServer.start("postgresql.py") else { return }
         defer { postgres.stop() }
         guard let mariadb = try TestServer.start("mariadb.py") else { return }
         defer { mariadb.stop() }
-        let pgPassword = try String(contentsOfFile: postgres.string("password_file"), encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
-        let psql = "PGPASSWORD='\(pgPassword)' psql -X -q -At -v ON_ERROR_STOP=1 -h 127.0.0.1 -p \(postgres.port) -U \(postgres.string("user"))"
-        let mysql = "mariadb --defaults-extra-file=\(mariadb.string("client_config")) -N -B"
+        let psql = try postgres.psql()
+        let mysql = mariadb.mariadb
         let sandbox = try Sandbox()
-        _ = try shell("\(psql) -d postgres -c 'CREATE DATABASE shop'")
-        _ = try shell("\(psql) -d shop -c \"CREATE TABLE items(id int PRIMARY KEY, name text); CREATE TABLE empty(x int); "
+        _ = try CLI.succeed("\(psql) -d postgres -c 'CREATE DATABASE shop'")
+        _ = try CLI.succeed("\(psql) -d shop -c \"CREATE TABLE items(id int PRIMARY KEY, name text); CREATE TABLE empty(x int); "
                       + "INSERT INTO items SELECT g, E'item\\\\n' || g FROM generate_series(1, 5000) g\"")
-        _ = try shell("\(mysql) -e \"CREATE DATABASE blog; USE blog; CREATE TABLE posts(id INT PRIMARY KEY, title VARCHAR(50)); "
+        _ = try CLI.succeed("\(mysql) -e \"CREATE DATABASE blog; USE blog; CREATE TABLE posts(id INT PRIMARY KEY, title VARCHAR(50)); "
                       + "INSERT INTO posts SELECT seq, CONCAT('it''s (', seq, ')') FROM seq_1_to_3000\"")
-        _ = try shell("sqlite3 '\(sandbox.path("app.sqlite3"))' \"CREATE TABLE users(id INTEGER PRIMARY KEY, name TEXT); "
+        _ = try CLI.succeed("sqlite3 '\(sandbox.path("app.sqlite3"))' \"CREATE TABLE users(id INTEGER PRIMARY KEY, name TEXT); "
                       + "INSERT INTO users(name) VALUES ('alice'), ('bob')\"")
-        let pg = "host: 127.0.0.1, port: \(postgres.port), user: \(postgres.string("user")), password_file: \(postgres.string("password_file"))"
-        let my = "host: 127.0.0.1, port: \(mariadb.port), user: \(mariadb.string("user")), password_file: \(mariadb.string("password_file"))"
+        let (pg, my) = (postgres.connection, mariadb.connection)
         try sandbox.configure("""
             collect_points:
               server:
@@ -58,8 +50,8 @@ import TestSupport
         }
         #expect(checks.contains("5000 rows, as many as when it was dumped"), "\(checks)")
         // The scratch databases are gone.
-        #expect(!(try shell("\(psql) -d postgres -c 'SELECT datname FROM pg_database'")).contains("polyarchiv_drill"))
-        #expect(!(try shell("\(mysql) -e 'SHOW DATABASES'")).contains("polyarchiv_drill"))
+        #expect(!(try CLI.succeed("\(psql) -d postgres -c 'SELECT datname FROM pg_database'")).contains("polyarchiv_drill"))
+        #expect(!(try CLI.succeed("\(mysql) -e 'SHOW DATABASES'")).contains("polyarchiv_drill"))
 
         // A dump that restores with fewer rows than it was made with fails the drill: here the record says
         // one row more than the dump holds.
@@ -71,8 +63,8 @@ import TestSupport
         #expect(drilled.status == 2, "\(drilled.stdout)")
         #expect(drilled.stdout.contains("restore drill of shop: table public.items has 5000 rows once restored, 5001 when it was dumped"),
                 "\(drilled.stdout)")
-        #expect(!(try shell("\(psql) -d postgres -c 'SELECT datname FROM pg_database'")).contains("polyarchiv_drill"))
-        _ = try shell("\(psql) -d postgres -c 'DROP DATABASE shop'")
-        _ = try shell("\(mysql) -e 'DROP DATABASE blog'")
+        #expect(!(try CLI.succeed("\(psql) -d postgres -c 'SELECT datname FROM pg_database'")).contains("polyarchiv_drill"))
+        _ = try CLI.succeed("\(psql) -d postgres -c 'DROP DATABASE shop'")
+        _ = try CLI.succeed("\(mysql) -e 'DROP DATABASE blog'")
     }
 }

@@ -92,7 +92,8 @@ import TestSupport
         #expect(pipeline.ids(pipeline.graph.nodes.filter { $0.kind == .archive }) == ["archive:www/tar.zst"])
         // Identical filter settings on the same input: one encryption, two uploads.
         #expect(pipeline.ids(pipeline.graph.nodes.filter { $0.kind == .filter }) == ["filter:two/www/encrypt"])
-        #expect(pipeline.inputs(of: "upload:three/www") == ["filter:two/www/encrypt"])
+        // (and the collect point's tree beside it: its row counts are recorded, its listing is not uploaded)
+        #expect(pipeline.inputs(of: "upload:three/www") == ["filter:two/www/encrypt", "collect:www"])
     }
 
     @Test func keepTakesResticsWithinTiers() throws {

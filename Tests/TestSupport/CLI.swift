@@ -63,4 +63,15 @@ public enum CLI {
         process.waitUntilExit()
         return (process.terminationStatus, String(decoding: data, as: UTF8.self))
     }
+
+    public struct CommandFailed: Error, CustomStringConvertible {
+        public let description: String
+    }
+
+    /// A shell command that must succeed: its output (stdout and stderr), or an error naming it.
+    public static func succeed(_ command: String) throws -> String {
+        let (status, output) = try shell(command)
+        guard status == 0 else { throw CommandFailed(description: "`\(command)` exited \(status): \(output)") }
+        return output
+    }
 }

@@ -84,3 +84,20 @@ public final class TestServer: @unchecked Sendable {
 
     deinit { stop() }
 }
+
+/// The command-line clients of the database test servers, for a test's own queries and checks.
+extension TestServer {
+    /// `psql` as the server's user (quiet, unaligned, stopping at the first error).
+    public func psql() throws -> String {
+        let password = try String(contentsOfFile: string("password_file"), encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        return "PGPASSWORD='\(password)' psql -X -q -At -v ON_ERROR_STOP=1 -h 127.0.0.1 -p \(port) -U \(string("user"))"
+    }
+
+    /// `mariadb` with the server's client configuration, printing bare values.
+    public var mariadb: String { "mariadb --defaults-extra-file=\(string("client_config")) -N -B" }
+
+    /// The `host:, port:, user:, password_file:` of a source's configuration.
+    public var connection: String {
+        "host: 127.0.0.1, port: \(port), user: \(string("user")), password_file: \(string("password_file"))"
+    }
+}
