@@ -150,6 +150,9 @@ import TestSupport
         #expect(converted.pipeline.node("collect:www")?.parameters.string("author_email") == "backup@example.org")
         #expect(converted.warned("`rsync_executable` has no equivalent"))
         #expect(converted.warned("`ssh_options` has no equivalent"))
+        // Archives have no ssh transport: the original's ssh:// is sftp:// to the same server, and it says so.
+        #expect(converted.pipeline.node("upload:offsite/www")?.parameters.string("url")?.hasPrefix("sftp://backup@backup.example.org/srv/www/") == true)
+        #expect(converted.warned("archives are sent over sftp://, not ssh://"))
         #expect(converted.result.warnings.allSatisfy { $0.location == nil || $0.location!.line > 0 })
     }
 

@@ -82,6 +82,7 @@ public enum Apply {
         let pool = BlockingPool(threads: max(4, options.jobs * 2))
         defer { pool.shutdown() }
         let stagesDirectory = state.url.appendingPathComponent("stages")
+        VerifyStage.removeLeftovers(in: stagesDirectory.path)
         let transfers = options.transfersPerHost
         let configuration = Executor.Configuration(jobs: options.jobs) { key in
             key.hasPrefix("host:") ? transfers : 1

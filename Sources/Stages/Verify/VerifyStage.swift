@@ -51,7 +51,8 @@ public struct VerifyStage: StageWork {
 
     public func run(_ context: StageContext) async throws -> [Artifact] {
         try await context.blocking { [self] in
-            let scratch = try Self.scratchDirectory()
+            // On the state directory's disk (sized for the store), not /tmp (often a small tmpfs): the backup comes whole.
+            let scratch = try Self.scratchDirectory(in: context.stateDirectory.path)
             defer { try? FileManager.default.removeItem(atPath: scratch) }
             let restore = RestoreContext(secrets: context.secrets, cancellation: context.cancellation, identityFile: nil,
                                          scratch: scratch + "/work", progress: { context.progress($0) }, warn: { context.warn($0) })
@@ -104,10 +105,18 @@ public struct VerifyStage: StageWork {
         return lines
     }
 
-    static func scratchDirectory() throws -> String {
-        var template = Array((NSTemporaryDirectory() + "polyarchiv-verify-XXXXXX").utf8CString)
+    /// What a verification killed in its middle left behind (called under the state lock, before a run).
+    public static func removeLeftovers(in parent: String) {
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: parent)) ?? [] where name.hasPrefix("verify-") {
+            try? FileManager.default.removeItem(atPath: parent + "/" + name)
+        }
+    }
+
+    static func scratchDirectory(in parent: String) throws -> String {
+        try FileManager.default.createDirectory(atPath: parent, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        var template = Array((parent + "/verify-XXXXXX").utf8CString)
         guard template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) != nil else {
-            throw StageFailure("cannot create a scratch directory in \(NSTemporaryDirectory()): \(FileIO.lastError)")
+            throw StageFailure("cannot create a scratch directory in \(parent): \(FileIO.lastError)")
         }
         return String(decoding: template.dropLast().map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
