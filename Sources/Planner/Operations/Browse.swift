@@ -123,7 +123,7 @@ public enum Browse {
         let onArchive = pair.engine.shape.archive != nil
         let own = pair.filters.map { $0.engine }
         let opener = BackupOpener(archiveFilters: onArchive ? own : [],
-                                  treeFilters: (onArchive ? [] : own) + (pipeline.collects[backup.collectPoint]?.filters.map { $0.engine } ?? []))
+                                  treeFilters: (pipeline.collects[backup.collectPoint]?.filters.map { $0.engine } ?? []) + (onArchive ? [] : own))
         let opened = try opener.open(fetched, in: scratch, context)
         guard let directory = opened.directory else {
             throw StageFailure("the backups at \(backup.backupPoint) are encrypted and keep no listing in clear: give the identity with --identity FILE")

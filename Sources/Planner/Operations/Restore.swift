@@ -180,7 +180,9 @@ public enum Restore {
             }
             // Extracts what was fetched when it is an archive (a tree arrives as it is).
             chain.append((StageID(.extract, cp), "extract", { ExtractStage(workspace: workspace, finishes: $0) }))
-            for filter in (filtersOnTree + collect.filters.map { ($0.name, $0.engine) }).reversed() {
+            // In the order they ran (the collect point's, then the backup point's on the tree it ships), undone
+            // last to first: the backup point's encryption comes off before the collect point's index is checked.
+            for filter in (collect.filters.map { ($0.name, $0.engine) } + filtersOnTree).reversed() {
                 chain.append((StageID(.unfilter, cp, "tree", filter.name), "undo \(filter.name)", {
                     UnfilterStage(filter: filter.engine, workspace: workspace, identityFile: request.identityFile, onArchive: false, finishes: $0)
                 }))

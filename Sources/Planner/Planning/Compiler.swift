@@ -319,7 +319,7 @@ public struct Compiler {
                     .map { VerifyStage.Drill(source: $0.name, engine: $0.engine, destination: $0.destination) }
             }
             let work = VerifyStage(engine: engine, host: builtins.hostname, archiveFilters: onArchive ? own : [],
-                                   treeFilters: (onArchive ? [] : own) + collect.filters.map { $0.engine }, drills: drills)
+                                   treeFilters: collect.filters.map { $0.engine } + (onArchive ? [] : own), drills: drills)
             add(StageNode(id: verifyID, engine: point.engine.spec.name, work: work,
                           resourceKeys: shape.upload.resourceKeys, summary: "verify the newest backup (\(frequency))"),
                 role: .verify(backupPoint: point.name, collectPoint: cp.name), at: point.location)

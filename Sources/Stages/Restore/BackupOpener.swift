@@ -7,7 +7,7 @@ import Pipeline
 public struct BackupOpener: Sendable {
     /// The backup point's filters when it ships an archive, in the order they ran.
     public let archiveFilters: [any FilterEngine]
-    /// Filters undone on the tree, in the order a restore lists them (undone last to first).
+    /// Filters on the tree in the order they ran (the collect point's, then the backup point's), undone last to first.
     public let treeFilters: [any FilterEngine]
 
     public init(archiveFilters: [any FilterEngine], treeFilters: [any FilterEngine]) {

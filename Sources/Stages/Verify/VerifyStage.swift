@@ -13,7 +13,7 @@ public struct VerifyStage: StageWork {
     let host: String
     /// The backup point's filters when it ships an archive (undone on the archive), in the order they ran.
     let archiveFilters: [any FilterEngine]
-    /// Filters undone on the tree, in the order a restore lists them (undone last to first).
+    /// Filters on the tree in the order they ran (the collect point's, then the backup point's), undone last to first.
     let treeFilters: [any FilterEngine]
     /// `verify_drill`: the database sources whose dumps are restored into a scratch database.
     let drills: [Drill]
