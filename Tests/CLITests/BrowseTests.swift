@@ -11,9 +11,8 @@ import TestSupport
         let hasRestic = try Sandbox.shell("command -v restic").status == 0
         if !hasRestic && ProcessInfo.processInfo.environment["CI"] == "true" { Issue.record("restic is missing: apt-get install restic") }
         let sandbox = try Sandbox()
-        let keys = try CLI.run(["keygen"])
-        let recipient = try #require(keys.stdout.split(separator: "\n").first { $0.hasPrefix("# public key: ") }).dropFirst("# public key: ".count)
-        try sandbox.write("identity.txt", keys.stdout)
+        let (identity, recipient) = try CLI.ageKeys()
+        try sandbox.write("identity.txt", identity)
         try sandbox.write("data/index.html", "<h1>one</h1>\n")
         try sandbox.write("data/old.txt", "old\n")
         try sandbox.write("data/img/logo.png", "png\n")

@@ -8,9 +8,8 @@ import TestSupport
 @Suite struct TreeFilterOrderTests {
     @Test func aBackupPointsFiltersAreUndoneBeforeTheCollectPoints() throws {
         let sandbox = try Sandbox()
-        let keys = try CLI.run(["keygen"])
-        let recipient = try #require(keys.stdout.split(separator: "\n").first { $0.hasPrefix("# public key: ") }).dropFirst("# public key: ".count)
-        try sandbox.write("identity.txt", keys.stdout)
+        let (identity, recipient) = try CLI.ageKeys()
+        try sandbox.write("identity.txt", identity)
         try sandbox.write("data/index.html", "<h1>clear</h1>\n")
         try sandbox.write("data/sub/file.txt", "deeper\n")
         try sandbox.configure("""

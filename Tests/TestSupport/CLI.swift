@@ -64,6 +64,15 @@ public enum CLI {
         return (process.terminationStatus, String(decoding: data, as: UTF8.self))
     }
 
+    /// A new age identity from `polyarchiv keygen`: the identity file's text and its recipient.
+    public static func ageKeys() throws -> (identity: String, recipient: String) {
+        let keys = try run(["keygen"])
+        guard let line = keys.stdout.split(separator: "\n").first(where: { $0.hasPrefix("# public key: ") }) else {
+            throw CommandFailed(description: "polyarchiv keygen printed no public key: \(keys.stdout)\(keys.stderr)")
+        }
+        return (keys.stdout, String(line.dropFirst("# public key: ".count)))
+    }
+
     public struct CommandFailed: Error, CustomStringConvertible {
         public let description: String
     }

@@ -120,10 +120,8 @@ public enum Browse {
                                                 attributes: [.posixPermissions: 0o700])
         defer { try? FileManager.default.removeItem(atPath: scratch) }
         let fetched = try pair.engine.fetch(backup.entry, into: scratch + "/fetched", context)
-        let onArchive = pair.engine.shape.archive != nil
-        let own = pair.filters.map { $0.engine }
-        let opener = BackupOpener(archiveFilters: onArchive ? own : [],
-                                  treeFilters: (pipeline.collects[backup.collectPoint]?.filters.map { $0.engine } ?? []) + (onArchive ? [] : own))
+        let opener = BackupOpener(shipsArchive: pair.engine.shape.archive != nil, backupPointFilters: pair.filters.map { $0.engine },
+                                  collectPointFilters: pipeline.collects[backup.collectPoint]?.filters.map { $0.engine } ?? [])
         let opened = try opener.open(fetched, in: scratch, context)
         guard let directory = opened.directory else {
             throw StageFailure("the backups at \(backup.backupPoint) are encrypted and keep no listing in clear: give the identity with --identity FILE")

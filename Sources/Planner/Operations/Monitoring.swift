@@ -158,8 +158,7 @@ public enum Monitoring {
             let overdue: Bool
             if frequency == .always {
                 overdue = now.timeIntervalSince(success) > graceAlways
-            } else if let next = frequency.nextDue(lastSuccess: success, now: success, calendar: calendar)
-                        ?? calendarNext(frequency, success, calendar) {
+            } else if let next = nextDue(frequency, after: success, calendar) {
                 overdue = now.timeIntervalSince(next) > 3600
             } else {
                 overdue = false
@@ -182,7 +181,7 @@ public enum Monitoring {
                                message: "the stored backup failed its verification: \(status.lastError ?? "see the journal")", age: age)
         }
         guard let success = status.lastSuccess else { return nil }
-        let next = frequency.nextDue(lastSuccess: success, now: success, calendar: calendar) ?? calendarNext(frequency, success, calendar)
+        let next = nextDue(frequency, after: success, calendar)
         let overdue = next.map { now.timeIntervalSince($0) > 86_400 } ?? false
         return PointReport(name: name, status: overdue ? .warning : .ok,
                            message: (overdue ? "verification overdue: last verified " : "verified ") + RunDecisions.format(success), age: age)
@@ -226,13 +225,15 @@ public enum Monitoring {
     /// How old the newest backup may be: the slowest of the frequencies that make one, plus an hour.
     static func expectedAge(of frequencies: [Frequency?], after created: Date, calendar: Calendar) -> TimeInterval {
         let spans = frequencies.compactMap { $0 }.filter { $0 != .always }.compactMap { frequency -> TimeInterval? in
-            (frequency.nextDue(lastSuccess: created, now: created, calendar: calendar) ?? calendarNext(frequency, created, calendar))
+            nextDue(frequency, after: created, calendar)
                 .map { $0.timeIntervalSince(created) + 3600 }
         }
         return spans.max() ?? 26 * 3600
     }
 
-    private static func calendarNext(_ frequency: Frequency, _ success: Date, _ calendar: Calendar) -> Date? {
+    /// When a point that succeeded at `success` is due again.
+    private static func nextDue(_ frequency: Frequency, after success: Date, _ calendar: Calendar) -> Date? {
+        if let next = frequency.nextDue(lastSuccess: success, now: success, calendar: calendar) { return next }
         if case .every(let span) = frequency { return span.after(success, calendar: calendar) }
         return frequency.nextBoundary(after: success, calendar: calendar)
     }

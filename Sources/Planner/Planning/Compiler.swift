@@ -254,7 +254,8 @@ public struct Compiler {
         }
         var pair = Pair(backupPoint: point.name, collectPoint: cp.name, collect: collect.engine, filters: filters.map(\.engine),
                         variables: scope.values, metadataURL: metadataURL, host: builtins.hostname)
-        pair.rowCountedPaths = collect.sources.filter { $0.engine.countsRows }.map { $0.destination }
+        pair.rowCountedDumps = collect.sources.filter { $0.engine.countsRows }
+            .map { (StageID.dump(cp.name, $0.name).description, $0.destination) }
         guard let engineType = Engines.backupPoint(point.engine.spec.name),
               let (engine, compiled) = engine(point.engine, scope: scope, context: context, { try engineType.init($0, pair: pair) })
         else { return nil }
@@ -311,15 +312,14 @@ public struct Compiler {
         if let frequency = verifyFrequency(point) {
             // After the backup however it went (a failed upload leaves the newest earlier backup to check).
             let verifyID = StageID.verify(point.name, cp.name)
-            let onArchive = shape.archive != nil
-            let own = filters.map { $0.engine }
             var drills: [VerifyStage.Drill] = []
             if case .bool(true)? = point.engine.parameter("verify_drill")?.value {
                 drills = collect.sources.filter { $0.engine.countsRows }
                     .map { VerifyStage.Drill(source: $0.name, engine: $0.engine, destination: $0.destination) }
             }
-            let work = VerifyStage(engine: engine, host: builtins.hostname, archiveFilters: onArchive ? own : [],
-                                   treeFilters: collect.filters.map { $0.engine } + (onArchive ? [] : own), drills: drills)
+            let opener = BackupOpener(shipsArchive: shape.archive != nil, backupPointFilters: filters.map { $0.engine },
+                                      collectPointFilters: collect.filters.map { $0.engine })
+            let work = VerifyStage(engine: engine, host: builtins.hostname, opener: opener, drills: drills)
             add(StageNode(id: verifyID, engine: point.engine.spec.name, work: work,
                           resourceKeys: shape.upload.resourceKeys, summary: "verify the newest backup (\(frequency))"),
                 role: .verify(backupPoint: point.name, collectPoint: cp.name), at: point.location)

@@ -152,7 +152,7 @@ struct ArchiveUpload: StageWork {
                 manifest = (location, tree.digest)
             }
             try recorder.record(url, digest: blob.digest, size: blob.size, options: options, context: context, manifest: manifest,
-                                tree: try tree.map { try context.store.tree($0) })
+                                tree: recorder.rowCountedDumps.isEmpty ? nil : try tree.map { try context.store.tree($0) })
             return [Artifact(kind: .remote, digest: blob.digest, size: blob.size, location: url)]
         }
     }

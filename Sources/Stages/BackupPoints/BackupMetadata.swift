@@ -227,7 +227,7 @@ struct BackupRecorder: Sendable {
     let metadataURL: String?
     let variables: [String: String]
     let host: String
-    let rowCountedPaths: [String]
+    let rowCountedDumps: [(stage: String, path: String)]
 
     /// The document all hosts shared before each got its own (read for this host's entries until its own
     /// exists; never written).
@@ -240,7 +240,7 @@ struct BackupRecorder: Sendable {
         self.sharedMetadataURL = sharedMetadataURL
         variables = pair.variables
         host = pair.host
-        rowCountedPaths = pair.rowCountedPaths
+        rowCountedDumps = pair.rowCountedDumps
     }
 
     /// This host's document, or, until it exists, this host's entries of the shared one; nil when neither is there.
@@ -256,9 +256,10 @@ struct BackupRecorder: Sendable {
     /// The row counts of the dumps this backup holds, recorded when they were made.
     func rows(in tree: Tree, _ journal: Journal) -> [String: [String: Int]]? {
         var rows: [String: [String: Int]] = [:]
-        for path in rowCountedPaths {
+        for (stage, path) in rowCountedDumps {
             let trimmed = path.hasSuffix("/") ? String(path.dropLast()) : path
-            guard let digest = tree.entries.first(where: { $0.path == trimmed })?.digest, let counts = DumpRows.load(digest, journal) else { continue }
+            guard let digest = tree.entries.first(where: { $0.path == trimmed })?.digest,
+                  let counts = DumpRows.load(stage: stage, digest: digest, journal) else { continue }
             rows[trimmed] = counts
         }
         return rows.isEmpty ? nil : rows

@@ -15,8 +15,9 @@ public struct Pair: Sendable {
     public let metadataURL: String?
     /// This host's name: backups carry it, so many hosts can share a backup point.
     public let host: String
-    /// Where the dumps whose rows are counted lie in the collect point (recorded with each backup for the drill).
-    public var rowCountedPaths: [String] = []
+    /// The dumps whose rows are counted: their stage and where they lie in the collect point (their counts
+    /// are recorded with each backup, for the drill).
+    public var rowCountedDumps: [(stage: String, path: String)] = []
 
     public init(backupPoint: String, collectPoint: String, collect: any CollectPointEngine, filters: [any FilterEngine],
                 variables: [String: String], metadataURL: String?, host: String) {

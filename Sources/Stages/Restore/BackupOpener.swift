@@ -10,9 +10,10 @@ public struct BackupOpener: Sendable {
     /// Filters on the tree in the order they ran (the collect point's, then the backup point's), undone last to first.
     public let treeFilters: [any FilterEngine]
 
-    public init(archiveFilters: [any FilterEngine], treeFilters: [any FilterEngine]) {
-        self.archiveFilters = archiveFilters
-        self.treeFilters = treeFilters
+    /// A backup point's filters run on the archive it ships, or on the tree after the collect point's.
+    public init(shipsArchive: Bool, backupPointFilters: [any FilterEngine], collectPointFilters: [any FilterEngine]) {
+        archiveFilters = shipsArchive ? backupPointFilters : []
+        treeFilters = collectPointFilters + (shipsArchive ? [] : backupPointFilters)
     }
 
     public struct Opened: Sendable {

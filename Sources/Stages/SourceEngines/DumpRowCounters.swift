@@ -2,16 +2,24 @@ import Foundation
 import Pipeline
 
 /// Rows per table counted in a dump as it streams by (the dump is read once, for the store): what a restore
-/// drill compares the restored database with. Kept in the journal by the dump's digest.
+/// drill compares the restored database with. Kept in the journal under the dump stage, the newest only
+/// (one entry per source: the journal stays bounded), with the digest of the dump it describes.
 enum DumpRows {
     static let namespace = "dump.rows"
 
-    static func save(_ counts: [String: Int], of artifact: Artifact, _ context: StageContext) throws {
-        try context.table(namespace).encode(counts, artifact.digest.hex)
+    struct Entry: Codable {
+        let digest: Digest
+        let counts: [String: Int]
     }
 
-    static func load(_ digest: Digest, _ journal: Journal) -> [String: Int]? {
-        try? journal.table(namespace).decoded([String: Int].self, digest.hex)
+    static func save(_ counts: [String: Int], of artifact: Artifact, _ context: StageContext) throws {
+        try context.table(namespace).encode(Entry(digest: artifact.digest, counts: counts), context.node.id.description)
+    }
+
+    /// The counts of `stage`'s dump, when its newest one is `digest`.
+    static func load(stage: String, digest: Digest, _ journal: Journal) -> [String: Int]? {
+        guard let entry = try? journal.table(namespace).decoded(Entry.self, stage), entry.digest == digest else { return nil }
+        return entry.counts
     }
 }
 

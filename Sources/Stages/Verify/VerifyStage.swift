@@ -11,10 +11,8 @@ public struct VerifyStage: StageWork {
     public let alwaysRuns = true
     let engine: any BackupPointEngine
     let host: String
-    /// The backup point's filters when it ships an archive (undone on the archive), in the order they ran.
-    let archiveFilters: [any FilterEngine]
-    /// Filters on the tree in the order they ran (the collect point's, then the backup point's), undone last to first.
-    let treeFilters: [any FilterEngine]
+    /// How the fetched backup is opened (its filters undone) for the checks of its content.
+    let opener: BackupOpener
     /// `verify_drill`: the database sources whose dumps are restored into a scratch database.
     let drills: [Drill]
 
@@ -31,12 +29,10 @@ public struct VerifyStage: StageWork {
         }
     }
 
-    public init(engine: any BackupPointEngine, host: String, archiveFilters: [any FilterEngine], treeFilters: [any FilterEngine],
-                drills: [Drill] = []) {
+    public init(engine: any BackupPointEngine, host: String, opener: BackupOpener, drills: [Drill] = []) {
         self.engine = engine
         self.host = host
-        self.archiveFilters = archiveFilters
-        self.treeFilters = treeFilters
+        self.opener = opener
         self.drills = drills
     }
 
@@ -69,7 +65,7 @@ public struct VerifyStage: StageWork {
             let verification = try engine.verify(newest, into: fetchedDirectory, restore)
             var checks = verification.lines
             if let fetched = verification.fetched {
-                let opened = try BackupOpener(archiveFilters: archiveFilters, treeFilters: treeFilters).open(fetched, in: scratch, restore)
+                let opened = try opener.open(fetched, in: scratch, restore)
                 checks += opened.lines.isEmpty ? ["opened whole (no hashes index to check it against)"] : opened.lines
                 if let directory = opened.directory { checks += try drill(directory, newest, restore) }
             } else if !drills.isEmpty {
