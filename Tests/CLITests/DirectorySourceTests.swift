@@ -90,6 +90,19 @@ import TestSupport
         let status = try Sandbox.shell("doveadm -c '\(config)' mailbox status -u alice messages '*'").output
         #expect(status.contains("INBOX messages=3"), "\(status)")
         #expect(status.range(of: #"restored-[^ ]*/INBOX messages=3"#, options: .regularExpression) != nil, "\(status)")
+        // A restore whose folder name is taken (another restore in the same second) imports into a folder of its own.
+        let formatter = DateFormatter()
+        formatter.dateFormat = "yyyy-MM-dd'T'HHmmss"
+        let start = Date()
+        for second in 0..<30 {
+            let name = "restored-" + formatter.string(from: start.addingTimeInterval(Double(second)))
+            _ = try Sandbox.shell("doveadm -c '\(config)' mailbox create -u alice '\(name)'")
+        }
+        let again = try CLI.run(["restore", "-c", sandbox.config, "--collect-point", "mail", "--target", sandbox.path("r2"), "--source", "alice"])
+        #expect(again.status == 0, "\(again.stderr)")
+        let after = try Sandbox.shell("doveadm -c '\(config)' mailbox status -u alice messages '*'").output
+        #expect(after.range(of: #"restored-[0-9T-]*-2/INBOX messages=3"#, options: .regularExpression) != nil, "\(after)")
+        #expect(!after.contains("messages=6"), "no folder got the mail twice: \(after)")
     }
 
     @Test func remoteFilesArePulledOverSSHWithTheHostKeyChecked() throws {

@@ -128,9 +128,13 @@ extension DovecotSource {
         guard !chosen.isEmpty else { throw StageFailure("\(data) holds no user's mail") }
         let formatter = DateFormatter()
         formatter.dateFormat = "yyyy-MM-dd'T'HHmmss"
-        let folder = "restored-" + formatter.string(from: request.date)
+        let base = "restored-" + formatter.string(from: request.date)
         var lines: [String] = []
         for user in chosen {
+            // A folder of its own: two restores in the same second never import into one folder.
+            let existing = Set(try doveadm.tool.output(doveadm.options + ["mailbox", "list", "-u", user], cancellation: cancellation)
+                .split(separator: "\n").map { $0.split(separator: "/").first.map(String.init) ?? "" })
+            let folder = ([base] + (2...99).map { "\(base)-\($0)" }).first { !existing.contains($0) } ?? base + "-" + UUID().uuidString.prefix(8)
             let source = data + "/" + (users.count == 1 && request.into != nil ? users[0] : user) + "/mail"
             guard FileManager.default.fileExists(atPath: source) else { throw StageFailure("no mail of \(user) in \(data)") }
             // The restored files sit under a 0700 target: doveadm reads a copy it may reach, as the mail user.
