@@ -94,15 +94,13 @@ struct RunOptions: ParsableArguments {
     func run(_ pipeline: CompiledPipeline, config: ConfigOptions, state: StateOptions, selection: RunSelection) async throws {
         var log: FileHandle?
         if let logFile {
-            if !FileManager.default.fileExists(atPath: logFile) {
-                _ = FileManager.default.createFile(atPath: logFile, contents: nil, attributes: [.posixPermissions: 0o600])
-            }
-            guard let handle = FileHandle(forWritingAtPath: logFile) else {
-                Terminal.error("polyarchiv: cannot write the log file \(logFile)")
+            // Created 0600, appended to, never through a link or into a FIFO.
+            let descriptor = open(logFile, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0o600)
+            guard descriptor >= 0 else {
+                Terminal.error("polyarchiv: cannot write the log file \(logFile): \(String(cString: strerror(errno)))")
                 throw ExitCode(1)
             }
-            handle.seekToEndOfFile()
-            log = handle
+            log = FileHandle(fileDescriptor: descriptor, closeOnDealloc: true)
         }
         let style: RunOutput.Style = json ? .json : (isatty(STDOUT_FILENO) == 1 ? .terminal : .plain)
         let nrpe = self.nrpe

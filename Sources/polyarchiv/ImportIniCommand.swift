@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Pipeline
 import Planner
 import Stages
 
@@ -41,9 +42,11 @@ struct ImportIniCommand: ParsableCommand {
             Terminal.error(warning.description.replacingOccurrences(of: "error: ", with: "warning: "))
         }
         // The result must be a valid polyarchiv configuration.
-        let check = FileManager.default.temporaryDirectory.appendingPathComponent("polyarchiv-import-\(getpid()).yaml").path
-        try result.yaml.write(toFile: check, atomically: false, encoding: .utf8)
-        defer { try? FileManager.default.removeItem(atPath: check) }
+        // Checked from a private directory of its own: a name in /tmp could have been planted as a link.
+        let privateDirectory = try ScratchDirectory("polyarchiv-import")
+        defer { privateDirectory.remove() }
+        let check = privateDirectory.path + "/polyarchiv.yaml"
+        try AtomicFile.write(check) { sink in try Data(result.yaml.utf8).withUnsafeBytes { try sink($0) } }
         do {
             _ = try Compiler.compile(try ConfigLoader.load(.file(check)))
         } catch let error as ConfigError {

@@ -10,8 +10,8 @@ public enum MetricsFile {
         let points = PointStatuses.Kind.allCases.flatMap { kind in statuses.all(kind).map { Point(kind: kind.rawValue, name: $0.name, status: $0.status) } }
         let text = render(points, report: report, date: date)
         do {
-            try AtomicFile.write(path) { sink in try Data(text.utf8).withUnsafeBytes { try sink($0) } }
-            chmod(path, 0o644)  // read by node_exporter, which runs as another user
+            // Read by node_exporter, which runs as another user.
+            try AtomicFile.write(path, permissions: 0o644) { sink in try Data(text.utf8).withUnsafeBytes { try sink($0) } }
         } catch let failure as StageFailure {
             throw StageFailure("cannot write the metrics file: \(failure.message)")
         }

@@ -120,13 +120,9 @@ public enum Monitoring {
             gid = entry.pointee.gr_gid
         }
         do {
-            try AtomicFile.write(path) { sink in try data.withUnsafeBytes { try sink($0) } }
+            try AtomicFile.write(path, permissions: 0o640, group: gid) { sink in try data.withUnsafeBytes { try sink($0) } }
         } catch let failure as StageFailure {
             throw StageFailure("cannot write the status file: \(failure.message)")
-        }
-        chmod(path, 0o640)
-        if let gid, chown(path, uid_t.max, gid) != 0 {
-            throw StageFailure("cannot give the status file \(path) to group \(group!): \(FileIO.lastError)")
         }
     }
 

@@ -98,6 +98,8 @@ public enum Restore {
         public let verifiedIndexes: [String]
         /// What putting sources back did, a line each.
         public let sourceResults: [String]
+        /// Entries of the backup that were not restored (device nodes, FIFOs, sockets), a line each.
+        public let refused: [String]
     }
 
     public struct Report: Sendable {
@@ -106,7 +108,9 @@ public enum Restore {
         public let interrupted: Bool
         let hooks: Set<StageID>
 
-        public var failed: Bool { results.contains { !hooks.contains($0.id) && $0.outcome.isFailure } || interrupted }
+        public var failed: Bool {
+            results.contains { !hooks.contains($0.id) && $0.outcome.isFailure } || interrupted || outcomes.contains { !$0.refused.isEmpty }
+        }
         public var hookFailed: Bool { results.contains { hooks.contains($0.id) && $0.outcome == .failed } }
         /// 0 restored, 2 something could not be restored, 3 only a restore hook failed, 130 interrupted.
         public var exitCode: Int32 { interrupted ? 130 : (failed ? 2 : (hookFailed ? 3 : 0)) }
@@ -162,8 +166,8 @@ public enum Restore {
                     label = "\(backupPoint) on \(cp)"
                     backupScope = .backupPoint(backupPoint)
                     planned.preview.append("\(cp): the backup of \(ISO8601DateFormatter().string(from: entry.created))"
-                                           + (entry.host.map { " by \($0)" } ?? "") + " from \(backupPoint), "
-                                           + Redaction.maskingURLSecrets(entry.location) + (entry.size.map { " (\($0) bytes)" } ?? ""))
+                                           + (entry.host.map { " by " + TerminalText.escaped($0) } ?? "") + " from \(backupPoint), "
+                                           + TerminalText.escaped(Redaction.maskingURLSecrets(entry.location)) + (entry.size.map { " (\($0) bytes)" } ?? ""))
                 } catch {
                     // No backup to restore from: the fetch stage fails with the reason, so the hooks report it.
                     origin = .unavailable("\(error)")
@@ -324,7 +328,7 @@ public enum Restore {
                               at: Date())
         let outcomes = planned.workspaces.filter(\.finished).map {
             Outcome(collectPoint: $0.collectPoint, source: $0.source, created: $0.created, directory: $0.directory,
-                    verifiedIndexes: $0.verifiedIndexes, sourceResults: $0.results)
+                    verifiedIndexes: $0.verifiedIndexes, sourceResults: $0.results, refused: $0.refused)
         }
         return Report(outcomes: outcomes, results: results, interrupted: interrupted, hooks: planned.hooks)
     }
@@ -354,21 +358,6 @@ public enum Restore {
         }
         return newest
     }
-}
-
-/// A private (0700) temporary directory, removed when done.
-struct ScratchDirectory {
-    let path: String
-
-    init(_ prefix: String) throws {
-        var template = Array((NSTemporaryDirectory() + prefix + "-XXXXXX").utf8CString)
-        guard template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) != nil else {
-            throw StageFailure("cannot create a temporary directory: \(FileIO.lastError)")
-        }
-        path = String(decoding: template.dropLast().map { UInt8(bitPattern: $0) }, as: UTF8.self)
-    }
-
-    func remove() { try? FileManager.default.removeItem(atPath: path) }
 }
 
 extension Sequence where Element: Hashable {

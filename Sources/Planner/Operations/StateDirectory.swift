@@ -31,6 +31,15 @@ public struct StateDirectory: Sendable {
             throw StageFailure("cannot create the state directory \(url.path): \(error.localizedDescription); "
                                + "pass --state-dir or run as a user who can write there")
         }
+        // One that already existed keeps no wider mode: the journal names every source's files and errors.
+        // (Through a descriptor; a link configured as the state directory, to a larger disk, is followed.)
+        let descriptor = open(url.path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard descriptor >= 0 else { throw StageFailure("cannot open the state directory \(url.path): \(FileIO.lastError)") }
+        defer { close(descriptor) }
+        var info = stat()
+        if fstat(descriptor, &info) == 0, info.st_uid == geteuid(), info.st_mode & 0o077 != 0 {
+            fchmod(descriptor, 0o700)
+        }
     }
 
     /// Opens the journal read-only when it exists (for plan and check): nothing is written.

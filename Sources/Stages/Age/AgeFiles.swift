@@ -10,7 +10,7 @@ enum AgeFiles {
         guard input >= 0 else { throw StageFailure("cannot read \(source): \(FileIO.lastError)") }
         defer { close(input) }
         do {
-            try AtomicFile.write(destination) { sink in
+            try AtomicFile.write(destination, permissions: mode) { sink in
                 try AgeDecryptor(identities: identities).decrypt(read: { buffer in
                     let count = Glibc.read(input, buffer.baseAddress, buffer.count)
                     guard count >= 0 else { throw StageFailure("cannot read \(source): \(FileIO.lastError)") }
@@ -23,6 +23,5 @@ enum AgeFiles {
         } catch let malformed as AgeHeader.Malformed {
             throw StageFailure("cannot decrypt \((source as NSString).lastPathComponent): \(malformed)")
         }
-        chmod(destination, mode)
     }
 }

@@ -23,7 +23,8 @@ struct LogHook: HookEngine {
         if !report.detailedStatus.isEmpty { text += report.detailedStatus + "\n" }
         if !report.completeLog.isEmpty { text += report.completeLog + "\n" }
         try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
-        let descriptor = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | (append ? O_APPEND : O_TRUNC), 0o640)
+        // Never through a link or into a FIFO (a log directory may be writable by others).
+        let descriptor = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | (append ? O_APPEND : O_TRUNC), 0o640)
         guard descriptor >= 0 else { throw StageFailure("cannot write the log \(path): \(FileIO.lastError)") }
         defer { close(descriptor) }
         try Data(text.utf8).withUnsafeBytes { try FileIO.writeAll(descriptor, $0, what: path) }

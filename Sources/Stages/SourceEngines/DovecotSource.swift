@@ -56,6 +56,8 @@ struct DovecotSource: SourceEngine {
                 let directory = try doveadm.directory(for: user, in: scratch, cancellation: context.cancellation)
                 try doveadm.tool.run(doveadm.options + ["backup", "-u", user, "maildir:\(directory)/mail"], timeout: timeout,
                                      cancellation: context.cancellation)
+                // Root's again before root works in it: the mail user can no longer swap what is inside for links.
+                try Doveadm.give(directory, to: (0, 0))
             }
             for path in FileManager.default.enumerator(atPath: scratch)?.allObjects as? [String] ?? []
             where Self.isIndex((path as NSString).lastPathComponent) {
@@ -93,24 +95,34 @@ struct Doveadm {
 
     /// A scratch directory, traversable (not listable) by the mail users.
     static func scratchDirectory() throws -> String {
-        var template = Array("/var/tmp/polyarchiv-dovecot-XXXXXX".utf8CString)
-        guard template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) != nil else {
-            throw StageFailure("cannot create a scratch directory in /var/tmp: \(FileIO.lastError)")
-        }
-        let path = String(decoding: template.dropLast().map { UInt8(bitPattern: $0) }, as: UTF8.self)
-        chmod(path, 0o711)
+        let path = try ScratchDirectory("polyarchiv-dovecot", in: "/var/tmp").path
+        chmod(path, 0o711)  // a new directory of ours (mkdtemp): no other user could make it a link
         return path
     }
 
-    /// `scratch/USER`, owned by the user's mail uid and gid (doveadm -u writes as them).
-    func directory(for user: String, in scratch: String, cancellation: CancellationFlag) throws -> String {
+    /// `scratch/USER`, owned by the user's mail uid and gid (doveadm -u writes as them); `fill` runs first,
+    /// while the directory is still root's alone (nobody else can swap what it writes there for a link).
+    func directory(for user: String, in scratch: String, cancellation: CancellationFlag,
+                   fill: (_ directory: String, _ owner: (uid_t, gid_t)) throws -> Void = { _, _ in }) throws -> String {
         guard !user.contains("/"), !user.hasPrefix("."), !user.isEmpty else { throw StageFailure("odd dovecot user name `\(user)`") }
         let uid = try tool.output(options + ["user", "-f", "uid", user], cancellation: cancellation).trimmingCharacters(in: .whitespacesAndNewlines)
         let gid = try tool.output(options + ["user", "-f", "gid", user], cancellation: cancellation).trimmingCharacters(in: .whitespacesAndNewlines)
+        guard let uid = uid_t(uid), let gid = gid_t(gid) else { throw StageFailure("doveadm gives no uid and gid for `\(user)`") }
         let directory = scratch + "/" + user
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
-        if let uid = uid_t(uid), let gid = gid_t(gid) { chown(directory, uid, gid) }
+        guard mkdir(directory, 0o700) == 0 else { throw StageFailure("cannot create \(directory): \(FileIO.lastError)") }
+        try fill(directory, (uid, gid))
+        try Self.give(directory, to: (uid, gid))
         return directory
+    }
+
+    /// A scratch directory of ours given to an owner through its descriptor (mode 0700).
+    static func give(_ directory: String, to owner: (uid_t, gid_t)) throws {
+        let descriptor = open(directory, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+        guard descriptor >= 0 else { throw StageFailure("cannot open \(directory): \(FileIO.lastError)") }
+        defer { close(descriptor) }
+        guard fchown(descriptor, owner.0, owner.1) == 0, fchmod(descriptor, 0o700) == 0 else {
+            throw StageFailure("cannot give \(directory) to \(owner.0):\(owner.1): \(FileIO.lastError)")
+        }
     }
 }
 
@@ -140,12 +152,11 @@ extension DovecotSource {
             // The restored files sit under a 0700 target: doveadm reads a copy it may reach, as the mail user.
             let scratch = try Doveadm.scratchDirectory()
             defer { try? FileManager.default.removeItem(atPath: scratch) }
-            let directory = try doveadm.directory(for: user, in: scratch, cancellation: cancellation)
-            try FileManager.default.copyItem(atPath: source, toPath: directory + "/mail")
-            var info = stat()
-            stat(directory, &info)
-            if let walker = FileManager.default.enumerator(atPath: directory) {
-                while let path = walker.nextObject() as? String { lchown(directory + "/" + path, info.st_uid, info.st_gid) }
+            let directory = try doveadm.directory(for: user, in: scratch, cancellation: cancellation) { directory, owner in
+                try FileManager.default.copyItem(atPath: source, toPath: directory + "/mail")
+                if let walker = FileManager.default.enumerator(atPath: directory) {
+                    while let path = walker.nextObject() as? String { lchown(directory + "/" + path, owner.0, owner.1) }
+                }
             }
             try doveadm.tool.run(doveadm.options + ["import", "-u", user, "maildir:\(directory)/mail", folder, "all"],
                                  timeout: timeout, cancellation: cancellation)

@@ -6,14 +6,22 @@ import Pipeline
 public enum AtomicFile {
     static let temporaryMarker = ".polyarchiv-tmp-"
 
-    public static func write(_ final: String, _ produce: (_ sink: @escaping (UnsafeRawBufferPointer) throws -> Void) throws -> Void) throws {
+    /// `permissions` and `group` are set through the descriptor before the rename: the final name is never
+    /// chmodded or chowned by name (in a directory another user can write, it could be a link by then).
+    public static func write(_ final: String, permissions: mode_t = 0o600, group: gid_t? = nil,
+                             _ produce: (_ sink: @escaping (UnsafeRawBufferPointer) throws -> Void) throws -> Void) throws {
         let directory = (final as NSString).deletingLastPathComponent
         removeLeftovers(of: final)
-        let temporary = final + temporaryMarker + String(getpid())
-        let descriptor = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        // A new name nobody could plant beforehand (O_EXCL), never a link followed (O_NOFOLLOW).
+        let temporary = temporaryName(for: final)
+        let descriptor = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
         guard descriptor >= 0 else { throw StageFailure("cannot create \(temporary): \(String(cString: strerror(errno)))") }
         do {
             try produce { chunk in try FileIO.writeAll(descriptor, chunk, what: final) }
+            guard fchmod(descriptor, permissions) == 0 else { throw StageFailure("cannot set the mode of \(temporary): \(FileIO.lastError)") }
+            if let group, fchown(descriptor, uid_t.max, group) != 0 {
+                throw StageFailure("cannot give \(final) to group \(group): \(FileIO.lastError)")
+            }
             guard fsync(descriptor) == 0 else { throw StageFailure("cannot flush \(temporary): \(String(cString: strerror(errno)))") }
         } catch {
             close(descriptor)
@@ -27,6 +35,12 @@ public enum AtomicFile {
             throw StageFailure("cannot rename \(temporary) to \(final): \(reason)")
         }
         syncDirectory(directory)
+    }
+
+    /// A name beside `final` that nobody can guess beforehand (created with O_EXCL, or by link(2), which never
+    /// follows or replaces what is there).
+    static func temporaryName(for final: String) -> String {
+        final + temporaryMarker + String(getpid()) + "-" + String(UInt32.random(in: 0...UInt32.max), radix: 36)
     }
 
     /// The temporary files an interrupted write of this same file left beside it.

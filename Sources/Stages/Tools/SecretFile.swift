@@ -9,11 +9,7 @@ final class SecretFile {
     private let directory: String
 
     init(name: String, content: String, owner: String? = nil) throws {
-        var template = Array("/tmp/polyarchiv-secret-XXXXXX".utf8CString)
-        guard template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) != nil else {
-            throw StageFailure("cannot create a private temporary directory: \(FileIO.lastError)")
-        }
-        directory = String(decoding: template.dropLast().map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        directory = try ScratchDirectory("polyarchiv-secret", in: "/tmp").path
         path = directory + "/" + name
         let descriptor = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
         guard descriptor >= 0 else {

@@ -185,7 +185,7 @@ struct FileTransport: Transport {
         // On the same file system, the file itself takes the name (a link: no copy; its bytes are on disk
         // already), under a temporary name first.
         AtomicFile.removeLeftovers(of: path)
-        let temporary = path + AtomicFile.temporaryMarker + String(getpid())
+        let temporary = AtomicFile.temporaryName(for: path)
         if Glibc.link(file, temporary) == 0 {
             guard rename(temporary, path) == 0 else {
                 let reason = FileIO.lastError
@@ -215,12 +215,17 @@ struct FileTransport: Transport {
 
     func download(_ url: String, cancellation: CancellationFlag, sink: (UnsafeRawBufferPointer) throws -> Void) throws {
         let path = Self.path(url)
-        let input = open(path, O_RDONLY | O_CLOEXEC)
+        // Never a FIFO or a device that would block or never end: only a regular file is read.
+        let input = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY)
         guard input >= 0 else {
             if errno == ENOENT { throw TransportError.missing(url) }
             throw StageFailure("cannot read \(path): \(FileIO.lastError)")
         }
         defer { close(input) }
+        var info = stat()
+        guard fstat(input, &info) == 0, info.st_mode & S_IFMT == S_IFREG else {
+            throw StageFailure("\(path) is not a regular file; refused")
+        }
         let buffer = ReadBuffer(size: 1 << 20)
         while true {
             try cancellation.check()

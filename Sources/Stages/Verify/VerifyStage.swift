@@ -110,10 +110,6 @@ public struct VerifyStage: StageWork {
 
     static func scratchDirectory(in parent: String) throws -> String {
         try FileManager.default.createDirectory(atPath: parent, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
-        var template = Array((parent + "/verify-XXXXXX").utf8CString)
-        guard template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) != nil else {
-            throw StageFailure("cannot create a scratch directory in \(parent): \(FileIO.lastError)")
-        }
-        return String(decoding: template.dropLast().map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        return try ScratchDirectory("verify", in: parent).path
     }
 }

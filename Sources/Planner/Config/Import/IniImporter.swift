@@ -20,11 +20,11 @@ public struct IniImporter {
                 let directory = (path as NSString).deletingLastPathComponent
                 try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true,
                                                         attributes: [.posixPermissions: 0o700])
-                let temporary = path + ".tmp"
-                guard FileManager.default.createFile(atPath: temporary, contents: Data((value + "\n").utf8),
-                                                     attributes: [.posixPermissions: 0o600]), rename(temporary, path) == 0 else {
-                    unlink(temporary)
-                    throw StageFailure("cannot write the secret file \(path): \(FileIO.lastError)")
+                // Created 0600 (never readable by others, not even for an instant), under a name nobody planted.
+                do {
+                    try AtomicFile.write(path, permissions: 0o600) { sink in try Data((value + "\n").utf8).withUnsafeBytes { try sink($0) } }
+                } catch let failure as StageFailure {
+                    throw StageFailure("cannot write the secret file \(path): \(failure.message)")
                 }
             }
         }
