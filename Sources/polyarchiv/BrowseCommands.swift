@@ -86,7 +86,8 @@ struct JSONBackupRef: Encodable {
 }
 
 extension Tree.Entry {
-    /// `drwxr-xr-x  1.2 KiB  2026-11-30 02:30  path -> target`
+    /// `drwxr-xr-x  1.2 KiB  2026-11-30 02:30  path -> target`, names escaped as `ls -b` does (a name can hold
+    /// a newline or a terminal's escape sequences).
     var line: String {
         let letters = ["F": "-", "D": "d", "L": "l"][kind.rawValue] ?? "?"
         var bits = ""
@@ -97,7 +98,7 @@ extension Tree.Entry {
         let date = Date(timeIntervalSince1970: Double(mtime) / 1e9)
         let size = kind == .file ? RunOutput.bytes(self.size) : "-"
         return letters + bits + "  " + size.padding(toLength: max(9, size.count), withPad: " ", startingAt: 0) + "  "
-            + RunDecisions.format(date) + "  " + path + (target.map { " -> \($0)" } ?? "")
+            + RunDecisions.format(date) + "  " + TerminalText.escaped(path) + (target.map { " -> " + TerminalText.escaped($0) } ?? "")
     }
 }
 
@@ -236,7 +237,7 @@ struct DiffCommand: ParsableCommand {
         let formatter = ISO8601DateFormatter()
         var text = "\(b.collectPoint) at \(b.backupPoint): \(formatter.string(from: a.entry.created)) → \(formatter.string(from: b.entry.created))\n"
         for difference in differences {
-            text += "\(difference.change.rawValue) \(difference.path)" + (difference.what.isEmpty ? "" : "  (" + difference.what.joined(separator: ", ") + ")") + "\n"
+            text += "\(difference.change.rawValue) \(TerminalText.escaped(difference.path))" + (difference.what.isEmpty ? "" : "  (" + difference.what.joined(separator: ", ") + ")") + "\n"
         }
         if differences.isEmpty { text += "no difference\n" }
         Terminal.print(text)

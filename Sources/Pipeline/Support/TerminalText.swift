@@ -1,0 +1,29 @@
+/// Names printed to a terminal as `ls -b` prints them: a name (from a source, or from a backup point that may
+/// be hostile) can hold escape sequences that would drive the terminal, or a newline that would forge a line.
+public enum TerminalText {
+    /// `text` with backslashes doubled, `\n`, `\t`, `\r` as such, and every other control character
+    /// (C0, DEL, C1) as `\ooo` octal bytes, like `ls -b`.
+    public static func escaped(_ text: String) -> String {
+        guard text.unicodeScalars.contains(where: needsEscape) else { return text }
+        var result = ""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\\": result += "\\\\"
+            case "\n": result += "\\n"
+            case "\t": result += "\\t"
+            case "\r": result += "\\r"
+            case _ where needsEscape(scalar):
+                for byte in String(scalar).utf8 {
+                    let octal = String(byte, radix: 8)
+                    result += "\\" + String(repeating: "0", count: 3 - octal.count) + octal
+                }
+            default: result.unicodeScalars.append(scalar)
+            }
+        }
+        return result
+    }
+
+    private static func needsEscape(_ scalar: Unicode.Scalar) -> Bool {
+        scalar.value < 0x20 || scalar.value == 0x7f || (0x80...0x9f).contains(scalar.value) || scalar == "\\"
+    }
+}
