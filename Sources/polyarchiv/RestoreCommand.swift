@@ -71,10 +71,11 @@ struct ListCommand: ParsableCommand {
                     text += "  \(formatter.string(from: backup.created))"
                     if let size = backup.size { text += "  \(RunOutput.bytes(size))" }
                     if let digest = backup.digest { text += "  \(digest.short)" }
-                    text += "  " + Redaction.maskingURLSecrets(backup.location) + "\n"
+                    text += "  " + TerminalText.escaped(Redaction.maskingURLSecrets(backup.location)) + "\n"
                 }
                 if !listing.otherHosts.isEmpty {
-                    let others = listing.otherHosts.sorted { $0.key < $1.key }.map { "\($0.key) (\($0.value))" }
+                    // Host names come from the documents at the backup point: escaped like every name a terminal shows.
+                    let others = listing.otherHosts.sorted { $0.key < $1.key }.map { "\(TerminalText.escaped($0.key)) (\($0.value))" }
                     text += "  other hosts' backups here: " + others.joined(separator: ", ") + "; see them with --host\n"
                 }
             }
@@ -160,7 +161,8 @@ struct RestoreCommand: AsyncParsableCommand {
             let directory: String
             let verified: [String]
             let sources: [String]
-            enum CodingKeys: String, CodingKey { case from, created, directory, verified, sources, collectPoint = "collect_point" }
+            let refused: [String]
+            enum CodingKeys: String, CodingKey { case from, created, directory, verified, sources, refused, collectPoint = "collect_point" }
         }
         let exitCode: Int
         let interrupted: Bool
@@ -250,7 +252,8 @@ struct RestoreCommand: AsyncParsableCommand {
             Terminal.print(JSONText.encode(RestoreJSON(exitCode: Int(report.exitCode), interrupted: report.interrupted,
                                                        scratch: report.outcomes.isEmpty ? nil : scratch, restored: report.outcomes.map {
                 RestoreJSON.Restored(collectPoint: $0.collectPoint, from: $0.source, created: ISO8601DateFormatter().string(from: $0.created),
-                                     directory: $0.directory, verified: $0.verifiedIndexes, sources: $0.sourceResults)
+                                     directory: $0.directory, verified: $0.verifiedIndexes, sources: $0.sourceResults,
+                                     refused: $0.refused)
             })))
             if report.exitCode != 0 { throw ExitCode(report.exitCode) }
             return
@@ -260,6 +263,10 @@ struct RestoreCommand: AsyncParsableCommand {
             var line = "restored \(outcome.collectPoint) from \(outcome.source) (\(created)) into \(outcome.directory)"
             if !outcome.verifiedIndexes.isEmpty { line += "; verified " + outcome.verifiedIndexes.joined(separator: ", ") }
             Terminal.print(line + "\n")
+            for refused in outcome.refused {
+                Terminal.error("polyarchiv: refused \(refused) in \(outcome.collectPoint): polyarchiv never writes one, so the backup point "
+                               + "may have been tampered with; the rest was restored")
+            }
             for result in outcome.sourceResults { Terminal.print("  " + result + "\n") }
             let failed = outcome.sourceResults.filter { $0.contains(": FAILED: ") }.count
             if outcome.sourceResults.count > 1 {

@@ -6,10 +6,10 @@ import Pipeline
 /// would land outside it (absolute paths, `..`, writes through symlinks). Blocking: call it on a
 /// blocking thread.
 public enum TarReader {
-    /// Device nodes, FIFOs and sockets are not created (the extraction fails naming each, after the rest);
-    /// setuid/setgid bits are dropped unless `keepSpecialBits`.
+    /// Device nodes, FIFOs and sockets are not created: the rest is extracted, and one line for each refused
+    /// entry is returned. Setuid/setgid bits are dropped unless `keepSpecialBits`.
     public static func extract(_ archivePath: String, into directory: String, keepSpecialBits: Bool = false,
-                               cancellation: CancellationFlag) throws -> Int {
+                               cancellation: CancellationFlag) throws -> [String] {
         TarWriter.useUTF8Locale()
         guard let reader = archive_read_new(), let writer = archive_write_disk_new() else {
             throw StageFailure("libarchive: cannot create a reader")
@@ -31,8 +31,8 @@ public enum TarReader {
             StageFailure("cannot \(what) \(archivePath): " + (archive_error_string(archive).map { String(cString: $0) } ?? "unknown error"))
         }
         guard archive_read_open_filename(reader, archivePath, 1 << 16) == ARCHIVE_OK else { throw failure(reader, "open") }
-        var count = 0
         var refused: [String] = []
+        var refusedNames = Set<String>()
         var entry: OpaquePointer?
         while true {
             try cancellation.check()
@@ -42,7 +42,12 @@ public enum TarReader {
             let name = archive_entry_pathname(entry).map { String(cString: $0) } ?? ""
             try checkInside(name, archivePath)
             if archive_entry_hardlink(entry) == nil, let kind = RestoredTreeCheck.forbiddenKind(mode_t(archive_entry_filetype(entry))) {
-                refused.append("\(name) (\(kind))")
+                refused.append(RestoredTreeCheck.refused(name, kind))
+                refusedNames.insert(name)
+                continue
+            }
+            if let link = archive_entry_hardlink(entry), refusedNames.contains(String(cString: link)) {
+                refused.append(RestoredTreeCheck.refused(name, "hard link to a refused entry"))
                 continue
             }
             archive_entry_set_perm(entry, RestoredTreeCheck.permissions(mode_t(archive_entry_perm(entry)), keepSpecialBits: keepSpecialBits))
@@ -65,10 +70,8 @@ public enum TarReader {
                 }
             }
             guard archive_write_finish_entry(writer) == ARCHIVE_OK else { throw failure(writer, "finish \(name) from") }
-            count += 1
         }
-        if !refused.isEmpty { throw RestoredTreeCheck.refusal(refused) }
-        return count
+        return refused
     }
 
     private static func checkInside(_ name: String, _ archive: String) throws {

@@ -97,8 +97,8 @@ struct ArchiveBackupPoint: BackupPointEngine {
         guard let manifest = backup.manifest else { return nil }
         let file = context.scratch + "/manifest-\(UUID().uuidString)"
         defer { unlink(file) }
-        let digest = try BackupDownload.fetch(manifest.location, options: try transport.options(context.secrets), to: file,
-                                              cancellation: context.cancellation)
+        let digest = try BackupDownload.fetch(manifest.location, within: RemotePath.directory(of: url), limit: manifest.size,
+                                              options: try transport.options(context.secrets), to: file, cancellation: context.cancellation)
         guard digest == manifest.digest, let data = FileManager.default.contents(atPath: file) else {
             throw StageFailure("the listing \(Redaction.maskingURLSecrets(manifest.location)) does not match its recorded SHA-256: it is damaged")
         }
@@ -108,8 +108,8 @@ struct ArchiveBackupPoint: BackupPointEngine {
     /// Downloaded into `directory` and checked against the recorded SHA-256.
     func fetch(_ backup: CatalogEntry, into directory: String, _ context: RestoreContext) throws -> Fetched {
         let file = directory + "/" + RemotePath.name(of: backup.location)
-        let digest = try BackupDownload.fetch(backup.location, options: try transport.options(context.secrets), to: file,
-                                              cancellation: context.cancellation)
+        let digest = try BackupDownload.fetch(backup.location, within: RemotePath.directory(of: url), limit: backup.size ?? 0,
+                                              options: try transport.options(context.secrets), to: file, cancellation: context.cancellation)
         guard digest == backup.digest else {
             unlink(file)
             throw StageFailure("the backup \(Redaction.maskingURLSecrets(backup.location)) does not match its recorded SHA-256 "
@@ -142,14 +142,14 @@ struct ArchiveUpload: StageWork {
                                                               cancellation: context.cancellation)
             context.progress(blob.size)
             // The collect point's tree beside it, so it can be listed and searched without the archive.
-            var manifest: (String, Digest)?
+            var manifest: (String, Digest, Int64)?
             let tree = context.listing.first(where: { $0.kind == .tree })
             if let tree, listsInClear {
                 let location = Self.manifestLocation(of: url)
                 try context.store.ensureVerified(tree.digest)
                 try Transports.make(location, options: options).upload(context.store.path(of: tree.digest), to: location,
                                                                        identity: tree.digest.hex, cancellation: context.cancellation)
-                manifest = (location, tree.digest)
+                manifest = (location, tree.digest, context.store.size(of: tree.digest) ?? 0)
             }
             try recorder.record(url, digest: blob.digest, size: blob.size, options: options, context: context, manifest: manifest,
                                 tree: recorder.rowCountedDumps.isEmpty ? nil : try tree.map { try context.store.tree($0) })

@@ -16,6 +16,8 @@ public struct BackupMetadata: Codable, Sendable {
         /// SHA-256; none for an encrypted backup (its names are not left in clear).
         public var manifest: String? = nil
         public var manifestDigest: Digest? = nil
+        /// Its size: a download stops there (documents of earlier versions have none: `manifestCeiling`).
+        public var manifestSize: Int64? = nil
         /// Rows per table of each database dump it holds (by its path in the collect point), counted at dump
         /// time: what the restore drill compares with.
         public var rows: [String: [String: Int]]? = nil
@@ -34,7 +36,7 @@ public struct BackupMetadata: Codable, Sendable {
 
         var entry: CatalogEntry {
             var entry = CatalogEntry(location: location, digest: digest, size: size, created: created, host: host)
-            if let manifest, let manifestDigest { entry.manifest = (manifest, manifestDigest) }
+            if let manifest, let manifestDigest { entry.manifest = (manifest, manifestDigest, manifestSize ?? BackupDownload.manifestCeiling) }
             entry.rows = rows
             return entry
         }
@@ -149,14 +151,30 @@ public struct BackupMetadata: Codable, Sendable {
 
 /// Getting a backup back from where a backup point put it.
 enum BackupDownload {
+    /// How large a listing recorded without its size (by an earlier version) may be.
+    static let manifestCeiling: Int64 = 1 << 30
+
     /// Downloads `location` into `path` (written beside it, renamed when whole) and returns the SHA-256 of
-    /// what arrived.
-    static func fetch(_ location: String, options: TransportOptions, to path: String, cancellation: CancellationFlag) throws -> Digest {
+    /// what arrived. The location comes from a document the backup point holds, so it is taken only as a
+    /// file directly inside the backup point's own `directory` (same scheme, server and port: never another
+    /// host with these credentials), and no more than `limit` bytes are taken (never a disk filled).
+    static func fetch(_ location: String, within directory: String, limit: Int64, options: TransportOptions, to path: String,
+                      cancellation: CancellationFlag) throws -> Digest {
+        guard RemotePath.isDirectChild(location, of: directory) else {
+            throw StageFailure("the metadata document names \(TerminalText.escaped(Redaction.maskingURLSecrets(location))), which is not a file "
+                               + "in \(Redaction.maskingURLSecrets(directory)): refused (the backup point may have been tampered with)")
+        }
         let transport = try Transports.make(location, options: options)
         var hash = StreamingHash()
+        var received: Int64 = 0
         do {
             try AtomicFile.write(path) { sink in
                 try transport.download(location, cancellation: cancellation) { chunk in
+                    received += Int64(chunk.count)
+                    guard received <= limit else {
+                        throw StageFailure("\(Redaction.maskingURLSecrets(location)) is larger than the \(limit) bytes recorded for it: "
+                                           + "it is damaged or was tampered with; the download was stopped")
+                    }
                     hash.update(chunk)
                     try sink(chunk)
                 }
@@ -275,7 +293,7 @@ struct BackupRecorder: Sendable {
     }
 
     func record(_ location: String, digest: Digest, size: Int64, options: TransportOptions, context: StageContext,
-                manifest: (location: String, digest: Digest)? = nil, tree: Tree? = nil) throws {
+                manifest: (location: String, digest: Digest, size: Int64)? = nil, tree: Tree? = nil) throws {
         let records = BackupRecords(context.journal)
         let known = records.listed(backupPoint: backupPoint, collectPoint: collectPoint)
         try records.record(backupPoint: backupPoint, collectPoint: collectPoint, location: location, digest: digest, size: size,
@@ -283,6 +301,7 @@ struct BackupRecorder: Sendable {
         if let metadataURL {
             var backup = BackupMetadata.Backup(location: location, digest: digest, size: size, created: context.date, host: host,
                                                variables: variables, manifest: manifest?.location, manifestDigest: manifest?.digest)
+            backup.manifestSize = manifest?.size
             backup.rows = tree.flatMap { rows(in: $0, context.journal) }
             try BackupMetadata.record(backup, at: metadataURL, existing: try document(options: options, cancellation: context.cancellation),
                                       backupPoint: backupPoint, collectPoint: collectPoint, known: known, options: options,

@@ -56,6 +56,12 @@ struct GitLabProject: Sendable {
         }
         if overSSH { return (urls.ssh, nil) }
         guard var components = URLComponents(string: urls.http) else { throw StageFailure("odd clone URL \(urls.http)") }
+        // The token goes only where the API is: a clone URL on another scheme, server or port is refused.
+        guard let api = URLComponents(string: base), components.scheme?.lowercased() == api.scheme?.lowercased(),
+              components.host?.lowercased() == api.host?.lowercased(), components.port == api.port else {
+            throw StageFailure("GitLab gave the clone URL \(TerminalText.escaped(urls.http)), not on \(base): the token is not sent there; "
+                               + "set GitLab's external_url to the address polyarchiv uses, or push over SSH")
+        }
         components.user = "oauth2"
         return (components.string ?? urls.http, revealed)
     }

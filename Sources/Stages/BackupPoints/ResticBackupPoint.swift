@@ -63,17 +63,20 @@ struct ResticBackupPoint: BackupPointEngine {
     }
 
     /// Where restic put the tree: a backup of `.` restores at the top, one of an absolute path under that
-    /// path. The path comes from the repository: it may only choose a directory inside the scratch one.
+    /// path. The path comes from the repository: it may only choose a directory inside the scratch one, reached
+    /// without a link (a snapshot holding `srv -> /` with the path `/srv/etc` would otherwise choose /etc).
     static func restoredRoot(scratch: String, snapshotPath path: String) -> String {
         let candidate = (scratch + "/" + path as NSString).standardizingPath
-        return candidate.hasPrefix(scratch + "/") && FileManager.default.fileExists(atPath: candidate) ? candidate : scratch
+        guard candidate.hasPrefix(scratch + "/"),
+              Beneath.kind(of: String(candidate.dropFirst(scratch.count + 1)), in: scratch) == S_IFDIR else { return scratch }
+        return candidate
     }
 
     /// `restic ls --json`: the snapshot's tree from restic's metadata, without reading its data.
     func storedTree(_ backup: CatalogEntry, _ context: RestoreContext) throws -> Tree? {
         let id = String(backup.location.dropFirst("restic:".count))
         let output = try work.restic.withEnvironment(context.secrets) { environment in
-            try work.restic.run(["ls", "--json", id], environment, cancellation: context.cancellation)
+            try work.restic.run(["ls", "--json", "--", id], environment, cancellation: context.cancellation)
         }
         struct Node: Decodable {
             let type: String
@@ -116,7 +119,7 @@ struct ResticBackupPoint: BackupPointEngine {
             let snapshot = try work.restic.snapshots(of: work.collectPoint, host: backup.host, environment, cancellation: context.cancellation)
                 .first { $0.id == id }
             guard let snapshot, let path = snapshot.paths.first else { throw StageFailure("restic snapshot \(id) is gone") }
-            _ = try work.restic.run(["restore", id, "--target", scratch], environment, cancellation: context.cancellation)
+            _ = try work.restic.run(["restore", "--target", scratch, "--", id], environment, cancellation: context.cancellation)
             let restored = Self.restoredRoot(scratch: scratch, snapshotPath: path)
             for name in try FileManager.default.contentsOfDirectory(atPath: restored) {
                 try FileManager.default.moveItem(atPath: restored + "/" + name, toPath: directory + "/" + name)

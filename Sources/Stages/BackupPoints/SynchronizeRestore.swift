@@ -45,9 +45,16 @@ extension Mirror {
                 case .file:
                     try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
                     var hash = StreamingHash()
+                    var received: Int64 = 0
                     try AtomicFile.write(path) { sink in
                         try transport.download(Mirror.join(url, Mirror.percentEncoded(entry.path)),
                                                cancellation: cancellation) { chunk in
+                            // No more than the manifest says: a hostile server cannot fill the disk.
+                            received += Int64(chunk.count)
+                            guard received <= entry.size else {
+                                throw StageFailure("\(TerminalText.escaped(entry.path)) on the mirror is larger than its manifest says: "
+                                                   + "the mirror is damaged or was tampered with")
+                            }
                             hash.update(chunk)
                             try sink(chunk)
                         }

@@ -94,8 +94,8 @@ public struct CatalogEntry: Sendable, Equatable {
     public let created: Date
     /// The host that made it.
     public let host: String?
-    /// Its tree manifest where one was uploaded beside it, with its SHA-256.
-    public var manifest: (location: String, digest: Digest)?
+    /// Its tree manifest where one was uploaded beside it, with its SHA-256 and size.
+    public var manifest: (location: String, digest: Digest, size: Int64)?
     /// Rows per table of its database dumps, by path, counted at dump time.
     public var rows: [String: [String: Int]]?
 

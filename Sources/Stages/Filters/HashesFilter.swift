@@ -53,9 +53,16 @@ struct HashesFilter: FilterEngine {
 
     /// Checks the index against the restored files; a mismatch names the file.
     func undo(directory: String, _ context: RestoreContext) throws -> String? {
-        guard let text = try? String(contentsOfFile: directory + "/" + filename, encoding: .utf8) else {
+        guard Beneath.kind(of: filename, in: directory) != nil else {
             throw StageFailure("the restored data has no \(filename) index although the collect point writes one")
         }
+        let index = try Beneath.openRegularFile(filename, in: directory)
+        var bytes = Data()
+        do {
+            defer { close(index.descriptor) }
+            try Beneath.read(index.descriptor, what: filename, cancellation: context.cancellation) { bytes.append(contentsOf: $0) }
+        }
+        let text = String(decoding: bytes, as: UTF8.self)
         for line in text.split(separator: "\n") {
             try context.cancellation.check()
             guard let separator = line.range(of: "  ") else { continue }
@@ -67,7 +74,13 @@ struct HashesFilter: FilterEngine {
             if path.hasPrefix("/") || path.split(separator: "/").contains("..") {
                 throw StageFailure("\(filename) names `\(path)`, outside the restored data: the backup is not trustworthy")
             }
-            guard let actual = try? HashMethod.hex(method, file: directory + "/" + path), actual == expected else {
+            // The tree came from a backup point: a link or a FIFO under an indexed name is refused, never followed.
+            let file = try Beneath.openRegularFile(path, in: directory)
+            defer { close(file.descriptor) }
+            let actual = try HashMethod.hex(method) { update in
+                try Beneath.read(file.descriptor, what: path, cancellation: context.cancellation) { update($0) }
+            }
+            guard actual == expected else {
                 throw StageFailure("restored file \(path) does not match \(filename): the backup is damaged")
             }
         }
@@ -99,15 +112,6 @@ enum HashMethod {
             return hex(hasher.finalize())
         default:
             throw StageFailure("unknown hash method \(method)")
-        }
-    }
-
-    /// Hex digest of a file's content.
-    static func hex(_ method: String, file path: String) throws -> String {
-        guard let handle = FileHandle(forReadingAtPath: path) else { throw StageFailure("cannot read \(path)") }
-        defer { try? handle.close() }
-        return try hex(method) { update in
-            while let chunk = try handle.read(upToCount: 1 << 20), !chunk.isEmpty { chunk.withUnsafeBytes { update($0) } }
         }
     }
 }

@@ -39,10 +39,14 @@ public struct BackupOpener: Sendable {
             }
             tree = scratch + "/tree"
             try FileManager.default.createDirectory(atPath: tree, withIntermediateDirectories: false, attributes: [.posixPermissions: 0o700])
-            _ = try TarReader.extract(current, into: tree, cancellation: context.cancellation)
+            let refused = try TarReader.extract(current, into: tree, cancellation: context.cancellation)
+            if !refused.isEmpty { throw RestoredTreeCheck.refusal(refused) }
         case .tree(let directory):
             tree = directory
         }
+        // Before any filter reads it: what polyarchiv never writes means the backup was tampered with.
+        let refused = RestoredTreeCheck.check(tree, keepSpecialBits: true)
+        if !refused.isEmpty { throw RestoredTreeCheck.refusal(refused) }
         var lines: [String] = []
         for filter in treeFilters.reversed() {
             if let index = try filter.undo(directory: tree, context) { lines.append("\(index) matches every file") }

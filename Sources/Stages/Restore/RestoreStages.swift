@@ -18,6 +18,8 @@ public final class RestoreWorkspace: @unchecked Sendable {
     private var _verified: [String] = []
     private var _results: [String] = []
     private var _finished = false
+    private var _refused: [String] = []
+    private var _checked = false
 
     /// Keep setuid/setgid bits (`--keep-special-bits`); they are cleared by default.
     public let keepSpecialBits: Bool
@@ -43,6 +45,8 @@ public final class RestoreWorkspace: @unchecked Sendable {
     public var created: Date { locked { _created } }
     public var verifiedIndexes: [String] { locked { _verified } }
     public var results: [String] { locked { _results } }
+    /// Entries of the backup that were not restored (device nodes, FIFOs, sockets): one line each.
+    public var refused: [String] { locked { _refused } }
     /// Whether the tree took its final name.
     public var finished: Bool { locked { _finished } }
     var archive: String? {
@@ -59,12 +63,20 @@ public final class RestoreWorkspace: @unchecked Sendable {
     }
 
     func verified(_ index: String) { locked { _verified.append(index) } }
+    func refuse(_ lines: [String]) { locked { _refused += lines } }
+
+    /// Whatever fetched the tree (an archive, restic, rsync, git), only files, directories and links stay in
+    /// it, before any filter reads it: the rest is removed and named.
+    func checkTree() {
+        guard !locked({ _checked }) else { return }
+        refuse(RestoredTreeCheck.check(partial, keepSpecialBits: keepSpecialBits))
+        locked { _checked = true }
+    }
     func result(_ line: String) { locked { _results.append(line) } }
 
     /// The tree is whole: it takes its final name (which must be free: restore never overwrites).
     func finish() throws {
-        // Whatever fetched it (an archive, restic, rsync, git), only files, directories and links go on.
-        try RestoredTreeCheck.check(partial, keepSpecialBits: keepSpecialBits)
+        checkTree()
         try selection?.apply(to: partial)
         guard rename(partial, directory) == 0 else {
             throw StageFailure("cannot move the restored data to \(directory): \(FileIO.lastError)")
@@ -82,8 +94,10 @@ public final class RestoreWorkspace: @unchecked Sendable {
         }
         try? FileManager.default.removeItem(atPath: partial)
         try? FileManager.default.removeItem(atPath: scratch)
+        // Made here and now (EEXIST fails): a directory someone re-created in between is never worked in.
         for path in [partial, scratch] {
-            try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+            try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+            guard mkdir(path, 0o700) == 0 else { throw StageFailure("cannot create \(path): \(FileIO.lastError) (nothing was changed)") }
         }
     }
 
@@ -138,13 +152,16 @@ public struct FetchStage: StageWork {
                 case .tree(let directory):
                     try Self.move(contentsOf: directory, into: workspace.partial)
                     workspace.fetched(from: name, created: backup.created, archive: nil)
+                    workspace.checkTree()
                 case .archive(let file):
                     workspace.fetched(from: name, created: backup.created, archive: file)
                 }
             case let .collectPoint(engine, at, commit):
                 let copy = try engine.restoreItself(at: at, commit: commit, into: workspace.partial, restore)
                 switch copy.fetched {
-                case .tree: workspace.fetched(from: copy.source, created: copy.created, archive: nil)
+                case .tree:
+                    workspace.fetched(from: copy.source, created: copy.created, archive: nil)
+                    workspace.checkTree()
                 case .archive(let file): workspace.fetched(from: copy.source, created: copy.created, archive: file)
                 }
             }
@@ -216,7 +233,9 @@ public struct ExtractStage: StageWork {
     public func run(_ context: StageContext) async throws -> [Artifact] {
         try await context.blocking { [self] in
             if let archive = workspace.archive {
-                _ = try TarReader.extract(archive, into: workspace.partial, keepSpecialBits: workspace.keepSpecialBits, cancellation: context.cancellation)
+                workspace.refuse(try TarReader.extract(archive, into: workspace.partial, keepSpecialBits: workspace.keepSpecialBits,
+                                                       cancellation: context.cancellation))
+                workspace.checkTree()
                 if archive.hasPrefix(workspace.scratch + "/") { unlink(archive) }
                 workspace.archive = nil
             }
@@ -252,8 +271,19 @@ public struct PutBackStage: StageWork {
         try await context.blocking { [self] in
             let trimmed = destination.hasSuffix("/") ? String(destination.dropLast()) : destination
             let data = workspace.directory + "/" + trimmed
-            guard FileManager.default.fileExists(atPath: data) else {
+            var info = stat()
+            guard lstat(data, &info) == 0 else {
                 throw StageFailure("the restored data of \(workspace.collectPoint) has no \(trimmed) for source \(name)")
+            }
+            // The tree came from a backup point: data that is (or lies behind) a link, or of another kind than
+            // the source makes, is not put back (a link could make a live path point anywhere).
+            let wantsDirectory = source.defaultDestination(source: name).hasSuffix("/")
+            guard let kind = Beneath.kind(of: trimmed, in: workspace.directory), kind == (wantsDirectory ? S_IFDIR : S_IFREG) else {
+                let failure = StageFailure("the restored \(TerminalText.escaped(trimmed)) of \(workspace.collectPoint) is not "
+                                           + (wantsDirectory ? "a directory" : "a regular file")
+                                           + " reached without a link, as source \(name) makes: refused (the backup may have been tampered with)")
+                workspace.result("\(name): FAILED: \(failure)")
+                throw failure
             }
             do {
                 let line = try source.putBack(data, request, workspace.context(context, identityFile: identityFile))

@@ -22,36 +22,41 @@ public enum RestoredTreeCheck {
         keepSpecialBits ? mode & 0o7777 : mode & 0o1777
     }
 
-    /// The refusal for the entries found.
+    /// The refusal for the entries found (where one is enough to distrust the whole backup: `verify`).
     static func refusal(_ found: [String]) -> StageFailure {
-        StageFailure("the backup holds entries polyarchiv never writes, so nothing was restored: " + found.joined(separator: ", ")
+        StageFailure("the backup holds entries polyarchiv never writes: " + found.joined(separator: ", ")
                      + "; the backup point may have been tampered with")
     }
 
-    /// Walks a restored tree (before it takes its final name): removes what may not be there and fails
-    /// naming each, clears setuid/setgid bits.
-    public static func check(_ root: String, keepSpecialBits: Bool) throws {
+    /// A refused entry, named for a terminal.
+    static func refused(_ path: String, _ kind: String) -> String {
+        "\(TerminalText.escaped(path)) (\(kind))"
+    }
+
+    /// Walks a restored tree (before any filter reads it, before it takes its final name) with an explicit
+    /// stack: removes what may not be there and returns one line for each, clears setuid/setgid bits.
+    public static func check(_ root: String, keepSpecialBits: Bool) -> [String] {
         var found: [String] = []
-        func walk(_ relative: String) {
+        var pending = [""]
+        while let relative = pending.popLast() {
             let directory = relative.isEmpty ? root : root + "/" + relative
-            guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory) else { return }
-            for name in names.sorted() {
+            guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory) else { continue }
+            for name in names.sorted().reversed() {
                 let path = relative.isEmpty ? name : relative + "/" + name
                 var info = stat()
                 guard lstat(root + "/" + path, &info) == 0 else { continue }
                 let type = info.st_mode & S_IFMT
                 if let kind = forbiddenKind(type) {
-                    found.append("\(path) (\(kind))")
+                    found.append(refused(path, kind))
                     unlink(root + "/" + path)
                     continue
                 }
                 if type != S_IFLNK, permissions(info.st_mode, keepSpecialBits: keepSpecialBits) != info.st_mode & 0o7777 {
                     chmod(root + "/" + path, permissions(info.st_mode, keepSpecialBits: keepSpecialBits))
                 }
-                if type == S_IFDIR { walk(path) }
+                if type == S_IFDIR { pending.append(path) }
             }
         }
-        walk("")
-        if !found.isEmpty { throw refusal(found) }
+        return found.sorted()
     }
 }
