@@ -153,3 +153,67 @@ extension RestoreSafetyTests {
         #expect(left.output.isEmpty, "no special file was created: \(left.output)")
     }
 }
+
+/// The credentials of a WebDAV backup point never go to another server a tampered metadata document names.
+@Suite struct CredentialSteeringTests {
+    @Test func aWebDAVBackupPointsPasswordNeverReachesAnotherPort() throws {
+        guard let server = try TestServer.start("webdav.py") else { return }
+        defer { server.stop() }
+        let sandbox = try Sandbox()
+        try sandbox.write("data/www/index.html", "<h1>one</h1>\n")
+        try sandbox.configure("""
+            collect_points:
+              site: {engine: files, path: $ROOT/collect, sources: {www: {engine: files, path: $ROOT/data/www}}}
+            backup_points:
+              dav: {engine: archive, url: "\(server.string("url"))backups/{name}.tar.gz", username: \(server.string("user")), password_file: \(server.string("password_file"))}
+            """)
+        #expect(try sandbox.apply().status == 0)
+        // A listener on another port writes down whatever Authorization it is sent.
+        let heard = sandbox.path("heard"), portFile = sandbox.path("port")
+        let listener = Process()
+        listener.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
+        listener.arguments = ["-c", """
+            import http.server, os, sys, socketserver, time
+            class H(http.server.BaseHTTPRequestHandler):
+                def do_GET(self):
+                    open(sys.argv[1], 'a').write(self.path + ' ' + str(self.headers.get('Authorization')) + '\\n')
+                    self.send_response(200); self.send_header('Content-Length', '0'); self.end_headers()
+                do_HEAD = do_GET
+                def log_message(self, *a): pass
+            s = socketserver.TCPServer(('127.0.0.1', 0), H)
+            s.timeout = 1
+            open(sys.argv[2], 'w').write(str(s.server_address[1]))
+            end = time.time() + 300
+            while time.time() < end and not os.path.exists(sys.argv[2] + '.stop'):
+                s.handle_request()
+            """, heard, portFile]
+        listener.standardOutput = FileHandle.nullDevice
+        listener.standardError = FileHandle.nullDevice
+        try listener.run()
+        defer {
+            _ = FileManager.default.createFile(atPath: portFile + ".stop", contents: nil)
+            listener.terminate()
+        }
+        var port = ""
+        for _ in 0..<100 where port.isEmpty {
+            usleep(100_000)
+            port = (try? String(contentsOfFile: portFile, encoding: .utf8)) ?? ""
+        }
+        #expect(Int(port) != nil, "the listener started")
+        let document = server.string("root") + "/backups/" + Sandbox.document("dav", "site")
+        let rewrite = try Sandbox.shell("python3 -c \"import json,sys; p=sys.argv[1]; d=json.load(open(p)); "
+                                        + "d['backups'][0]['location']='http://127.0.0.1:\(port)/backups/site.tar.gz'; "
+                                        + "d['backups'][0]['manifest']='http://127.0.0.1:\(port)/backups/site.tar.gz.polyarchiv-tree'; "
+                                        + "json.dump(d, open(p,'w'))\" '\(document)' 2>&1")
+        #expect(rewrite.status == 0, "\(rewrite.output)")
+        let restore = try CLI.run(["restore", "-c", sandbox.config, "--target", sandbox.path("restored")])
+        #expect(restore.status == 2, "\(restore.stderr)")
+        #expect(restore.stderr.contains("refused"), "\(restore.stderr)")
+        let ls = try CLI.run(["ls", "-c", sandbox.config, "--collect-point", "site"])
+        #expect(ls.status != 0, "\(ls.stdout)\(ls.stderr)")
+        let verify = try sandbox.run("verify")
+        #expect(verify.status != 0, "\(verify.stdout)\(verify.stderr)")
+        let requests = (try? String(contentsOfFile: heard, encoding: .utf8)) ?? ""
+        #expect(requests.isEmpty, "the other port was sent: \(requests)")
+    }
+}
