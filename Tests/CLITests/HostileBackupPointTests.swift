@@ -51,27 +51,8 @@ extension RestoreSafetyTests {
         #expect(left.output.isEmpty, "nothing large was left: \(left.output)")
     }
 
-    func makeHashedSandbox() throws -> Sandbox {
-        let sandbox = try Sandbox()
-        try sandbox.write("data/www/index.html", "<h1>one</h1>\n")
-        try sandbox.configure("""
-            collect_points:
-              site:
-                engine: files
-                path: $ROOT/collect/{name}
-                sources:
-                  www: {engine: files, path: $ROOT/data/www}
-                filters: [{engine: hashes}]
-            backup_points:
-              local:
-                engine: archive
-                url: "file://$ROOT/backups/site.tar.gz"
-            """)
-        return sandbox
-    }
-
     @Test func anIndexNamingALinkToADeviceNeitherHangsRestoreNorVerify() throws {
-        let sandbox = try makeHashedSandbox()
+        let sandbox = try makeSandbox(filters: "[{engine: hashes}]")
         #expect(try sandbox.apply().status == 0)
         let zeros = "30e14955ebf1352266dc2ff8067e68104607e750abb9d3b36582b8af909fcb58"  // 1 MiB of zeros
         try tamper(sandbox, """
@@ -91,19 +72,7 @@ extension RestoreSafetyTests {
     /// A mirror brought back by rsync can hold a FIFO (rsync -a as root makes one): it is removed before the
     /// hashes index is checked, so the check fails on it instead of blocking in open() for good.
     @Test func aFIFOInAMirrorNamedByTheIndexNeitherHangsRestoreNorVerify() throws {
-        let sandbox = try Sandbox()
-        try sandbox.write("data/www/index.html", "<h1>one</h1>\n")
-        try sandbox.configure("""
-            collect_points:
-              site:
-                engine: files
-                path: $ROOT/collect/{name}
-                sources:
-                  www: {engine: files, path: $ROOT/data/www}
-                filters: [{engine: hashes}]
-            backup_points:
-              mirror: {engine: synchronize, url: "file://$ROOT/mirror/{name}"}
-            """)
+        let sandbox = try makeSandbox(filters: "[{engine: hashes}]", backupPoint: "mirror: {engine: synchronize, url: \"file://$ROOT/mirror/{name}\"}")
         #expect(try sandbox.apply().status == 0)
         let mirror = sandbox.path("mirror/site")
         #expect(mkfifo(mirror + "/www/pipe", 0o644) == 0)

@@ -5,7 +5,8 @@ import TestSupport
 /// What restore may create and where: only files, directories and links, under the target (through a
 /// link in the target's own path too), never a partial file under a final name, even when interrupted.
 @Suite(.serialized) struct RestoreSafetyTests {
-    func makeSandbox(archive: String = "{name}.tar.gz") throws -> Sandbox {
+    /// `filters`: the collect point's (YAML flow list); `backupPoint`: another backup point than the archive.
+    func makeSandbox(archive: String = "{name}.tar.gz", filters: String = "[]", backupPoint: String? = nil) throws -> Sandbox {
         let sandbox = try Sandbox()
         try sandbox.write("data/www/index.html", "<h1>one</h1>\n")
         try sandbox.configure("""
@@ -15,10 +16,9 @@ import TestSupport
                 path: $ROOT/collect/{name}
                 sources:
                   www: {engine: files, path: $ROOT/data/www}
+                filters: \(filters)
             backup_points:
-              local:
-                engine: archive
-                url: "file://$ROOT/backups/\(archive)"
+              \(backupPoint ?? "local: {engine: archive, url: \"file://$ROOT/backups/\(archive)\"}")
             """)
         return sandbox
     }
