@@ -99,14 +99,54 @@ struct SQLiteSource: SourceEngine {
         guard let target = request.into ?? (request.inPlace ? path : nil) else {
             throw StageFailure("give the file to restore the SQLite database to with --into PATH (or --in-place for \(path))")
         }
-        if FileManager.default.fileExists(atPath: target) && !request.replace {
+        var live = stat()
+        let exists = lstat(target, &live) == 0
+        if exists && !request.replace {
             throw StageFailure("\(target) exists; choose another --into or add --replace (nothing was changed)")
+        }
+        if exists && live.st_mode & S_IFMT != S_IFREG {
+            throw StageFailure("\(target) is not a regular file (a link?); nothing was changed")
         }
         let input = try ExternalTool.input(data)
         defer { try? input.close() }
-        try AtomicFile.write(target) { sink in
-            while let chunk = try input.read(upToCount: 1 << 20), !chunk.isEmpty { try chunk.withUnsafeBytes { try sink($0) } }
+        // The replaced file's owner and mode, so the application can open what comes back.
+        // The live database's write-ahead log and shared memory belong to the file being replaced: left beside
+        // the restored one, the next open would replay the old log over it. Moved aside (nothing is deleted)
+        // just before the rename, and back if the rename fails.
+        var aside: [(from: String, to: String)] = []
+        do {
+            try AtomicFile.write(target, permissions: exists ? live.st_mode & 0o7777 : 0o600, owner: exists ? live.st_uid : nil,
+                                 group: exists ? live.st_gid : nil) { sink in
+                while let chunk = try input.read(upToCount: 1 << 20), !chunk.isEmpty { try chunk.withUnsafeBytes { try sink($0) } }
+                aside = try Self.moveCompanionsAside(of: target, date: request.date)
+            }
+        } catch {
+            for moved in aside { rename(moved.to, moved.from) }
+            throw error
         }
         return "restored the SQLite database to \(target)"
+            + (aside.isEmpty ? "" : "; its former " + aside.map { ($0.from as NSString).lastPathComponent }.joined(separator: " and ")
+               + " moved aside to *.polyarchiv-before-restore-*")
+    }
+
+    /// `-wal`, `-shm` and `-journal` beside `target`, renamed to `NAME.polyarchiv-before-restore-DATE`; all of
+    /// them or (put back) none.
+    static func moveCompanionsAside(of target: String, date: Date) throws -> [(from: String, to: String)] {
+        let formatter = DateFormatter()
+        formatter.dateFormat = "yyyyMMdd-HHmmss"
+        var moved: [(from: String, to: String)] = []
+        for suffix in ["-wal", "-shm", "-journal"] {
+            let companion = target + suffix
+            var info = stat()
+            guard lstat(companion, &info) == 0 else { continue }
+            let aside = companion + ".polyarchiv-before-restore-" + formatter.string(from: date)
+            guard rename(companion, aside) == 0 else {
+                let reason = FileIO.lastError
+                for done in moved { rename(done.to, done.from) }
+                throw StageFailure("cannot move \(companion) aside before restoring \(target): \(reason) (nothing was changed)")
+            }
+            moved.append((companion, aside))
+        }
+        return moved
     }
 }

@@ -6,9 +6,9 @@ import Pipeline
 public enum AtomicFile {
     static let temporaryMarker = ".polyarchiv-tmp-"
 
-    /// `permissions` and `group` are set through the descriptor before the rename: the final name is never
+    /// `permissions`, `owner` and `group` are set through the descriptor before the rename: the final name is never
     /// chmodded or chowned by name (in a directory another user can write, it could be a link by then).
-    public static func write(_ final: String, permissions: mode_t = 0o600, group: gid_t? = nil,
+    public static func write(_ final: String, permissions: mode_t = 0o600, owner: uid_t? = nil, group: gid_t? = nil,
                              _ produce: (_ sink: @escaping (UnsafeRawBufferPointer) throws -> Void) throws -> Void) throws {
         let directory = (final as NSString).deletingLastPathComponent
         removeLeftovers(of: final)
@@ -19,8 +19,8 @@ public enum AtomicFile {
         do {
             try produce { chunk in try FileIO.writeAll(descriptor, chunk, what: final) }
             guard fchmod(descriptor, permissions) == 0 else { throw StageFailure("cannot set the mode of \(temporary): \(FileIO.lastError)") }
-            if let group, fchown(descriptor, uid_t.max, group) != 0 {
-                throw StageFailure("cannot give \(final) to group \(group): \(FileIO.lastError)")
+            if owner != nil || group != nil, fchown(descriptor, owner ?? uid_t.max, group ?? gid_t.max) != 0 {
+                throw StageFailure("cannot give \(final) to \(owner.map(String.init) ?? "-"):\(group.map(String.init) ?? "-"): \(FileIO.lastError)")
             }
             guard fsync(descriptor) == 0 else { throw StageFailure("cannot flush \(temporary): \(String(cString: strerror(errno)))") }
         } catch {
