@@ -36,6 +36,8 @@ public protocol SourceEngine: Engine, StageWork {
     var putBackOrder: Int { get }
     /// Puts restored data back where it came from; returns one line saying what was done.
     func putBack(_ data: String, _ request: PutBackRequest, _ context: RestoreContext) throws -> String
+    /// What `restore --dry-run` should add about how the data would go back, when it is out of the ordinary.
+    func putBackNote(_ request: PutBackRequest) -> String?
     /// `validate --check-access`: whether the source can be read (the server answers, the credentials are
     /// accepted, the path is readable), without dumping or writing anything; one line saying what was tried.
     func checkAccess(_ context: RestoreContext) throws -> String
@@ -52,6 +54,7 @@ extension SourceEngine {
     public func drill(_ data: String, _ context: RestoreContext) throws -> [String: Int]? { nil }
     public var resourceKeys: [String] { [] }
     public var putBackOrder: Int { 50 }
+    public func putBackNote(_ request: PutBackRequest) -> String? { nil }
     public func checkAccess(_ context: RestoreContext) throws -> String { "not checked: it runs only as part of a backup" }
 }
 

@@ -58,6 +58,12 @@ struct FilesSource: SourceEngine {
         return try InPlace.put(data, at: request.into ?? root, date: request.date)
     }
 
+    func putBackNote(_ request: PutBackRequest) -> String? {
+        let target = request.into ?? root
+        guard request.inPlace || request.into != nil, InPlace.MountPoint.holds(target) else { return nil }
+        return "\(target) is a mount point: it is filled where it is, what it holds moved into \(target)/.polyarchiv-before-restore-DATE"
+    }
+
     /// A local directory walked into a tree as this source does (used by sources that first bring their
     /// data into a local directory: remote_files, dovecot). `keep`: the directory goes away after the stage, so
     /// its files are copied into the store; otherwise the tree is placed there.

@@ -22,6 +22,11 @@ enum InPlace {
         let parent = open(parentPath, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         guard parent >= 0 else { throw StageFailure("cannot open \(parentPath): \(FileIO.lastError) (nothing was changed)") }
         defer { close(parent) }
+        var current = stat(), parentInfo = stat()
+        if fstatat(parent, name, &current, AT_SYMLINK_NOFOLLOW) == 0, current.st_mode & S_IFMT == S_IFDIR, fstat(parent, &parentInfo) == 0,
+           current.st_dev != parentInfo.st_dev {
+            return try MountPoint.fill(target, from: restored, stamp: stamp)
+        }
         // Copied beside the target first when it cannot be renamed there: the live data moves aside only once
         // the restored copy is whole at the target's side.
         var incoming = (directory: AT_FDCWD, name: restored)
@@ -45,6 +50,12 @@ enum InPlace {
         if fstatat(parent, name, &info, AT_SYMLINK_NOFOLLOW) == 0 {
             let asideName = name + ".polyarchiv-before-restore-" + stamp
             guard renameat(parent, name, parent, asideName) == 0 else {
+                // A mount point (a fresh volume at /srv/www) cannot be renamed: it is filled where it is.
+                if errno == EBUSY, info.st_mode & S_IFMT == S_IFDIR {
+                    holder?.remove()
+                    holder = nil
+                    return try MountPoint.fill(target, from: restored, stamp: stamp)
+                }
                 throw StageFailure("cannot move \(target) aside to put the backup in its place: \(FileIO.lastError) (nothing was changed)")
             }
             aside = parentPath + "/" + asideName
@@ -74,6 +85,7 @@ enum InPlace {
     /// it, and the copy reaches it through the descriptor, whatever happens to its name.
     final class Holder {
         static let copyName = "restored"
+        var removed = false
         let path: String
         let descriptor: Int32
 
@@ -92,6 +104,8 @@ enum InPlace {
 
         /// What is left in it, and itself (only while its name is still this directory).
         func remove() {
+            guard !removed else { return }
+            removed = true
             try? FileManager.default.removeItem(atPath: reachable + "/" + Self.copyName)
             var named = stat(), held = stat()
             if lstat(path, &named) == 0, fstat(descriptor, &held) == 0, named.st_dev == held.st_dev, named.st_ino == held.st_ino {
