@@ -159,14 +159,14 @@ struct FilesSource: SourceEngine {
         private mutating func record(_ results: [[ReadResult]]) {
             for result in results.joined() {
                 guard let digest = result.digest else {
-                    context.warn("\(result.file.absolute) vanished while being read; skipped")
+                    context.warn("\(TerminalText.escaped(result.file.absolute)) vanished while being read; skipped")
                     vanished.insert(result.file.index)
                     continue
                 }
                 bytes += result.read
                 entries[result.file.index].digest = digest
                 if result.changed {
-                    context.warn("\(result.file.absolute) changed while being read; its copy may be inconsistent and it will be read again next run")
+                    context.warn("\(TerminalText.escaped(result.file.absolute)) changed while being read; its copy may be inconsistent and it will be read again next run")
                     entries[result.file.index].size = result.read
                     entries[result.file.index].mtime = result.mtimeAfter
                 } else {
@@ -194,7 +194,7 @@ struct FilesSource: SourceEngine {
             try context.cancellation.check()
             guard let handle = opendir(directory) else {
                 if relative.isEmpty { throw StageFailure("cannot open \(directory): \(String(cString: strerror(errno)))") }
-                context.warn("skipped \(directory): \(String(cString: strerror(errno)))")
+                context.warn("skipped \(TerminalText.escaped(directory)): \(String(cString: strerror(errno)))")
                 return
             }
             var names: [String] = []
@@ -218,7 +218,7 @@ struct FilesSource: SourceEngine {
                 let path = relative.isEmpty ? name : relative + "/" + name
                 var info = stat()
                 guard lstat(absolute, &info) == 0 else {
-                    context.warn("\(absolute) vanished while being read; skipped")
+                    context.warn("\(TerminalText.escaped(absolute)) vanished while being read; skipped")
                     continue
                 }
                 let mtime = Int64(info.st_mtim.tv_sec) * 1_000_000_000 + Int64(info.st_mtim.tv_nsec)
@@ -249,14 +249,14 @@ struct FilesSource: SourceEngine {
                     var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
                     let count = readlink(absolute, &buffer, buffer.count - 1)
                     guard count >= 0 else {
-                        context.warn("cannot read the link \(absolute); skipped")
+                        context.warn("cannot read the link \(TerminalText.escaped(absolute)); skipped")
                         continue
                     }
                     let target = String(decoding: buffer[0..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self)
                     entries.append(Tree.Entry(kind: .symlink, path: path, mode: 0o777, mtime: mtime, target: target, owner: owner(info)))
                 default:
                     if !excluded(path, isDirectory: false) {
-                        context.warn("\(absolute) is a special file (socket, fifo or device); skipped")
+                        context.warn("\(TerminalText.escaped(absolute)) is a special file (socket, fifo or device); skipped")
                     }
                 }
             }
