@@ -152,3 +152,20 @@ import TestSupport
         }
     }
 }
+
+@Suite struct NestingTests {
+    /// A collect point inside its own source is refused (BrokenConfigs), unless the source excludes it.
+    @Test func aCollectPointInsideItsSourceIsAcceptedWhenTheSourceExcludesIt() throws {
+        let pipeline = try Fixtures.compile("""
+            collect_points:
+              www:
+                engine: files
+                path: /srv/www/backup/www
+                sources:
+                  site: {engine: files, path: /srv/www, exclude: ["backup/"]}
+            backup_points:
+              out: {engine: archive, url: "file:///srv/www/backup/{name}.tar.gz"}
+            """)
+        #expect(pipeline.collectPoints.map(\.name) == ["www"])
+    }
+}

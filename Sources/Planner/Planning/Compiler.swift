@@ -34,6 +34,7 @@ public struct Compiler {
         for point in config.backupPoints { compileBackupPoint(point, global) }
         compileHooks(config.hooks, scope: .global, variables: global, context: "global hooks", before: entryNodes(), after: exitNodes())
         checkPlacesAreUnique()
+        checkNoCollectPointWritesIntoItsSources()
         result.warnings = parameters.warnings
         do {
             _ = try result.graph.topologicalOrder()
@@ -405,6 +406,24 @@ public struct Compiler {
         result.graph.nodes.filter { node in
             node.kind != .notify && !result.graph.outputs(of: node.id).contains { ![.notify, .verify].contains(result.graph.node($0.to)?.kind) }
         }.map(\.id)
+    }
+
+    /// What a collect point's own stages write (its path, its uploads to local files) inside one of its
+    /// sources would be read by its next run: a copy nested deeper every night (`backup/www/backup/www/…`).
+    private mutating func checkNoCollectPointWritesIntoItsSources() {
+        for point in config.collectPoints {
+            guard let collect = result.collects[point.name] else { continue }
+            var written = [(place: collect.engine.path, stage: StageID.collect(point.name),
+                            location: point.engine.parameter("path")?.location ?? point.location)]
+            written += (places + directories).filter { $0.stage.kind == .upload && $0.stage.path.last == point.name }
+            for (place, stage, location) in written {
+                guard let local = RemotePath.localPath(place) else { continue }
+                for source in collect.sources where source.engine.reads(local) {
+                    sink.error("\(stage) writes \(local), inside what source `\(source.name)` of `\(point.name)` backs up: each run would "
+                               + "back up the one before into itself; put it outside the source, or exclude it there", at: location)
+                }
+            }
+        }
     }
 
     /// Two stages writing the same place would destroy each other's data: a collect point path, an upload

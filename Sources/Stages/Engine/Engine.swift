@@ -38,6 +38,9 @@ public protocol SourceEngine: Engine, StageWork {
     func putBack(_ data: String, _ request: PutBackRequest, _ context: RestoreContext) throws -> String
     /// What `restore --dry-run` should add about how the data would go back, when it is out of the ordinary.
     func putBackNote(_ request: PutBackRequest) -> String?
+    /// Whether a run reads the local path `path` (normalised, absolute): writing there would back up its own
+    /// output.
+    func reads(_ path: String) -> Bool
     /// `validate --check-access`: whether the source can be read (the server answers, the credentials are
     /// accepted, the path is readable), without dumping or writing anything; one line saying what was tried.
     func checkAccess(_ context: RestoreContext) throws -> String
@@ -55,6 +58,7 @@ extension SourceEngine {
     public var resourceKeys: [String] { [] }
     public var putBackOrder: Int { 50 }
     public func putBackNote(_ request: PutBackRequest) -> String? { nil }
+    public func reads(_ path: String) -> Bool { false }
     public func checkAccess(_ context: RestoreContext) throws -> String { "not checked: it runs only as part of a backup" }
 }
 

@@ -58,6 +58,18 @@ struct FilesSource: SourceEngine {
         return try InPlace.put(data, at: request.into ?? root, date: request.date)
     }
 
+    /// Inside the tree, and not left out by `exclude` (at its own level or a parent's).
+    func reads(_ path: String) -> Bool {
+        let base = RemotePath.localPath(root) ?? root
+        guard path == base || path.hasPrefix(base == "/" ? "/" : base + "/") else { return false }
+        let components = path.dropFirst(base.count).split(separator: "/").map(String.init)
+        for depth in components.indices {
+            let relative = components[...depth].joined(separator: "/")
+            if excludes.matches(relative, isDirectory: true) && !includes.matches(relative, isDirectory: true) { return false }
+        }
+        return true
+    }
+
     func putBackNote(_ request: PutBackRequest) -> String? {
         let target = request.into ?? root
         guard request.inPlace || request.into != nil, InPlace.MountPoint.holds(target) else { return nil }

@@ -40,6 +40,12 @@ public enum RemotePath {
         return Parsed(scheme: scheme == "file" ? "file" : scheme, authority: scheme == "file" ? "" : authority, components: decoded)
     }
 
+    /// The local path a `file://` URL (or a plain absolute path) names, normalised; nil for other schemes.
+    public static func localPath(_ place: String) -> String? {
+        guard let parsed = parse(place), parsed.scheme == "file" else { return nil }
+        return "/" + parsed.components.filter { !$0.isEmpty && $0 != "." }.joined(separator: "/")
+    }
+
     /// Whether `location` names a file directly inside `directory` (the same scheme and server, one more
     /// path component that is a real name): never the directory itself, its parent, or a place reached
     /// through `.` or `..`, however encoded.
