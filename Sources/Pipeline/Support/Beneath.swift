@@ -4,15 +4,10 @@ import Foundation
 /// directory another user can write): one component at a time relative to a directory descriptor, never
 /// following a link, never blocking on a FIFO, and only what has the expected type.
 public enum Beneath {
-    /// An opened descriptor with what `fstat` said of it after opening.
-    public struct Opened {
-        public let descriptor: Int32
-        public let info: stat
-    }
-
     /// Opens the regular file `relative` (a `/`-separated path with no `..`) under `root`, for reading. Every
     /// directory on the way and the file itself are opened with `O_NOFOLLOW`: a link anywhere is refused.
-    public static func openRegularFile(_ relative: String, in root: String) throws -> Opened {
+    /// Returns its descriptor, which the caller closes.
+    public static func openRegularFile(_ relative: String, in root: String) throws -> Int32 {
         let components = relative.split(separator: "/", omittingEmptySubsequences: true).map(String.init)
         guard let last = components.last, !components.contains(".."), !components.contains(".") else {
             throw StageFailure("`\(relative)` is not a path inside \(root)")
@@ -33,7 +28,7 @@ public enum Beneath {
             close(descriptor)
             throw StageFailure("\(relative) in \(root) is not a regular file; refused")
         }
-        return Opened(descriptor: descriptor, info: info)
+        return descriptor
     }
 
     /// What `relative` under `root` is (its file type), when every component of it, the last included, is

@@ -59,8 +59,8 @@ struct HashesFilter: FilterEngine {
         let index = try Beneath.openRegularFile(filename, in: directory)
         var bytes = Data()
         do {
-            defer { close(index.descriptor) }
-            try Beneath.read(index.descriptor, what: filename, cancellation: context.cancellation) { bytes.append(contentsOf: $0) }
+            defer { close(index) }
+            try Beneath.read(index, what: filename, cancellation: context.cancellation) { bytes.append(contentsOf: $0) }
         }
         let text = String(decoding: bytes, as: UTF8.self)
         for line in text.split(separator: "\n") {
@@ -76,9 +76,9 @@ struct HashesFilter: FilterEngine {
             }
             // The tree came from a backup point: a link or a FIFO under an indexed name is refused, never followed.
             let file = try Beneath.openRegularFile(path, in: directory)
-            defer { close(file.descriptor) }
+            defer { close(file) }
             let actual = try HashMethod.hex(method) { update in
-                try Beneath.read(file.descriptor, what: path, cancellation: context.cancellation) { update($0) }
+                try Beneath.read(file, what: path, cancellation: context.cancellation) { update($0) }
             }
             guard actual == expected else {
                 throw StageFailure("restored file \(path) does not match \(filename): the backup is damaged")

@@ -22,11 +22,7 @@ enum InPlace {
         let parent = open(parentPath, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         guard parent >= 0 else { throw StageFailure("cannot open \(parentPath): \(FileIO.lastError) (nothing was changed)") }
         defer { close(parent) }
-        var current = stat(), parentInfo = stat()
-        if fstatat(parent, name, &current, AT_SYMLINK_NOFOLLOW) == 0, current.st_mode & S_IFMT == S_IFDIR, fstat(parent, &parentInfo) == 0,
-           current.st_dev != parentInfo.st_dev {
-            return try MountPoint.fill(target, from: restored, stamp: stamp)
-        }
+        if MountPoint.holds(target) { return try MountPoint.fill(target, from: restored, stamp: stamp) }
         // Copied beside the target first when it cannot be renamed there: the live data moves aside only once
         // the restored copy is whole at the target's side.
         var incoming = (directory: AT_FDCWD, name: restored)
