@@ -134,6 +134,7 @@ struct RunOptions: ParsableArguments {
             return
         }
         if let metricsError = report.metricsError { Terminal.error("polyarchiv: \(metricsError)") }
+        if let journalError = report.journalError { Terminal.error("polyarchiv: \(journalError)") }
         if report.exitCode != 0 { throw ExitCode(report.exitCode) }
     }
 }

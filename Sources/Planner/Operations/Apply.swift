@@ -29,6 +29,8 @@ public enum Apply {
         let hooks: Set<StageID>
         /// Why the metrics file could not be written; like a failed hook, it never fails the backups.
         public internal(set) var metricsError: String?
+        /// Why the journal does not show the end of a run that failed.
+        public internal(set) var journalError: String?
 
         public var failed: Bool {
             results.contains { !hooks.contains($0.id) && ($0.outcome == .failed || $0.outcome == .blocked) }
@@ -109,14 +111,22 @@ public enum Apply {
         // The store keeps what every point needs for its next run, no more: local disk stays bounded without gc.
         // A run that added nothing to the store left nothing new to collect.
         if store.addedObjects > 0 { _ = try? GarbageCollector.collect(journal: journal, store: store) }
-        try recordPoints(pipeline, results: results, journal: journal, date: now)
         let stageFailed = results.contains { result in
             pipeline.graph.node(result.id)?.kind != .notify && (result.outcome == .failed || result.outcome == .blocked)
         }
         let status = interrupted ? "interrupted" : (stageFailed ? "failed" : "succeeded")
-        try journal.finishRun(runID, status: status, at: Date())
+        var journalError: String?
+        do {
+            try recordPoints(pipeline, results: results, journal: journal, date: now)
+            try journal.finishRun(runID, status: status, at: Date())
+        } catch where stageFailed || interrupted {
+            // The run failed already (a full disk under the journal, typically): its status stands, with the reason
+            // the journal lags behind it.
+            journalError = "the end of the run could not be recorded in the journal: \(Journal.describe(error))"
+        }
         let hooks = Set(pipeline.graph.nodes.filter { $0.kind == .notify }.map(\.id))
         var report = Report(runID: runID, results: results, interrupted: interrupted, hooks: hooks)
+        report.journalError = journalError
         if let metricsFile = options.metricsFile {
             do {
                 try MetricsFile.write(metricsFile, journal: journal, pipeline: pipeline, report: report, date: now)
