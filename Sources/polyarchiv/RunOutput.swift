@@ -82,7 +82,7 @@ final class RunOutput: @unchecked Sendable {
         let counts = Dictionary(grouping: report.results, by: \.outcome).mapValues(\.count)
         let line = NodeOutcome.allCases.map { "\(counts[$0, default: 0]) \($0.rawValue)" }.joined(separator: ", ")
         if style == .json {
-            emit(plain: nil, json: ["event": "summary", "run": report.runID, "exit_code": Int(report.exitCode),
+            emit(plain: nil, json: ["event": "summary", "run": report.runID, "exit_code": Int(report.exitCode), "left_out": report.leftOut,
                                     "counts": Dictionary(uniqueKeysWithValues: counts.map { ($0.key.rawValue, $0.value) })])
             return
         }
@@ -94,6 +94,10 @@ final class RunOutput: @unchecked Sendable {
                          + String(format: "%7.2fs  ", result.duration) + Self.bytes(result.bytes))
         }
         lines.append(line + ".")
+        if report.leftOut > 0 {
+            lines.append("\(report.leftOut) \(report.leftOut == 1 ? "entry" : "entries") could not be read and \(report.leftOut == 1 ? "was" : "were") "
+                         + "left out of the backups (see the warnings above); the rest was backed up.")
+        }
         if report.interrupted { lines.append("The run was interrupted; the next apply resumes it.") }
         emit(plain: lines.joined(separator: "\n"), json: [:], trouble: report.exitCode != 0)
     }

@@ -47,7 +47,7 @@ import TestSupport
         #expect(try Sandbox.shell("chmod 755 '\(sandbox.root.path)' && chown nobody:nogroup '\(status)'").status == 0)
         // The monitoring user keeps replacing the status file with a link to the secret, as fast as it can.
         try asNobody("""
-            exec python3 -c "import os,time
+            exec /usr/bin/python3 -c "import os,time
             os.closerange(3, 4096)
             d,t=\\"\(status)\\",\\"\(sandbox.path("secret"))\\"; end=time.time()+60
             while time.time()<end and not os.path.exists(d+\\"/stop\\"):
@@ -90,7 +90,7 @@ import TestSupport
         #expect(try sandbox.apply().status == 0)
         // The names a restore in the next minute would copy into, planted as links to the user's own directory.
         try asNobody("""
-            exec python3 -c "import os,time
+            exec /usr/bin/python3 -c "import os,time
             now=int(time.time())
             for t in range(now-5, now+60):
                 os.symlink(\\"\(mount)/site/elsewhere\\", \\"\(mount)/site/www.polyarchiv-restoring-\\"+time.strftime(\\"%Y%m%d-%H%M%S\\", time.localtime(t)))"

@@ -18,9 +18,11 @@ public struct NodeResult: Sendable {
     public let detail: String?
     /// The store object found corrupt while this stage read it.
     public let corruptObject: Digest?
+    /// Entries it left out because they could not be read (each was warned about).
+    public let leftOut: Int
 
     public init(id: StageID, outcome: NodeOutcome, outputs: [Artifact] = [], started: Date, ended: Date, bytes: Int64 = 0,
-                detail: String? = nil, corruptObject: Digest? = nil) {
+                detail: String? = nil, corruptObject: Digest? = nil, leftOut: Int = 0) {
         self.id = id
         self.outcome = outcome
         self.outputs = outputs
@@ -29,6 +31,7 @@ public struct NodeResult: Sendable {
         self.bytes = bytes
         self.detail = detail
         self.corruptObject = corruptObject
+        self.leftOut = leftOut
     }
 
     public var duration: TimeInterval { ended.timeIntervalSince(started) }

@@ -168,9 +168,9 @@ public final class Executor: Sendable {
         let journal = self.journal
         let runID = self.runID
         func result(_ outcome: NodeOutcome, _ outputs: [Artifact] = [], bytes: Int64 = 0, detail: String? = nil,
-                    corrupt: Digest? = nil) -> NodeResult {
+                    corrupt: Digest? = nil, leftOut: Int = 0) -> NodeResult {
             NodeResult(id: node.id, outcome: outcome, outputs: outputs, started: started, ended: Date(), bytes: bytes,
-                       detail: detail, corruptObject: corrupt)
+                       detail: detail, corruptObject: corrupt, leftOut: leftOut)
         }
         events(.started(id: node.id))
         // What the journal does not record did not happen: a stage whose start cannot be recorded does not run.
@@ -190,7 +190,7 @@ public final class Executor: Sendable {
             try cancellation.check()
             let outputs = try await node.work.run(context)
             try cancellation.check()
-            let succeeded = result(.succeeded, outputs, bytes: outputs.reduce(0) { $0 + $1.size })
+            let succeeded = result(.succeeded, outputs, bytes: outputs.reduce(0) { $0 + $1.size }, leftOut: context.leftOutCount.value)
             // What it wrote is on disk before the journal says it exists (one flush per file system). The
             // stages after it need not wait for the flush: they read what it wrote from the page cache, and
             // their own records wait for their own flush.

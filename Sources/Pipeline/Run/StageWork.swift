@@ -78,6 +78,7 @@ public struct StageContext: Sendable {
     let reportProgress: @Sendable (Int64) -> Void
     let reportWarning: @Sendable (String) -> Void
     let written = WrittenPlaces()
+    let leftOutCount = Counter()
 
     public init(node: StageNode, inputs: [Input], store: ContentStore, journal: Journal, pool: BlockingPool,
                 cancellation: CancellationFlag, date: Date, stateDirectory: URL, fingerprinter: Fingerprinter, secrets: Secrets,
@@ -106,6 +107,13 @@ public struct StageContext: Sendable {
 
     /// Reports something the user should know that does not fail the stage (a file vanished, …).
     public func warn(_ message: String) { reportWarning(message) }
+
+    /// Reports an entry left out of the backup (it could not be read): one warning, counted. The backup is
+    /// made without it, and the run ends with exit status 3 (like restic's "snapshot incomplete").
+    public func leftOut(_ message: String) {
+        leftOutCount.add()
+        reportWarning(message)
+    }
 
     /// Reports the bytes processed so far.
     public func progress(_ bytes: Int64) { reportProgress(bytes) }
@@ -141,6 +149,24 @@ public struct StageFailure: Error, CustomStringConvertible {
 }
 
 /// The places a stage wrote to, flushed in one batch when it ends.
+/// A count shared by a stage's threads.
+final class Counter: @unchecked Sendable {
+    private let lock = NSLock()
+    private var count = 0
+
+    func add() {
+        lock.lock()
+        count += 1
+        lock.unlock()
+    }
+
+    var value: Int {
+        lock.lock()
+        defer { lock.unlock() }
+        return count
+    }
+}
+
 final class WrittenPlaces: @unchecked Sendable {
     private let lock = NSLock()
     private var paths: [String] = []

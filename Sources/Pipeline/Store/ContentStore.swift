@@ -121,19 +121,22 @@ public final class ContentStore: Sendable {
     /// Reads a descriptor to its end through `body`, and the SHA-256 of what it read (nil unless `hashing`).
     /// The buffer is no larger than the file: a fresh 1 MiB buffer per small file would cost an mmap and
     /// page faults each time.
-    private static func drain(_ descriptor: Int32, size: Int64, chunkSize: Int, what: String, hashing: Bool,
+    /// `limit`: read no further than that many bytes (nil: to the end).
+    private static func drain(_ descriptor: Int32, size: Int64, limit: Int64? = nil, chunkSize: Int, what: String, hashing: Bool,
                               _ body: (UnsafeRawBufferPointer) throws -> Void) throws -> Digest? {
         var hash = StreamingHash()
         let length = max(4096, min(chunkSize, Int(clamping: size) + 1))
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: length, alignment: 16)
         defer { buffer.deallocate() }
-        while true {
-            let count = Glibc.read(descriptor, buffer.baseAddress, length)
+        var remaining = limit ?? Int64.max
+        while remaining > 0 {
+            let count = Glibc.read(descriptor, buffer.baseAddress, Int(min(Int64(length), remaining)))
             if count < 0 {
                 if errno == EINTR { continue }
                 throw StoreError.io("cannot read \(what): \(FileIO.lastError)")
             }
             if count == 0 { break }
+            remaining -= Int64(count)
             let chunk = UnsafeRawBufferPointer(rebasing: buffer[0..<count])
             if hashing { hash.update(chunk) }
             try body(chunk)
@@ -146,21 +149,24 @@ public final class ContentStore: Sendable {
     public func read(_ entry: Tree.Entry, chunkSize: Int = 1 << 20, _ body: (UnsafeRawBufferPointer) throws -> Void) throws {
         guard let digest = entry.digest else { return }
         guard let source = entry.source else { return try read(digest, chunkSize: chunkSize, body) }
-        try readFile(source, expecting: digest, chunkSize: chunkSize, body)
+        try readFile(source, expecting: digest, size: entry.size, chunkSize: chunkSize, body)
     }
 
     /// Streams a file that must hold `digest`; `changed` (and the file noted as damaged) when it does not.
-    public func readFile(_ path: String, expecting digest: Digest, chunkSize: Int = 1 << 20,
+    /// `size`: what the tree recorded; no more is read (a log appended to since gives the bytes it had then).
+    public func readFile(_ path: String, expecting digest: Digest, size: Int64? = nil, chunkSize: Int = 1 << 20,
                          _ body: (UnsafeRawBufferPointer) throws -> Void) throws {
-        let descriptor = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
+        // O_NONBLOCK: a FIFO put in the file's place cannot hold the run; it is refused below.
+        let descriptor = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY)
         guard descriptor >= 0 else {
             if errno == ENOENT || errno == ELOOP { throw StoreError.changed(digest, path: path) }
             throw StoreError.io("cannot read \(path): \(FileIO.lastError)")
         }
         defer { close(descriptor) }
         guard let before = FileIdentity(descriptor: descriptor) else { throw StoreError.io("cannot read \(path): \(FileIO.lastError)") }
+        guard before.isRegularFile else { throw StoreError.changed(digest, path: path) }
         let trusted = verified.isVerified(path, digest, before)
-        let found = try Self.drain(descriptor, size: before.size, chunkSize: chunkSize, what: path, hashing: !trusted, body)
+        let found = try Self.drain(descriptor, size: before.size, limit: size, chunkSize: chunkSize, what: path, hashing: !trusted, body)
         let after = FileIdentity(descriptor: descriptor)
         if trusted ? after != before : found != digest {
             verified.noteDamaged(path)

@@ -8,8 +8,11 @@ public struct FileIdentity: Hashable, Sendable {
     public let size: Int64
     public let mtime: Int64
     public let ctime: Int64
+    /// The file type bits (`S_IFREG`, …).
+    let type: mode_t
 
     public init(_ info: stat) {
+        type = info.st_mode & S_IFMT
         device = UInt64(info.st_dev)
         inode = UInt64(info.st_ino)
         size = Int64(info.st_size)
@@ -23,6 +26,8 @@ public struct FileIdentity: Hashable, Sendable {
         guard lstat(path, &info) == 0, info.st_mode & S_IFMT == S_IFREG else { return nil }
         self.init(info)
     }
+
+    public var isRegularFile: Bool { type == S_IFREG }
 
     public init?(descriptor: Int32) {
         var info = stat()

@@ -23,6 +23,27 @@ public enum TerminalText {
         return result
     }
 
+    /// A name as the file system holds it (any bytes): valid UTF-8 as `escaped`, every other byte as `\ooo`.
+    public static func escaped(bytes: [UInt8]) -> String {
+        if let text = String(validating: bytes, as: UTF8.self) { return escaped(text) }
+        var result = ""
+        var index = 0
+        while index < bytes.count {
+            let lead = bytes[index]
+            let length = lead < 0x80 ? 1 : lead >= 0xf0 ? 4 : lead >= 0xe0 ? 3 : lead >= 0xc2 ? 2 : 0
+            if length > 0, index + length <= bytes.count,
+               let scalar = String(validating: bytes[index..<index + length], as: UTF8.self) {
+                result += escaped(scalar)
+                index += length
+            } else {
+                let octal = String(lead, radix: 8)
+                result += "\\" + String(repeating: "0", count: 3 - octal.count) + octal
+                index += 1
+            }
+        }
+        return result
+    }
+
     private static func needsEscape(_ scalar: Unicode.Scalar) -> Bool {
         scalar.value < 0x20 || scalar.value == 0x7f || (0x80...0x9f).contains(scalar.value) || scalar == "\\"
     }

@@ -40,8 +40,12 @@ public enum Apply {
             metricsError != nil || results.contains { hooks.contains($0.id) && $0.outcome == .failed }
         }
 
-        /// 0 all succeeded or skipped, 2 a stage failed, 3 only hooks (or the metrics file) failed, 130 interrupted.
-        public var exitCode: Int32 { interrupted ? 130 : (failed ? 2 : (hookFailed ? 3 : 0)) }
+        /// Entries left out of this run's backups because they could not be read.
+        public var leftOut: Int { results.reduce(0) { $0 + $1.leftOut } }
+
+        /// 0 all succeeded or skipped, 2 a stage failed, 3 the backups were made but only hooks (or the metrics
+        /// file) failed, or entries that could not be read were left out; 130 interrupted.
+        public var exitCode: Int32 { interrupted ? 130 : (failed ? 2 : (hookFailed || leftOut > 0 ? 3 : 0)) }
 
         /// `apply --nrpe`: one status line as a Nagios plugin prints it, and its exit status (0 OK, 1 WARNING
         /// when only hooks failed, 2 CRITICAL when a stage failed or was blocked, 3 UNKNOWN when interrupted).
@@ -51,6 +55,9 @@ public enum Apply {
             let perfdata = " | 'stages_failed'=\(bad.count);;;0; 'stages_done'=\(done);;;0;"
             if interrupted { return ("POLYARCHIV UNKNOWN - the run was interrupted" + perfdata, 3) }
             if !bad.isEmpty { return ("POLYARCHIV CRITICAL - failed: " + bad.joined(separator: ", ") + perfdata, 2) }
+            if leftOut > 0 && !hookFailed {
+                return ("POLYARCHIV WARNING - the backups were made without \(leftOut) entries that could not be read" + perfdata, 1)
+            }
             if hookFailed {
                 let hooksFailed = results.filter { hooks.contains($0.id) && $0.outcome == .failed }.map(\.id.description)
                 return ("POLYARCHIV WARNING - the backups succeeded; failed: "

@@ -52,7 +52,9 @@ public enum MetricsFile {
         families.append(("run_stages", "gauge", "Stages of the last run by outcome.", NodeOutcome.allCases.map {
             "polyarchiv_run_stages{outcome=\"\($0.rawValue)\"} \(counts[$0, default: 0])"
         }))
-        families.append(("run_exit_code", "gauge", "Exit status of the last apply (0 ok, 2 a stage failed, 3 only hooks failed, 130 interrupted).",
+        families.append(("run_entries_left_out", "gauge", "Entries the last apply left out of its backups because they could not be read.",
+                         ["polyarchiv_run_entries_left_out \(report.leftOut)"]))
+        families.append(("run_exit_code", "gauge", "Exit status of the last apply (0 ok, 2 a stage failed, 3 only hooks failed or entries were left out, 130 interrupted).",
                          ["polyarchiv_run_exit_code \(report.exitCode)"]))
         families.append(("run_timestamp_seconds", "gauge", "Start of the last apply.",
                          ["polyarchiv_run_timestamp_seconds \(number(date.timeIntervalSince1970))"]))

@@ -60,27 +60,27 @@ public struct BackupOpener: Sendable {
 public enum TreeListing {
     public static func walk(_ root: String) throws -> Tree {
         var entries: [Tree.Entry] = []
-        func visit(_ directory: String, _ relative: String) throws {
-            for name in try FileManager.default.contentsOfDirectory(atPath: directory).sorted() {
-                let path = directory + "/" + name
-                let relativePath = relative.isEmpty ? name : relative + "/" + name
-                var info = stat()
-                guard lstat(path, &info) == 0 else { throw StageFailure("cannot read \(path): \(FileIO.lastError)") }
-                let mtime = Int64(info.st_mtim.tv_sec) * 1_000_000_000 + Int64(info.st_mtim.tv_nsec)
-                switch info.st_mode & S_IFMT {
-                case S_IFDIR:
-                    entries.append(Tree.Entry(kind: .directory, path: relativePath, mode: UInt32(info.st_mode & 0o7777), mtime: mtime))
-                    try visit(path, relativePath)
-                case S_IFLNK:
-                    let target = (try? FileManager.default.destinationOfSymbolicLink(atPath: path)) ?? ""
-                    entries.append(Tree.Entry(kind: .symlink, path: relativePath, mode: 0o777, mtime: mtime, target: target))
-                default:
-                    entries.append(Tree.Entry(kind: .file, path: relativePath, mode: UInt32(info.st_mode & 0o7777), size: Int64(info.st_size),
-                                              mtime: mtime))
-                }
+        var walk = DirectoryWalk(root: root)
+        var problems: [String] = []
+        try walk.walk(root: { _ in }, visit: { found in
+            let info = found.info, path = found.relative
+            let mtime = Int64(info.st_mtim.tv_sec) * 1_000_000_000 + Int64(info.st_mtim.tv_nsec)
+            switch info.st_mode & S_IFMT {
+            case S_IFDIR:
+                entries.append(Tree.Entry(kind: .directory, path: path, mode: UInt32(info.st_mode & 0o7777), mtime: mtime))
+                return true
+            case S_IFLNK:
+                var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+                let count = max(0, readlinkat(found.directory, found.name, &buffer, buffer.count - 1))
+                let target = String(decoding: buffer[0..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+                entries.append(Tree.Entry(kind: .symlink, path: path, mode: 0o777, mtime: mtime, target: target))
+            default:
+                entries.append(Tree.Entry(kind: .file, path: path, mode: UInt32(info.st_mode & 0o7777), size: Int64(info.st_size),
+                                          mtime: mtime))
             }
-        }
-        try visit(root, "")
+            return false
+        }, problem: { problems.append($0.line) })
+        if let first = problems.first { throw StageFailure("cannot list \(root): \(first)") }
         return Tree(entries: entries)
     }
 }

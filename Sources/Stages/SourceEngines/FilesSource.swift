@@ -124,16 +124,7 @@ struct FilesSource: SourceEngine {
         }
 
         mutating func walk() throws -> Tree {
-            var info = stat()
-            guard stat(root, &info) == 0 else {
-                throw StageFailure("cannot read the directory \(root): \(String(cString: strerror(errno)))")
-            }
-            guard (info.st_mode & S_IFMT) == S_IFDIR else { throw StageFailure("\(root) is not a directory") }
-            rootDevice = UInt(info.st_dev)
-            // The root itself, so its mode and mtime travel with the tree.
-            entries.append(Tree.Entry(kind: .directory, path: "", mode: UInt32(info.st_mode) & 0o7777,
-                                      mtime: Int64(info.st_mtim.tv_sec) * 1_000_000_000 + Int64(info.st_mtim.tv_nsec),
-                                      owner: owner(info)))
+            var directoryWalk = DirectoryWalk(root: root)
             let statCache = StatCache(table: context.table("files.stat"), scope: context.node.id.description)
             cache = statCache.load()
             let readers = OrderedWorkers<[PendingRead], [ReadResult]>(threads: 2) { [context, copying] batch in
@@ -142,7 +133,13 @@ struct FilesSource: SourceEngine {
             }
             defer { readers.finish() }
             self.readers = readers
-            try visit(directory: root, relative: "")
+            try directoryWalk.walk(root: { info in
+                rootDevice = UInt(info.st_dev)
+                // The root itself, so its mode and mtime travel with the tree.
+                entries.append(Tree.Entry(kind: .directory, path: "", mode: UInt32(info.st_mode) & 0o7777, mtime: Self.nanoseconds(info.st_mtim),
+                                          owner: owner(info)))
+            }, visit: { found in try visit(found) }, problem: { context.leftOut($0.line) },
+            cancelled: { try context.cancellation.check() })
             try submit()
             record(try readers.drain())
             for (link, first) in links {
@@ -159,6 +156,8 @@ struct FilesSource: SourceEngine {
             return Tree(entries: kept)
         }
 
+        static func nanoseconds(_ time: timespec) -> Int64 { Int64(time.tv_sec) * 1_000_000_000 + Int64(time.tv_nsec) }
+
         private mutating func submit() throws {
             guard let readers, !batch.isEmpty else { return }
             let due = try readers.submit(.work(batch))
@@ -171,15 +170,16 @@ struct FilesSource: SourceEngine {
         private mutating func record(_ results: [[ReadResult]]) {
             for result in results.joined() {
                 guard let digest = result.digest else {
-                    context.warn("\(TerminalText.escaped(result.file.absolute)) vanished while being read; skipped")
+                    context.leftOut("\(TerminalText.escaped(result.file.absolute)): \(result.failure ?? "it vanished while being read"); skipped")
                     vanished.insert(result.file.index)
                     continue
                 }
                 bytes += result.read
                 entries[result.file.index].digest = digest
+                entries[result.file.index].size = result.read
                 if result.changed {
-                    context.warn("\(TerminalText.escaped(result.file.absolute)) changed while being read; its copy may be inconsistent and it will be read again next run")
-                    entries[result.file.index].size = result.read
+                    context.warn("\(TerminalText.escaped(result.file.absolute)) changed while being read; what was read is kept, "
+                                 + "and it will be read again next run")
                     entries[result.file.index].mtime = result.mtimeAfter
                 } else {
                     let file = result.file
@@ -202,93 +202,82 @@ struct FilesSource: SourceEngine {
             excludes.matches(path, isDirectory: isDirectory) && !includes.matches(path, isDirectory: isDirectory)
         }
 
-        private mutating func visit(directory: String, relative: String) throws {
-            try context.cancellation.check()
-            guard let handle = opendir(directory) else {
-                if relative.isEmpty { throw StageFailure("cannot open \(directory): \(String(cString: strerror(errno)))") }
-                context.warn("skipped \(TerminalText.escaped(directory)): \(String(cString: strerror(errno)))")
-                return
-            }
-            var names: [String] = []
-            var undecodable: [String] = []
-            while let item = readdir(handle) {
-                let bytes = withUnsafeBytes(of: item.pointee.d_name) { Array($0.prefix { $0 != 0 }) }
-                guard let name = String(validating: bytes, as: UTF8.self) else {
-                    undecodable.append(String(decoding: bytes, as: UTF8.self))
-                    continue
-                }
-                if name != "." && name != ".." { names.append(name) }
-            }
-            closedir(handle)
-            // Skipping such a file would leave it out of the backup unnoticed: fail instead.
-            if let name = undecodable.first {
-                throw StageFailure("\(directory)/\(name) has a name that is not valid UTF-8, which polyarchiv cannot back up yet; "
-                                   + "rename it (convmv) or exclude it")
-            }
-            for name in names.sorted() {
-                let absolute = directory + "/" + name
-                let path = relative.isEmpty ? name : relative + "/" + name
-                var info = stat()
-                guard lstat(absolute, &info) == 0 else {
-                    context.warn("\(TerminalText.escaped(absolute)) vanished while being read; skipped")
-                    continue
-                }
-                let mtime = Int64(info.st_mtim.tv_sec) * 1_000_000_000 + Int64(info.st_mtim.tv_nsec)
-                let mode = UInt32(info.st_mode) & 0o7777
-                switch info.st_mode & S_IFMT {
-                case S_IFDIR:
-                    if excluded(path, isDirectory: true) { continue }
-                    if oneFileSystem && UInt(info.st_dev) != rootDevice { continue }
-                    entries.append(Tree.Entry(kind: .directory, path: path, mode: mode, mtime: mtime, owner: owner(info)))
-                    try visit(directory: absolute, relative: path)
-                case S_IFREG:
-                    if excluded(path, isDirectory: false) { continue }
-                    let inode = "\(info.st_dev):\(info.st_ino)"
-                    if info.st_nlink > 1, let first = linked[inode] {
-                        var entry = entries[first.index]
-                        entry.path = path
-                        entry.hardlink = first.path
-                        links.append((entries.count, first.index))
-                        entries.append(entry)
-                        continue
-                    }
-                    var entry = try file(absolute, path: path, info: info, mode: mode, mtime: mtime)
-                    entry.owner = owner(info)
-                    if info.st_nlink > 1 { linked[inode] = (path, entries.count) }
+        /// One entry of the walk; true to enter it (a directory kept).
+        private mutating func visit(_ found: DirectoryWalk.Entry) throws -> Bool {
+            let info = found.info
+            let path = found.relative
+            let mtime = Self.nanoseconds(info.st_mtim)
+            let mode = UInt32(info.st_mode) & 0o7777
+            switch info.st_mode & S_IFMT {
+            case S_IFDIR:
+                if excluded(path, isDirectory: true) { return false }
+                if oneFileSystem && UInt(info.st_dev) != rootDevice { return false }
+                entries.append(Tree.Entry(kind: .directory, path: path, mode: mode, mtime: mtime, owner: owner(info)))
+                return true
+            case S_IFREG:
+                if excluded(path, isDirectory: false) { return false }
+                let inode = "\(info.st_dev):\(info.st_ino)"
+                if info.st_nlink > 1, let first = linked[inode] {
+                    var entry = entries[first.index]
+                    entry.path = path
+                    entry.hardlink = first.path
+                    links.append((entries.count, first.index))
                     entries.append(entry)
-                case S_IFLNK:
-                    if excluded(path, isDirectory: false) { continue }
-                    var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
-                    let count = readlink(absolute, &buffer, buffer.count - 1)
-                    guard count >= 0 else {
-                        context.warn("cannot read the link \(TerminalText.escaped(absolute)); skipped")
-                        continue
-                    }
-                    let target = String(decoding: buffer[0..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self)
-                    entries.append(Tree.Entry(kind: .symlink, path: path, mode: 0o777, mtime: mtime, target: target, owner: owner(info)))
-                default:
-                    if !excluded(path, isDirectory: false) {
-                        context.warn("\(TerminalText.escaped(absolute)) is a special file (socket, fifo or device); skipped")
-                    }
+                    return false
+                }
+                guard var entry = try file(found, mode: mode, mtime: mtime) else { return false }
+                entry.owner = owner(info)
+                if info.st_nlink > 1 { linked[inode] = (path, entries.count) }
+                entries.append(entry)
+            case S_IFLNK:
+                if excluded(path, isDirectory: false) { return false }
+                var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+                let count = readlinkat(found.directory, found.name, &buffer, buffer.count - 1)
+                guard count >= 0 else {
+                    context.leftOut("\(TerminalText.escaped(found.absolute)): cannot read the link: \(FileIO.lastError); skipped")
+                    return false
+                }
+                let target = String(decoding: buffer[0..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+                entries.append(Tree.Entry(kind: .symlink, path: path, mode: 0o777, mtime: mtime, target: target, owner: owner(info)))
+            default:
+                if !excluded(path, isDirectory: false) {
+                    context.warn("\(TerminalText.escaped(found.absolute)) is a special file (socket, fifo or device); skipped")
                 }
             }
+            return false
         }
 
         /// The entry of a regular file: its digest from the stat cache, or (filled in when its batch is read)
-        /// from reading it.
-        private mutating func file(_ absolute: String, path: String, info: stat, mode: UInt32, mtime: Int64) throws -> Tree.Entry {
-            let ctime = Int64(info.st_ctim.tv_sec) * 1_000_000_000 + Int64(info.st_ctim.tv_nsec)
+        /// from reading it. It is opened here, relative to its directory, and must be the very file the walk
+        /// saw; nil when it cannot be opened (reported, and left out).
+        private mutating func file(_ found: DirectoryWalk.Entry, mode: UInt32, mtime: Int64) throws -> Tree.Entry? {
+            let info = found.info, path = found.relative
+            let ctime = Self.nanoseconds(info.st_ctim)
             let size = Int64(info.st_size)
             // Same stat as when it was read, and modified well before that: trusted unread.
             if let known = cache[path], known.size == size, known.mtime == mtime, known.ctime == ctime,
                known.inode == Int64(info.st_ino), known.cachedAt - max(mtime, ctime) > 2_000_000_000,
                !copying || context.store.size(of: known.digest) == size {
                 newCache[path] = known
-                context.store.noteTrusted(absolute, known.digest, FileIdentity(info))
+                context.store.noteTrusted(found.absolute, known.digest, FileIdentity(info))
                 return Tree.Entry(kind: .file, path: path, mode: mode, size: size, mtime: mtime, digest: known.digest)
             }
-            batch.append(PendingRead(index: entries.count, absolute: absolute, path: path, size: size, mtime: mtime, ctime: ctime,
-                                     inode: Int64(info.st_ino)))
+            // O_NONBLOCK: a FIFO put in its place cannot hold the walk; the checks below refuse it.
+            let descriptor = openat(found.directory, found.name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC)
+            guard descriptor >= 0 else {
+                let reason = errno == ENOENT ? "it vanished while being read"
+                    : errno == ELOOP ? "it was replaced by a link while being read" : FileIO.lastError
+                context.leftOut("\(TerminalText.escaped(found.absolute)): \(reason); skipped")
+                return nil
+            }
+            let opened = OpenFile(descriptor)
+            var now = stat()
+            guard fstat(descriptor, &now) == 0, now.st_mode & S_IFMT == S_IFREG, now.st_dev == info.st_dev, now.st_ino == info.st_ino else {
+                context.leftOut("\(TerminalText.escaped(found.absolute)): it was replaced while being read; skipped")
+                return nil
+            }
+            batch.append(PendingRead(index: entries.count, file: opened, absolute: found.absolute, path: path, size: size, mtime: mtime,
+                                     ctime: ctime, inode: Int64(info.st_ino)))
             batchBytes += size
             if batch.count >= 64 || batchBytes >= 8 << 20 { try submit() }
             return Tree.Entry(kind: .file, path: path, mode: mode, size: size, mtime: mtime)
@@ -296,9 +285,21 @@ struct FilesSource: SourceEngine {
     }
 }
 
-/// A file the walk found changed (or new): read on a worker thread, to hash it (or copy it into the store).
+/// A descriptor closed with its last owner (a read that never ran, when the walk stops, still closes it).
+final class OpenFile: @unchecked Sendable {
+    let descriptor: Int32
+
+    init(_ descriptor: Int32) { self.descriptor = descriptor }
+
+    deinit { close(descriptor) }
+}
+
+/// A file the walk found changed (or new), opened by the walk: read on a worker thread, to hash it (or copy
+/// it into the store). No more than the size the walk saw is read: a log appended to meanwhile gives the
+/// bytes it held then, the very bytes the collect point takes (it reads no further either).
 private struct PendingRead: Sendable {
     let index: Int
+    let file: OpenFile
     let absolute: String
     let path: String
     let size: Int64
@@ -306,24 +307,21 @@ private struct PendingRead: Sendable {
     let ctime: Int64
     let inode: Int64
 
-    /// Its digest (nil: it vanished), and whether it changed while being read.
+    /// Its digest (nil: it could not be read, and why), and whether it changed while being read.
     func read(copying: Bool, buffer: ReadBuffer, context: StageContext) throws -> ReadResult {
-        let descriptor = open(absolute, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
-        guard descriptor >= 0 else {
-            if errno == ENOENT { return ReadResult(file: self, digest: nil, read: 0, mtimeAfter: mtime) }
-            throw StageFailure("cannot read \(absolute): \(String(cString: strerror(errno)))")
-        }
-        defer { close(descriptor) }
+        let descriptor = file.descriptor
         let writer = copying ? try context.store.makeWriter() : nil
         var hash = StreamingHash()
-        while true {
+        var remaining = size
+        while remaining > 0 {
             try context.cancellation.check()
-            let count = Glibc.read(descriptor, buffer.bytes.baseAddress, buffer.bytes.count)
+            let count = Glibc.read(descriptor, buffer.bytes.baseAddress, Int(min(Int64(buffer.bytes.count), remaining)))
             if count < 0 {
                 if errno == EINTR { continue }
-                throw StageFailure("cannot read \(absolute): \(String(cString: strerror(errno)))")
+                return ReadResult(file: self, digest: nil, read: 0, mtimeAfter: mtime, failure: FileIO.lastError)
             }
             if count == 0 { break }
+            remaining -= Int64(count)
             let bytesRead = UnsafeRawBufferPointer(rebasing: buffer.bytes[0..<count])
             if let writer { try writer.write(bytesRead) } else { hash.update(bytesRead) }
         }
@@ -333,7 +331,7 @@ private struct PendingRead: Sendable {
         let read = writer?.count ?? hash.count
         let digest = try writer.map { try $0.finish().digest } ?? hash.finalize()
         var result = ReadResult(file: self, digest: digest, read: read, mtimeAfter: mtimeAfter)
-        result.changed = mtimeAfter != mtime || read != size
+        result.changed = mtimeAfter != mtime || read != size || Int64(after.st_size) != size
         if !result.changed { context.store.noteTrusted(absolute, digest, FileIdentity(after)) }
         return result
     }
@@ -344,7 +342,17 @@ private struct ReadResult: Sendable {
     let digest: Digest?
     let read: Int64
     let mtimeAfter: Int64
+    /// Why it could not be read.
+    var failure: String?
     var changed = false
+
+    init(file: PendingRead, digest: Digest?, read: Int64, mtimeAfter: Int64, failure: String? = nil) {
+        self.file = file
+        self.digest = digest
+        self.read = read
+        self.mtimeAfter = mtimeAfter
+        self.failure = failure
+    }
 }
 
 /// A reusable byte buffer, freed with its owner.

@@ -23,22 +23,25 @@ enum FileCopy {
             if count == 0 { break }
             if errno == EINTR { continue }
             if errno == EXDEV || errno == ENOSYS || errno == EINVAL || errno == EOPNOTSUPP {
-                return try copyByReading(input, output, what: what)
+                return try copyByReading(input, output, remaining: size - copied, what: what)
             }
             throw StageFailure("cannot copy \(source) to \(what): \(errno == ENOSPC ? "the disk is full" : FileIO.lastError)")
         }
     }
 
-    private static func copyByReading(_ input: Int32, _ output: Int32, what: String) throws {
+    /// No more than `remaining` bytes: what the tree recorded (a file that grew since keeps the bytes it had).
+    private static func copyByReading(_ input: Int32, _ output: Int32, remaining: Int64, what: String) throws {
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 16)
         defer { buffer.deallocate() }
-        while true {
-            let count = Glibc.read(input, buffer.baseAddress, buffer.count)
+        var remaining = remaining
+        while remaining > 0 {
+            let count = Glibc.read(input, buffer.baseAddress, Int(min(Int64(buffer.count), remaining)))
             if count < 0 {
                 if errno == EINTR { continue }
                 throw StageFailure("cannot read for \(what): \(FileIO.lastError)")
             }
             if count == 0 { return }
+            remaining -= Int64(count)
             try FileIO.writeAll(output, UnsafeRawBufferPointer(rebasing: buffer[0..<count]), what: what)
         }
     }

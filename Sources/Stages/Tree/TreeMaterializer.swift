@@ -33,7 +33,7 @@ enum TreeMaterializer {
         }
         let asRoot = geteuid() == 0
         var written: Int64 = 0
-        try removeExtraneous(root, relative: "", wanted: Set(tree.entries.map(\.path)), kept: kept)
+        try removeExtraneous(root, wanted: Set(tree.entries.map(\.path)), kept: kept)
         let files = Set(tree.files.map(\.path))
         // Files are written on two threads, in batches (the directories they go in are made first, here).
         let writers = OrderedWorkers<[(entry: Tree.Entry, path: String, existing: mode_t?)], Int64>(threads: 2) { batch in
@@ -193,7 +193,7 @@ enum TreeMaterializer {
         }
         guard descriptor >= 0 else { throw StageFailure("cannot write \(temporary): \(String(cString: strerror(errno)))") }
         do {
-            let input = entry.source.map { open($0, O_RDONLY | O_CLOEXEC | O_NOFOLLOW) } ?? -1
+            let input = entry.source.map { open($0, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY) } ?? -1
             defer { if input >= 0 { close(input) } }
             if let source = entry.source, input >= 0, store.isVerified(source, digest, descriptor: input) {
                 try FileCopy.copy(input, from: source, to: descriptor, size: entry.size, what: path)
@@ -238,24 +238,17 @@ enum TreeMaterializer {
     }
 
     /// Deletes what is on disk but not in the tree (and leftovers of an interrupted run).
-    private static func removeExtraneous(_ root: String, relative: String, wanted: Set<String>, kept: String) throws {
-        let directory = relative.isEmpty ? root : root + "/" + relative
-        guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory) else { return }
-        for name in names {
-            let path = relative.isEmpty ? name : relative + "/" + name
-            if path == kept { continue }
-            let absolute = root + "/" + path
-            var info = stat()
-            guard lstat(absolute, &info) == 0 else { continue }
-            if !wanted.contains(path) || name.hasSuffix(temporarySuffix) {
-                do {
-                    try FileManager.default.removeItem(atPath: absolute)
-                } catch {
-                    throw StageFailure("cannot delete \(absolute), which left the sources: \(error.localizedDescription)")
-                }
-            } else if (info.st_mode & S_IFMT) == S_IFDIR {
-                try removeExtraneous(root, relative: path, wanted: wanted, kept: kept)
+    private static func removeExtraneous(_ root: String, wanted: Set<String>, kept: String) throws {
+        var walk = DirectoryWalk(root: root)
+        try walk.walk(root: { _ in }, visit: { found in
+            if found.relative == kept { return false }
+            guard !wanted.contains(found.relative) || found.name.hasSuffix(temporarySuffix) else { return true }
+            do {
+                try FileManager.default.removeItem(atPath: found.absolute)
+            } catch {
+                throw StageFailure("cannot delete \(found.absolute), which left the sources: \(error.localizedDescription)")
             }
-        }
+            return false
+        }, problem: { _ in })
     }
 }

@@ -1,0 +1,161 @@
+import Foundation
+import Testing
+import TestSupport
+
+/// The walk of a `files` source, as whoever can write into the source would try to steer it, and as a
+/// night on a real server goes: files that cannot be read, directories far deeper than a thread's stack.
+@Suite(.serialized) struct TreeWalkTests {
+    func rootOnly(_ why: String) -> Bool {
+        guard getuid() == 0 else {
+            if ProcessInfo.processInfo.environment["CI"] == "true" { Issue.record("\(why): run it as root") }
+            print("skipped: \(why) needs root")
+            return false
+        }
+        return true
+    }
+
+    /// The attacker writes `started` once it runs (a python it cannot execute would make the test pass for nothing).
+    func attackerStarted(_ sandbox: Sandbox) -> Bool {
+        for _ in 0..<100 where !FileManager.default.fileExists(atPath: sandbox.path("data/.started")) { usleep(50_000) }
+        return FileManager.default.fileExists(atPath: sandbox.path("data/.started"))
+    }
+
+    func makeSandbox() throws -> Sandbox {
+        let sandbox = try Sandbox()
+        try sandbox.write("data/readable.txt", "everyone may read this\n")
+        try sandbox.configure("""
+            collect_points:
+              site: {engine: files, path: $ROOT/collect, sources: {www: {engine: files, path: $ROOT/data}}}
+            backup_points:
+              local: {engine: archive, url: "file://$ROOT/backups/{name}.tar.gz"}
+            """)
+        return sandbox
+    }
+
+    /// As nobody, a root-only file and a root-only directory in the source cannot be read: each is named in
+    /// one warning, counted, and left out; everything else is backed up, and apply exits 3.
+    @Test func whatCannotBeReadIsLeftOutNamedAndCountedAndTheRestIsBackedUp() throws {
+        guard rootOnly("running apply as nobody") else { return }
+        let sandbox = try makeSandbox()
+        try sandbox.write("data/private.key", "root only\n")
+        try sandbox.write("data/vault/inside.txt", "root only too\n")
+        try sandbox.write("data/open/later.txt", "after the unreadable ones\n")
+        #expect(try Sandbox.shell("""
+            chown -R nobody:nogroup '\(sandbox.root.path)' && chmod 755 '\(sandbox.root.path)' \
+            && chown root:root '\(sandbox.path("data/private.key"))' '\(sandbox.path("data/vault"))' \
+            && chmod 600 '\(sandbox.path("data/private.key"))' && chmod 700 '\(sandbox.path("data/vault"))'
+            """).status == 0)
+        let metrics = sandbox.path("metrics.prom")
+        let run = try Sandbox.shell("""
+            setpriv --reuid=nobody --regid=nogroup --clear-groups '\(CLI.binary.path)' apply -c '\(sandbox.config)' \
+            --state-dir '\(sandbox.state)' --metrics-file '\(metrics)'; echo "exit=$?"
+            """)
+        #expect(run.output.contains("exit=3"), "\(run.output)")
+        #expect(run.output.contains("data/private.key: Permission denied; skipped"), "\(run.output)")
+        #expect(run.output.contains("data/vault: Permission denied; skipped"), "\(run.output)")
+        #expect(run.output.contains("2 entries could not be read and were left out of the backups"), "\(run.output)")
+        #expect((try? String(contentsOfFile: metrics, encoding: .utf8))?.contains("polyarchiv_run_entries_left_out 2") == true)
+        #expect((try? String(contentsOfFile: sandbox.path("collect/www/readable.txt"), encoding: .utf8)) == "everyone may read this\n")
+        #expect((try? String(contentsOfFile: sandbox.path("collect/www/open/later.txt"), encoding: .utf8)) == "after the unreadable ones\n")
+        #expect(!FileManager.default.fileExists(atPath: sandbox.path("collect/www/private.key")))
+        let listing = try Sandbox.shell("tar -tzf '\(sandbox.path("backups/site.tar.gz"))'")
+        #expect(listing.status == 0 && listing.output.contains("www/open/later.txt"), "\(listing.output)")
+        #expect(!listing.output.contains("private.key"), "\(listing.output)")
+    }
+
+    /// A source whose owner swaps a directory for a link to a root-only one the moment root opens it (inotify),
+    /// on every run: root never reads through the link, so the secret is in neither the collect point, the
+    /// store nor the archive.
+    @Test func aDirectorySwappedForALinkNeverMakesRootReadThroughIt() throws {
+        guard rootOnly("an attacker as nobody") else { return }
+        let sandbox = try makeSandbox()
+        try sandbox.write("secret/notes.txt", "ROOT-ONLY-SECRET\n")
+        chmod(sandbox.path("secret"), 0o700)
+        chmod(sandbox.path("secret/notes.txt"), 0o600)
+        try sandbox.write("data/d/notes.txt", "harmless\n")
+        try sandbox.write("data/spare/notes.txt", "harmless\n")
+        #expect(try Sandbox.shell("chmod 755 '\(sandbox.root.path)' && chown -R nobody:nogroup '\(sandbox.path("data"))'").status == 0)
+        let data = sandbox.path("data")
+        #expect(try Sandbox.shell("""
+            setpriv --reuid=nobody --regid=nogroup --clear-groups /usr/bin/python3 -c "import os,time,ctypes,select
+            os.closerange(3, 4096)
+            libc=ctypes.CDLL('libc.so.6')
+            d='\(data)'; end=time.time()+90
+            os.symlink('\(sandbox.path("secret"))', d+'/link')
+            open(d+'/.started', 'w').close()
+            while time.time()<end and not os.path.exists(d+'/../stop'):
+                watch=libc.inotify_init()
+                libc.inotify_add_watch(watch, (d+'/d').encode(), 0x20)
+                if select.select([watch], [], [], 1)[0]:
+                    os.rename(d+'/d', d+'/real'); os.rename(d+'/link', d+'/d')
+                    time.sleep(0.3)
+                    os.rename(d+'/d', d+'/link'); os.rename(d+'/real', d+'/d')
+                os.close(watch)
+            " >/dev/null 2>&1 &
+            """).status == 0)
+        defer { _ = FileManager.default.createFile(atPath: sandbox.path("stop"), contents: nil) }
+        #expect(attackerStarted(sandbox), "the attacker runs")
+        for _ in 0..<8 {
+            _ = try sandbox.apply()
+            let found = try Sandbox.shell("grep -rl ROOT-ONLY-SECRET '\(sandbox.path("collect"))' '\(sandbox.path("state"))' 2>/dev/null; "
+                                          + "for f in '\(sandbox.path("backups"))'/*; do zcat \"$f\" 2>/dev/null | grep -l ROOT-ONLY-SECRET; done")
+            #expect(!found.output.contains("SECRET") && found.output.isEmpty, "the secret was copied: \(found.output)")
+            if !found.output.isEmpty { break }
+        }
+    }
+
+    /// A file swapped for a FIFO while it is backed up (over and over) never holds the run: every apply
+    /// ends, and the lock is free for the next.
+    @Test func aFileSwappedForAFIFONeverHangsTheRun() throws {
+        guard rootOnly("an attacker as nobody") else { return }
+        let sandbox = try makeSandbox()
+        try sandbox.write("data/log.txt", String(repeating: "line\n", count: 1000))
+        #expect(try Sandbox.shell("chmod 755 '\(sandbox.root.path)' && chown -R nobody:nogroup '\(sandbox.path("data"))'").status == 0)
+        let data = sandbox.path("data")
+        #expect(try Sandbox.shell("""
+            setpriv --reuid=nobody --regid=nogroup --clear-groups /usr/bin/python3 -c "import os,time
+            os.closerange(3, 4096)
+            open('\(sandbox.path("data/.started"))', 'w').close()
+            d='\(data)'; end=time.time()+90
+            os.mkfifo(d+'/pipe')
+            while time.time()<end and not os.path.exists(d+'/../stop'):
+                try:
+                    os.rename(d+'/log.txt', d+'/real'); os.rename(d+'/pipe', d+'/log.txt')
+                    os.rename(d+'/log.txt', d+'/pipe'); os.rename(d+'/real', d+'/log.txt')
+                except OSError: pass
+            " >/dev/null 2>&1 &
+            """).status == 0)
+        defer { _ = FileManager.default.createFile(atPath: sandbox.path("stop"), contents: nil) }
+        #expect(attackerStarted(sandbox), "the attacker runs")
+        for _ in 0..<8 {
+            let run = try Sandbox.shell("timeout -s KILL 60 '\(CLI.binary.path)' apply -c '\(sandbox.config)' --state-dir '\(sandbox.state)' "
+                                        + ">/dev/null 2>&1; echo \"exit=$?\"")
+            #expect(!run.output.contains("exit=137"), "apply hung on a FIFO and was killed")
+            if run.output.contains("exit=137") { break }
+        }
+    }
+
+    /// A chain of directories far deeper than a thread's stack would allow recursing: backed up through a
+    /// collect point and an archive, listed, and restored whole.
+    @Test func aTwoThousandDeepChainIsBackedUpAndRestored() throws {
+        let sandbox = try makeSandbox()
+        let depth = 2000
+        #expect(try Sandbox.shell("""
+            cd '\(sandbox.path("data"))' && python3 -c "import os
+            for i in range(\(depth)): os.mkdir('d'); os.chdir('d')
+            open('bottom.txt', 'w').write('at the bottom\\n')"
+            """).status == 0)
+        let applied = try sandbox.apply()
+        #expect(applied.status == 0, "\(applied.stdout)\(applied.stderr)")
+        let bottom = Array(repeating: "d", count: depth).joined(separator: "/") + "/bottom.txt"
+        try sandbox.write("data/new.txt", "a second run walks the collect point too\n")
+        let again = try sandbox.apply()
+        #expect(again.status == 0, "\(again.stdout)\(again.stderr)")
+        let listed = try sandbox.run("ls", ["--from", "local"])
+        #expect(listed.status == 0 && listed.stdout.contains("bottom.txt"), "\(listed.stderr)")
+        let restored = try sandbox.run("restore", ["--from", "local", "--target", sandbox.path("restored")])
+        #expect(restored.status == 0, "\(restored.stdout)\(restored.stderr)")
+        let copy = try Sandbox.shell("cd '\(sandbox.path("restored"))/site/www' && cat '\(bottom)'")
+        #expect(copy.output == "at the bottom\n", "\(copy.output)")
+    }
+}
