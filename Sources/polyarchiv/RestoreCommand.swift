@@ -176,7 +176,7 @@ struct RestoreCommand: AsyncParsableCommand {
         + "collect point's root, `**` across directories). Repeatable; goes with --target.", valueName: "glob"))
     var paths: [String] = []
 
-    @Flag(help: "Keep setuid and setgid bits of restored files (cleared by default).")
+    @Flag(help: "Keep setuid and setgid bits of restored files (cleared by default; directories keep setgid).")
     var keepSpecialBits = false
 
     @Option(help: "The newest backup at or before this date (2026-11-27 or 2026-11-27T03:00:00Z).")

@@ -79,7 +79,7 @@ import TestSupport
         #expect(run.status == 0, "\(run.stderr)")
         #expect(try mode(sandbox.path("restored/site/www/su")) == 0o755)
         #expect(try mode(sandbox.path("restored/site/www/sg")) == 0o755)
-        #expect(try mode(sandbox.path("restored/site/www/shared")) == 0o1777, "the sticky bit stays")
+        #expect(try mode(sandbox.path("restored/site/www/shared")) == 0o3777, "a directory keeps its sticky and setgid bits")
         let kept = try CLI.run(["restore", "-c", sandbox.config, "--target", sandbox.path("kept"), "--keep-special-bits"])
         #expect(kept.status == 0, "\(kept.stderr)")
         #expect(try mode(sandbox.path("kept/site/www/su")) == 0o4755)

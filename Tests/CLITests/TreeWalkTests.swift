@@ -159,3 +159,64 @@ import TestSupport
         #expect(copy.output == "at the bottom\n", "\(copy.output)")
     }
 }
+
+/// What the file system holds comes back from a backup as it was.
+@Suite(.serialized) struct TreeFidelityTests {
+    /// Times to the nanosecond and a shared group folder (setgid directory) survive an archive round trip;
+    /// a setuid file still loses its bit unless asked.
+    @Test func nanosecondTimesAndSetgidDirectoriesComeBack() throws {
+        let sandbox = try Sandbox()
+        try sandbox.write("data/shared/report.txt", "quarterly\n")
+        try sandbox.write("data/tool", "#!/bin/sh\n")
+        #expect(try Sandbox.shell("""
+            cd '\(sandbox.path("data"))' && touch -d '2001-01-01 01:02:03.123456789' shared/report.txt \
+            && chmod 2775 shared && chmod 4755 tool && touch -d '2002-02-02 02:02:02.987654321' shared
+            """).status == 0)
+        try sandbox.configure("""
+            collect_points:
+              site: {engine: files, path: $ROOT/collect, sources: {www: {engine: files, path: $ROOT/data}}}
+            backup_points:
+              local: {engine: archive, url: "file://$ROOT/backups/{name}.tar.gz"}
+            """)
+        #expect(try sandbox.apply().status == 0)
+        let restored = try sandbox.run("restore", ["--from", "local", "--target", sandbox.path("restored")])
+        #expect(restored.status == 0, "\(restored.stdout)\(restored.stderr)")
+        let stat = try Sandbox.shell("cd '\(sandbox.path("restored"))/site/www' && stat -c '%n %a %.9Y' shared shared/report.txt tool")
+        #expect(stat.output == "shared 2775 1012615322.987654321\nshared/report.txt 644 978310923.123456789\ntool 755 \(try modified("tool", sandbox))\n",
+                "\(stat.output)")
+    }
+
+    func modified(_ name: String, _ sandbox: Sandbox) throws -> String {
+        try Sandbox.shell("stat -c %.9Y '\(sandbox.path("data/" + name))'").output.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    /// A log appended to all through the run (a busy server's) is backed up as it was when the walk read it,
+    /// every night, instead of failing the collect point.
+    @Test func aLogAppendedToDuringTheRunIsBackedUpAsItWasRead() throws {
+        let sandbox = try Sandbox()
+        try sandbox.write("data/busy.log", String(repeating: "an early line of the log\n", count: 20_000))
+        try sandbox.write("data/other.txt", "still here\n")
+        try sandbox.configure("""
+            collect_points:
+              site: {engine: files, path: $ROOT/collect, sources: {www: {engine: files, path: $ROOT/data}}}
+            """)
+        #expect(try Sandbox.shell("""
+            /usr/bin/python3 -c "import os,time
+            os.closerange(3, 4096)
+            end=time.time()+60
+            with open('\(sandbox.path("data/busy.log"))', 'a') as log:
+                while time.time()<end and not os.path.exists('\(sandbox.path("stop"))'):
+                    log.write('a line written while the backup runs\\n'); log.flush()
+            " >/dev/null 2>&1 &
+            """).status == 0)
+        defer { _ = FileManager.default.createFile(atPath: sandbox.path("stop"), contents: nil) }
+        for _ in 0..<4 {
+            let run = try sandbox.apply()
+            #expect(run.status == 0, "\(run.stdout)\(run.stderr)")
+            // The copy is the log as it was at one moment: its first bytes, byte for byte.
+            let copy = sandbox.path("collect/www/busy.log")
+            let prefix = try Sandbox.shell("cmp -n $(stat -c %s '\(copy)') '\(copy)' '\(sandbox.path("data/busy.log"))' && echo same")
+            #expect(prefix.output == "same\n", "\(prefix.output)")
+        }
+    }
+}

@@ -50,7 +50,9 @@ public enum TarReader {
                 refused.append(RestoredTreeCheck.refused(name, "hard link to a refused entry"))
                 continue
             }
-            archive_entry_set_perm(entry, RestoredTreeCheck.permissions(mode_t(archive_entry_perm(entry)), keepSpecialBits: keepSpecialBits))
+            archive_entry_set_perm(entry, RestoredTreeCheck.permissions(mode_t(archive_entry_perm(entry)),
+                                                                        isDirectory: mode_t(archive_entry_filetype(entry)) == Glibc.S_IFDIR,
+                                                                        keepSpecialBits: keepSpecialBits))
             archive_entry_set_pathname(entry, directory + "/" + name)
             if let link = archive_entry_hardlink(entry) {
                 let target = String(cString: link)

@@ -28,7 +28,7 @@ final class TarStream {
         self.archive = archive
         self.entry = entry
         do {
-            try check(archive_write_set_format_pax_restricted(archive), "tar format")
+            try check(archive_write_set_format_pax(archive), "tar format")
             try check(archive_write_set_bytes_per_block(archive, 0), "unblocked output")
             let opaque = Unmanaged.passUnretained(box).toOpaque()
             try check(archive_write_open2(archive, opaque, nil, { _, client, buffer, length in

@@ -17,9 +17,11 @@ public enum RestoredTreeCheck {
         }
     }
 
-    /// The permission bits a restored entry gets: setuid and setgid are dropped unless kept.
-    static func permissions(_ mode: mode_t, keepSpecialBits: Bool) -> mode_t {
-        keepSpecialBits ? mode & 0o7777 : mode & 0o1777
+    /// The permission bits a restored entry gets: setuid and setgid are dropped from files unless kept. A
+    /// directory keeps its setgid bit (shared group folders: new files take the folder's group), which grants
+    /// no privilege.
+    static func permissions(_ mode: mode_t, isDirectory: Bool, keepSpecialBits: Bool) -> mode_t {
+        keepSpecialBits ? mode & 0o7777 : mode & (isDirectory ? 0o3777 : 0o1777)
     }
 
     /// The refusal for the entries found (where one is enough to distrust the whole backup: `verify`).
@@ -51,8 +53,9 @@ public enum RestoredTreeCheck {
                     unlink(root + "/" + path)
                     continue
                 }
-                if type != S_IFLNK, permissions(info.st_mode, keepSpecialBits: keepSpecialBits) != info.st_mode & 0o7777 {
-                    chmod(root + "/" + path, permissions(info.st_mode, keepSpecialBits: keepSpecialBits))
+                let wanted = permissions(info.st_mode, isDirectory: type == S_IFDIR, keepSpecialBits: keepSpecialBits)
+                if type != S_IFLNK, wanted != info.st_mode & 0o7777 {
+                    chmod(root + "/" + path, wanted)
                 }
                 if type == S_IFDIR { pending.append(path) }
             }
