@@ -26,6 +26,8 @@ import TestSupport
         try sandbox.write("data/index.html", "<h1>MATRIX-CLEAR</h1>\n")
         try sandbox.write("data/sub/deeper/file.bin", String(repeating: "MATRIX-CLEAR\u{1}\u{2}", count: 50_000))
         try sandbox.write("data/empty.txt", "")
+        // A name that is not UTF-8 (Latin-1, as old uploads and Samba shares hold) comes back as its bytes.
+        try Sandbox.shell("python3 -c \"open(b'\(sandbox.path("data"))/caf\\xe9.txt', 'wb').write(b'latin-1 name')\"")
         let extra = engine == "archive" ? "archive_name: \"{name}.tar.xz\"" : ""
         try sandbox.configure("""
             collect_points:

@@ -12,6 +12,8 @@ import TestSupport
         let sandbox = try Sandbox()
         try sandbox.write("data/index.html", "<h1>one</h1>\n")
         try sandbox.write("data/deep/file.txt", "deep\n")
+        // A name that is not UTF-8 (Latin-1, as old uploads and Samba shares hold) comes back as its bytes.
+        try Sandbox.shell("python3 -c \"open(b'\(sandbox.path("data"))/caf\\xe9.txt', 'wb').write(b'latin-1 name')\"")
         try sandbox.write("restic-password", "correct horse battery staple")
         try sandbox.configure("""
             collect_points:

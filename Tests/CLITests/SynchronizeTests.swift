@@ -37,6 +37,8 @@ import TestSupport
         try sandbox.write("data/index.html", "<h1>one</h1>\n")
         try sandbox.write("data/docs/a b.txt", "spaced name\n")
         try sandbox.write("data/old.txt", "to be deleted\n")
+        // A name that is not UTF-8 (Latin-1, as old uploads and Samba shares hold) comes back as its bytes.
+        try Sandbox.shell("python3 -c \"open(b'\(sandbox.path("data"))/caf\\xe9.txt', 'wb').write(b'latin-1 name')\"")
         try sandbox.configure("""
             collect_points:
               site: {engine: files, path: $ROOT/collect, sources: {www: {engine: files, path: $ROOT/data}}}

@@ -157,7 +157,7 @@ public final class ContentStore: Sendable {
     public func readFile(_ path: String, expecting digest: Digest, size: Int64? = nil, chunkSize: Int = 1 << 20,
                          _ body: (UnsafeRawBufferPointer) throws -> Void) throws {
         // O_NONBLOCK: a FIFO put in the file's place cannot hold the run; it is refused below.
-        let descriptor = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY)
+        let descriptor = open(FileName.system(path), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY)
         guard descriptor >= 0 else {
             if errno == ENOENT || errno == ELOOP { throw StoreError.changed(digest, path: path) }
             throw StoreError.io("cannot read \(path): \(FileIO.lastError)")

@@ -23,7 +23,7 @@ public struct FileIdentity: Hashable, Sendable {
     /// The identity of the file at `path` (not following a final link), nil when there is none.
     public init?(path: String) {
         var info = stat()
-        guard lstat(path, &info) == 0, info.st_mode & S_IFMT == S_IFREG else { return nil }
+        guard lstat(FileName.system(path), &info) == 0, info.st_mode & S_IFMT == S_IFREG else { return nil }
         self.init(info)
     }
 

@@ -12,16 +12,16 @@ public enum Beneath {
         guard let last = components.last, !components.contains(".."), !components.contains(".") else {
             throw StageFailure("`\(relative)` is not a path inside \(root)")
         }
-        var directory = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        var directory = open(FileName.system(root), O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         guard directory >= 0 else { throw StageFailure("cannot open \(root): \(FileIO.lastError)") }
         defer { close(directory) }
         for component in components.dropLast() {
-            let next = openat(directory, component, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+            let next = openat(directory, FileName.system(component), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
             guard next >= 0 else { throw refusal(relative, component: component, root: root) }
             close(directory)
             directory = next
         }
-        let descriptor = openat(directory, last, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY)
+        let descriptor = openat(directory, FileName.system(last), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY)
         guard descriptor >= 0 else { throw refusal(relative, component: last, root: root) }
         var info = stat()
         guard fstat(descriptor, &info) == 0, info.st_mode & S_IFMT == S_IFREG else {
@@ -40,7 +40,7 @@ public enum Beneath {
             guard component != "..", component != "." else { return nil }
             path += "/" + component
             var info = stat()
-            guard lstat(path, &info) == 0, info.st_mode & S_IFMT != S_IFLNK else { return nil }
+            guard lstat(FileName.system(path), &info) == 0, info.st_mode & S_IFMT != S_IFLNK else { return nil }
             type = info.st_mode & S_IFMT
         }
         return type

@@ -19,6 +19,20 @@ public struct DirectoryWalk {
         /// The root's path joined with `relative`, for messages.
         public var absolute: String { root == "/" ? "/" + relative : root + "/" + relative }
         let root: String
+
+        /// The target of the link it is (as `FileName` carries it), nil when it cannot be read.
+        public func linkTarget() -> String? {
+            var buffer = [UInt8](repeating: 0, count: Int(PATH_MAX) + 1)
+            let count = buffer.withUnsafeMutableBytes { raw in
+                readlinkat(directory, FileName.system(name), raw.baseAddress!.assumingMemoryBound(to: CChar.self), raw.count - 1)
+            }
+            return count < 0 ? nil : FileName.decode(buffer[0..<count])
+        }
+
+        /// Opens it for reading, relative to its directory, without following a link or blocking on a FIFO.
+        public func openForReading() -> Int32 {
+            openat(directory, FileName.system(name), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC)
+        }
     }
 
     /// What the walk could not read, for the caller to report: the path and the reason.
@@ -29,11 +43,6 @@ public struct DirectoryWalk {
 
         init(absolute: String, reason: String) {
             shown = TerminalText.escaped(absolute)
-            self.reason = reason
-        }
-
-        init(shown: String, reason: String) {
-            self.shown = shown
             self.reason = reason
         }
 
@@ -51,6 +60,7 @@ public struct DirectoryWalk {
         var next = 0
     }
 
+    /// A path (`FileName` bytes included) as given.
     public let root: String
     public var maximumOpen = 64
     private var frames: [Frame] = []
@@ -60,12 +70,12 @@ public struct DirectoryWalk {
     }
 
     /// Walks from the root (which may be a link: the configuration names it). `visit` decides for each
-    /// directory whether to enter it; `problem` hears of each entry that could not be read (a name that is
-    /// not UTF-8, a directory that cannot be opened or was swapped while being walked); `cancelled` is asked
+    /// directory whether to enter it; `problem` hears of each entry that could not be read (a directory that
+    /// cannot be opened or was swapped while being walked); `cancelled` is asked
     /// before each directory. The root's own `stat` is returned first through `root`.
     public mutating func walk(root rootFound: (stat) throws -> Void, visit: (Entry) throws -> Bool,
                               problem: (Problem) -> Void, cancelled: () throws -> Void = {}) throws {
-        let descriptor = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NONBLOCK)
+        let descriptor = open(FileName.system(root), O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NONBLOCK)
         guard descriptor >= 0 else { throw StageFailure("cannot open the directory \(root): \(FileIO.lastError)") }
         var info = stat()
         guard fstat(descriptor, &info) == 0 else {
@@ -99,7 +109,7 @@ public struct DirectoryWalk {
             let parent = frames[top].descriptor
             let relative = frames[top].relative.isEmpty ? name : frames[top].relative + "/" + name
             var info = stat()
-            guard fstatat(parent, name, &info, AT_SYMLINK_NOFOLLOW) == 0 else {
+            guard fstatat(parent, FileName.system(name), &info, AT_SYMLINK_NOFOLLOW) == 0 else {
                 if errno != ENOENT { problem(Problem(absolute: absolute(relative), reason: FileIO.lastError)) }
                 else { problem(Problem(absolute: absolute(relative), reason: "it vanished while being read")) }
                 continue
@@ -108,6 +118,56 @@ public struct DirectoryWalk {
             guard try visit(entry), info.st_mode & S_IFMT == S_IFDIR else { continue }
             try cancelled()
             try enter(entry, problem: problem)
+        }
+    }
+
+    /// The names in the directory at `path`, as `FileName` carries them, sorted.
+    public static func names(in path: String) throws -> [String] {
+        let descriptor = open(FileName.system(path), O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NONBLOCK)
+        guard descriptor >= 0 else { throw StageFailure("cannot read the directory \(TerminalText.escaped(path)): \(FileIO.lastError)") }
+        defer { close(descriptor) }
+        guard let names = names(descriptor, at: path, problem: { _ in }) else {
+            throw StageFailure("cannot read the directory \(TerminalText.escaped(path)): \(FileIO.lastError)")
+        }
+        return names
+    }
+
+    /// Moves everything in `source` into `directory` (on the same file system), by name.
+    public static func moveContents(of source: String, into directory: String) throws {
+        for name in try names(in: source) where rename(FileName.system(source + "/" + name), FileName.system(directory + "/" + name)) != 0 {
+            throw StageFailure("cannot move \(TerminalText.escaped(source + "/" + name)) into \(directory): \(FileIO.lastError)")
+        }
+    }
+
+    /// Deletes `path` and, when it is a directory, everything under it (links are removed, never followed),
+    /// however deep and whatever bytes its names hold.
+    public static func remove(_ path: String) throws {
+        var info = stat()
+        guard lstat(FileName.system(path), &info) == 0 else {
+            if errno == ENOENT { return }
+            throw StageFailure("cannot delete \(TerminalText.escaped(path)): \(FileIO.lastError)")
+        }
+        guard info.st_mode & S_IFMT == S_IFDIR else {
+            guard unlink(FileName.system(path)) == 0 || errno == ENOENT else {
+                throw StageFailure("cannot delete \(TerminalText.escaped(path)): \(FileIO.lastError)")
+            }
+            return
+        }
+        var directories: [String] = []
+        var failure: String?
+        var walk = DirectoryWalk(root: path)
+        try walk.walk(root: { _ in }, visit: { found in
+            if found.info.st_mode & S_IFMT == S_IFDIR {
+                directories.append(found.absolute)
+                return true
+            }
+            if unlinkat(found.directory, FileName.system(found.name), 0) != 0 && errno != ENOENT && failure == nil {
+                failure = "cannot delete \(TerminalText.escaped(found.absolute)): \(FileIO.lastError)"
+            }
+            return false
+        }, problem: { if failure == nil { failure = "cannot delete \($0.shown): \($0.reason)" } })
+        for directory in directories.reversed() + [path] where rmdir(FileName.system(directory)) != 0 && errno != ENOENT {
+            throw StageFailure(failure ?? "cannot delete \(TerminalText.escaped(directory)): \(FileIO.lastError)")
         }
     }
 
@@ -155,7 +215,7 @@ public struct DirectoryWalk {
     /// the device and inode expected.
     private static func openDirectory(_ parent: Int32, _ name: String, device: UInt64, inode: UInt64, at absolute: String,
                                       problem: (Problem) -> Void) -> Int32? {
-        let descriptor = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)
+        let descriptor = openat(parent, FileName.system(name), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)
         guard descriptor >= 0 else {
             let reason = errno == ENOENT ? "it vanished while being read"
                 : errno == ELOOP || errno == ENOTDIR ? "it was replaced while being read" : FileIO.lastError
@@ -171,8 +231,7 @@ public struct DirectoryWalk {
         return descriptor
     }
 
-    /// The names in a directory (its own descriptor stays open), sorted by their bytes; a name that is not
-    /// UTF-8 is reported and left out.
+    /// The names in a directory (its own descriptor stays open), as `FileName` carries them, sorted.
     private static func names(_ descriptor: Int32, at absolute: String, problem: (Problem) -> Void) -> [String]? {
         let copy = dup(descriptor)
         guard copy >= 0, let handle = fdopendir(copy) else {
@@ -182,13 +241,7 @@ public struct DirectoryWalk {
         defer { closedir(handle) }
         var names: [String] = []
         while let item = readdir(handle) {
-            let bytes = withUnsafeBytes(of: item.pointee.d_name) { Array($0.prefix { $0 != 0 }) }
-            guard let name = String(validating: bytes, as: UTF8.self) else {
-                let shown = (absolute == "/" ? "" : absolute) + "/" + TerminalText.escaped(bytes: bytes)
-                problem(Problem(shown: shown, reason: "its name is not valid UTF-8, which polyarchiv cannot back up yet "
-                                + "(rename it with convmv, or exclude it)"))
-                continue
-            }
+            let name = withUnsafeBytes(of: item.pointee.d_name) { FileName.decode($0.prefix { $0 != 0 }) }
             if name != "." && name != ".." { names.append(name) }
         }
         return names.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }

@@ -13,7 +13,9 @@ public enum TerminalText {
             case "\t": result += "\\t"
             case "\r": result += "\\r"
             case _ where needsEscape(scalar):
-                for byte in String(scalar).utf8 {
+                // A byte of a name that is not UTF-8 (see `FileName`) is shown as that byte.
+                let bytes = scalar.value >= FileName.base ? [UInt8(scalar.value - FileName.base)] : Array(String(scalar).utf8)
+                for byte in bytes {
                     let octal = String(byte, radix: 8)
                     result += "\\" + String(repeating: "0", count: 3 - octal.count) + octal
                 }
@@ -24,27 +26,10 @@ public enum TerminalText {
     }
 
     /// A name as the file system holds it (any bytes): valid UTF-8 as `escaped`, every other byte as `\ooo`.
-    public static func escaped(bytes: [UInt8]) -> String {
-        if let text = String(validating: bytes, as: UTF8.self) { return escaped(text) }
-        var result = ""
-        var index = 0
-        while index < bytes.count {
-            let lead = bytes[index]
-            let length = lead < 0x80 ? 1 : lead >= 0xf0 ? 4 : lead >= 0xe0 ? 3 : lead >= 0xc2 ? 2 : 0
-            if length > 0, index + length <= bytes.count,
-               let scalar = String(validating: bytes[index..<index + length], as: UTF8.self) {
-                result += escaped(scalar)
-                index += length
-            } else {
-                let octal = String(lead, radix: 8)
-                result += "\\" + String(repeating: "0", count: 3 - octal.count) + octal
-                index += 1
-            }
-        }
-        return result
-    }
+    public static func escaped(bytes: [UInt8]) -> String { escaped(FileName.decode(bytes)) }
 
     private static func needsEscape(_ scalar: Unicode.Scalar) -> Bool {
         scalar.value < 0x20 || scalar.value == 0x7f || (0x80...0x9f).contains(scalar.value) || scalar == "\\"
+            || scalar.value >= FileName.base
     }
 }

@@ -6,7 +6,7 @@ enum AgeFiles {
     /// Decrypts `source` into `destination`, written beside it and renamed when whole and authenticated:
     /// a wrong key or a damaged file leaves nothing under the final name.
     static func decrypt(_ source: String, to destination: String, identities: [AgeIdentity], mode: mode_t = 0o600) throws {
-        let input = open(source, O_RDONLY | O_CLOEXEC)
+        let input = open(FileName.system(source), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK)
         guard input >= 0 else { throw StageFailure("cannot read \(source): \(FileIO.lastError)") }
         defer { close(input) }
         do {

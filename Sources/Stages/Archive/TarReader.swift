@@ -39,7 +39,7 @@ public enum TarReader {
             let status = archive_read_next_header(reader, &entry)
             if status == ARCHIVE_EOF { break }
             guard status == ARCHIVE_OK || status == ARCHIVE_WARN, let entry else { throw failure(reader, "read") }
-            let name = archive_entry_pathname(entry).map { String(cString: $0) } ?? ""
+            let name = archive_entry_pathname(entry).map { FileName.decode(UnsafeBufferPointer(start: $0, count: strlen($0)).map { UInt8(bitPattern: $0) }) } ?? ""
             try checkInside(name, archivePath)
             if archive_entry_hardlink(entry) == nil, let kind = RestoredTreeCheck.forbiddenKind(mode_t(archive_entry_filetype(entry))) {
                 refused.append(RestoredTreeCheck.refused(name, kind))
@@ -53,11 +53,11 @@ public enum TarReader {
             archive_entry_set_perm(entry, RestoredTreeCheck.permissions(mode_t(archive_entry_perm(entry)),
                                                                         isDirectory: mode_t(archive_entry_filetype(entry)) == Glibc.S_IFDIR,
                                                                         keepSpecialBits: keepSpecialBits))
-            archive_entry_set_pathname(entry, directory + "/" + name)
+            archive_entry_copy_pathname(entry, FileName.system(directory + "/" + name))
             if let link = archive_entry_hardlink(entry) {
-                let target = String(cString: link)
+                let target = FileName.decode(UnsafeBufferPointer(start: link, count: strlen(link)).map { UInt8(bitPattern: $0) })
                 try checkInside(target, archivePath)
-                archive_entry_set_hardlink(entry, directory + "/" + target)
+                archive_entry_copy_hardlink(entry, FileName.system(directory + "/" + target))
             }
             guard archive_write_header(writer, entry) == ARCHIVE_OK else { throw failure(writer, "extract \(name) from") }
             var buffer: UnsafeRawPointer?

@@ -79,23 +79,30 @@ final class TarStream {
             if let user = owner.user { archive_entry_set_uname_utf8(entry, user) }
             if let group = owner.group { archive_entry_set_gname_utf8(entry, group) }
         }
-        archive_entry_set_pathname_utf8(entry, item.kind == .directory ? item.path + "/" : item.path)
+        // A name that is not UTF-8 goes as its bytes (libarchive marks it `hdrcharset=BINARY`, as GNU tar does).
+        Self.set(item.kind == .directory ? item.path + "/" : item.path, entry, archive_entry_set_pathname_utf8, archive_entry_copy_pathname)
         archive_entry_set_perm(entry, mode_t(item.mode & 0o7777))
         archive_entry_set_mtime(entry, time_t(item.mtime / 1_000_000_000), Int(item.mtime % 1_000_000_000))
         switch item.kind {
         case .file:
             archive_entry_set_filetype(entry, PA_AE_IFREG)
             archive_entry_set_size(entry, la_int64_t(link == nil ? item.size : 0))
-            if let link { archive_entry_set_hardlink_utf8(entry, link) }
+            if let link { Self.set(link, entry, archive_entry_set_hardlink_utf8, archive_entry_copy_hardlink) }
         case .directory:
             archive_entry_set_filetype(entry, PA_AE_IFDIR)
             archive_entry_set_size(entry, 0)
         case .symlink:
             archive_entry_set_filetype(entry, PA_AE_IFLNK)
-            archive_entry_set_symlink_utf8(entry, item.target ?? "")
+            Self.set(item.target ?? "", entry, archive_entry_set_symlink_utf8, archive_entry_copy_symlink)
             archive_entry_set_size(entry, 0)
         }
         try check(archive_write_header(archive, entry), "header of \(item.path)")
+    }
+
+    /// A path as UTF-8, or (`FileName` bytes) as the bytes it stands for.
+    private static func set(_ path: String, _ entry: OpaquePointer, _ utf8: (OpaquePointer?, UnsafePointer<CChar>?) -> Void,
+                            _ bytes: (OpaquePointer?, UnsafePointer<CChar>?) -> Void) {
+        if FileName.hasRawBytes(path) { bytes(entry, FileName.system(path)) } else { utf8(entry, path) }
     }
 
     func data(_ bytes: UnsafeRawBufferPointer) throws {

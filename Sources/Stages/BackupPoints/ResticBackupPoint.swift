@@ -121,9 +121,7 @@ struct ResticBackupPoint: BackupPointEngine {
             guard let snapshot, let path = snapshot.paths.first else { throw StageFailure("restic snapshot \(id) is gone") }
             _ = try work.restic.run(["restore", "--target", scratch, "--", id], environment, cancellation: context.cancellation)
             let restored = Self.restoredRoot(scratch: scratch, snapshotPath: path)
-            for name in try FileManager.default.contentsOfDirectory(atPath: restored) {
-                try FileManager.default.moveItem(atPath: restored + "/" + name, toPath: directory + "/" + name)
-            }
+            try DirectoryWalk.moveContents(of: restored, into: directory)
         }
         return .tree(directory)
     }

@@ -229,9 +229,13 @@ struct Mirror: StageWork {
         }
     }
 
+    /// A tree path in a URL: each byte it stands for (see `FileName`) that is not plainly allowed, as `%XX`.
     static func percentEncoded(_ path: String) -> String {
-        var allowed = CharacterSet.urlPathAllowed
-        allowed.remove(charactersIn: "?#;")
-        return path.addingPercentEncoding(withAllowedCharacters: allowed) ?? path
+        let allowed = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~!$&'()*+,=:@/".utf8)
+        var result = ""
+        for byte in FileName.bytes(path) {
+            if allowed.contains(byte) { result.unicodeScalars.append(Unicode.Scalar(byte)) } else { result += String(format: "%%%02X", byte) }
+        }
+        return result
     }
 }

@@ -39,11 +39,13 @@ extension Mirror {
                 let path = directory + "/" + entry.path
                 switch entry.kind {
                 case .directory:
-                    try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+                    // The manifest is sorted: a directory comes before what it holds.
+                    guard mkdir(FileName.system(path), 0o700) == 0 || errno == EEXIST else {
+                        throw StageFailure("cannot create \(TerminalText.escaped(path)): \(FileIO.lastError)")
+                    }
                 case .symlink:
                     continue
                 case .file:
-                    try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
                     var hash = StreamingHash()
                     var received: Int64 = 0
                     try AtomicFile.write(path) { sink in
@@ -60,18 +62,20 @@ extension Mirror {
                         }
                     }
                     if let digest = entry.digest, hash.finalize() != digest {
-                        unlink(path)
+                        unlink(FileName.system(path))
                         throw StageFailure("\(entry.path) on the mirror does not match its manifest: the mirror is damaged")
                     }
                 }
             }
             // Links last, so that nothing is ever written through one.
-            for entry in tree.entries where entry.kind == .symlink { symlink(entry.target ?? "", directory + "/" + entry.path) }
+            for entry in tree.entries where entry.kind == .symlink {
+                symlink(FileName.system(entry.target ?? ""), FileName.system(directory + "/" + entry.path))
+            }
             for entry in tree.entries.reversed() where !entry.path.isEmpty && entry.kind != .symlink {
-                chmod(directory + "/" + entry.path, mode_t(entry.mode & 0o777))
+                chmod(FileName.system(directory + "/" + entry.path), mode_t(entry.mode & 0o777))
                 var times = [timespec(tv_sec: Int(entry.mtime / 1_000_000_000), tv_nsec: Int(entry.mtime % 1_000_000_000))]
                 times.append(times[0])
-                utimensat(AT_FDCWD, directory + "/" + entry.path, &times, 0)
+                utimensat(AT_FDCWD, FileName.system(directory + "/" + entry.path), &times, 0)
             }
             return
         }

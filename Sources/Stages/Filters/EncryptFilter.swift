@@ -144,15 +144,16 @@ struct EncryptFilter: FilterEngine {
     /// Every file it encrypted (its name ends with the suffix) back to its name, mode and mtime.
     func undo(directory: String, _ context: RestoreContext) throws -> String? {
         let identities = try identities(context)
-        guard let walker = FileManager.default.enumerator(atPath: directory) else { return nil }
         var encrypted: [String] = []
-        while let relative = walker.nextObject() as? String {
-            var info = stat()
-            guard lstat(directory + "/" + relative, &info) == 0, info.st_mode & S_IFMT == S_IFREG, relative.hasSuffix(nameSuffix) else { continue }
+        var walk = DirectoryWalk(root: directory)
+        try walk.walk(root: { _ in }, visit: { found in
+            let type = found.info.st_mode & S_IFMT
+            guard type == S_IFREG, found.relative.hasSuffix(nameSuffix) else { return type == S_IFDIR }
             // Without a suffix, only what is an age file (an index a later filter added is not).
-            if nameSuffix.isEmpty && !Self.isAgeFile(directory + "/" + relative) { continue }
-            encrypted.append(relative)
-        }
+            if nameSuffix.isEmpty && !Self.isAgeFile(found.absolute) { return false }
+            encrypted.append(found.relative)
+            return false
+        }, problem: { _ in })
         // Shortest first: `x.age.age` becomes `x.age` only after `x.age` became `x`.
         encrypted.sort { ($0.count, $0) < ($1.count, $1) }
         for relative in encrypted {
@@ -160,18 +161,20 @@ struct EncryptFilter: FilterEngine {
             let path = directory + "/" + relative
             let clear = String(path.dropLast(nameSuffix.count))
             var info = stat()
-            lstat(path, &info)
+            lstat(FileName.system(path), &info)
             try AgeFiles.decrypt(path, to: clear, identities: identities, mode: info.st_mode & 0o7777)
-            if clear != path { unlink(path) }
+            if clear != path { unlink(FileName.system(path)) }
             var times = [info.st_atim, info.st_mtim]
-            utimensat(AT_FDCWD, clear, &times, 0)
+            utimensat(AT_FDCWD, FileName.system(clear), &times, 0)
         }
         return nil
     }
 
     static func isAgeFile(_ path: String) -> Bool {
-        guard let handle = FileHandle(forReadingAtPath: path) else { return false }
-        defer { try? handle.close() }
-        return (try? handle.read(upToCount: ageMagic.count)) == ageMagic
+        let descriptor = open(FileName.system(path), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK)
+        guard descriptor >= 0 else { return false }
+        defer { close(descriptor) }
+        var magic = [UInt8](repeating: 0, count: ageMagic.count)
+        return read(descriptor, &magic, magic.count) == magic.count && Data(magic) == ageMagic
     }
 }

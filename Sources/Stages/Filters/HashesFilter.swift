@@ -28,7 +28,7 @@ struct HashesFilter: FilterEngine {
     func run(_ context: StageContext) async throws -> [Artifact] {
         try await context.blocking { [self] in
             let tree = try TreeAssembler.assemble(context)
-            var index = ""
+            var index: [UInt8] = []
             for entry in tree.files where entry.path != filename {
                 guard let digest = entry.digest else { continue }
                 let hex = method == "sha256" ? digest.hex : try HashMethod.hex(method) { update in try context.store.read(entry) { update($0) } }
@@ -36,9 +36,10 @@ struct HashesFilter: FilterEngine {
                 let needsEscape = entry.path.contains("\\") || entry.path.contains("\n")
                 let name = needsEscape
                     ? entry.path.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\n", with: "\\n") : entry.path
-                index += (needsEscape ? "\\" : "") + hex + "  " + name + "\n"
+                // A name that is not UTF-8 is written as its bytes, as sha256sum writes and reads it.
+                index += Array(((needsEscape ? "\\" : "") + hex + "  ").utf8) + FileName.bytes(name) + [UInt8(ascii: "\n")]
             }
-            let blob = try context.store.put(Data(index.utf8))
+            let blob = try context.store.put(Data(index))
             let mtime = try FirstSeen(context).time(of: blob.digest)
             var entries = tree.entries.filter { $0.path != filename }
             entries.append(Tree.Entry(kind: .file, path: filename, mode: 0o644, size: blob.size, mtime: mtime, digest: blob.digest))
@@ -62,8 +63,8 @@ struct HashesFilter: FilterEngine {
             defer { close(index) }
             try Beneath.read(index, what: filename, cancellation: context.cancellation) { bytes.append(contentsOf: $0) }
         }
-        let text = String(decoding: bytes, as: UTF8.self)
-        for line in text.split(separator: "\n") {
+        for lineBytes in bytes.split(separator: UInt8(ascii: "\n")) {
+            let line = FileName.decode(lineBytes)
             try context.cancellation.check()
             guard let separator = line.range(of: "  ") else { continue }
             // sha256sum escapes names holding a backslash or newline and marks the line with a leading backslash.

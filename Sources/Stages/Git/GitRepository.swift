@@ -149,7 +149,8 @@ final class GitRepository {
         for position in 0..<git_index_entrycount(index) {
             guard var entry = git_index_get_byindex(index, position)?.pointee else { continue }
             var info = stat()
-            guard lstat(path + "/" + String(cString: entry.path), &info) == 0 else { continue }
+            let name = FileName.decode(UnsafeRawBufferPointer(start: entry.path, count: strlen(entry.path)))
+            guard lstat(FileName.system(path + "/" + name), &info) == 0 else { continue }
             entry.ctime = git_index_time(seconds: Int32(truncatingIfNeeded: info.st_ctim.tv_sec),
                                          nanoseconds: UInt32(truncatingIfNeeded: info.st_ctim.tv_nsec))
             entry.mtime = git_index_time(seconds: Int32(truncatingIfNeeded: info.st_mtim.tv_sec),

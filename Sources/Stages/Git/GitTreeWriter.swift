@@ -46,7 +46,7 @@ struct GitTreeWriter {
                 children[directory, default: []].append((name, oid, entry.mode & 0o100 != 0 ? GIT_FILEMODE_BLOB_EXECUTABLE : GIT_FILEMODE_BLOB))
             case .symlink:
                 var oid = git_oid()
-                let target = Array((entry.target ?? "").utf8)
+                let target = FileName.bytes(entry.target ?? "")
                 try GitRepository.check(git_blob_create_from_buffer(&oid, repository.handle, target, target.count), "cannot store a link")
                 children[directory, default: []].append((name, oid, GIT_FILEMODE_LINK))
             case .directory:
@@ -67,7 +67,8 @@ struct GitTreeWriter {
             defer { git_treebuilder_free(builder) }
             for entry in entries {
                 var oid = entry.oid
-                try GitRepository.check(git_treebuilder_insert(nil, builder, entry.name, &oid, entry.mode),
+                // Git names are bytes: one that is not UTF-8 goes as the bytes it stands for.
+                try GitRepository.check(git_treebuilder_insert(nil, builder, FileName.system(entry.name), &oid, entry.mode),
                                         "cannot add `\(entry.name)` to a tree")
             }
             var oid = git_oid()

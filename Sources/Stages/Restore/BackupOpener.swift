@@ -70,10 +70,7 @@ public enum TreeListing {
                 entries.append(Tree.Entry(kind: .directory, path: path, mode: UInt32(info.st_mode & 0o7777), mtime: mtime))
                 return true
             case S_IFLNK:
-                var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
-                let count = max(0, readlinkat(found.directory, found.name, &buffer, buffer.count - 1))
-                let target = String(decoding: buffer[0..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self)
-                entries.append(Tree.Entry(kind: .symlink, path: path, mode: 0o777, mtime: mtime, target: target))
+                entries.append(Tree.Entry(kind: .symlink, path: path, mode: 0o777, mtime: mtime, target: found.linkTarget() ?? ""))
             default:
                 entries.append(Tree.Entry(kind: .file, path: path, mode: UInt32(info.st_mode & 0o7777), size: Int64(info.st_size),
                                           mtime: mtime))

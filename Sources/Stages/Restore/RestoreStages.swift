@@ -173,9 +173,7 @@ public struct FetchStage: StageWork {
     /// A tree fetched somewhere else (a clone, restic's target) moved into the partial directory.
     static func move(contentsOf source: String, into directory: String) throws {
         guard source != directory else { return }
-        for name in try FileManager.default.contentsOfDirectory(atPath: source) {
-            try FileManager.default.moveItem(atPath: source + "/" + name, toPath: directory + "/" + name)
-        }
+        try DirectoryWalk.moveContents(of: source, into: directory)
     }
 }
 

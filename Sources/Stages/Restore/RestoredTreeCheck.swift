@@ -35,30 +35,27 @@ public enum RestoredTreeCheck {
         "\(TerminalText.escaped(path)) (\(kind))"
     }
 
-    /// Walks a restored tree (before any filter reads it, before it takes its final name) with an explicit
-    /// stack: removes what may not be there and returns one line for each, clears setuid/setgid bits.
+    /// Walks a restored tree (before any filter reads it, before it takes its final name) relative to
+    /// directory descriptors: removes what may not be there and returns one line for each, clears setuid and
+    /// setgid bits from files.
     public static func check(_ root: String, keepSpecialBits: Bool) -> [String] {
         var found: [String] = []
-        var pending = [""]
-        while let relative = pending.popLast() {
-            let directory = relative.isEmpty ? root : root + "/" + relative
-            guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory) else { continue }
-            for name in names.sorted().reversed() {
-                let path = relative.isEmpty ? name : relative + "/" + name
-                var info = stat()
-                guard lstat(root + "/" + path, &info) == 0 else { continue }
-                let type = info.st_mode & S_IFMT
+        var walk = DirectoryWalk(root: root)
+        do {
+            try walk.walk(root: { _ in }, visit: { entry in
+                let type = entry.info.st_mode & S_IFMT
+                let name = FileName.system(entry.name)
                 if let kind = forbiddenKind(type) {
-                    found.append(refused(path, kind))
-                    unlink(root + "/" + path)
-                    continue
+                    found.append(refused(entry.relative, kind))
+                    unlinkat(entry.directory, name, 0)
+                    return false
                 }
-                let wanted = permissions(info.st_mode, isDirectory: type == S_IFDIR, keepSpecialBits: keepSpecialBits)
-                if type != S_IFLNK, wanted != info.st_mode & 0o7777 {
-                    chmod(root + "/" + path, wanted)
-                }
-                if type == S_IFDIR { pending.append(path) }
-            }
+                let wanted = permissions(entry.info.st_mode, isDirectory: type == S_IFDIR, keepSpecialBits: keepSpecialBits)
+                if type != S_IFLNK, wanted != entry.info.st_mode & 0o7777 { fchmodat(entry.directory, name, wanted, 0) }
+                return type == S_IFDIR
+            }, problem: { found.append("\($0.shown) (\($0.reason))") })
+        } catch {
+            found.append("\(TerminalText.escaped(root)) (\(error))")
         }
         return found.sorted()
     }

@@ -26,21 +26,22 @@ struct RestoredTreeSelection: Sendable {
     /// Whether anything under `directory` was kept.
     private func prune(_ directory: String, relative: String) throws -> Bool {
         var kept = false
-        for name in try FileManager.default.contentsOfDirectory(atPath: directory) {
+        for name in try DirectoryWalk.names(in: directory) {
             let path = directory + "/" + name
+            let system = FileName.system(path)
             let relativePath = relative.isEmpty ? name : relative + "/" + name
             var info = stat()
-            guard lstat(path, &info) == 0 else { throw StageFailure("cannot read \(path): \(FileIO.lastError)") }
+            guard lstat(system, &info) == 0 else { throw StageFailure("cannot read \(TerminalText.escaped(path)): \(FileIO.lastError)") }
             let isDirectory = info.st_mode & S_IFMT == S_IFDIR
             if patterns.matches(relativePath, isDirectory: isDirectory) {
                 kept = true
             } else if isDirectory {
                 if try prune(path, relative: relativePath) {
                     kept = true
-                } else if rmdir(path) != 0 {
+                } else if rmdir(system) != 0 {
                     throw StageFailure("cannot remove \(path): \(FileIO.lastError)")
                 }
-            } else if unlink(path) != 0 {
+            } else if unlink(system) != 0 {
                 throw StageFailure("cannot remove \(path): \(FileIO.lastError)")
             }
         }

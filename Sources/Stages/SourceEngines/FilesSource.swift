@@ -231,13 +231,10 @@ struct FilesSource: SourceEngine {
                 entries.append(entry)
             case S_IFLNK:
                 if excluded(path, isDirectory: false) { return false }
-                var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
-                let count = readlinkat(found.directory, found.name, &buffer, buffer.count - 1)
-                guard count >= 0 else {
+                guard let target = found.linkTarget() else {
                     context.leftOut("\(TerminalText.escaped(found.absolute)): cannot read the link: \(FileIO.lastError); skipped")
                     return false
                 }
-                let target = String(decoding: buffer[0..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self)
                 entries.append(Tree.Entry(kind: .symlink, path: path, mode: 0o777, mtime: mtime, target: target, owner: owner(info)))
             default:
                 if !excluded(path, isDirectory: false) {
@@ -263,7 +260,7 @@ struct FilesSource: SourceEngine {
                 return Tree.Entry(kind: .file, path: path, mode: mode, size: size, mtime: mtime, digest: known.digest)
             }
             // O_NONBLOCK: a FIFO put in its place cannot hold the walk; the checks below refuse it.
-            let descriptor = openat(found.directory, found.name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC)
+            let descriptor = found.openForReading()
             guard descriptor >= 0 else {
                 let reason = errno == ENOENT ? "it vanished while being read"
                     : errno == ELOOP ? "it was replaced by a link while being read" : FileIO.lastError

@@ -14,7 +14,7 @@ public enum AtomicFile {
         removeLeftovers(of: final)
         // A new name nobody could plant beforehand (O_EXCL), never a link followed (O_NOFOLLOW).
         let temporary = temporaryName(for: final)
-        let descriptor = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
+        let descriptor = open(FileName.system(temporary), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
         guard descriptor >= 0 else { throw StageFailure("cannot create \(temporary): \(String(cString: strerror(errno)))") }
         do {
             try produce { chunk in try FileIO.writeAll(descriptor, chunk, what: final) }
@@ -25,13 +25,13 @@ public enum AtomicFile {
             guard fsync(descriptor) == 0 else { throw StageFailure("cannot flush \(temporary): \(String(cString: strerror(errno)))") }
         } catch {
             close(descriptor)
-            unlink(temporary)
+            unlink(FileName.system(temporary))
             throw error
         }
         close(descriptor)
-        guard rename(temporary, final) == 0 else {
+        guard rename(FileName.system(temporary), FileName.system(final)) == 0 else {
             let reason = String(cString: strerror(errno))
-            unlink(temporary)
+            unlink(FileName.system(temporary))
             throw StageFailure("cannot rename \(temporary) to \(final): \(reason)")
         }
         syncDirectory(directory)

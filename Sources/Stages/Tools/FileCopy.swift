@@ -5,7 +5,7 @@ import Pipeline
 /// shared extents where the file system has them), or by reads and writes where it cannot.
 enum FileCopy {
     static func copy(from source: String, to output: Int32, size: Int64, what: String) throws {
-        let input = open(source, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
+        let input = open(FileName.system(source), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY)
         guard input >= 0 else { throw StageFailure("cannot read \(source): \(FileIO.lastError)") }
         defer { close(input) }
         try copy(input, from: source, to: output, size: size, what: what)

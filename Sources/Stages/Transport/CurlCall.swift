@@ -64,7 +64,7 @@ struct CurlCall {
         let payload = Payload(cancellation: cancellation)
         payload.sink = sink
         if let uploadFile {
-            payload.descriptor = open(uploadFile, O_RDONLY | O_CLOEXEC)
+            payload.descriptor = open(FileName.system(uploadFile), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK)
             guard payload.descriptor >= 0 else { throw StageFailure("cannot read \(uploadFile): \(FileIO.lastError)") }
             if uploadOffset > 0 { lseek(payload.descriptor, off_t(uploadOffset), SEEK_SET) }
             if let uploadLength { payload.remaining = uploadLength }
@@ -100,7 +100,7 @@ struct CurlCall {
                 if uploadFile != nil || body != nil {
                     pa_curl_setopt_long(handle, CURLOPT_UPLOAD, 1)
                     if append { pa_curl_setopt_long(handle, CURLOPT_APPEND, 1) }
-                    let size = body.map { Int64($0.count) } ?? uploadLength ?? (fileSize(uploadFile!) - uploadOffset)
+                    let size = body.map { Int64($0.count) } ?? uploadLength ?? (fileSize(payload.descriptor) - uploadOffset)
                     pa_curl_setopt_off(handle, CURLOPT_INFILESIZE_LARGE, curl_off_t(size))
                     pa_curl_setopt_ptr(handle, CURLOPT_READDATA, opaque)
                     pa_curl_setopt_readfn(handle) { buffer, size, count, pointer in
@@ -181,8 +181,9 @@ struct CurlCall {
         throw TransportError.permanent(message + (result.status == 401 || result.status == 403 ? " (check the credentials)" : ""))
     }
 
-    private func fileSize(_ path: String) -> Int64 {
+    /// The size of the file being sent (the open file itself: its name may be gone or another file by now).
+    private func fileSize(_ descriptor: Int32) -> Int64 {
         var info = stat()
-        return stat(path, &info) == 0 ? Int64(info.st_size) : 0
+        return fstat(descriptor, &info) == 0 ? Int64(info.st_size) : 0
     }
 }

@@ -97,6 +97,6 @@ struct SFTPTransport: RemoteTransport {
 
 func localSize(_ file: String) throws -> Int64 {
     var info = stat()
-    guard stat(file, &info) == 0 else { throw StageFailure("cannot read \(file): \(FileIO.lastError)") }
+    guard stat(FileName.system(file), &info) == 0 else { throw StageFailure("cannot read \(file): \(FileIO.lastError)") }
     return Int64(info.st_size)
 }

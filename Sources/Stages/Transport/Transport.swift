@@ -198,7 +198,7 @@ struct FileTransport: Transport {
             AtomicFile.syncDirectory(directory)
             return
         }
-        let input = open(file, O_RDONLY | O_CLOEXEC)
+        let input = open(FileName.system(file), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK)
         guard input >= 0 else { throw StageFailure("cannot read \(file): \(FileIO.lastError)") }
         defer { close(input) }
         let buffer = ReadBuffer(size: 1 << 20)

@@ -62,37 +62,40 @@ enum TreeMaterializer {
             switch entry.kind {
             case .directory:
                 var info = stat()
-                if lstat(path, &info) == 0 && (info.st_mode & S_IFMT) != S_IFDIR { unlink(path) }
-                if mkdir(path, 0o700) != 0 && errno != EEXIST {
-                    throw StageFailure("cannot create \(path): \(String(cString: strerror(errno)))")
+                let system = FileName.system(path)
+                if lstat(system, &info) == 0 && (info.st_mode & S_IFMT) != S_IFDIR { unlink(system) }
+                if mkdir(system, 0o700) != 0 && errno != EEXIST {
+                    throw StageFailure("cannot create \(TerminalText.escaped(path)): \(String(cString: strerror(errno)))")
                 }
                 // Writable by its owner while it is filled (a source directory may be 0555); its own mode comes last.
-                chmod(path, mode_t((UInt32(info.st_mode) & 0o7777) | 0o700))
+                chmod(system, mode_t((UInt32(info.st_mode) & 0o7777) | 0o700))
             case .symlink:
-                var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
-                let count = readlink(path, &buffer, buffer.count - 1)
-                let current = count >= 0 ? String(decoding: buffer[0..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self) : nil
+                var buffer = [UInt8](repeating: 0, count: Int(PATH_MAX) + 1)
+                let count = buffer.withUnsafeMutableBytes { raw in
+                    readlink(FileName.system(path), raw.baseAddress!.assumingMemoryBound(to: CChar.self), raw.count - 1)
+                }
+                let current = count >= 0 ? FileName.decode(buffer[0..<count]) : nil
                 if current != entry.target {
                     var info = stat()
-                    if lstat(path, &info) == 0 && (info.st_mode & S_IFMT) == S_IFDIR {
-                        try FileManager.default.removeItem(atPath: path)  // a directory became a link
+                    if lstat(FileName.system(path), &info) == 0 && (info.st_mode & S_IFMT) == S_IFDIR {
+                        try DirectoryWalk.remove(path)  // a directory became a link
                     }
-                    let temporary = path + temporarySuffix
+                    let temporary = FileName.system(path + temporarySuffix)
                     unlink(temporary)
-                    guard symlink(entry.target ?? "", temporary) == 0, rename(temporary, path) == 0 else {
-                        throw StageFailure("cannot create the link \(path): \(String(cString: strerror(errno)))")
+                    guard symlink(FileName.system(entry.target ?? ""), temporary) == 0, rename(temporary, FileName.system(path)) == 0 else {
+                        throw StageFailure("cannot create the link \(TerminalText.escaped(path)): \(String(cString: strerror(errno)))")
                     }
                 }
             case .file:
                 if let target = entry.hardlink, files.contains(target) { continue }  // linked below, once its target is there
                 var info = stat()
-                let exists = lstat(path, &info) == 0
+                let exists = lstat(FileName.system(path), &info) == 0
                 let mtime = exists ? Int64(info.st_mtim.tv_sec) * 1_000_000_000 + Int64(info.st_mtim.tv_nsec) : -1
                 if mtime == entry.mtime && Int64(info.st_size) == entry.size && (info.st_mode & S_IFMT) == S_IFREG && !store.isDamaged(path) {
                     if asRoot, let owner = entry.owner, owner.uid != info.st_uid || owner.gid != info.st_gid {
-                        lchown(path, owner.uid, owner.gid)
+                        lchown(FileName.system(path), owner.uid, owner.gid)
                     }
-                    if UInt32(info.st_mode) & 0o7777 != entry.mode { chmod(path, mode_t(entry.mode)) }
+                    if UInt32(info.st_mode) & 0o7777 != entry.mode { chmod(FileName.system(path), mode_t(entry.mode)) }
                     continue
                 }
                 batch.append((entry, path, exists ? info.st_mode : nil))
@@ -110,13 +113,13 @@ enum TreeMaterializer {
         // knowledge that they hold what was verified).
         if asRoot {
             for entry in tree.entries where !entry.path.isEmpty && entry.kind != .file {
-                if let owner = entry.owner { lchown(root + "/" + entry.path, owner.uid, owner.gid) }
+                if let owner = entry.owner { lchown(FileName.system(root + "/" + entry.path), owner.uid, owner.gid) }
             }
         }
         // Directory modes and mtimes last, deepest first: writing inside a directory changes its mtime.
         for entry in tree.entries.reversed() where entry.kind == .directory && !entry.path.isEmpty {
             let path = root + "/" + entry.path
-            chmod(path, mode_t(entry.mode))
+            chmod(FileName.system(path), mode_t(entry.mode))
             setTimes(path, entry.mtime, followLinks: true)
         }
         for entry in tree.entries where entry.kind == .symlink { setTimes(root + "/" + entry.path, entry.mtime, followLinks: false) }
@@ -125,12 +128,12 @@ enum TreeMaterializer {
     /// `path` becomes a hard link to `target` (replaced in one rename, left alone when it already is one).
     private static func link(_ target: String, as path: String) throws {
         var targetInfo = stat(), pathInfo = stat()
-        if lstat(target, &targetInfo) == 0, lstat(path, &pathInfo) == 0, targetInfo.st_ino == pathInfo.st_ino,
+        if lstat(FileName.system(target), &targetInfo) == 0, lstat(FileName.system(path), &pathInfo) == 0, targetInfo.st_ino == pathInfo.st_ino,
            targetInfo.st_dev == pathInfo.st_dev { return }
-        let temporary = path + temporarySuffix
+        let temporary = FileName.system(path + temporarySuffix)
         unlink(temporary)
-        guard Glibc.link(target, temporary) == 0, rename(temporary, path) == 0 else {
-            throw StageFailure("cannot link \(path) to \(target): \(String(cString: strerror(errno)))")
+        guard Glibc.link(FileName.system(target), temporary) == 0, rename(temporary, FileName.system(path)) == 0 else {
+            throw StageFailure("cannot link \(TerminalText.escaped(path)) to \(TerminalText.escaped(target)): \(String(cString: strerror(errno)))")
         }
     }
 
@@ -140,7 +143,7 @@ enum TreeMaterializer {
         for entry in tree.entries where entry.kind == .file {
             var info = stat()
             let path = root + "/" + entry.path
-            guard lstat(path, &info) == 0, Int64(info.st_size) == entry.size,
+            guard lstat(FileName.system(path), &info) == 0, Int64(info.st_size) == entry.size,
                   Int64(info.st_mtim.tv_sec) * 1_000_000_000 + Int64(info.st_mtim.tv_nsec) == entry.mtime, !store.isDamaged(path) else {
                 return false
             }
@@ -170,16 +173,17 @@ enum TreeMaterializer {
     /// `replacing`: the mode of what is at `path` now (nil: nothing).
     private static func writeFile(_ entry: Tree.Entry, to path: String, replacing existing: mode_t?, store: ContentStore) throws {
         guard let digest = entry.digest else { return }
-        let temporary = path + temporarySuffix
+        let temporary = FileName.system(path + temporarySuffix)
+        let shown = TerminalText.escaped(path)
         // A directory where the file goes: it goes (files that were under it left the tree too).
-        if let existing, existing & S_IFMT == S_IFDIR { try? FileManager.default.removeItem(atPath: path) }
+        if let existing, existing & S_IFMT == S_IFDIR { try? DirectoryWalk.remove(path) }
         // A dump in the store (mode 0600, as dumps have) becomes the collect point's file by a link: no copy.
         if entry.source == nil, entry.mode == TreeAssembler.dumpMode, store.size(of: digest) == entry.size {
             unlink(temporary)
             if Glibc.link(store.path(of: digest), temporary) == 0 {
                 if geteuid() == 0, let owner = entry.owner { lchown(temporary, owner.uid, owner.gid) }
                 chmod(temporary, mode_t(entry.mode))
-                setTimes(temporary, entry.mtime, followLinks: false)
+                setTimes(path + temporarySuffix, entry.mtime, followLinks: false)
                 try moveIntoPlace(temporary, path)
                 store.noteVerified(path, digest)
                 return
@@ -191,9 +195,9 @@ enum TreeMaterializer {
             unlink(temporary)
             descriptor = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
         }
-        guard descriptor >= 0 else { throw StageFailure("cannot write \(temporary): \(String(cString: strerror(errno)))") }
+        guard descriptor >= 0 else { throw StageFailure("cannot write \(shown)\(temporarySuffix): \(String(cString: strerror(errno)))") }
         do {
-            let input = entry.source.map { open($0, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY) } ?? -1
+            let input = entry.source.map { open(FileName.system($0), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY) } ?? -1
             defer { if input >= 0 { close(input) } }
             if let source = entry.source, input >= 0, store.isVerified(source, digest, descriptor: input) {
                 try FileCopy.copy(input, from: source, to: descriptor, size: entry.size, what: path)
@@ -216,25 +220,25 @@ enum TreeMaterializer {
         guard close(descriptor) == 0 else {
             let reason = FileIO.lastError
             unlink(temporary)
-            throw StageFailure("cannot write \(path): \(reason)")
+            throw StageFailure("cannot write \(shown): \(reason)")
         }
         try moveIntoPlace(temporary, path)
         store.noteVerified(path, digest)
     }
 
     /// The finished temporary file takes its final name.
-    private static func moveIntoPlace(_ temporary: String, _ path: String) throws {
-        guard Glibc.rename(temporary, path) == 0 else {
+    private static func moveIntoPlace(_ temporary: [CChar], _ path: String) throws {
+        guard Glibc.rename(temporary, FileName.system(path)) == 0 else {
             let reason = String(cString: strerror(errno))
             unlink(temporary)
-            throw StageFailure("cannot move \(temporary) into place: \(reason)")
+            throw StageFailure("cannot move \(TerminalText.escaped(path)) into place: \(reason)")
         }
     }
 
     private static func setTimes(_ path: String, _ mtime: Int64, followLinks: Bool) {
         let time = timespec(tv_sec: Int(mtime / 1_000_000_000), tv_nsec: Int(mtime % 1_000_000_000))
         var times = [time, time]
-        utimensat(AT_FDCWD, path, &times, followLinks ? 0 : AT_SYMLINK_NOFOLLOW)
+        utimensat(AT_FDCWD, FileName.system(path), &times, followLinks ? 0 : AT_SYMLINK_NOFOLLOW)
     }
 
     /// Deletes what is on disk but not in the tree (and leftovers of an interrupted run).
@@ -244,9 +248,9 @@ enum TreeMaterializer {
             if found.relative == kept { return false }
             guard !wanted.contains(found.relative) || found.name.hasSuffix(temporarySuffix) else { return true }
             do {
-                try FileManager.default.removeItem(atPath: found.absolute)
+                try DirectoryWalk.remove(found.absolute)
             } catch {
-                throw StageFailure("cannot delete \(found.absolute), which left the sources: \(error.localizedDescription)")
+                throw StageFailure("\(error), which left the sources")
             }
             return false
         }, problem: { _ in })
