@@ -6,7 +6,7 @@ enum ExitStatus {
     static let configuration: Int32 = 1
     /// A stage failed or was blocked (apply, restore), or work is pending (plan --detailed-exitcode).
     static let failed: Int32 = 2
-    /// Only hooks (or the metrics file) failed: the backups stand.
+    /// The backups stand, but hooks (or the metrics file) failed, or entries that could not be read were left out.
     static let hooksOnly: Int32 = 3
     /// A wrong command line (an unknown option, a missing value).
     static let usage: Int32 = 64
