@@ -220,3 +220,36 @@ import TestSupport
         }
     }
 }
+
+extension TreeFidelityTests {
+    /// A 256 MiB sparse file with 4 KiB of data stays sparse in the collect point, in an rsync mirror and
+    /// when restored from an archive and from the mirror.
+    @Test func aSparseFileStaysSparse() throws {
+        let sandbox = try Sandbox()
+        try FileManager.default.createDirectory(atPath: sandbox.path("data"), withIntermediateDirectories: true)
+        #expect(try Sandbox.shell("""
+            cd '\(sandbox.path("data"))' && truncate -s 256M disk.img && printf 'DATA%.0s' $(seq 1024) | dd of=disk.img bs=4096 seek=25600 conv=notrunc status=none
+            """).status == 0)
+        try sandbox.configure("""
+            collect_points:
+              site: {engine: files, path: $ROOT/collect, sources: {www: {engine: files, path: $ROOT/data}}}
+            backup_points:
+              local: {engine: archive, url: "file://$ROOT/backups/{name}.tar.gz"}
+              mirror: {engine: synchronize, url: "file://$ROOT/mirror"}
+            """)
+        let run = try sandbox.apply()
+        #expect(run.status == 0, "\(run.stdout)")
+        func kibibytes(_ path: String) throws -> Int {
+            Int(try Sandbox.shell("du -k '\(path)' | cut -f1").output.trimmingCharacters(in: .whitespacesAndNewlines)) ?? -1
+        }
+        #expect(try kibibytes(sandbox.path("collect/www/disk.img")) < 1024, "the collect point's copy is sparse")
+        #expect(try kibibytes(sandbox.path("mirror/www/disk.img")) < 1024, "the mirror's copy is sparse")
+        for point in ["local", "mirror"] {
+            let restored = try sandbox.run("restore", ["--from", point, "--target", sandbox.path("restored-" + point)])
+            #expect(restored.status == 0, "\(restored.stdout)\(restored.stderr)")
+            let copy = sandbox.path("restored-\(point)/site/www/disk.img")
+            #expect(try Sandbox.shell("cmp '\(copy)' '\(sandbox.path("data/disk.img"))'").status == 0)
+            #expect(try kibibytes(copy) < 1024, "restored from \(point), it is sparse")
+        }
+    }
+}

@@ -22,7 +22,9 @@ public enum TarReader {
         archive_read_support_format_all(reader)
         // Names are checked here (no absolute path, no `..`), then prefixed with the target directory, so
         // libarchive's own absolute-path guard cannot be used; its `..` and symlink guards still are.
+        // SPARSE: runs of zeros become holes again (a sparse file comes back sparse).
         var flags = ARCHIVE_EXTRACT_PERM | ARCHIVE_EXTRACT_TIME | ARCHIVE_EXTRACT_SECURE_SYMLINKS | ARCHIVE_EXTRACT_SECURE_NODOTDOT
+            | ARCHIVE_EXTRACT_SPARSE
         // Owners come back when root restores (by name when the name exists here, else by number).
         if geteuid() == 0 { flags |= ARCHIVE_EXTRACT_OWNER }
         archive_write_disk_set_options(writer, flags)

@@ -204,7 +204,9 @@ enum TreeMaterializer {
                 // The source may not change while it is copied: it was verified, and is trusted, as it was.
                 guard store.isVerified(source, digest, descriptor: input) else { throw ContentStore.StoreError.changed(digest, path: source) }
             } else {
-                try store.read(entry) { chunk in try FileIO.writeAll(descriptor, chunk, what: path) }
+                var writer = SparseWriter(descriptor, what: shown)
+                try store.read(entry) { chunk in try writer.write(chunk) }
+                try writer.finish()
             }
             // The owner before the mode: chown clears the set-id bits.
             if geteuid() == 0, let owner = entry.owner { fchown(descriptor, owner.uid, owner.gid) }
