@@ -7,6 +7,8 @@ packages=(pkg-config libgit2-dev libcurl4-openssl-dev libarchive-dev libsqlite3-
 if [ "$mode" = test ]; then
     # promtool (prometheus) judges the metrics file; age judges encryption; openssl makes test certificates.
     packages+=(graphviz xz-utils bzip2 prometheus age openssl git)
+    # getfattr/setfattr, getfacl/setfacl and setcap/getcap judge what the tree keeps of a file's metadata.
+    packages+=(attr acl libcap2-bin)
     # The servers the sources are tested against (started by the tests on loopback, never as services).
     packages+=(postgresql mariadb-server mariadb-client slapd ldap-utils dovecot-core dovecot-imapd openssh-server
                openssh-client rsync sudo)

@@ -253,3 +253,53 @@ extension TreeFidelityTests {
         }
     }
 }
+
+extension TreeFidelityTests {
+    /// A `user.*` attribute, a POSIX ACL, a default ACL on a directory and a file capability come back from
+    /// an archive (GNU tar reads them too) and from an rsync mirror.
+    @Test func extendedAttributesACLsAndCapabilitiesComeBack() throws {
+        guard try Sandbox.shell("command -v setfattr && command -v setfacl && command -v setcap").status == 0 else {
+            if ProcessInfo.processInfo.environment["CI"] == "true" { Issue.record("setfattr, setfacl or setcap is missing: apt-get install attr acl libcap2-bin") }
+            print("skipped: setfattr, setfacl or setcap is missing")
+            return
+        }
+        guard getuid() == 0 else {
+            if ProcessInfo.processInfo.environment["CI"] == "true" { Issue.record("setting a capability needs root") }
+            print("skipped: setting a capability needs root")
+            return
+        }
+        let sandbox = try Sandbox()
+        try sandbox.write("data/notes.txt", "with attributes\n")
+        try FileManager.default.createDirectory(atPath: sandbox.path("data/shared"), withIntermediateDirectories: true)
+        #expect(try Sandbox.shell("""
+            cd '\(sandbox.path("data"))' && setfattr -n user.comment -v 'kept as it was' notes.txt && setfacl -m u:nobody:rw notes.txt \
+            && setfacl -d -m g:nogroup:rx shared && cp /bin/true ping && setcap cap_net_raw+ep ping
+            """).status == 0)
+        try sandbox.configure("""
+            collect_points:
+              site: {engine: files, path: $ROOT/collect, sources: {www: {engine: files, path: $ROOT/data}}}
+            backup_points:
+              local: {engine: archive, url: "file://$ROOT/backups/{name}.tar.gz"}
+              mirror: {engine: synchronize, url: "file://$ROOT/mirror"}
+            """)
+        let run = try sandbox.apply()
+        #expect(run.status == 0, "\(run.stdout)")
+        func metadata(_ root: String) throws -> String {
+            try Sandbox.shell("""
+                cd '\(root)' && getfattr --absolute-names -n user.comment --only-values notes.txt; echo; \
+                getfacl -cp notes.txt | grep nobody; getfacl -cp shared | grep nogroup; getcap ping | cut -d' ' -f2
+                """).output
+        }
+        let expected = "kept as it was\nuser:nobody:rw-\ndefault:group:nogroup:r-x\ncap_net_raw=ep\n"
+        #expect(try metadata(sandbox.path("data")) == expected)
+        #expect(try metadata(sandbox.path("collect/www")) == expected, "the collect point")
+        for point in ["local", "mirror"] {
+            let restored = try sandbox.run("restore", ["--from", point, "--target", sandbox.path("restored-" + point)])
+            #expect(restored.status == 0, "\(restored.stdout)\(restored.stderr)")
+            #expect(try metadata(sandbox.path("restored-\(point)/site/www")) == expected, "restored from \(point)")
+        }
+        try FileManager.default.createDirectory(atPath: sandbox.path("gnu"), withIntermediateDirectories: true)
+        #expect(try Sandbox.shell("tar --xattrs --xattrs-include='*' -xzf '\(sandbox.path("backups/site.tar.gz"))' -C '\(sandbox.path("gnu"))'").status == 0)
+        #expect(try metadata(sandbox.path("gnu/www")) == expected, "GNU tar reads them from the archive")
+    }
+}

@@ -1,3 +1,5 @@
+import Foundation
+
 /// Reads a tree manifest (`Tree.encoded()`) byte by byte: trees hold tens of thousands of lines, and parsing
 /// them Character by Character was most of an unchanged run.
 struct ManifestReader {
@@ -60,7 +62,7 @@ struct ManifestReader {
             guard let target = quoted() else { throw malformed("symlink target") }
             entry.target = target
         }
-        // Optional fields: u=UID g=GID U="user" G="group" h="hard link target".
+        // Optional fields: u=UID g=GID U="user" G="group" h="hard link target" x="xattr name"=BASE64 (repeated).
         var owner = Tree.Owner(uid: 0, gid: 0, user: nil, group: nil)
         var hasOwner = false
         while true {
@@ -73,6 +75,15 @@ struct ManifestReader {
                 guard let value = number(radix: 10), let id = UInt32(exactly: value) else { throw malformed("owner") }
                 if key == UInt8(ascii: "u") { owner.uid = id } else { owner.gid = id }
                 hasOwner = true
+            case UInt8(ascii: "x"):
+                guard let name = quoted() else { throw malformed("extended attribute") }
+                try expect(UInt8(ascii: "="), "extended attribute name")
+                let start = index
+                while let byte = peek(), byte != space, byte != newline { index += 1 }
+                guard let value = Data(base64Encoded: Data(UnsafeBufferPointer(rebasing: bytes[start..<index]))) else {
+                    throw malformed("extended attribute value")
+                }
+                entry.xattrs.append(Tree.ExtendedAttribute(name: name, value: Array(value)))
             case UInt8(ascii: "U"), UInt8(ascii: "G"), UInt8(ascii: "h"):
                 guard let value = quoted() else { throw malformed("field") }
                 if key == UInt8(ascii: "U") { owner.user = value } else if key == UInt8(ascii: "G") { owner.group = value } else { entry.hardlink = value }

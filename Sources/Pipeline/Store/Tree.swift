@@ -19,6 +19,9 @@ public struct Tree: Sendable, Equatable {
         public var owner: Owner?
         /// A file that is a hard link to another file of the tree (which comes with the same digest).
         public var hardlink: String?
+        /// Extended attributes, sorted by name: `user.*`, POSIX ACLs (`system.posix_acl_access`/`_default`),
+        /// capabilities (`security.capability`), whatever the walk could read.
+        public var xattrs: [ExtendedAttribute] = []
         /// Where the file's bytes are when its tree is placed in a directory (not part of the manifest).
         public var source: String?
 
@@ -33,6 +36,17 @@ public struct Tree: Sendable, Equatable {
             self.target = target
             self.owner = owner
             self.hardlink = hardlink
+        }
+    }
+
+    /// One extended attribute: its name and its value's bytes.
+    public struct ExtendedAttribute: Sendable, Hashable {
+        public let name: String
+        public let value: [UInt8]
+
+        public init(name: String, value: [UInt8]) {
+            self.name = name
+            self.value = value
         }
     }
 
@@ -123,6 +137,11 @@ public struct Tree: Sendable, Equatable {
             append(" h=")
             quoted(hardlink)
         }
+        for attribute in entry.xattrs {
+            append(" x=")
+            quoted(attribute.name)
+            append("=" + Data(attribute.value).base64EncodedString())
+        }
     }
 
     /// `text` with quotes, backslashes and control characters escaped as in a JSON string.
@@ -189,6 +208,7 @@ extension Tree.Entry {
     public static func == (lhs: Tree.Entry, rhs: Tree.Entry) -> Bool {
         (lhs.kind, lhs.path, lhs.mode, lhs.size, lhs.mtime) == (rhs.kind, rhs.path, rhs.mode, rhs.size, rhs.mtime)
             && (lhs.digest, lhs.target, lhs.owner, lhs.hardlink) == (rhs.digest, rhs.target, rhs.owner, rhs.hardlink)
+            && lhs.xattrs == rhs.xattrs
     }
 
     public func hash(into hasher: inout Hasher) {

@@ -8,8 +8,9 @@ import Pipeline
 public enum TarReader {
     /// Device nodes, FIFOs and sockets are not created: the rest is extracted, and one line for each refused
     /// entry is returned. Setuid/setgid bits are dropped unless `keepSpecialBits`.
+    /// `warn` hears of each extended attribute (ACL, capability) the target could not take.
     public static func extract(_ archivePath: String, into directory: String, keepSpecialBits: Bool = false,
-                               cancellation: CancellationFlag) throws -> [String] {
+                               cancellation: CancellationFlag, warn: (String) -> Void = { _ in }) throws -> [String] {
         TarWriter.useUTF8Locale()
         guard let reader = archive_read_new(), let writer = archive_write_disk_new() else {
             throw StageFailure("libarchive: cannot create a reader")
@@ -24,7 +25,7 @@ public enum TarReader {
         // libarchive's own absolute-path guard cannot be used; its `..` and symlink guards still are.
         // SPARSE: runs of zeros become holes again (a sparse file comes back sparse).
         var flags = ARCHIVE_EXTRACT_PERM | ARCHIVE_EXTRACT_TIME | ARCHIVE_EXTRACT_SECURE_SYMLINKS | ARCHIVE_EXTRACT_SECURE_NODOTDOT
-            | ARCHIVE_EXTRACT_SPARSE
+            | ARCHIVE_EXTRACT_SPARSE | ARCHIVE_EXTRACT_XATTR
         // Owners come back when root restores (by name when the name exists here, else by number).
         if geteuid() == 0 { flags |= ARCHIVE_EXTRACT_OWNER }
         archive_write_disk_set_options(writer, flags)
@@ -61,7 +62,9 @@ public enum TarReader {
                 try checkInside(target, archivePath)
                 archive_entry_copy_hardlink(entry, FileName.system(directory + "/" + target))
             }
-            guard archive_write_header(writer, entry) == ARCHIVE_OK else { throw failure(writer, "extract \(name) from") }
+            let header = archive_write_header(writer, entry)
+            guard header == ARCHIVE_OK || header == ARCHIVE_WARN else { throw failure(writer, "extract \(name) from") }
+            if header == ARCHIVE_WARN { warn(warning(writer, name)) }
             var buffer: UnsafeRawPointer?
             var size = 0
             var offset: la_int64_t = 0
@@ -73,9 +76,34 @@ public enum TarReader {
                     throw failure(writer, "write \(name) from")
                 }
             }
-            guard archive_write_finish_entry(writer) == ARCHIVE_OK else { throw failure(writer, "finish \(name) from") }
+            let finished = archive_write_finish_entry(writer)
+            guard finished == ARCHIVE_OK || finished == ARCHIVE_WARN else { throw failure(writer, "finish \(name) from") }
+            // Extended attributes are set as the entry finishes: one the file system or the process cannot set.
+            if finished == ARCHIVE_WARN { warn(warning(writer, name)) }
+            // POSIX ACLs travel as attributes, which libarchive does not set itself.
+            for failure in setACLs(of: entry, at: directory + "/" + name) { warn("\(TerminalText.escaped(name)): \(failure)") }
         }
         return refused
+    }
+
+    /// The entry's `system.posix_acl_*` attributes, set on the extracted file.
+    private static func setACLs(of entry: OpaquePointer, at path: String) -> [String] {
+        var acls: [Tree.ExtendedAttribute] = []
+        archive_entry_xattr_reset(entry)
+        var name: UnsafePointer<CChar>?
+        var value: UnsafeRawPointer?
+        var size = 0
+        while archive_entry_xattr_next(entry, &name, &value, &size) == ARCHIVE_OK {
+            guard let name, String(cString: name).hasPrefix("system.posix_acl_") else { continue }
+            acls.append(Tree.ExtendedAttribute(name: String(cString: name),
+                                               value: value.map { Array(UnsafeRawBufferPointer(start: $0, count: size)) } ?? []))
+        }
+        guard !acls.isEmpty else { return [] }
+        return ExtendedAttributes.set(acls + ExtendedAttributes.read(path: path).filter { !$0.name.hasPrefix("system.posix_acl_") }, path: path)
+    }
+
+    private static func warning(_ writer: OpaquePointer, _ name: String) -> String {
+        "\(TerminalText.escaped(name)): " + (archive_error_string(writer).map { String(cString: $0) } ?? "not everything could be set")
     }
 
     private static func checkInside(_ name: String, _ archive: String) throws {

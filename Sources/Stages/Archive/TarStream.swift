@@ -29,6 +29,8 @@ final class TarStream {
         self.entry = entry
         do {
             try check(archive_write_set_format_pax(archive), "tar format")
+            // Extended attributes as SCHILY.xattr records: what GNU tar --xattrs reads too.
+            try check(archive_write_set_format_option(archive, "pax", "xattrheader", "SCHILY"), "xattr records")
             try check(archive_write_set_bytes_per_block(archive, 0), "unblocked output")
             let opaque = Unmanaged.passUnretained(box).toOpaque()
             try check(archive_write_open2(archive, opaque, nil, { _, client, buffer, length in
@@ -82,6 +84,10 @@ final class TarStream {
         // A name that is not UTF-8 goes as its bytes (libarchive marks it `hdrcharset=BINARY`, as GNU tar does).
         Self.set(item.kind == .directory ? item.path + "/" : item.path, entry, archive_entry_set_pathname_utf8, archive_entry_copy_pathname)
         archive_entry_set_perm(entry, mode_t(item.mode & 0o7777))
+        // As pax SCHILY.xattr records (ACLs and capabilities are attributes too), as GNU tar --xattrs writes them.
+        for attribute in item.xattrs {
+            attribute.value.withUnsafeBytes { archive_entry_xattr_add_entry(entry, attribute.name, $0.baseAddress, $0.count) }
+        }
         archive_entry_set_mtime(entry, time_t(item.mtime / 1_000_000_000), Int(item.mtime % 1_000_000_000))
         switch item.kind {
         case .file:

@@ -123,8 +123,8 @@ struct Mirror: StageWork {
     func rsync(from local: String, exclude: [String], manifest: String, cancellation: CancellationFlag) throws {
         let rsync = try ExternalTool.locate(["rsync"], package: "rsync")
         // --checksum: a file rewritten with the same size within the same second still differs.
-        // -H hard links, -S sparse files: the mirror holds what the collect point holds.
-        var arguments = ["-aHS", "--checksum"] + exclude.map { "--exclude=/" + $0 }
+        // -H hard links, -S sparse files, -A ACLs, -X extended attributes: the mirror holds what the collect point holds.
+        var arguments = ["-aHSAX", "--checksum"] + exclude.map { "--exclude=/" + $0 }
             + ["--exclude=/" + SynchronizeBackupPoint.manifest, "--exclude=/" + SynchronizeBackupPoint.mark]
         if delete { arguments.append("--delete") }
         if geteuid() == 0 { arguments.append("--numeric-ids") }

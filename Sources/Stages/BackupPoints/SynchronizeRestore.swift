@@ -91,12 +91,12 @@ extension Mirror {
             let command = SSHOptions(target, settings: ssh)
             let source = (path.hasSuffix("/") ? path : path + "/") + (file ?? "")
             try command.withCommand(cancellation: cancellation) { line in
-                try rsync.run(["-aHS", "-e", line, "--", command.destination + ":" + source, local], timeout: timeout,
+                try rsync.run(["-aHSAX", "-e", line, "--", command.destination + ":" + source, local], timeout: timeout,
                               cancellation: cancellation)
             }
         } else {
             let path = FileTransport.path(url)
-            try rsync.run(["-aHS", "--", (path.hasSuffix("/") ? path : path + "/") + (file ?? ""), local], timeout: timeout,
+            try rsync.run(["-aHSAX", "--", (path.hasSuffix("/") ? path : path + "/") + (file ?? ""), local], timeout: timeout,
                           cancellation: cancellation)
         }
     }

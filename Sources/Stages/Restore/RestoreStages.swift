@@ -232,7 +232,7 @@ public struct ExtractStage: StageWork {
         try await context.blocking { [self] in
             if let archive = workspace.archive {
                 workspace.refuse(try TarReader.extract(archive, into: workspace.partial, keepSpecialBits: workspace.keepSpecialBits,
-                                                       cancellation: context.cancellation))
+                                                       cancellation: context.cancellation, warn: { context.warn($0) }))
                 workspace.checkTree()
                 if archive.hasPrefix(workspace.scratch + "/") { unlink(archive) }
                 workspace.archive = nil

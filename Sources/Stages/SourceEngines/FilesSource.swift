@@ -136,8 +136,10 @@ struct FilesSource: SourceEngine {
             try directoryWalk.walk(root: { info in
                 rootDevice = UInt(info.st_dev)
                 // The root itself, so its mode and mtime travel with the tree.
-                entries.append(Tree.Entry(kind: .directory, path: "", mode: UInt32(info.st_mode) & 0o7777, mtime: Self.nanoseconds(info.st_mtim),
-                                          owner: owner(info)))
+                var top = Tree.Entry(kind: .directory, path: "", mode: UInt32(info.st_mode) & 0o7777, mtime: Self.nanoseconds(info.st_mtim),
+                                     owner: owner(info))
+                top.xattrs = ExtendedAttributes.read(path: root)
+                entries.append(top)
             }, visit: { found in try visit(found) }, problem: { context.leftOut($0.line) },
             cancelled: { try context.cancellation.check() })
             try submit()
@@ -212,7 +214,9 @@ struct FilesSource: SourceEngine {
             case S_IFDIR:
                 if excluded(path, isDirectory: true) { return false }
                 if oneFileSystem && UInt(info.st_dev) != rootDevice { return false }
-                entries.append(Tree.Entry(kind: .directory, path: path, mode: mode, mtime: mtime, owner: owner(info)))
+                var entry = Tree.Entry(kind: .directory, path: path, mode: mode, mtime: mtime, owner: owner(info))
+                entry.xattrs = ExtendedAttributes.read(found.name, in: found.directory)
+                entries.append(entry)
                 return true
             case S_IFREG:
                 if excluded(path, isDirectory: false) { return false }
@@ -227,6 +231,7 @@ struct FilesSource: SourceEngine {
                 }
                 guard var entry = try file(found, mode: mode, mtime: mtime) else { return false }
                 entry.owner = owner(info)
+                entry.xattrs = ExtendedAttributes.read(found.name, in: found.directory)
                 if info.st_nlink > 1 { linked[inode] = (path, entries.count) }
                 entries.append(entry)
             case S_IFLNK:
@@ -235,7 +240,9 @@ struct FilesSource: SourceEngine {
                     context.leftOut("\(TerminalText.escaped(found.absolute)): cannot read the link: \(FileIO.lastError); skipped")
                     return false
                 }
-                entries.append(Tree.Entry(kind: .symlink, path: path, mode: 0o777, mtime: mtime, target: target, owner: owner(info)))
+                var entry = Tree.Entry(kind: .symlink, path: path, mode: 0o777, mtime: mtime, target: target, owner: owner(info))
+                entry.xattrs = ExtendedAttributes.read(found.name, in: found.directory)
+                entries.append(entry)
             default:
                 if !excluded(path, isDirectory: false) {
                     context.warn("\(TerminalText.escaped(found.absolute)) is a special file (socket, fifo or device); skipped")

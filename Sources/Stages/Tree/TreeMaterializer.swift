@@ -96,6 +96,7 @@ enum TreeMaterializer {
                         lchown(FileName.system(path), owner.uid, owner.gid)
                     }
                     if UInt32(info.st_mode) & 0o7777 != entry.mode { chmod(FileName.system(path), mode_t(entry.mode)) }
+                    ExtendedAttributes.set(entry.xattrs, path: path)
                     continue
                 }
                 batch.append((entry, path, exists ? info.st_mode : nil))
@@ -115,6 +116,10 @@ enum TreeMaterializer {
             for entry in tree.entries where !entry.path.isEmpty && entry.kind != .file {
                 if let owner = entry.owner { lchown(FileName.system(root + "/" + entry.path), owner.uid, owner.gid) }
             }
+        }
+        // Extended attributes after the owner (a chown clears a capability); links take only what they hold.
+        for entry in tree.entries where !entry.path.isEmpty && entry.kind != .file && (entry.kind == .directory || !entry.xattrs.isEmpty) {
+            ExtendedAttributes.set(entry.xattrs, path: root + "/" + entry.path)
         }
         // Directory modes and mtimes last, deepest first: writing inside a directory changes its mtime.
         for entry in tree.entries.reversed() where entry.kind == .directory && !entry.path.isEmpty {
@@ -211,6 +216,7 @@ enum TreeMaterializer {
             // The owner before the mode: chown clears the set-id bits.
             if geteuid() == 0, let owner = entry.owner { fchown(descriptor, owner.uid, owner.gid) }
             fchmod(descriptor, mode_t(entry.mode))
+            ExtendedAttributes.set(entry.xattrs, descriptor: descriptor)
             let time = timespec(tv_sec: Int(entry.mtime / 1_000_000_000), tv_nsec: Int(entry.mtime % 1_000_000_000))
             var times = [time, time]
             futimens(descriptor, &times)
