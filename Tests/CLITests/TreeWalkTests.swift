@@ -256,7 +256,7 @@ extension TreeFidelityTests {
 
 extension TreeFidelityTests {
     /// A `user.*` attribute, a POSIX ACL, a default ACL on a directory and a file capability come back from
-    /// an archive (GNU tar reads them too) and from an rsync mirror.
+    /// an archive (GNU tar reads them too), an rsync mirror and restic.
     @Test func extendedAttributesACLsAndCapabilitiesComeBack() throws {
         guard try Sandbox.shell("command -v setfattr && command -v setfacl && command -v setcap").status == 0 else {
             if ProcessInfo.processInfo.environment["CI"] == "true" { Issue.record("setfattr, setfacl or setcap is missing: apt-get install attr acl libcap2-bin") }
@@ -281,7 +281,9 @@ extension TreeFidelityTests {
             backup_points:
               local: {engine: archive, url: "file://$ROOT/backups/{name}.tar.gz"}
               mirror: {engine: synchronize, url: "file://$ROOT/mirror"}
+              vault: {engine: restic, repository: $ROOT/repo, password_file: $ROOT/restic-password}
             """)
+        try sandbox.write("restic-password", "correct horse battery staple")
         let run = try sandbox.apply()
         #expect(run.status == 0, "\(run.stdout)")
         func metadata(_ root: String) throws -> String {
@@ -293,7 +295,7 @@ extension TreeFidelityTests {
         let expected = "kept as it was\nuser:nobody:rw-\ndefault:group:nogroup:r-x\ncap_net_raw=ep\n"
         #expect(try metadata(sandbox.path("data")) == expected)
         #expect(try metadata(sandbox.path("collect/www")) == expected, "the collect point")
-        for point in ["local", "mirror"] {
+        for point in ["local", "mirror", "vault"] {
             let restored = try sandbox.run("restore", ["--from", point, "--target", sandbox.path("restored-" + point)])
             #expect(restored.status == 0, "\(restored.stdout)\(restored.stderr)")
             #expect(try metadata(sandbox.path("restored-\(point)/site/www")) == expected, "restored from \(point)")
