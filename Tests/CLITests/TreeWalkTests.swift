@@ -63,6 +63,53 @@ import TestSupport
         #expect(!listing.output.contains("private.key"), "\(listing.output)")
     }
 
+    /// `unreadable: fail`: the same night fails the source, naming the file, instead of leaving it out.
+    @Test func unreadableFailMakesAnUnreadableFileFailTheSource() throws {
+        guard rootOnly("running apply as nobody") else { return }
+        let sandbox = try makeSandbox()
+        try sandbox.write("data/private.key", "root only\n")
+        try sandbox.configure("""
+            collect_points:
+              site: {engine: files, path: $ROOT/collect, sources: {www: {engine: files, path: $ROOT/data, unreadable: fail}}}
+            """)
+        #expect(try Sandbox.shell("""
+            chown -R nobody:nogroup '\(sandbox.root.path)' && chmod 755 '\(sandbox.root.path)' \
+            && chown root:root '\(sandbox.path("data/private.key"))' && chmod 600 '\(sandbox.path("data/private.key"))'
+            """).status == 0)
+        let run = try Sandbox.shell("""
+            setpriv --reuid=nobody --regid=nogroup --clear-groups '\(CLI.binary.path)' apply -c '\(sandbox.config)' \
+            --state-dir '\(sandbox.state)'; echo "exit=$?"
+            """)
+        #expect(run.output.contains("exit=2"), "\(run.output)")
+        #expect(run.output.contains("data/private.key: Permission denied — and `unreadable: fail` makes that fail the source"), "\(run.output)")
+    }
+
+    /// A file deleted between the listing of its directory and its reading (the moment the walk opens the
+    /// directory's first file, through inotify, the last one goes) is left out with a warning; the run is made
+    /// and exits 3.
+    @Test func aFileThatVanishesDuringTheWalkIsLeftOut() throws {
+        let sandbox = try makeSandbox()
+        #expect(try Sandbox.shell("""
+            cd '\(sandbox.path("data"))' && mkdir many && for i in $(seq 3000); do echo $i > many/f$i.txt; done && echo bye > many/zz-last.txt
+            """).status == 0)
+        let many = sandbox.path("data/many")
+        #expect(try Sandbox.shell("""
+            /usr/bin/python3 -c "import os,ctypes,select
+            os.closerange(3, 4096)
+            libc=ctypes.CDLL('libc.so.6')
+            watch=libc.inotify_init()
+            libc.inotify_add_watch(watch, b'\(many)/f1.txt', 0x20)
+            open('\(sandbox.path("data/.started"))', 'w').close()
+            if select.select([watch], [], [], 60)[0]: os.unlink('\(many)/zz-last.txt')
+            " >/dev/null 2>&1 &
+            """).status == 0)
+        #expect(attackerStarted(sandbox), "the deleter runs")
+        let run = try sandbox.apply()
+        #expect(run.status == 3, "\(run.stdout)")
+        #expect(run.stdout.contains("many/zz-last.txt: it vanished while being read; skipped"), "\(run.stdout)")
+        #expect(FileManager.default.fileExists(atPath: sandbox.path("collect/www/many/f3000.txt")))
+    }
+
     /// A source whose owner swaps a directory for a link to a root-only one the moment root opens it (inotify),
     /// on every run: root never reads through the link, so the secret is in neither the collect point, the
     /// store nor the archive.

@@ -133,7 +133,9 @@ import TestSupport
         let (identity, recipient) = AgeIdentity.generate()
         #expect(identity.hasPrefix("AGE-SECRET-KEY-1"))
         #expect(recipient.hasPrefix("age1"))
-        #expect(throws: (any Error).self) { try AgeRecipient.parse(String(recipient.dropLast()) + "q", origin: "test") }
+        // Another last character (a "q" already there would leave the key as it was: one run in 32 did).
+        let altered = String(recipient.dropLast()) + (recipient.hasSuffix("q") ? "p" : "q")
+        #expect(throws: (any Error).self) { try AgeRecipient.parse(altered, origin: "test") }
         if try ageAvailable() {
             try (identity + "\n").write(toFile: directory + "/id.txt", atomically: false, encoding: .utf8)
             let derived = try shell("age-keygen -y '\(directory)/id.txt'").output.trimmingCharacters(in: .whitespacesAndNewlines)

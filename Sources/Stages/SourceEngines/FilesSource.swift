@@ -11,6 +11,8 @@ struct FilesSource: SourceEngine {
         ParameterSpec("exclude", .list, "Globs (gitignore style) of paths to leave out; `@FILE` reads patterns from a file."),
         ParameterSpec("include", .list, "Globs of paths to keep even when an exclude matches; `@FILE` reads a file."),
         ParameterSpec("one_file_system", .bool, default: "false", "Do not cross into other mounted file systems."),
+        ParameterSpec("unreadable", .choice(["skip", "fail"]), default: "skip",
+                      "An entry that cannot be read: `skip` leaves it out with a warning (apply exits 3), `fail` fails the source."),
     ])
 
     let version = "1"
@@ -19,6 +21,8 @@ struct FilesSource: SourceEngine {
     let excludes: PathPatterns
     let includes: PathPatterns
     let oneFileSystem: Bool
+    /// An entry that cannot be read fails the source instead of being left out.
+    let failOnUnreadable: Bool
 
     init(_ parameters: EngineParameters) throws {
         root = try parameters.required("path")
@@ -29,6 +33,7 @@ struct FilesSource: SourceEngine {
             throw ConfigurationError("\(error)", parameter: "exclude")
         }
         oneFileSystem = parameters.bool("one_file_system") ?? false
+        failOnUnreadable = parameters.string("unreadable") == "fail"
     }
 
     func defaultDestination(source name: String) -> String { "\(name)/" }
@@ -39,6 +44,7 @@ struct FilesSource: SourceEngine {
     func run(_ context: StageContext) async throws -> [Artifact] {
         try await context.blocking { [self] in
             var walker = Walker(root: root, excludes: excludes, includes: includes, oneFileSystem: oneFileSystem, context: context)
+            walker.failOnUnreadable = failOnUnreadable
             let tree = try walker.walk()
             return [try context.store.put(tree, placedAt: walker.root)]
         }
@@ -99,6 +105,9 @@ struct FilesSource: SourceEngine {
         var rootDevice: UInt = 0
         /// Copy each read file into the store (its directory will not stay), rather than only hashing it.
         var copying = false
+        var failOnUnreadable = false
+        /// The first entry that could not be read, when that fails the source.
+        var unreadable: String?
         /// When this walk started: a file modified less than two seconds before it is not trusted by the stat
         /// cache next time (it could change again within its timestamp's resolution: the "racy" case).
         let started = Int64(Date().timeIntervalSince1970 * 1e9)
@@ -140,7 +149,7 @@ struct FilesSource: SourceEngine {
                                      owner: owner(info))
                 top.xattrs = ExtendedAttributes.read(path: root)
                 entries.append(top)
-            }, visit: { found in try visit(found) }, problem: { context.leftOut($0.line) },
+            }, visit: { found in try visit(found) }, problem: { leaveOut($0.line) },
             cancelled: { try context.cancellation.check() })
             try submit()
             record(try readers.drain())
@@ -153,9 +162,21 @@ struct FilesSource: SourceEngine {
                 entries[link].size = entries[first].size
                 entries[link].mtime = entries[first].mtime
             }
+            if let unreadable {
+                throw StageFailure("\(unreadable) — and `unreadable: fail` makes that fail the source; fix its permissions or exclude it")
+            }
             try statCache.replace(newCache, previous: cache)
             let kept = vanished.isEmpty ? entries : entries.indices.filter { !vanished.contains($0) }.map { entries[$0] }
             return Tree(entries: kept)
+        }
+
+        /// An entry that could not be read: left out (warned and counted), or remembered to fail the source.
+        private mutating func leaveOut(_ line: String) {
+            if failOnUnreadable {
+                if unreadable == nil { unreadable = line.hasSuffix("; skipped") ? String(line.dropLast("; skipped".count)) : line }
+            } else {
+                context.leftOut(line)
+            }
         }
 
         static func nanoseconds(_ time: timespec) -> Int64 { Int64(time.tv_sec) * 1_000_000_000 + Int64(time.tv_nsec) }
@@ -172,7 +193,7 @@ struct FilesSource: SourceEngine {
         private mutating func record(_ results: [[ReadResult]]) {
             for result in results.joined() {
                 guard let digest = result.digest else {
-                    context.leftOut("\(TerminalText.escaped(result.file.absolute)): \(result.failure ?? "it vanished while being read"); skipped")
+                    leaveOut("\(TerminalText.escaped(result.file.absolute)): \(result.failure ?? "it vanished while being read"); skipped")
                     vanished.insert(result.file.index)
                     continue
                 }
@@ -237,7 +258,7 @@ struct FilesSource: SourceEngine {
             case S_IFLNK:
                 if excluded(path, isDirectory: false) { return false }
                 guard let target = found.linkTarget() else {
-                    context.leftOut("\(TerminalText.escaped(found.absolute)): cannot read the link: \(FileIO.lastError); skipped")
+                    leaveOut("\(TerminalText.escaped(found.absolute)): cannot read the link: \(FileIO.lastError); skipped")
                     return false
                 }
                 var entry = Tree.Entry(kind: .symlink, path: path, mode: 0o777, mtime: mtime, target: target, owner: owner(info))
@@ -271,13 +292,13 @@ struct FilesSource: SourceEngine {
             guard descriptor >= 0 else {
                 let reason = errno == ENOENT ? "it vanished while being read"
                     : errno == ELOOP ? "it was replaced by a link while being read" : FileIO.lastError
-                context.leftOut("\(TerminalText.escaped(found.absolute)): \(reason); skipped")
+                leaveOut("\(TerminalText.escaped(found.absolute)): \(reason); skipped")
                 return nil
             }
             let opened = OpenFile(descriptor)
             var now = stat()
             guard fstat(descriptor, &now) == 0, now.st_mode & S_IFMT == S_IFREG, now.st_dev == info.st_dev, now.st_ino == info.st_ino else {
-                context.leftOut("\(TerminalText.escaped(found.absolute)): it was replaced while being read; skipped")
+                leaveOut("\(TerminalText.escaped(found.absolute)): it was replaced while being read; skipped")
                 return nil
             }
             batch.append(PendingRead(index: entries.count, file: opened, absolute: found.absolute, path: path, size: size, mtime: mtime,
