@@ -98,13 +98,13 @@ YAML
     measure pa_restore "$bin" restore -c "$work/config.yaml" --state-dir "$work/state" --target "$work/restored"
     measure tar_list tar -I zstd -tvf "$work/tar.tar.zst"
     measure pa_ls "$bin" ls -c "$work/config.yaml"
-    measure pa_find "$bin" find -c "$work/config.yaml" '*/cur00/*'
+    measure pa_find "$bin" find -c "$work/config.yaml" '**/cur00/*'
     # A second backup (one mail more) for diff.
     echo "one more mail" >"$data/user0000/Maildir/cur00/new-mail:2,S"
     sleep 1.1
     "$bin" apply --force -c "$work/config.yaml" --state-dir "$work/state" >/dev/null
     rm "$data/user0000/Maildir/cur00/new-mail:2,S"
-    older=$("$bin" list -c "$work/config.yaml" --json | python3 -c "import json,sys; d=json.load(sys.stdin); print(sorted(b['created'] for b in d['backups'])[0])" 2>/dev/null || true)
+    older=$("$bin" list -c "$work/config.yaml" --json | python3 -c "import json,sys; d=json.load(sys.stdin); print(sorted(b['created'] for l in d for b in l['backups'])[0])" 2>/dev/null || true)
     if [ -n "$older" ]; then measure pa_diff "$bin" diff -c "$work/config.yaml" "$older"; fi
     echo "-- $count files: ratios (target)"
     echo "peak RSS: polyarchiv first $(value pa_first 3) MiB, unchanged $(value pa_unchanged 3) MiB, restore $(value pa_restore 3) MiB; restic $(value restic_first 3) MiB (target <= 150 MiB at every size)"

@@ -269,6 +269,19 @@ import TestSupport
 }
 
 extension TreeFidelityTests {
+    /// A files collect point of `data`, an archive (`local`), an rsync mirror (`mirror`) and, when asked, a
+    /// restic repository (`vault`), all on this machine.
+    func configureLocalPoints(_ sandbox: Sandbox, restic: Bool = false) throws {
+        try sandbox.write("restic-password", "correct horse battery staple")
+        try sandbox.configure("""
+            collect_points:
+              site: {engine: files, path: $ROOT/collect, sources: {www: {engine: files, path: $ROOT/data}}}
+            backup_points:
+              local: {engine: archive, url: "file://$ROOT/backups/{name}.tar.gz"}
+              mirror: {engine: synchronize, url: "file://$ROOT/mirror"}
+            """ + (restic ? "\n  vault: {engine: restic, repository: $ROOT/repo, password_file: $ROOT/restic-password}" : ""))
+    }
+
     /// A 256 MiB sparse file with 4 KiB of data stays sparse in the collect point, in an rsync mirror and
     /// when restored from an archive and from the mirror.
     @Test func aSparseFileStaysSparse() throws {
@@ -277,13 +290,7 @@ extension TreeFidelityTests {
         #expect(try Sandbox.shell("""
             cd '\(sandbox.path("data"))' && truncate -s 256M disk.img && printf 'DATA%.0s' $(seq 1024) | dd of=disk.img bs=4096 seek=25600 conv=notrunc status=none
             """).status == 0)
-        try sandbox.configure("""
-            collect_points:
-              site: {engine: files, path: $ROOT/collect, sources: {www: {engine: files, path: $ROOT/data}}}
-            backup_points:
-              local: {engine: archive, url: "file://$ROOT/backups/{name}.tar.gz"}
-              mirror: {engine: synchronize, url: "file://$ROOT/mirror"}
-            """)
+        try configureLocalPoints(sandbox)
         let run = try sandbox.apply()
         #expect(run.status == 0, "\(run.stdout)")
         func kibibytes(_ path: String) throws -> Int {
@@ -322,15 +329,7 @@ extension TreeFidelityTests {
             cd '\(sandbox.path("data"))' && setfattr -n user.comment -v 'kept as it was' notes.txt && setfacl -m u:nobody:rw notes.txt \
             && setfacl -d -m g:nogroup:rx shared && cp /bin/true ping && setcap cap_net_raw+ep ping
             """).status == 0)
-        try sandbox.configure("""
-            collect_points:
-              site: {engine: files, path: $ROOT/collect, sources: {www: {engine: files, path: $ROOT/data}}}
-            backup_points:
-              local: {engine: archive, url: "file://$ROOT/backups/{name}.tar.gz"}
-              mirror: {engine: synchronize, url: "file://$ROOT/mirror"}
-              vault: {engine: restic, repository: $ROOT/repo, password_file: $ROOT/restic-password}
-            """)
-        try sandbox.write("restic-password", "correct horse battery staple")
+        try configureLocalPoints(sandbox, restic: true)
         let run = try sandbox.apply()
         #expect(run.status == 0, "\(run.stdout)")
         func metadata(_ root: String) throws -> String {

@@ -123,9 +123,13 @@ public enum RunDecisions {
     }
 
     /// `2026-12-01 02:30`, in local time: how plans, checks and listings show a moment.
+    /// (With `localtime_r`: a listing formats one date per entry, and a DateFormatter each cost most of `ls`.)
     public static func format(_ date: Date) -> String {
-        let formatter = DateFormatter()
-        formatter.dateFormat = "yyyy-MM-dd HH:mm"
-        return formatter.string(from: date)
+        var seconds = time_t(date.timeIntervalSince1970.rounded(.down))
+        var parts = tm()
+        localtime_r(&seconds, &parts)
+        func two(_ value: Int32) -> String { value < 10 ? "0" + String(value) : String(value) }
+        return String(parts.tm_year + 1900) + "-" + two(parts.tm_mon + 1) + "-" + two(parts.tm_mday) + " "
+            + two(parts.tm_hour) + ":" + two(parts.tm_min)
     }
 }
