@@ -60,7 +60,14 @@ for count in "${counts[@]}"; do
         touch "$data/.generated"
     fi
     work=$bench/work-$count
-    rm -rf "$work"
+    if [ -d "$work" ]; then
+        rm -rf "$work"
+        # ext4 scans the inodes it freed in the last 30 s before it reuses them: creating many files right
+        # after deleting as many costs seconds that have nothing to do with what is measured.
+        sync
+        echo "letting the file system settle after deleting the last run's output (35 s)…"
+        sleep 35
+    fi
     mkdir -p "$work"
     sync
     echo "== $count files ($(du -sh "$data" | cut -f1))"

@@ -169,7 +169,7 @@ public final class ContentStore: Sendable {
         let found = try Self.drain(descriptor, size: before.size, limit: size, chunkSize: chunkSize, what: path, hashing: !trusted, body)
         let after = FileIdentity(descriptor: descriptor)
         if trusted ? after != before : found != digest {
-            verified.noteDamaged(path)
+            verified.noteDamaged(path, before)
             throw StoreError.changed(digest, path: path)
         }
         if !trusted, let after { verified.note(path, digest, after) }

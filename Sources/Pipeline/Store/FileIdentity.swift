@@ -39,28 +39,36 @@ public struct FileIdentity: Hashable, Sendable {
 /// Files whose content this process checked against a digest (it hashed them while reading or writing
 /// them), with their identity then: one that still has that identity need not be hashed again in the same
 /// run. Thread-safe; it lives as long as the store value of one run.
+/// Kept by device and inode, not by path: the file is what was checked, whatever name reaches it, and a
+/// run over 400,000 files need not keep 400,000 paths.
 final class VerifiedFiles: @unchecked Sendable {
+    private struct Key: Hashable {
+        let device: UInt64
+        let inode: UInt64
+    }
+
     private let lock = NSLock()
-    private var files: [String: (digest: Digest, identity: FileIdentity)] = [:]
+    private var files: [Key: (digest: Digest, identity: FileIdentity)] = [:]
     private var damaged = Set<String>()
 
     func note(_ path: String, _ digest: Digest, _ identity: FileIdentity) {
         lock.lock()
-        files[path] = (digest, identity)
-        damaged.remove(path)
+        files[Key(device: identity.device, inode: identity.inode)] = (digest, identity)
+        if !damaged.isEmpty { damaged.remove(path) }
         lock.unlock()
     }
 
     func isVerified(_ path: String, _ digest: Digest, _ identity: FileIdentity) -> Bool {
         lock.lock()
         defer { lock.unlock() }
-        guard let known = files[path] else { return false }
+        guard let known = files[Key(device: identity.device, inode: identity.inode)] else { return false }
         return known.digest == digest && known.identity == identity
     }
 
-    func noteDamaged(_ path: String) {
+    /// `identity`: the damaged file's, when it was opened (it is no longer trusted under any name).
+    func noteDamaged(_ path: String, _ identity: FileIdentity? = nil) {
         lock.lock()
-        files[path] = nil
+        if let identity { files[Key(device: identity.device, inode: identity.inode)] = nil }
         damaged.insert(path)
         lock.unlock()
     }

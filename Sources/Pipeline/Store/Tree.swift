@@ -79,10 +79,22 @@ public struct Tree: Sendable, Equatable {
     }
 
     public init(entries: [Entry]) {
-        func ordered(_ a: Entry, _ b: Entry) -> Bool { a.path.utf8.lexicographicallyPrecedes(b.path.utf8) }
+        func ordered(_ a: Entry, _ b: Entry) -> Bool { Self.precedes(a.path, b.path) }
         // A decoded manifest is sorted already: checking is linear, sorting is not.
         let sorted = zip(entries, entries.dropFirst()).allSatisfy { !ordered($1, $0) }
         self.entries = sorted ? entries : entries.sorted(by: ordered)
+    }
+
+    /// Byte order of two paths (memcmp of their UTF-8 where it is contiguous, as native strings are).
+    static func precedes(_ a: String, _ b: String) -> Bool {
+        var a = a, b = b
+        return a.withUTF8 { left in
+            b.withUTF8 { right in
+                let common = min(left.count, right.count)
+                let order = common == 0 ? 0 : memcmp(left.baseAddress!, right.baseAddress!, common)
+                return order != 0 ? order < 0 : left.count < right.count
+            }
+        }
     }
 
     public var totalSize: Int64 { entries.reduce(0) { $0 + $1.size } }

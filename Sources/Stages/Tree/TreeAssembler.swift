@@ -24,14 +24,9 @@ enum TreeAssembler {
     }
 
     static func assemble(_ inputs: [StageContext.Input], store: ContentStore, firstSeen: FirstSeen) throws -> Tree {
-        var entries: [String: Tree.Entry] = [:]
-        func add(_ entry: Tree.Entry) throws {
-            if let existing = entries[entry.path] {
-                if existing.kind == .directory && entry.kind == .directory { return }
-                throw StageFailure("two sources write `\(entry.path)` in the collect point; give them different destinations")
-            }
-            entries[entry.path] = entry
-        }
+        // An array, not a dictionary by path: each input tree comes sorted, so one input (the usual case) needs
+        // no sort at all, and duplicates are neighbours once sorted.
+        var entries: [Tree.Entry] = []
         for input in inputs {
             let destination: String
             switch input.edge.placement {
@@ -42,22 +37,31 @@ enum TreeAssembler {
             for artifact in input.artifacts {
                 switch artifact.kind {
                 case .tree:
-                    for entry in try store.tree(artifact).prefixed(destination) { try add(entry) }
+                    entries.append(contentsOf: try store.tree(artifact).prefixed(destination))
                 case .blob:
                     let path = destination.split(separator: "/").joined(separator: "/")
                     guard !path.isEmpty else { throw StageFailure("a file without a destination reached the collect point") }
                     let parents = path.split(separator: "/").dropLast()
                     for depth in stride(from: 1, through: parents.count, by: 1) {
-                        try add(Tree.Entry(kind: .directory, path: parents.prefix(depth).joined(separator: "/"), mode: 0o755, mtime: 0))
+                        entries.append(Tree.Entry(kind: .directory, path: parents.prefix(depth).joined(separator: "/"), mode: 0o755, mtime: 0))
                     }
                     let mtime = try firstSeen.time(of: artifact.digest)
-                    try add(Tree.Entry(kind: .file, path: path, mode: dumpMode, size: artifact.size, mtime: mtime, digest: artifact.digest))
+                    entries.append(Tree.Entry(kind: .file, path: path, mode: dumpMode, size: artifact.size, mtime: mtime, digest: artifact.digest))
                 case .remote:
                     continue
                 }
             }
         }
-        return Tree(entries: Array(entries.values))
+        var kept: [Tree.Entry] = []
+        kept.reserveCapacity(entries.count)
+        for entry in Tree(entries: entries).entries {
+            if let last = kept.last, last.path == entry.path {
+                if last.kind == .directory && entry.kind == .directory { continue }
+                throw StageFailure("two sources write `\(entry.path)` in the collect point; give them different destinations")
+            }
+            kept.append(entry)
+        }
+        return Tree(entries: kept)
     }
 }
 
