@@ -39,6 +39,9 @@ import TestSupport
         try sandbox.write("data/old.txt", "to be deleted\n")
         // A name that is not UTF-8 (Latin-1, as old uploads and Samba shares hold) comes back as its bytes.
         try Sandbox.shell("python3 -c \"open(b'\(sandbox.path("data"))/caf\\xe9.txt', 'wb').write(b'latin-1 name')\"")
+        // An extended attribute travels too: rsync -X, or the WebDAV manifest.
+        let attributes = try Sandbox.shell("setfattr -n user.origin -v mirrored '\(sandbox.path("data/docs/a b.txt"))'").status == 0
+        if !attributes && ProcessInfo.processInfo.environment["CI"] == "true" { Issue.record("setfattr is missing: apt-get install attr") }
         try sandbox.configure("""
             collect_points:
               site: {engine: files, path: $ROOT/collect, sources: {www: {engine: files, path: $ROOT/data}}}
@@ -60,6 +63,10 @@ import TestSupport
         let restored = try CLI.run(["restore", "-c", sandbox.config, "--target", sandbox.path("restored")])
         #expect(restored.status == 0, "\(restored.stderr)")
         #expect(try Sandbox.shell("diff -r '\(sandbox.path("data"))' '\(sandbox.path("restored/site/www"))'").status == 0)
+        if attributes {
+            let origin = try Sandbox.shell("getfattr --absolute-names --only-values -n user.origin '\(sandbox.path("restored/site/www/docs/a b.txt"))'")
+            #expect(origin.output == "mirrored", "the attribute came back: \(origin.output)")
+        }
     }
 
     /// A backup point on the target's mirror directory, and the server behind it.

@@ -2,7 +2,7 @@ import Foundation
 import Pipeline
 
 /// Getting a `synchronize` mirror back: rsync from a folder or over ssh, or every file of the
-/// `.polyarchiv-tree` manifest from WebDAV, with its mode and mtime.
+/// `.polyarchiv-tree` manifest from WebDAV, with its mode, extended attributes and mtime.
 extension Mirror {
     func manifest(_ secrets: Secrets, cancellation: CancellationFlag) throws -> Tree? {
         let data: Data?
@@ -71,8 +71,13 @@ extension Mirror {
             for entry in tree.entries where entry.kind == .symlink {
                 symlink(FileName.system(entry.target ?? ""), FileName.system(directory + "/" + entry.path))
             }
+            // The whole mode (the restored-tree check clears set-id bits from files, as for an archive), then the
+            // extended attributes the manifest records (ACLs, capabilities: after the mode, which an ACL refines).
             for entry in tree.entries.reversed() where !entry.path.isEmpty && entry.kind != .symlink {
-                chmod(FileName.system(directory + "/" + entry.path), mode_t(entry.mode & 0o777))
+                chmod(FileName.system(directory + "/" + entry.path), mode_t(entry.mode & 0o7777))
+                for failure in ExtendedAttributes.set(entry.xattrs, path: directory + "/" + entry.path) {
+                    context.warn("\(TerminalText.escaped(entry.path)): \(failure)")
+                }
                 var times = [timespec(tv_sec: Int(entry.mtime / 1_000_000_000), tv_nsec: Int(entry.mtime % 1_000_000_000))]
                 times.append(times[0])
                 utimensat(AT_FDCWD, FileName.system(directory + "/" + entry.path), &times, 0)
