@@ -244,6 +244,6 @@ public struct DirectoryWalk {
             let name = withUnsafeBytes(of: item.pointee.d_name) { FileName.decode($0.prefix { $0 != 0 }) }
             if name != "." && name != ".." { names.append(name) }
         }
-        return names.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
+        return names.sorted(by: Tree.precedes)
     }
 }
