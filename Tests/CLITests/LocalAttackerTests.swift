@@ -6,14 +6,7 @@ import TestSupport
 /// directory, a web root's parent, /tmp). Each test is the attack of such a user (`nobody`, through
 /// `setpriv`), driven so that it wins on the code it was written against.
 @Suite(.serialized) struct LocalAttackerTests {
-    func rootOnly() -> Bool {
-        guard getuid() == 0 else {
-            if ProcessInfo.processInfo.environment["CI"] == "true" { Issue.record("this test runs an attacker as nobody: run it as root") }
-            print("skipped: an attacker as another user needs root")
-            return false
-        }
-        return true
-    }
+    func rootOnly() -> Bool { runsAsRoot("an attacker as another user") }
 
     func makeSandbox() throws -> Sandbox {
         let sandbox = try Sandbox()

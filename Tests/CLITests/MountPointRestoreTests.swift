@@ -6,11 +6,7 @@ import TestSupport
 /// what it holds moved into a folder inside it, on the same file system; `--dry-run` says so.
 @Suite struct MountPointRestoreTests {
     @Test func aMountPointIsFilledInPlaceAndWhatItHeldIsKept() throws {
-        guard getuid() == 0 else {
-            if ProcessInfo.processInfo.environment["CI"] == "true" { Issue.record("mounting a tmpfs needs root") }
-            print("skipped: mounting a tmpfs needs root")
-            return
-        }
+        guard runsAsRoot("mounting a tmpfs") else { return }
         let sandbox = try Sandbox()
         let www = sandbox.path("mnt/www")
         try FileManager.default.createDirectory(atPath: www, withIntermediateDirectories: true)

@@ -5,15 +5,6 @@ import TestSupport
 /// The walk of a `files` source, as whoever can write into the source would try to steer it, and as a
 /// night on a real server goes: files that cannot be read, directories far deeper than a thread's stack.
 @Suite(.serialized) struct TreeWalkTests {
-    func rootOnly(_ why: String) -> Bool {
-        guard getuid() == 0 else {
-            if ProcessInfo.processInfo.environment["CI"] == "true" { Issue.record("\(why): run it as root") }
-            print("skipped: \(why) needs root")
-            return false
-        }
-        return true
-    }
-
     /// The attacker writes `started` once it runs (a python it cannot execute would make the test pass for nothing).
     func attackerStarted(_ sandbox: Sandbox) -> Bool {
         for _ in 0..<100 where !FileManager.default.fileExists(atPath: sandbox.path("data/.started")) { usleep(50_000) }
@@ -35,7 +26,7 @@ import TestSupport
     /// As nobody, a root-only file and a root-only directory in the source cannot be read: each is named in
     /// one warning, counted, and left out; everything else is backed up, and apply exits 3.
     @Test func whatCannotBeReadIsLeftOutNamedAndCountedAndTheRestIsBackedUp() throws {
-        guard rootOnly("running apply as nobody") else { return }
+        guard runsAsRoot("running apply as nobody") else { return }
         let sandbox = try makeSandbox()
         try sandbox.write("data/private.key", "root only\n")
         try sandbox.write("data/vault/inside.txt", "root only too\n")
@@ -65,7 +56,7 @@ import TestSupport
 
     /// `unreadable: fail`: the same night fails the source, naming the file, instead of leaving it out.
     @Test func unreadableFailMakesAnUnreadableFileFailTheSource() throws {
-        guard rootOnly("running apply as nobody") else { return }
+        guard runsAsRoot("running apply as nobody") else { return }
         let sandbox = try makeSandbox()
         try sandbox.write("data/private.key", "root only\n")
         try sandbox.configure("""
@@ -114,7 +105,7 @@ import TestSupport
     /// on every run: root never reads through the link, so the secret is in neither the collect point, the
     /// store nor the archive.
     @Test func aDirectorySwappedForALinkNeverMakesRootReadThroughIt() throws {
-        guard rootOnly("an attacker as nobody") else { return }
+        guard runsAsRoot("an attacker as nobody") else { return }
         let sandbox = try makeSandbox()
         try sandbox.write("secret/notes.txt", "ROOT-ONLY-SECRET\n")
         chmod(sandbox.path("secret"), 0o700)
@@ -154,7 +145,7 @@ import TestSupport
     /// A file swapped for a FIFO while it is backed up (over and over) never holds the run: every apply
     /// ends, and the lock is free for the next.
     @Test func aFileSwappedForAFIFONeverHangsTheRun() throws {
-        guard rootOnly("an attacker as nobody") else { return }
+        guard runsAsRoot("an attacker as nobody") else { return }
         let sandbox = try makeSandbox()
         try sandbox.write("data/log.txt", String(repeating: "line\n", count: 1000))
         #expect(try Sandbox.shell("chmod 755 '\(sandbox.root.path)' && chown -R nobody:nogroup '\(sandbox.path("data"))'").status == 0)
@@ -317,11 +308,7 @@ extension TreeFidelityTests {
             print("skipped: setfattr, setfacl or setcap is missing")
             return
         }
-        guard getuid() == 0 else {
-            if ProcessInfo.processInfo.environment["CI"] == "true" { Issue.record("setting a capability needs root") }
-            print("skipped: setting a capability needs root")
-            return
-        }
+        guard runsAsRoot("setting a capability") else { return }
         let sandbox = try Sandbox()
         try sandbox.write("data/notes.txt", "with attributes\n")
         try FileManager.default.createDirectory(atPath: sandbox.path("data/shared"), withIntermediateDirectories: true)

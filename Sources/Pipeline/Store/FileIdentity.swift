@@ -16,8 +16,8 @@ public struct FileIdentity: Hashable, Sendable {
         device = UInt64(info.st_dev)
         inode = UInt64(info.st_ino)
         size = Int64(info.st_size)
-        mtime = Int64(info.st_mtim.tv_sec) * 1_000_000_000 + Int64(info.st_mtim.tv_nsec)
-        ctime = Int64(info.st_ctim.tv_sec) * 1_000_000_000 + Int64(info.st_ctim.tv_nsec)
+        mtime = info.st_mtim.nanoseconds
+        ctime = info.st_ctim.nanoseconds
     }
 
     /// The identity of the file at `path` (not following a final link), nil when there is none.
@@ -102,3 +102,8 @@ public enum FileSync {
 /// syncfs(2), which Glibc's Swift overlay does not import (it is a GNU extension).
 @_silgen_name("syncfs")
 private func linuxSyncfs(_ descriptor: Int32) -> Int32
+
+extension timespec {
+    /// Nanoseconds since the epoch: how the tree and the stat cache keep times.
+    public var nanoseconds: Int64 { Int64(tv_sec) * 1_000_000_000 + Int64(tv_nsec) }
+}

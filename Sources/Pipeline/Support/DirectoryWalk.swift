@@ -45,9 +45,6 @@ public struct DirectoryWalk {
             shown = TerminalText.escaped(absolute)
             self.reason = reason
         }
-
-        /// `PATH: REASON; skipped`
-        public var line: String { "\(shown): \(reason); skipped" }
     }
 
     private struct Frame {
@@ -110,8 +107,7 @@ public struct DirectoryWalk {
             let relative = frames[top].relative.isEmpty ? name : frames[top].relative + "/" + name
             var info = stat()
             guard fstatat(parent, FileName.system(name), &info, AT_SYMLINK_NOFOLLOW) == 0 else {
-                if errno != ENOENT { problem(Problem(absolute: absolute(relative), reason: FileIO.lastError)) }
-                else { problem(Problem(absolute: absolute(relative), reason: "it vanished while being read")) }
+                problem(Problem(absolute: absolute(relative), reason: errno == ENOENT ? "it vanished while being read" : FileIO.lastError))
                 continue
             }
             let entry = Entry(directory: parent, name: name, relative: relative, info: info, root: root)

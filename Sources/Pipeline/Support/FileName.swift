@@ -1,3 +1,5 @@
+import Foundation
+
 /// A file name as the file system holds it (any bytes but `/` and NUL) carried in a Swift `String`, which
 /// holds only valid Unicode. Valid UTF-8 stays as it is; each byte that is not part of valid UTF-8 becomes
 /// the private-use character U+10FF00 + byte (as Python's `surrogateescape` does with lone surrogates,
@@ -27,6 +29,11 @@ public enum FileName {
             }
         }
         return String(result)
+    }
+
+    /// The name for a C string's bytes (a name libarchive or libgit2 hands over).
+    public static func decode(cString: UnsafePointer<CChar>) -> String {
+        decode(UnsafeRawBufferPointer(start: cString, count: strlen(cString)))
     }
 
     /// Whether `text` holds bytes that are not UTF-8 (it must cross to the system through `system`).

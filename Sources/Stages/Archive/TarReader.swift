@@ -42,7 +42,7 @@ public enum TarReader {
             let status = archive_read_next_header(reader, &entry)
             if status == ARCHIVE_EOF { break }
             guard status == ARCHIVE_OK || status == ARCHIVE_WARN, let entry else { throw failure(reader, "read") }
-            let name = archive_entry_pathname(entry).map { FileName.decode(UnsafeBufferPointer(start: $0, count: strlen($0)).map { UInt8(bitPattern: $0) }) } ?? ""
+            let name = archive_entry_pathname(entry).map { FileName.decode(cString: $0) } ?? ""
             try checkInside(name, archivePath)
             if archive_entry_hardlink(entry) == nil, let kind = RestoredTreeCheck.forbiddenKind(mode_t(archive_entry_filetype(entry))) {
                 refused.append(RestoredTreeCheck.refused(name, kind))
@@ -58,7 +58,7 @@ public enum TarReader {
                                                                         keepSpecialBits: keepSpecialBits))
             archive_entry_copy_pathname(entry, FileName.system(directory + "/" + name))
             if let link = archive_entry_hardlink(entry) {
-                let target = FileName.decode(UnsafeBufferPointer(start: link, count: strlen(link)).map { UInt8(bitPattern: $0) })
+                let target = FileName.decode(cString: link)
                 try checkInside(target, archivePath)
                 archive_entry_copy_hardlink(entry, FileName.system(directory + "/" + target))
             }

@@ -149,7 +149,7 @@ final class GitRepository {
         for position in 0..<git_index_entrycount(index) {
             guard var entry = git_index_get_byindex(index, position)?.pointee else { continue }
             var info = stat()
-            let name = FileName.decode(UnsafeRawBufferPointer(start: entry.path, count: strlen(entry.path)))
+            let name = FileName.decode(cString: entry.path)
             guard lstat(FileName.system(path + "/" + name), &info) == 0 else { continue }
             entry.ctime = git_index_time(seconds: Int32(truncatingIfNeeded: info.st_ctim.tv_sec),
                                          nanoseconds: UInt32(truncatingIfNeeded: info.st_ctim.tv_nsec))

@@ -64,7 +64,7 @@ public enum TreeListing {
         var problems: [String] = []
         try walk.walk(root: { _ in }, visit: { found in
             let info = found.info, path = found.relative
-            let mtime = Int64(info.st_mtim.tv_sec) * 1_000_000_000 + Int64(info.st_mtim.tv_nsec)
+            let mtime = info.st_mtim.nanoseconds
             switch info.st_mode & S_IFMT {
             case S_IFDIR:
                 entries.append(Tree.Entry(kind: .directory, path: path, mode: UInt32(info.st_mode & 0o7777), mtime: mtime))
@@ -76,7 +76,7 @@ public enum TreeListing {
                                           mtime: mtime))
             }
             return false
-        }, problem: { problems.append($0.line) })
+        }, problem: { problems.append("\($0.shown): \($0.reason)") })
         if let first = problems.first { throw StageFailure("cannot list \(root): \(first)") }
         return Tree(entries: entries)
     }

@@ -145,11 +145,11 @@ struct FilesSource: SourceEngine {
             try directoryWalk.walk(root: { info in
                 rootDevice = UInt(info.st_dev)
                 // The root itself, so its mode and mtime travel with the tree.
-                var top = Tree.Entry(kind: .directory, path: "", mode: UInt32(info.st_mode) & 0o7777, mtime: Self.nanoseconds(info.st_mtim),
+                var top = Tree.Entry(kind: .directory, path: "", mode: UInt32(info.st_mode) & 0o7777, mtime: info.st_mtim.nanoseconds,
                                      owner: owner(info))
                 top.xattrs = ExtendedAttributes.read(path: root)
                 entries.append(top)
-            }, visit: { found in try visit(found) }, problem: { leaveOut($0.line) },
+            }, visit: { found in try visit(found) }, problem: { leaveOut($0.shown, $0.reason) },
             cancelled: { try context.cancellation.check() })
             try submit()
             record(try readers.drain())
@@ -170,16 +170,15 @@ struct FilesSource: SourceEngine {
             return Tree(entries: kept)
         }
 
-        /// An entry that could not be read: left out (warned and counted), or remembered to fail the source.
-        private mutating func leaveOut(_ line: String) {
+        /// An entry that could not be read (`shown`: its path escaped for a terminal): left out (warned and
+        /// counted), or remembered to fail the source.
+        private mutating func leaveOut(_ shown: String, _ reason: String) {
             if failOnUnreadable {
-                if unreadable == nil { unreadable = line.hasSuffix("; skipped") ? String(line.dropLast("; skipped".count)) : line }
+                if unreadable == nil { unreadable = "\(shown): \(reason)" }
             } else {
-                context.leftOut(line)
+                context.leftOut("\(shown): \(reason); skipped")
             }
         }
-
-        static func nanoseconds(_ time: timespec) -> Int64 { Int64(time.tv_sec) * 1_000_000_000 + Int64(time.tv_nsec) }
 
         private mutating func submit() throws {
             guard let readers, !batch.isEmpty else { return }
@@ -193,7 +192,7 @@ struct FilesSource: SourceEngine {
         private mutating func record(_ results: [[ReadResult]]) {
             for result in results.joined() {
                 guard let digest = result.digest else {
-                    leaveOut("\(TerminalText.escaped(result.file.absolute)): \(result.failure ?? "it vanished while being read"); skipped")
+                    leaveOut(TerminalText.escaped(result.file.absolute), result.failure ?? "it vanished while being read")
                     vanished.insert(result.file.index)
                     continue
                 }
@@ -229,7 +228,7 @@ struct FilesSource: SourceEngine {
         private mutating func visit(_ found: DirectoryWalk.Entry) throws -> Bool {
             let info = found.info
             let path = found.relative
-            let mtime = Self.nanoseconds(info.st_mtim)
+            let mtime = info.st_mtim.nanoseconds
             let mode = UInt32(info.st_mode) & 0o7777
             switch info.st_mode & S_IFMT {
             case S_IFDIR:
@@ -258,7 +257,7 @@ struct FilesSource: SourceEngine {
             case S_IFLNK:
                 if excluded(path, isDirectory: false) { return false }
                 guard let target = found.linkTarget() else {
-                    leaveOut("\(TerminalText.escaped(found.absolute)): cannot read the link: \(FileIO.lastError); skipped")
+                    leaveOut(TerminalText.escaped(found.absolute), "cannot read the link: \(FileIO.lastError)")
                     return false
                 }
                 var entry = Tree.Entry(kind: .symlink, path: path, mode: 0o777, mtime: mtime, target: target, owner: owner(info))
@@ -277,7 +276,7 @@ struct FilesSource: SourceEngine {
         /// saw; nil when it cannot be opened (reported, and left out).
         private mutating func file(_ found: DirectoryWalk.Entry, mode: UInt32, mtime: Int64) throws -> Tree.Entry? {
             let info = found.info, path = found.relative
-            let ctime = Self.nanoseconds(info.st_ctim)
+            let ctime = info.st_ctim.nanoseconds
             let size = Int64(info.st_size)
             // Same stat as when it was read, and modified well before that: trusted unread.
             if let known = cache[path], known.size == size, known.mtime == mtime, known.ctime == ctime,
@@ -292,13 +291,13 @@ struct FilesSource: SourceEngine {
             guard descriptor >= 0 else {
                 let reason = errno == ENOENT ? "it vanished while being read"
                     : errno == ELOOP ? "it was replaced by a link while being read" : FileIO.lastError
-                leaveOut("\(TerminalText.escaped(found.absolute)): \(reason); skipped")
+                leaveOut(TerminalText.escaped(found.absolute), reason)
                 return nil
             }
             let opened = OpenFile(descriptor)
             var now = stat()
             guard fstat(descriptor, &now) == 0, now.st_mode & S_IFMT == S_IFREG, now.st_dev == info.st_dev, now.st_ino == info.st_ino else {
-                leaveOut("\(TerminalText.escaped(found.absolute)): it was replaced while being read; skipped")
+                leaveOut(TerminalText.escaped(found.absolute), "it was replaced while being read")
                 return nil
             }
             batch.append(PendingRead(index: entries.count, file: opened, absolute: found.absolute, path: path, size: size, mtime: mtime,
@@ -352,7 +351,7 @@ private struct PendingRead: Sendable {
         }
         var after = stat()
         fstat(descriptor, &after)
-        let mtimeAfter = Int64(after.st_mtim.tv_sec) * 1_000_000_000 + Int64(after.st_mtim.tv_nsec)
+        let mtimeAfter = after.st_mtim.nanoseconds
         let read = writer?.count ?? hash.count
         let digest = try writer.map { try $0.finish().digest } ?? hash.finalize()
         var result = ReadResult(file: self, digest: digest, read: read, mtimeAfter: mtimeAfter)

@@ -7,13 +7,6 @@ enum FileCopy {
     /// Linux's `lseek` whences (Glibc exports them only under _GNU_SOURCE).
     static let seekData: Int32 = 3, seekHole: Int32 = 4
 
-    static func copy(from source: String, to output: Int32, size: Int64, what: String) throws {
-        let input = open(FileName.system(source), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY)
-        guard input >= 0 else { throw StageFailure("cannot read \(source): \(FileIO.lastError)") }
-        defer { close(input) }
-        try copy(input, from: source, to: output, size: size, what: what)
-    }
-
     /// From an open file, read from its start. A source with holes (a sparse file) gets the same holes:
     /// only its data extents are copied.
     static func copy(_ input: Int32, from source: String, to output: Int32, size: Int64, what: String) throws {

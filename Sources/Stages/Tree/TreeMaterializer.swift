@@ -90,7 +90,7 @@ enum TreeMaterializer {
                 if let target = entry.hardlink, files.contains(target) { continue }  // linked below, once its target is there
                 var info = stat()
                 let exists = lstat(FileName.system(path), &info) == 0
-                let mtime = exists ? Int64(info.st_mtim.tv_sec) * 1_000_000_000 + Int64(info.st_mtim.tv_nsec) : -1
+                let mtime = exists ? info.st_mtim.nanoseconds : -1
                 if mtime == entry.mtime && Int64(info.st_size) == entry.size && (info.st_mode & S_IFMT) == S_IFREG && !store.isDamaged(path) {
                     if asRoot, let owner = entry.owner, owner.uid != info.st_uid || owner.gid != info.st_gid {
                         lchown(FileName.system(path), owner.uid, owner.gid)
@@ -149,7 +149,7 @@ enum TreeMaterializer {
             var info = stat()
             let path = root + "/" + entry.path
             guard lstat(FileName.system(path), &info) == 0, Int64(info.st_size) == entry.size,
-                  Int64(info.st_mtim.tv_sec) * 1_000_000_000 + Int64(info.st_mtim.tv_nsec) == entry.mtime, !store.isDamaged(path) else {
+                  info.st_mtim.nanoseconds == entry.mtime, !store.isDamaged(path) else {
                 return false
             }
         }
