@@ -61,13 +61,7 @@ import TestSupport
         guard rootOnly() else { return }
         let sandbox = try Sandbox()
         let mount = sandbox.path("mnt")
-        try FileManager.default.createDirectory(atPath: mount, withIntermediateDirectories: true)
-        let mounted = try Sandbox.shell("mount -t tmpfs -o size=32m tmpfs '\(mount)'")
-        guard mounted.status == 0 else {
-            if ProcessInfo.processInfo.environment["CI"] == "true" { Issue.record("cannot mount a tmpfs: \(mounted.output)") }
-            print("skipped: cannot mount a tmpfs (\(mounted.output))")
-            return
-        }
+        guard try mountTmpfs(at: mount, size: "32m") else { return }
         defer { _ = try? Sandbox.shell("umount -l '\(mount)'") }
         // The web root's parent belongs to the site's user; the restored data comes from /tmp, another file system.
         try FileManager.default.createDirectory(atPath: mount + "/site/www", withIntermediateDirectories: true)

@@ -9,13 +9,7 @@ import TestSupport
         guard runsAsRoot("mounting a tmpfs") else { return }
         let sandbox = try Sandbox()
         let www = sandbox.path("mnt/www")
-        try FileManager.default.createDirectory(atPath: www, withIntermediateDirectories: true)
-        let mounted = try Sandbox.shell("mount -t tmpfs -o size=16m tmpfs '\(www)'")
-        guard mounted.status == 0 else {
-            if ProcessInfo.processInfo.environment["CI"] == "true" { Issue.record("cannot mount a tmpfs: \(mounted.output)") }
-            print("skipped: cannot mount a tmpfs (\(mounted.output))")
-            return
-        }
+        guard try mountTmpfs(at: www, size: "16m") else { return }
         defer { _ = try? Sandbox.shell("umount -l '\(www)'") }
         try FileManager.default.createDirectory(atPath: www + "/img", withIntermediateDirectories: true)
         try "<h1>one</h1>\n".write(toFile: www + "/index.html", atomically: false, encoding: .utf8)
