@@ -26,7 +26,7 @@ let package = Package(
             .product(name: "GRDB", package: "GRDB.swift"),
         ]),
         .target(name: "Stages", dependencies: [
-            "Pipeline", "CGit2", "CCurl", "CArchive",
+            "Pipeline", "CLinux", "CGit2", "CCurl", "CArchive",
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "_CryptoExtras", package: "swift-crypto"),
             .product(name: "GRDB", package: "GRDB.swift"),

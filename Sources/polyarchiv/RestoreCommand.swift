@@ -275,7 +275,7 @@ struct RestoreCommand: AsyncParsableCommand {
             }
         }
         if let scratch, !report.outcomes.isEmpty { Terminal.print("the restored data is in \(scratch)\n") }
-        if report.interrupted { Terminal.error("polyarchiv: the restore was interrupted; nothing half-restored was left behind") }
+        if report.interrupted { Terminal.error("polyarchiv: the restore was interrupted; the sources above say where they stopped, the others were not touched") }
         if report.exitCode != 0 { throw ExitCode(report.exitCode) }
     }
 }

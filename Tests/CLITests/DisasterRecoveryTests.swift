@@ -63,8 +63,10 @@ import TestSupport
         _ = try CLI.succeed("\(psql) -d postgres -c 'DROP DATABASE shop'")
         _ = try CLI.succeed("\(mysql) -e 'DROP DATABASE blog'")
         _ = try CLI.succeed("ldapdelete \(bind) 'uid=bob,ou=people,dc=example,dc=org'")
-        // Someone already made a new `shop` with a table: without --replace that source is refused, the others go on.
-        _ = try CLI.succeed("\(psql) -d postgres -c 'CREATE DATABASE shop' && \(psql) -d shop -c 'CREATE TABLE stray(x int)'")
+        // Someone already made a new `shop` with the dump's own table: without --replace that source is refused,
+        // the others go on.
+        _ = try CLI.succeed("\(psql) -d postgres -c 'CREATE DATABASE shop' && \(psql) -d shop -c \"CREATE TABLE items(id int PRIMARY KEY, name text); "
+                            + "INSERT INTO items VALUES (1, 'made after the disaster')\"")
         _ = try CLI.succeed("mkdir -p '\(root)/srv'")
 
         let refused = try CLI.run(["restore", "-c", sandbox.config, "--in-place", "--yes"])
@@ -74,7 +76,7 @@ import TestSupport
         #expect(refused.stdout.contains("people: FAILED: "), "\(refused.stdout)")
         #expect(refused.stdout.contains("5 of 7 sources put back; 2 failed"), "\(refused.stdout)")
         #expect(try CLI.succeed("\(mysql) -e 'SELECT count(*), sum(crc32(title)) FROM blog.posts'") == before.2)
-        #expect(try CLI.succeed("\(psql) -d shop -c 'SELECT count(*) FROM stray'") == "0\n", "the database in the way is untouched")
+        #expect(try CLI.succeed("\(psql) -d shop -c 'SELECT name FROM items'") == "made after the disaster\n", "the database in the way is untouched")
 
         // With --replace, all of it; the files put back by the first run are moved aside, never deleted.
         let replaced = try CLI.run(["restore", "-c", sandbox.config, "--in-place", "--yes", "--replace"])
@@ -93,9 +95,107 @@ import TestSupport
         #expect(Set(try CLI.succeed(directory).components(separatedBy: "\n\n")) == before.4, "bob is back, entry for entry")
         let mailboxes = try CLI.succeed("doveadm -c '\(dovecot.string("config"))' mailbox status -u alice messages '*'")
         #expect(mailboxes.range(of: #"restored-[^ ]*/INBOX messages=3"#, options: .regularExpression) != nil, "\(mailboxes)")
+        // The database it replaced is kept aside, renamed, with what it held.
+        let aside = try CLI.succeed("\(psql) -d postgres -c \"SELECT datname FROM pg_database WHERE datname LIKE 'shop.polyarchiv-before-restore-%'\"")
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(!aside.isEmpty && replaced.stdout.contains("what it held is kept as database \(aside)"), "\(replaced.stdout)")
+        if !aside.isEmpty {
+            #expect(try CLI.succeed("\(psql) -d '\(aside)' -c 'SELECT name FROM items'") == "made after the disaster\n")
+            _ = try CLI.succeed("\(psql) -d postgres -c 'DROP DATABASE \"\(aside)\"'")
+        }
         let listing = try CLI.succeed("ls '\(root)/srv'")
         #expect(listing.contains("www.polyarchiv-before-restore-"), "the first run's files were moved aside: \(listing)")
         _ = try CLI.succeed("\(psql) -d postgres -c 'DROP DATABASE shop'")
         _ = try CLI.succeed("\(mysql) -e 'DROP DATABASE blog'")
+    }
+
+    /// Ctrl-C or SIGTERM stops the tools a run started, not only polyarchiv: a pg_dump waiting for a lock and
+    /// a psql filling a database stop with it (they used to inherit a signal mask that blocked SIGTERM, and
+    /// a restore said nothing was left while psql went on filling the database). An interrupted restore of
+    /// one database leaves the server as it was, and says so.
+    @Test func anInterruptedRunStopsItsDatabaseToolsAndLeavesTheServerAsItWas() throws {
+        guard let postgres = try TestServer.start("postgresql.py") else { return }
+        defer { postgres.stop() }
+        let psql = try postgres.psql()
+        let value = postgres.value
+        let sandbox = try Sandbox()
+        _ = try CLI.succeed("\(psql) -d postgres -c 'CREATE DATABASE stock' && \(psql) -d stock -c "
+                            + "'CREATE TABLE items(id int PRIMARY KEY); INSERT INTO items SELECT generate_series(1, 1000)'")
+        try postgres.makeSlowToRestore("stock")
+        try sandbox.configure("""
+            collect_points:
+              server:
+                engine: files
+                path: $ROOT/collect
+                sources: {stock: {engine: postgresql, database: stock, \(postgres.connection)}}
+            backup_points:
+              offsite: {engine: archive, url: "file://$ROOT/backups/{name}.tar.zst"}
+            """)
+        let applied = try sandbox.apply()
+        #expect(applied.status == 0, "\(applied.stdout)\(applied.stderr)")
+
+        // pg_dump waits for a lock another session holds; SIGTERM stops apply and pg_dump with it.
+        let locker = Process()
+        locker.executableURL = URL(fileURLWithPath: "/bin/sh")
+        locker.arguments = ["-c", "exec env \(psql) -d stock -c 'BEGIN; LOCK TABLE items; SELECT pg_sleep(300)'"]
+        locker.standardOutput = FileHandle.nullDevice
+        try locker.run()
+        defer { if locker.isRunning { kill(locker.processIdentifier, SIGKILL) } }
+        #expect(try Self.waitFor { try value("SELECT count(*) FROM pg_locks WHERE mode = 'AccessExclusiveLock' AND granted AND relation IS NOT NULL") != "0" })
+        let apply = try Self.start(["apply", "-c", sandbox.config, "--state-dir", sandbox.state])
+        #expect(try Self.waitFor { try value("SELECT count(*) FROM pg_locks WHERE NOT granted") != "0" }, "pg_dump waits for the lock")
+        kill(apply.process.processIdentifier, SIGTERM)
+        #expect(Self.exits(apply.process), "apply still runs while its pg_dump waits for the lock")
+        #expect(apply.process.terminationStatus == 130)
+        #expect(locker.isRunning, "the lock was still held when apply stopped")
+        #expect(try Self.waitFor { try value("SELECT count(*) FROM pg_locks WHERE NOT granted") == "0" }, "pg_dump stopped too")
+        kill(locker.processIdentifier, SIGKILL)
+        locker.waitUntilExit()
+
+        // The disaster; then a restore interrupted while psql fills the database.
+        _ = try CLI.succeed("\(psql) -d postgres -c 'DROP DATABASE stock WITH (FORCE)'")
+        let databases = try value("SELECT string_agg(datname, ' ' ORDER BY datname) FROM pg_database")
+        let restore = try Self.start(["restore", "-c", sandbox.config, "--in-place", "--yes"])
+        #expect(try Self.waitFor { try value("SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'COPY public.gated%' AND state = 'active'") != "0" },
+                "psql is copying the rows in")
+        kill(restore.process.processIdentifier, SIGTERM)
+        #expect(Self.exits(restore.process), "restore still runs while psql fills the database")
+        let output = restore.output()
+        #expect(restore.process.terminationStatus == 130, "\(output)")
+        #expect(output.contains("stock: interrupted: left as it was before the restore"), "\(output)")
+        #expect(try Self.waitFor { try value("SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'COPY public.gated%'") == "0" },
+                "psql stopped with the restore")
+        #expect(try value("SELECT string_agg(datname, ' ' ORDER BY datname) FROM pg_database") == databases,
+                "no database made or left by the interrupted restore")
+    }
+
+    /// polyarchiv started in the background, its output (stdout and stderr) collected.
+    private static func start(_ arguments: [String]) throws -> (process: Process, output: () -> String) {
+        let process = Process()
+        process.executableURL = CLI.binary
+        process.arguments = arguments
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        try process.run()
+        return (process, { String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self) })
+    }
+
+    /// Whether `condition` came true within a minute (checked every 100 ms).
+    private static func waitFor(_ condition: () throws -> Bool) throws -> Bool {
+        for _ in 0..<600 {
+            if try condition() { return true }
+            usleep(100_000)
+        }
+        return false
+    }
+
+    /// Whether the process ended within 30 seconds; killed otherwise (the test has then failed).
+    private static func exits(_ process: Process) -> Bool {
+        for _ in 0..<300 where process.isRunning { usleep(100_000) }
+        guard process.isRunning else { return true }
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+        return false
     }
 }

@@ -50,8 +50,8 @@ import TestSupport
         }
         #expect(checks.contains("5000 rows, as many as when it was dumped"), "\(checks)")
         // The scratch databases are gone.
-        #expect(!(try CLI.succeed("\(psql) -d postgres -c 'SELECT datname FROM pg_database'")).contains("polyarchiv_drill"))
-        #expect(!(try CLI.succeed("\(mysql) -e 'SHOW DATABASES'")).contains("polyarchiv_drill"))
+        #expect(!(try CLI.succeed("\(psql) -d postgres -c 'SELECT datname FROM pg_database'")).contains("polyarchiv_scratch"))
+        #expect(!(try CLI.succeed("\(mysql) -e 'SHOW DATABASES'")).contains("polyarchiv_scratch"))
 
         // A dump that restores with fewer rows than it was made with fails the drill: here the record says
         // one row more than the dump holds.
@@ -63,8 +63,65 @@ import TestSupport
         #expect(drilled.status == 2, "\(drilled.stdout)")
         #expect(drilled.stdout.contains("restore drill of shop: table public.items has 5000 rows once restored, 5001 when it was dumped"),
                 "\(drilled.stdout)")
-        #expect(!(try CLI.succeed("\(psql) -d postgres -c 'SELECT datname FROM pg_database'")).contains("polyarchiv_drill"))
+        #expect(!(try CLI.succeed("\(psql) -d postgres -c 'SELECT datname FROM pg_database'")).contains("polyarchiv_scratch"))
         _ = try CLI.succeed("\(psql) -d postgres -c 'DROP DATABASE shop'")
         _ = try CLI.succeed("\(mysql) -e 'DROP DATABASE blog'")
+    }
+
+    /// A drill killed halfway leaves its scratch database (a full copy of production data) and its password
+    /// file; the next drill on this host removes both, and never another host's scratch database.
+    @Test func whatAKilledDrillLeftIsRemovedByTheNextOneOnThisHostOnly() throws {
+        guard let postgres = try TestServer.start("postgresql.py") else { return }
+        defer { postgres.stop() }
+        let psql = try postgres.psql()
+        let value = postgres.value
+        let sandbox = try Sandbox()
+        _ = try CLI.succeed("\(psql) -d postgres -c 'CREATE DATABASE shop'")
+        try postgres.makeSlowToRestore("shop")
+        // Another host's drill, still running or not: not this host's to drop.
+        let otherHost = "polyarchiv_scratch_0badc0de_4242_abcdef"
+        _ = try CLI.succeed("\(psql) -d postgres -c 'CREATE DATABASE \(otherHost)'")
+        try sandbox.configure("""
+            collect_points:
+              server:
+                engine: files
+                path: $ROOT/collect
+                sources: {shop: {engine: postgresql, database: shop, \(postgres.connection)}}
+            backup_points:
+              offsite: {engine: archive, url: "file://$ROOT/backups/{name}.tar.zst", verify_drill: true}
+            """)
+        let role = "ALTER ROLE \(postgres.string("user"))"
+        _ = try CLI.succeed("\(psql) -d postgres -c '\(role) SET polyarchiv.fast = on'")  // the first drill, at apply
+        let applied = try sandbox.apply()
+        #expect(applied.status == 0, "\(applied.stdout)\(applied.stderr)")
+        _ = try CLI.succeed("\(psql) -d postgres -c '\(role) RESET polyarchiv.fast'")
+        let verify = Process()
+        verify.executableURL = CLI.binary
+        verify.arguments = ["verify", "-c", sandbox.config, "--state-dir", sandbox.state]
+        verify.standardOutput = FileHandle.nullDevice
+        verify.standardError = FileHandle.nullDevice
+        try verify.run()
+        var copying = false
+        for _ in 0..<600 where !copying {
+            copying = try value("SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'COPY public.gated%' AND state = 'active'") != "0"
+            if !copying { usleep(100_000) }
+        }
+        #expect(copying, "the drill is restoring the dump")
+        kill(verify.processIdentifier, SIGKILL)
+        verify.waitUntilExit()
+        let pid = verify.processIdentifier
+        let scratch = try value("SELECT string_agg(datname, ' ') FROM pg_database WHERE datname LIKE 'polyarchiv_scratch_%' AND datname <> '\(otherHost)'")
+        #expect(scratch.contains("_\(pid)_"), "the killed drill's scratch database is there: \(scratch)")
+        let secrets = try FileManager.default.contentsOfDirectory(atPath: "/tmp").filter { $0.hasPrefix("polyarchiv-secret-\(pid)-") }
+        #expect(secrets.count == 1, "the killed drill's password file is there: \(secrets)")
+
+        _ = try CLI.succeed("\(psql) -d postgres -c '\(role) SET polyarchiv.fast = on'")
+        let again = try sandbox.run("verify")
+        #expect(again.status == 0, "\(again.stdout)\(again.stderr)")
+        #expect(again.stdout.contains("dropped the scratch database \(scratch) that an interrupted run of this host left"), "\(again.stdout)")
+        #expect(try value("SELECT string_agg(datname, ' ') FROM pg_database WHERE datname LIKE 'polyarchiv_scratch_%'") == otherHost)
+        let left = try FileManager.default.contentsOfDirectory(atPath: "/tmp").filter { $0.hasPrefix("polyarchiv-secret-\(pid)-") }
+        #expect(left.isEmpty, "\(left)")
+        _ = try CLI.succeed("\(psql) -d postgres -c 'DROP DATABASE \(otherHost)' -c 'DROP DATABASE shop'")
     }
 }

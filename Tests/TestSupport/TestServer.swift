@@ -93,6 +93,19 @@ extension TestServer {
         return "PGPASSWORD='\(password)' psql -X -q -At -v ON_ERROR_STOP=1 -h 127.0.0.1 -p \(port) -U \(string("user"))"
     }
 
+    /// One value (or one line) from a query run in the `postgres` database.
+    public func value(_ sql: String) throws -> String {
+        try CLI.succeed("\(try psql()) -d postgres -c \"\(sql)\"").trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    /// Makes in `database` a table `gated` of 400 rows whose CHECK sleeps half a second for each row unless the
+    /// session's role says `polyarchiv.fast = on`: restoring it takes minutes, long enough to interrupt.
+    public func makeSlowToRestore(_ database: String) throws {
+        _ = try CLI.succeed("""
+            \(try psql()) -d \(database) -c "CREATE FUNCTION public.slow(integer) RETURNS boolean LANGUAGE sql AS \\$\\$ SELECT true FROM pg_catalog.pg_sleep(CASE WHEN pg_catalog.current_setting('polyarchiv.fast', true) = 'on' THEN 0 ELSE 0.5 END) \\$\\$; CREATE TABLE gated(id int CHECK (public.slow(id))); SET polyarchiv.fast = on; INSERT INTO gated SELECT generate_series(1, 400)"
+            """)
+    }
+
     /// `mariadb` with the server's client configuration, printing bare values.
     public var mariadb: String { "mariadb --defaults-extra-file=\(string("client_config")) -N -B" }
 

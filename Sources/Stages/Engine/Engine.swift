@@ -38,6 +38,9 @@ public protocol SourceEngine: Engine, StageWork {
     func putBack(_ data: String, _ request: PutBackRequest, _ context: RestoreContext) throws -> String
     /// What `restore --dry-run` should add about how the data would go back, when it is out of the ordinary.
     func putBackNote(_ request: PutBackRequest) -> String?
+    /// Whether a put-back stopped halfway leaves what was there untouched (it writes aside and renames
+    /// when whole), so an interrupted restore can say so; false unless the engine vouches for it.
+    func putBackIsAtomic(_ request: PutBackRequest) -> Bool
     /// Whether a run reads the local path `path` (normalised, absolute): writing there would back up its own
     /// output.
     func reads(_ path: String) -> Bool
@@ -58,6 +61,7 @@ extension SourceEngine {
     public var resourceKeys: [String] { [] }
     public var putBackOrder: Int { 50 }
     public func putBackNote(_ request: PutBackRequest) -> String? { nil }
+    public func putBackIsAtomic(_ request: PutBackRequest) -> Bool { false }
     public func reads(_ path: String) -> Bool { false }
     public func checkAccess(_ context: RestoreContext) throws -> String { "not checked: it runs only as part of a backup" }
 }

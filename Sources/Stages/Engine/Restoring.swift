@@ -41,6 +41,13 @@ public struct PutBackRequest: Sendable {
     /// When the restore started (names what is moved aside).
     public let date: Date
 
+    /// `YYYYMMDD-HHMMSS` of `date`, local time: names what a put-back moves aside (`.polyarchiv-before-restore-…`).
+    public static func asideStamp(_ date: Date) -> String {
+        let formatter = DateFormatter()
+        formatter.dateFormat = "yyyyMMdd-HHmmss"
+        return formatter.string(from: date)
+    }
+
     public init(into: String?, replace: Bool, inPlace: Bool, date: Date) {
         self.into = into
         self.replace = replace

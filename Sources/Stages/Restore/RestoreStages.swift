@@ -286,6 +286,10 @@ public struct PutBackStage: StageWork {
             do {
                 let line = try source.putBack(data, request, workspace.context(context, identityFile: identityFile))
                 workspace.result("\(name): \(line)")
+            } catch let stop as CancellationFlag.Cancelled {
+                workspace.result("\(name): interrupted: " + (source.putBackIsAtomic(request)
+                    ? "left as it was before the restore" : "it may be partly put back; run the restore again to finish it"))
+                throw stop
             } catch {
                 // The summary has a line for every source, the ones that failed too.
                 workspace.result("\(name): FAILED: \(error)")

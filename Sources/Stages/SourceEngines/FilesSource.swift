@@ -57,6 +57,9 @@ struct FilesSource: SourceEngine {
     }
 
     /// Back at its own path (`--in-place`: what is there is renamed aside, never deleted) or at `--into`.
+    /// Copied beside the target and renamed into place when whole.
+    func putBackIsAtomic(_ request: PutBackRequest) -> Bool { true }
+
     func putBack(_ data: String, _ request: PutBackRequest, _ context: RestoreContext) throws -> String {
         guard request.inPlace || request.into != nil else {
             return "the files of \(root) are in \(data); put them back with --in-place, or --into DIRECTORY"

@@ -67,17 +67,29 @@ struct MySQLSource: SourceEngine {
     /// Dumps of one database: their INSERT tuples are counted as they stream by.
     var countsRows: Bool { database != nil }
 
-    /// Into `polyarchiv_drill_…` on the same server (created, then dropped whatever happened).
+    /// Into a scratch database on the same server (created, then dropped whatever happened; one a killed run
+    /// of this host left is dropped by the next drill).
     func drill(_ data: String, _ context: RestoreContext) throws -> [String: Int]? {
         guard database != nil else { return nil }
-        let scratch = "polyarchiv_drill_" + UUID().uuidString.prefix(8).lowercased()
         let client = try connection.client()
-        func query(_ sql: String) throws -> String {
+        func query(_ sql: String, cancellation: CancellationFlag? = nil) throws -> String {
             try connection.withOptionFile(context.secrets) { optionFile in
-                try client.output([optionFile, "-N", "-B", "-e", sql], sudoUser: connection.sudoUser, cancellation: context.cancellation)
+                try client.output([optionFile, "-N", "-B", "-e", sql], sudoUser: connection.sudoUser,
+                                  cancellation: cancellation ?? context.cancellation)
             }
         }
-        defer { _ = try? query("DROP DATABASE IF EXISTS `\(scratch)`") }
+        func drop(_ name: String) {
+            do { _ = try query("DROP DATABASE IF EXISTS `\(name)`", cancellation: CancellationFlag()) } catch {
+                context.warn("the scratch database \(name) could not be dropped: \(error); the next drill will try again")
+            }
+        }
+        let existing = try query("SELECT schema_name FROM information_schema.schemata WHERE schema_name LIKE '\(ScratchName.databasePrefix)%'")
+        for leftover in ScratchName.leftoverDatabases(existing.split(separator: "\n").map(String.init)) {
+            drop(leftover)
+            context.warn("dropped the scratch database \(leftover) that an interrupted run of this host left")
+        }
+        let scratch = ScratchName.database()
+        defer { drop(scratch) }
         _ = try putBack(data, PutBackRequest(into: scratch, replace: false, inPlace: false, date: Date()), context)
         let tables = try query("SELECT table_name FROM information_schema.tables WHERE table_schema = '\(scratch)' AND table_type = 'BASE TABLE' "
                                + "ORDER BY 1").split(separator: "\n").map(String.init)

@@ -81,10 +81,12 @@ struct PostgreSQLSource: SourceEngine {
     /// Plain dumps of one database: their COPY blocks are counted as they stream by.
     var countsRows: Bool { database != nil && !custom }
 
-    /// Into `polyarchiv_drill_…` on the same server (created, then dropped whatever happened).
+    /// Into a scratch database on the same server (created, then dropped whatever happened; one a killed run
+    /// left is dropped by the next).
     func drill(_ data: String, _ context: RestoreContext) throws -> [String: Int]? {
         guard database != nil else { return nil }
-        let scratch = "polyarchiv_drill_" + UUID().uuidString.prefix(8).lowercased()
+        try dropLeftovers(context)
+        let scratch = ScratchName.database()
         let psql = try connection.tool("psql")
         func query(_ sql: String, _ target: String) throws -> String {
             try connection.withEnvironment(context.secrets) { environment in
@@ -93,7 +95,7 @@ struct PostgreSQLSource: SourceEngine {
                                 stdin: try ExternalTool.input(text: sql + "\n"))
             }
         }
-        defer { _ = try? query("DROP DATABASE IF EXISTS \(scratch)", "postgres") }
+        defer { dropScratch(scratch, context) }
         _ = try putBack(data, PutBackRequest(into: scratch, replace: false, inPlace: false, date: Date()), context)
         let tables = try query("SELECT schemaname || '.' || tablename, quote_ident(schemaname) || '.' || quote_ident(tablename) FROM pg_tables "
                                + "WHERE schemaname NOT IN ('pg_catalog', 'information_schema') ORDER BY 1", scratch)
@@ -104,6 +106,35 @@ struct PostgreSQLSource: SourceEngine {
             let parts = line.split(separator: "\t")
             return parts.count == 2 ? (String(parts[0]), Int(parts[1]) ?? -1) : nil
         }, uniquingKeysWith: { first, _ in first })
+    }
+
+    /// psql on `database`, reading `sql` (an interrupted run still gets its cleanup through `cancellation`).
+    private func query(_ sql: String, database: String, _ context: RestoreContext, cancellation: CancellationFlag? = nil) throws -> String {
+        try connection.withEnvironment(context.secrets) { environment in
+            try connection.tool("psql").output(connection.options + ["--no-psqlrc", "-At", "-v", "ON_ERROR_STOP=1", "-d", database, "-f", "-"],
+                                               environment: environment, sudoUser: connection.sudoUser,
+                                               cancellation: cancellation ?? context.cancellation, stdin: try ExternalTool.input(text: sql + "\n"))
+        }
+    }
+
+    /// Drops a scratch database, interrupted or not (its connections too: a killed psql may still hold one).
+    private func dropScratch(_ name: String, _ context: RestoreContext) {
+        let cleanup = CancellationFlag()
+        if (try? query("DROP DATABASE IF EXISTS \(name) WITH (FORCE)", database: "postgres", context, cancellation: cleanup)) == nil {
+            do { _ = try query("DROP DATABASE IF EXISTS \(name)", database: "postgres", context, cancellation: cleanup) } catch {
+                context.warn("the scratch database \(name) could not be dropped: \(error); the next restore or drill will try again")
+            }
+        }
+    }
+
+    /// Scratch databases that runs of this host killed before they could drop them.
+    private func dropLeftovers(_ context: RestoreContext) throws {
+        let names = try query("SELECT datname FROM pg_database WHERE datname LIKE '\(ScratchName.databasePrefix)%'", database: "postgres", context)
+            .split(separator: "\n").map(String.init)
+        for name in ScratchName.leftoverDatabases(names) {
+            dropScratch(name, context)
+            context.warn("dropped the scratch database \(name) that an interrupted run of this host left")
+        }
     }
 
     /// `SELECT 1` in the database (or `postgres` for a whole-cluster dump), as the dump would connect.
@@ -117,53 +148,101 @@ struct PostgreSQLSource: SourceEngine {
         return "connected to database \(target)"
     }
 
+    /// One database: into a scratch database swapped in when whole, or an empty one filled in one transaction.
+    func putBackIsAtomic(_ request: PutBackRequest) -> Bool { (request.into ?? database) != nil }
+
     func putBack(_ data: String, _ request: PutBackRequest, _ context: RestoreContext) throws -> String {
-        let psql = try connection.tool("psql")
-        let cancellation = context.cancellation
-        return try connection.withEnvironment(context.secrets) { environment in
-            // The tool may run as sudo_user: it reads the dump through its stdin, opened here.
-            func query(_ sql: String, database: String) throws -> String {
-                try psql.output(connection.options + ["--no-psqlrc", "-At", "-v", "ON_ERROR_STOP=1", "-d", database, "-f", "-"],
-                                environment: environment, sudoUser: connection.sudoUser, cancellation: cancellation,
-                                stdin: try ExternalTool.input(text: sql + "\n"))
+        guard let database = request.into ?? self.database else {
+            // pg_dumpall: roles, globals and every database, into the server as it is.
+            guard request.replace else {
+                throw StageFailure("this dump holds the whole cluster; replaying it changes every database and role on the "
+                                   + "server: add --replace to do it, or --into NAME with a per-database source (nothing was changed)")
             }
-            guard let database = request.into ?? self.database else {
-                // pg_dumpall: roles, globals and every database, into the server as it is.
-                guard request.replace else {
-                    throw StageFailure("this dump holds the whole cluster; replaying it changes every database and role on the "
-                                       + "server: add --replace to do it, or --into NAME with a per-database source (nothing was changed)")
-                }
-                try psql.run(connection.options + ["--no-psqlrc", "-v", "ON_ERROR_STOP=1", "-d", "postgres", "-f", "-"],
-                             environment: environment, sudoUser: connection.sudoUser, timeout: timeout,
-                             cancellation: cancellation, stdin: try ExternalTool.input(data))
-                return "restored the whole cluster from \(data) with psql"
-            }
-            try ExternalTool.checkName(database, what: "database name")
-            let exists = try query("SELECT 1 FROM pg_database WHERE datname = '\(database)'", database: "postgres")
-                .trimmingCharacters(in: .whitespacesAndNewlines) == "1"
-            if exists {
-                let tables = try query("SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-                                       + "WHERE c.relkind IN ('r', 'v', 'm', 'S', 'f', 'p') "
-                                       + "AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%'",
-                                       database: database).trimmingCharacters(in: .whitespacesAndNewlines)
-                if tables != "0" && !request.replace {
-                    throw StageFailure("database \(database) is not empty (\(tables) relations); restore into a new database "
-                                       + "(--into NAME) or add --replace (nothing was changed)")
-                }
-            } else {
-                _ = try query("CREATE DATABASE \"\(database)\"", database: "postgres")
-            }
-            if custom {
-                var arguments = connection.options + ["--exit-on-error", "--no-owner", "-d", database]
-                if request.replace { arguments += ["--clean", "--if-exists"] }
-                try connection.tool("pg_restore").run(arguments, environment: environment, sudoUser: connection.sudoUser,
-                                                      timeout: timeout, cancellation: cancellation, stdin: try ExternalTool.input(data))
-                return "restored database \(database) from \(data) with pg_restore"
-            }
-            try psql.run(connection.options + ["--no-psqlrc", "-q", "-v", "ON_ERROR_STOP=1", "-d", database, "-f", "-"],
-                         environment: environment, sudoUser: connection.sudoUser, timeout: timeout, cancellation: cancellation,
-                         stdin: try ExternalTool.input(data))
-            return "restored database \(database) from \(data) with psql"
+            try replay(data, into: "postgres", singleTransaction: false, context)
+            return "restored the whole cluster from \(data) with psql"
         }
+        try ExternalTool.checkName(database, what: "database name")
+        if database.hasPrefix(ScratchName.databasePrefix) {  // a drill's own scratch database, just made
+            _ = try query("CREATE DATABASE \(database)", database: "postgres", context)
+            try replay(data, into: database, singleTransaction: true, context)
+            return "restored \(data) into the scratch database \(database)"
+        }
+        try dropLeftovers(context)
+        let exists = try query("SELECT 1 FROM pg_database WHERE datname = '\(database)'", database: "postgres", context)
+            .trimmingCharacters(in: .whitespacesAndNewlines) == "1"
+        if exists {
+            let tables = try query("SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                                   + "WHERE c.relkind IN ('r', 'v', 'm', 'S', 'f', 'p') "
+                                   + "AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%'",
+                                   database: database, context).trimmingCharacters(in: .whitespacesAndNewlines)
+            if tables == "0" {
+                // Empty: filled in one transaction, so an interruption or an error leaves it empty.
+                try replay(data, into: database, singleTransaction: true, context)
+                return "restored database \(database) from \(data) with \(custom ? "pg_restore" : "psql")"
+            }
+            guard request.replace else {
+                throw StageFailure("database \(database) is not empty (\(tables) relations); restore into a new database "
+                                   + "(--into NAME) or add --replace (nothing was changed)")
+            }
+        }
+        // Into a scratch database first, swapped in by rename once whole: an error or an interruption leaves
+        // the server as it was; what it replaces is renamed aside, never dropped.
+        let scratch = ScratchName.database()
+        var swapped = false
+        defer { if !swapped { dropScratch(scratch, context) } }
+        _ = try query("CREATE DATABASE \(scratch)", database: "postgres", context)
+        try replay(data, into: scratch, singleTransaction: true, context)
+        guard exists else {
+            _ = try query("ALTER DATABASE \(scratch) RENAME TO \"\(database)\"", database: "postgres", context)
+            swapped = true
+            return "restored database \(database) from \(data) with \(custom ? "pg_restore" : "psql")"
+        }
+        let aside = Self.asideName(database, request.date)
+        try swap(scratch, into: database, aside: aside, context)
+        swapped = true
+        return "replaced database \(database) from \(data) with \(custom ? "pg_restore" : "psql"); what it held is kept as database \(aside)"
+    }
+
+    /// Feeds the dump to psql (plain) or pg_restore (custom), stopping at the first error.
+    private func replay(_ data: String, into database: String, singleTransaction: Bool, _ context: RestoreContext) throws {
+        try connection.withEnvironment(context.secrets) { environment in
+            // The tool may run as sudo_user: it reads the dump through its stdin, opened here.
+            let (tool, arguments) = custom
+                ? (try connection.tool("pg_restore"), ["--exit-on-error", "--no-owner", "-d", database] + (singleTransaction ? ["--single-transaction"] : []))
+                : (try connection.tool("psql"), ["--no-psqlrc", "-q", "-v", "ON_ERROR_STOP=1", "-d", database, "-f", "-"] + (singleTransaction ? ["--single-transaction"] : []))
+            try tool.run(connection.options + arguments, environment: environment, sudoUser: connection.sudoUser, timeout: timeout,
+                         cancellation: context.cancellation, stdin: try ExternalTool.input(data))
+        }
+    }
+
+    /// Renames `database` to `aside` and `scratch` to `database` in one transaction, its owner carried over,
+    /// after closing the sessions that hold `database` open (a rename waits for none); tried a few times,
+    /// as a client may reconnect between the two.
+    private func swap(_ scratch: String, into database: String, aside: String, _ context: RestoreContext) throws {
+        let owner = "(SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = '\(database)')"
+        var attempt = 0
+        while true {
+            attempt += 1
+            do {
+                _ = try query("""
+                    SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '\(database)' AND pid <> pg_backend_pid();
+                    BEGIN;
+                    DO $$ BEGIN EXECUTE format('ALTER DATABASE \(scratch) OWNER TO %I', \(owner)); END $$;
+                    ALTER DATABASE "\(database)" RENAME TO "\(aside)";
+                    ALTER DATABASE \(scratch) RENAME TO "\(database)";
+                    COMMIT;
+                    """, database: "postgres", context)
+                return
+            } catch let failure as StageFailure where attempt < 5 && "\(failure)".contains("is being accessed by other users") {
+                usleep(200_000)
+            }
+        }
+    }
+
+    /// `NAME.polyarchiv-before-restore-YYYYMMDD-HHMMSS`, as files are moved aside, within PostgreSQL's 63
+    /// bytes (names are plain ASCII: `checkName`).
+    static func asideName(_ database: String, _ date: Date) -> String {
+        let suffix = ".polyarchiv-before-restore-" + PutBackRequest.asideStamp(date)
+        return String(database.prefix(63 - suffix.count)) + suffix
     }
 }

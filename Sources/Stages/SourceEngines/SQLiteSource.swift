@@ -95,6 +95,9 @@ struct SQLiteSource: SourceEngine {
         return "\(path) can be read"
     }
 
+    /// Written to a temporary name and renamed when whole.
+    func putBackIsAtomic(_ request: PutBackRequest) -> Bool { true }
+
     func putBack(_ data: String, _ request: PutBackRequest, _ context: RestoreContext) throws -> String {
         guard let target = request.into ?? (request.inPlace ? path : nil) else {
             throw StageFailure("give the file to restore the SQLite database to with --into PATH (or --in-place for \(path))")
@@ -132,14 +135,12 @@ struct SQLiteSource: SourceEngine {
     /// `-wal`, `-shm` and `-journal` beside `target`, renamed to `NAME.polyarchiv-before-restore-DATE`; all of
     /// them or (put back) none.
     static func moveCompanionsAside(of target: String, date: Date) throws -> [(from: String, to: String)] {
-        let formatter = DateFormatter()
-        formatter.dateFormat = "yyyyMMdd-HHmmss"
         var moved: [(from: String, to: String)] = []
         for suffix in ["-wal", "-shm", "-journal"] {
             let companion = target + suffix
             var info = stat()
             guard lstat(companion, &info) == 0 else { continue }
-            let aside = companion + ".polyarchiv-before-restore-" + formatter.string(from: date)
+            let aside = companion + ".polyarchiv-before-restore-" + PutBackRequest.asideStamp(date)
             guard rename(companion, aside) == 0 else {
                 let reason = FileIO.lastError
                 for done in moved { rename(done.to, done.from) }

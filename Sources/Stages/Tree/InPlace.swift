@@ -12,9 +12,7 @@ import Pipeline
 /// be the very directory that was made.
 enum InPlace {
     static func put(_ restored: String, at path: String, date: Date) throws -> String {
-        let formatter = DateFormatter()
-        formatter.dateFormat = "yyyyMMdd-HHmmss"
-        let stamp = formatter.string(from: date)
+        let stamp = PutBackRequest.asideStamp(date)
         let target = path.hasSuffix("/") && path.count > 1 ? String(path.dropLast()) : path
         let parentPath = (target as NSString).deletingLastPathComponent
         let name = (target as NSString).lastPathComponent
