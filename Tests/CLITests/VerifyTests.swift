@@ -78,6 +78,34 @@ import TestSupport
         #expect(hooks.components(separatedBy: "backup_success").count - 1 == 2, "\(hooks)")
     }
 
+    /// A backup found damaged is uploaded again by the next apply (and verified again), whatever the cache and
+    /// the verification's frequency say; `plan` says so beforehand; once it verifies, the cache holds again.
+    @Test func aBackupThatFailedItsVerificationIsUploadedAgainByTheNextApply() throws {
+        let sandbox = try Self.sandbox(restic: false)
+        #expect(try sandbox.apply().status == 0)
+        let archive = sandbox.path("backups/site.tar.zst")
+        let good = try Sandbox.shell("sha256sum '\(archive)'").output
+        #expect(try Sandbox.shell("printf 'X' | dd of='\(archive)' bs=1 seek=200 conv=notrunc 2>/dev/null").status == 0)
+        try sandbox.write("mirror/site/www/index.html", "<h1>defaced</h1>\n")
+        #expect(try sandbox.run("verify").status == 2)
+
+        let plan = try sandbox.run("plan")
+        for point in ["tarball", "mirror"] {
+            #expect(plan.stdout.contains("upload:\(point)/site") && plan.stdout.contains("failed its verification"), "\(point): \(plan.stdout)")
+        }
+        let healed = try sandbox.apply()
+        #expect(healed.status == 0, "\(healed.stdout)\(healed.stderr)")
+        for point in ["tarball", "mirror"] {
+            #expect(healed.stdout.contains("succeeded  upload:\(point)/site"), "\(point): \(healed.stdout)")
+            #expect(healed.stdout.contains("succeeded  verify:\(point)/site"), "verified again at once: \(healed.stdout)")
+        }
+        #expect(try Sandbox.shell("sha256sum '\(archive)'").output == good)
+        #expect(try String(contentsOfFile: sandbox.path("mirror/site/www/index.html"), encoding: .utf8) == "<h1>home</h1>\n")
+        // Healed: the uploads are cached again and the weekly verification waits its turn.
+        let after = try sandbox.apply()
+        #expect(after.stdout.contains("cached     upload:tarball/site") && after.stdout.contains("skipped    verify:tarball/site"), "\(after.stdout)")
+    }
+
     @Test func verifyCanBeTurnedOffOrGivenItsOwnFrequency() throws {
         let sandbox = try Sandbox()
         try sandbox.write("data/a", "a\n")

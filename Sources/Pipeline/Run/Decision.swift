@@ -6,6 +6,13 @@ public enum Preset: Sendable, Equatable {
     /// Skipped; when `reuseLastOutputs`, its outputs are those of its newest successful run (a collect
     /// point that is not due still ships what it holds).
     case skip(reason: String, reuseLastOutputs: Bool)
+    /// Runs even when its earlier result is cached (an upload whose backup failed its verification).
+    case rerun(reason: String)
+
+    public var runs: Bool {
+        if case .skip = self { return false }
+        return true
+    }
 }
 
 /// What happens to a stage, and why: the one answer `plan` shows and `apply` acts on.
@@ -109,6 +116,7 @@ public struct Decider: Sendable {
         } catch {
             return (.run(reason: "its cache key cannot be computed (\(error))"), nil)
         }
+        if case .rerun(let reason)? = presets[node.id] { return (.run(reason: reason), key) }
         guard let cached = (try? journal.cachedOutputs(key: key)) ?? nil else {
             return (.run(reason: assumption.map { "its input from \($0) differs from any earlier run" }
                     ?? "no earlier result for these inputs and parameters"), key)

@@ -1,5 +1,6 @@
 import Foundation
 import Pipeline
+import Stages
 
 /// What the user asked `apply` to cover.
 public struct RunSelection: Sendable {
@@ -81,12 +82,15 @@ public enum RunDecisions {
             }
             let selected = reason == nil || reason!.hasPrefix("frequency")
             if selection.verifyOnly { reason = "polyarchiv verify runs only the verifications" }
-            pairDecision["\(backupPoint)/\(collectPoint)"] = reason.map { .skip(reason: $0, reuseLastOutputs: false) } ?? .run
+            // A backup that failed its verification is uploaded again, whatever the cache says, and verified again.
+            let failed = journal.flatMap { try? VerifyFailure.find(backupPoint, collectPoint, in: $0) }
+            pairDecision["\(backupPoint)/\(collectPoint)"] = reason.map { .skip(reason: $0, reuseLastOutputs: false) }
+                ?? failed.map { .rerun(reason: "its backup \($0.backup) failed its verification \(Self.format($0.found)): uploaded again") } ?? .run
             // A verification has its own frequency; `verify` runs it whatever it says.
             var verifyReason: String?
             if !selected {
                 verifyReason = reason
-            } else if !selection.verifyOnly, let frequency = bp.verifyFrequency {
+            } else if !selection.verifyOnly, failed == nil, let frequency = bp.verifyFrequency {
                 verifyReason = frequencySkip(frequency, kind: .verify, name: "\(backupPoint)/\(collectPoint)")
             }
             verifyDecision["\(backupPoint)/\(collectPoint)"] = verifyReason.map { .skip(reason: $0, reuseLastOutputs: false) } ?? .run
@@ -107,7 +111,7 @@ public enum RunDecisions {
         // Shared nodes (archives, backup point filters) run when something that needs them runs.
         for node in graph.nodes.reversed() where decisions[node.id] == nil && node.kind != .notify {
             let consumers = graph.outputs(of: node.id).map(\.to)
-            if consumers.contains(where: { decisions[$0] == .run || decisions[$0] == nil }) {
+            if consumers.contains(where: { decisions[$0]?.runs ?? true }) {
                 decisions[node.id] = .run
             } else {
                 decisions[node.id] = .skip(reason: "nothing that needs it runs", reuseLastOutputs: false)
@@ -116,7 +120,7 @@ public enum RunDecisions {
         // Hooks run with their scope: a run that skips everything notifies nobody.
         for node in graph.nodes where node.kind == .notify {
             let neighbours = graph.outputs(of: node.id).map(\.to) + graph.inputs(of: node.id).map(\.from)
-            let anyRuns = neighbours.contains { decisions[$0] == .run }
+            let anyRuns = neighbours.contains { decisions[$0]?.runs == true }
             decisions[node.id] = anyRuns ? .run : .skip(reason: "nothing in its scope runs", reuseLastOutputs: false)
         }
         return decisions

@@ -46,6 +46,26 @@ public struct VerifyStage: StageWork {
     public static let namespace = "verify"
 
     public func run(_ context: StageContext) async throws -> [Artifact] {
+        let checked = Checked()
+        do {
+            let artifacts = try await verify(context, checked)
+            try context.table(VerifyFailure.namespace).remove(context.node.id.description)
+            return artifacts
+        } catch let error where !(error is CancellationFlag.Cancelled) {
+            // The next apply uploads this backup again (and verifies it), whatever its cache says.
+            let failure = VerifyFailure(backup: checked.location ?? "the newest backup", found: Date(),
+                                        reason: "\(error)".split(separator: "\n").first.map(String.init) ?? "")
+            try? context.table(VerifyFailure.namespace).encode(failure, context.node.id.description)
+            throw error
+        }
+    }
+
+    /// Which backup is being checked, for the record of a failure.
+    private final class Checked: @unchecked Sendable {
+        var location: String?
+    }
+
+    private func verify(_ context: StageContext, _ checked: Checked) async throws -> [Artifact] {
         try await context.blocking { [self] in
             // On the state directory's disk (sized for the store), not /tmp (often a small tmpfs): the backup comes whole.
             let scratch = try Self.scratchDirectory(in: context.stateDirectory.path)
@@ -59,6 +79,7 @@ public struct VerifyStage: StageWork {
             guard let newest = mine.max(by: { $0.created < $1.created }) else {
                 throw StageFailure("nothing to verify: \(catalog.place) holds no backup by \(host)")
             }
+            checked.location = Redaction.maskingURLSecrets(newest.location)
             let fetchedDirectory = scratch + "/fetched"
             try FileManager.default.createDirectory(atPath: fetchedDirectory, withIntermediateDirectories: false,
                                                     attributes: [.posixPermissions: 0o700])
