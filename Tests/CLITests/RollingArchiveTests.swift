@@ -5,6 +5,56 @@ import TestSupport
 /// rolling_archive: plan shows what retention keeps (and why) and deletes; apply deletes only after
 /// the new archive is in place; restore still finds the newest.
 @Suite(.serialized) struct RollingArchiveTests {
+    /// A second run under the same name (a daily URL, run twice in a day) never replaces a backup without
+    /// saying so: rolling_archive keeps both (`NAME-2`), `same_name: refuse` fails and `replace` replaces; a
+    /// file this host did not record is never replaced, whatever the setting.
+    @Test func aSecondBackupUnderTheSameNameKeepsBothRefusesOrReplacesAsConfigured() throws {
+        let sandbox = try Sandbox()
+        func configure(_ sameName: String?) throws {
+            try sandbox.configure("""
+                collect_points:
+                  site: {engine: files, path: $ROOT/collect, sources: {www: {engine: files, path: $ROOT/data}}}
+                backup_points:
+                  daily: {engine: rolling_archive, url: "file://$ROOT/b/{name}.tar.gz", keep: {last: 5}\(sameName.map { ", same_name: \($0)" } ?? "")}
+                  latest: {engine: archive, url: "file://$ROOT/l/{name}.tar.gz"}
+                """)
+        }
+        func digest(_ path: String) throws -> String { try Sandbox.shell("sha256sum < '\(sandbox.path(path))'").output }
+        try configure(nil)
+        try sandbox.write("data/a.txt", "morning\n")
+        // Someone else's file where `latest` writes: not this host's to replace.
+        try sandbox.write("l/site.tar.gz", "another host's archive\n")
+        let morning = try sandbox.apply()
+        #expect(morning.status == 0, "\(morning.stdout)")
+        #expect(try String(contentsOfFile: sandbox.path("l/site.tar.gz"), encoding: .utf8) == "another host's archive\n")
+        #expect(morning.stdout.contains("already holds a file this host did not record"), "\(morning.stdout)")
+        #expect(FileManager.default.fileExists(atPath: sandbox.path("l/site-2.tar.gz")))
+        let first = try digest("b/site.tar.gz")
+
+        try sandbox.write("data/a.txt", "evening\n")
+        let evening = try sandbox.apply()
+        #expect(evening.status == 0, "\(evening.stdout)")
+        #expect(try digest("b/site.tar.gz") == first, "the morning's backup is kept as it was")
+        #expect(try Sandbox.shell("tar -xzOf '\(sandbox.path("b/site-2.tar.gz"))' www/a.txt").output == "evening\n")
+        #expect(evening.stdout.contains("already holds this host's backup of"), "\(evening.stdout)")
+        let list = try CLI.run(["list", "-c", sandbox.config, "--backup-point", "daily"])
+        #expect(list.stdout.contains("site.tar.gz") && list.stdout.contains("site-2.tar.gz"), "\(list.stdout)")
+        // `latest` (archive: replace by default) replaces its own backup, and only it.
+        #expect(try Sandbox.shell("tar -xzOf '\(sandbox.path("l/site-2.tar.gz"))' www/a.txt").output == "evening\n")
+
+        try configure("refuse")
+        try sandbox.write("data/a.txt", "night\n")
+        let refused = try sandbox.apply()
+        #expect(refused.status == 2, "\(refused.stdout)")
+        #expect(refused.stdout.contains("already holds this host's backup of") && refused.stdout.contains("same_name: refuse"), "\(refused.stdout)")
+        #expect(try digest("b/site.tar.gz") == first)
+
+        try configure("replace")
+        let replaced = try sandbox.apply()
+        #expect(replaced.status == 0, "\(replaced.stdout)")
+        #expect(try Sandbox.shell("tar -xzOf '\(sandbox.path("b/site.tar.gz"))' www/a.txt").output == "night\n")
+    }
+
     @Test func retentionKeepsByRuleAndDeletesTheRest() throws {
         let sandbox = try Sandbox()
         try sandbox.write("data/index.html", "<h1>now</h1>\n")

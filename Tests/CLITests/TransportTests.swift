@@ -189,6 +189,30 @@ import TestSupport
     }
 }
 
+/// An upload killed in the middle when the next run sends to another name (a time in the URL): what the
+/// killed one left at the old name is removed, not left on the server for ever.
+@Suite(.serialized) struct AbandonedPartTests {
+    @Test(arguments: [TransportTests.Kind.sftp, .ftp])
+    func whatAKilledUploadLeftUnderAnotherNameIsRemovedByTheNextApply(kind: TransportTests.Kind) throws {
+        guard let server = try TestServer.start(kind.script, options: kind.options) else { return }
+        defer { server.stop() }
+        var upload = try SlowUpload(kind, server, name: "{name}-{H}{M}{S}")
+        try upload.start()
+        try upload.watch(for: 3)
+        kill(upload.apply.processIdentifier, SIGKILL)
+        upload.apply.waitUntilExit()
+        let afterKill = try upload.list()
+        #expect(afterKill.contains { $0.hasSuffix(".polyarchiv-part") }, "killed mid-upload: \(afterKill)")
+        sleep(1)
+        let second = try upload.sandbox.apply()
+        #expect(second.status == 0, "\(second.stdout)")
+        #expect(second.stdout.contains("removed what an interrupted upload to"), "\(second.stdout)")
+        let left = try upload.list()
+        #expect(left.filter { $0.contains("polyarchiv-part") }.isEmpty, "no temporary name is left: \(left)")
+        #expect(left.filter { $0.hasSuffix(".tar.zst") }.count == 1, "\(left)")
+    }
+}
+
 /// An interrupted upload whose leftover bytes changed on the server before the next apply resumed it: the
 /// resumed file is read back and hashed, and sent again whole when it differs.
 @Suite(.serialized) struct TamperedResumeTests {
@@ -356,11 +380,12 @@ struct SlowUpload {
     let apply = Process()
     private(set) var sawFinal = false
 
-    init(_ kind: TransportTests.Kind, _ server: TestServer, extra: String = "") throws {
+    init(_ kind: TransportTests.Kind, _ server: TestServer, extra: String = "", name: String = "{name}") throws {
         sandbox = try Sandbox()
         try FileManager.default.createDirectory(atPath: sandbox.path("data"), withIntermediateDirectories: true)
         #expect(try Sandbox.shell("head -c 12582912 /dev/urandom > '\(sandbox.path("data/random.bin"))'").status == 0)
         var (yaml, list) = try TransportTests().backupPoint(kind, server, sandbox)
+        yaml = yaml.replacingOccurrences(of: "{name}.tar.zst", with: name + ".tar.zst")
         yaml = String(yaml.dropLast()) + ", bandwidth_limit: 2M\(extra)}"
         self.list = list
         try sandbox.configure("""

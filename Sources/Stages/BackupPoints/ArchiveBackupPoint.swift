@@ -1,6 +1,11 @@
 import Foundation
 import Pipeline
 
+/// What an upload does when its URL already holds another backup.
+enum SameName: String, CaseIterable, Sendable {
+    case keepBoth = "keep_both", replace, refuse
+}
+
 /// `archive` backup point: one archive of the collect point per run, put at its URL through the URL's
 /// transport (temporary name, verified, renamed), and recorded in the metadata document beside it.
 struct ArchiveBackupPoint: BackupPointEngine {
@@ -8,7 +13,16 @@ struct ArchiveBackupPoint: BackupPointEngine {
         ParameterSpec("url", .url, required: true,
                       "Where each archive goes (file://, sftp://, scp://, ftp(s)://, http(s):// WebDAV, s3://bucket/prefix); the suffix chooses the format."),
         ParameterSpec("compression_level", .int(1...22), "Compression level (default: the format's own)."),
+        sameNameParameter(default: .replace),
     ] + TransportParameters.all
+
+    /// `same_name`: what a run does when its URL already holds another backup (a second run the same day
+    /// with a daily name). A file this host did not record is never replaced.
+    static func sameNameParameter(default value: SameName) -> ParameterSpec {
+        ParameterSpec("same_name", .choice(SameName.allCases.map(\.rawValue)), default: value.rawValue,
+                      "When the URL already holds another backup of this host: keep_both (this one takes NAME-2.tar.zst, NAME-3…), "
+                      + "replace it, or refuse (the upload fails). A file this host did not make is never replaced (keep_both, or refuse).")
+    }
 
     static let spec = EngineSpec("archive", .backupPoint, "One archive of the collect point per run, uploaded atomically.",
                                  parameters: parameters, exclusive: TransportParameters.exclusive)
@@ -19,6 +33,9 @@ struct ArchiveBackupPoint: BackupPointEngine {
     let level: Int?
     let transport: TransportSettings
     let metadataURL: String
+    let sameName: SameName
+    /// What follows the name the run gives (`.tar.zst.age`): `-2` goes before it.
+    let nameTail: String
     /// The metadata document lies beside the backups, where `url` puts them (no `metadata_url`).
     let metadataBeside: Bool
     /// That directory, where each host's document is found.
@@ -33,6 +50,10 @@ struct ArchiveBackupPoint: BackupPointEngine {
     let listsInClear: Bool
 
     init(_ parameters: EngineParameters, pair: Pair) throws {
+        try self.init(parameters, pair: pair, sameNameDefault: .replace)
+    }
+
+    init(_ parameters: EngineParameters, pair: Pair, sameNameDefault: SameName) throws {
         listsInClear = !pair.filters.contains { $0.hidesItsInput }
         var url = try parameters.required("url")
         // An encrypted archive's name ends with the encrypt filters' suffixes: written or added.
@@ -52,6 +73,8 @@ struct ArchiveBackupPoint: BackupPointEngine {
         }
         self.transport = transport
         self.url = url + suffix
+        nameTail = (url.lowercased().hasSuffix(".tgz") ? ".tgz" : "." + format.rawValue) + suffix
+        sameName = parameters.string("same_name").flatMap(SameName.init(rawValue:)) ?? sameNameDefault
         self.format = format
         level = parameters.int("compression_level")
         // Beside the backups by default: the URL's directory, one document per (backup point, collect point,
@@ -70,9 +93,14 @@ struct ArchiveBackupPoint: BackupPointEngine {
         var parameters = Parameters()
         parameters["url"] = .string(url)
         parameters["metadata_url"] = .string(metadataURL)
-        let upload = ArchiveUpload(url: url, transport: transport, recorder: recorder, listsInClear: listsInClear)
+        parameters["same_name"] = .string(sameName.rawValue)
+        let upload = ArchiveUpload(url: url, transport: transport, recorder: recorder, listsInClear: listsInClear, sameName: sameName,
+                                   nameTail: nameTail)
+        let taken = sameName == .replace ? "replacing this host's backup there, if any" : sameName == .refuse
+            ? "refused if it holds another backup" : "a new name if it holds another backup"
         return BackupShape(archive: ArchiveRequest(format: format, level: level),
-                           upload: PlannedStage(work: upload, parameters: parameters, summary: "archive → \(Redaction.maskingURLSecrets(url))",
+                           upload: PlannedStage(work: upload, parameters: parameters,
+                                                summary: "archive → \(Redaction.maskingURLSecrets(url)) (\(taken))",
                                                 resourceKeys: resourceKeys),
                            places: [url, metadataURL], metadataURL: metadataURL,
                            metadataBesideParameter: metadataBeside ? "url" : nil)
@@ -128,6 +156,8 @@ struct ArchiveUpload: StageWork {
     let recorder: BackupRecorder
     /// Whether the tree's manifest may go beside the archive (not when a filter encrypts what it ships).
     let listsInClear: Bool
+    let sameName: SameName
+    let nameTail: String
 
     func run(_ context: StageContext) async throws -> [Artifact] {
         guard let blob = context.artifacts.first(where: { $0.kind == .blob }) else {
@@ -138,8 +168,12 @@ struct ArchiveUpload: StageWork {
             // Checked against its digest on the way out: read again unless this run wrote (or verified) it.
             try context.store.ensureVerified(blob.digest)
             try recorder.checkHistory(options: options, context: context)
+            let url = try location(for: blob.digest, options: options, context: context)
+            let pending = PendingUploads(context: context)
+            try pending.start(url, identity: blob.digest.hex, options: options)
             try Transports.make(url, options: options).upload(context.store.path(of: blob.digest), to: url, identity: blob.digest.hex,
                                                               cancellation: context.cancellation)
+            try pending.finish(url)
             context.progress(blob.size)
             // The collect point's tree beside it, so it can be listed and searched without the archive.
             var manifest: (String, Digest, Int64)?
@@ -155,6 +189,48 @@ struct ArchiveUpload: StageWork {
                                 tree: recorder.rowCountedDumps.isEmpty ? nil : try tree.map { try context.store.tree($0) })
             return [Artifact(kind: .remote, digest: blob.digest, size: blob.size, location: url)]
         }
+    }
+
+    /// Where this run's archive goes: `url`, unless that already holds another backup — this host's (a second
+    /// run the same day under a daily name) or a file this host did not record. Then, as `same_name` says:
+    /// a free name beside it (`NAME-2.tar.zst`, `NAME-3…`), a failure, or (this host's own backup only) `url`.
+    func location(for digest: Digest, options: TransportOptions, context: StageContext) throws -> String {
+        let records = BackupRecords(context.journal).backups(backupPoint: recorder.backupPoint, collectPoint: recorder.collectPoint)
+        var listed: [BackupMetadata.Backup]?
+        /// What `candidate` holds when it is another backup than this one: this host's (with its date), a stranger's (nil date).
+        func occupant(_ candidate: String) throws -> (mine: Bool, created: Date?)? {
+            if let mine = records.first(where: { $0.location == candidate }) {
+                return mine.record.digest == digest ? nil : (true, mine.record.created)
+            }
+            guard try Transports.make(candidate, options: options).size(candidate, cancellation: context.cancellation) != nil else { return nil }
+            // A file there that the journal does not know: this host's if its metadata document lists it (a state lost since).
+            if listed == nil {
+                listed = (try recorder.document(options: options, cancellation: context.cancellation)?.backups ?? []).filter { $0.host == recorder.host }
+            }
+            if let mine = listed?.first(where: { $0.location == candidate }) {
+                return mine.digest == digest ? nil : (true, mine.created)
+            }
+            return (false, nil)
+        }
+        guard let taken = try occupant(url) else { return url }
+        let what = taken.created.map { "this host's backup of \(ISO8601DateFormatter().string(from: $0))" } ?? "a file this host did not record"
+        if sameName == .replace && taken.mine { return url }
+        if sameName == .refuse {
+            throw StageFailure("\(Redaction.maskingURLSecrets(url)) already holds \(what); nothing was uploaded (same_name: refuse): "
+                               + "add the time to the URL ({H}{M}) or set same_name: keep_both")
+        }
+        let stem = String(url.dropLast(nameTail.count))
+        for number in 2...999 {
+            let candidate = stem + "-\(number)" + nameTail
+            let there = try occupant(candidate)
+            // Under `replace`, this host's own backup beside a stranger's file is the one replaced.
+            if there == nil || (sameName == .replace && there?.mine == true) {
+                context.warn("\(Redaction.maskingURLSecrets(url)) already holds \(what); this backup is "
+                             + "\(Redaction.maskingURLSecrets(candidate)) (same_name: \(sameName.rawValue))")
+                return candidate
+            }
+        }
+        throw StageFailure("\(Redaction.maskingURLSecrets(url)) and 998 names beside it are taken; nothing was uploaded")
     }
 
     /// Where a backup's tree manifest goes: beside it, named after it.

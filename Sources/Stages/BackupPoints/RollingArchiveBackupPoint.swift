@@ -5,7 +5,9 @@ import Pipeline
 /// metadata document that no `keep:` rule keeps are dropped from it, then deleted.
 struct RollingArchiveBackupPoint: BackupPointEngine {
     static let spec = EngineSpec("rolling_archive", .backupPoint, "An archive per run, old ones deleted by a retention policy (keep:).",
-                                 parameters: ArchiveBackupPoint.parameters + [
+                                 parameters: ArchiveBackupPoint.parameters.map {
+        $0.name == "same_name" ? ArchiveBackupPoint.sameNameParameter(default: .keepBoth) : $0
+    } + [
         ParameterSpec("keep", .retention, required: true,
                       "Retention: last, hourly, daily, weekly, monthly, yearly (counts), within and within_hourly … within_yearly (durations such as 1y6mo)."),
     ], exclusive: TransportParameters.exclusive)
@@ -14,7 +16,7 @@ struct RollingArchiveBackupPoint: BackupPointEngine {
     let policy: RetentionPolicy
 
     init(_ parameters: EngineParameters, pair: Pair) throws {
-        archive = try ArchiveBackupPoint(parameters, pair: pair)
+        archive = try ArchiveBackupPoint(parameters, pair: pair, sameNameDefault: .keepBoth)
         guard let policy = parameters.retention() else { throw ConfigurationError("`keep` is required", parameter: "keep") }
         self.policy = policy
     }
@@ -24,7 +26,8 @@ struct RollingArchiveBackupPoint: BackupPointEngine {
         var parameters = Parameters()
         parameters["keep"] = .string(policy.description)
         let prune = ArchivePrune(policy: policy, home: RemotePath.directory(of: archive.url), metadataURL: archive.metadataURL,
-                                 transport: archive.transport, recorder: archive.recorder, newBackup: archive.url)
+                                 transport: archive.transport, recorder: archive.recorder, newBackup: archive.url,
+                                 replacesSameName: archive.sameName == .replace)
         shape.prune = PlannedStage(work: prune, parameters: parameters, summary: "keep \(policy.description)",
                                    resourceKeys: archive.resourceKeys)
         return shape
@@ -54,6 +57,8 @@ struct ArchivePrune: StageWork {
     let transport: TransportSettings
     let recorder: BackupRecorder
     let newBackup: String
+    /// Whether the run's backup replaces one already at `newBackup` (else it takes a name beside it).
+    let replacesSameName: Bool
 
     func run(_ context: StageContext) async throws -> [Artifact] {
         try await context.blocking { [self] in
@@ -125,7 +130,7 @@ extension ArchivePrune: PlanNotes {
             let options = try transport.quickOptions(secrets)
             var backups = (try recorder.document(options: options, cancellation: CancellationFlag())?.backups ?? [])
                 .filter { $0.host == recorder.host }
-            backups.removeAll { $0.location == newBackup }
+            if replacesSameName { backups.removeAll { $0.location == newBackup } }
             backups.append(.init(location: newBackup, digest: Digest.of(""), size: 0, created: date, host: "(this run)"))
             let recorded = Set((journal.map { BackupRecords($0).backups(backupPoint: recorder.backupPoint, collectPoint: recorder.collectPoint) } ?? [])
                 .map(\.location))

@@ -147,6 +147,20 @@ struct S3Transport: RemoteTransport {
         try CurlCall.check(result, "downloading \(url)")
     }
 
+    /// An interrupted multipart upload to that key is aborted (S3 keeps its parts, unlisted, until then).
+    func removeLeftovers(of url: String, identity: String?, cancellation: CancellationFlag) throws {
+        let key = String(url.dropFirst("s3://".count).drop { $0 != "/" }.dropFirst())
+        let bucketURL = "s3://" + url.dropFirst("s3://".count).prefix { $0 != "/" } + "/"
+        let prefix = key.addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(CharacterSet(charactersIn: "-._~"))) ?? key
+        let listing = try text(try call(bucketURL, query: "prefix=" + prefix + "&uploads="), cancellation: cancellation, "listing uploads of \(url)")
+        for upload in Self.elements("Upload", in: listing) where Self.elements("Key", in: upload).first == key {
+            guard let id = Self.elements("UploadId", in: upload).first else { continue }
+            var abort = try call(url, query: "uploadId=" + id)
+            abort.method = "DELETE"
+            try CurlCall.check(try abort.perform(cancellation: cancellation), "aborting the interrupted upload to \(url)")
+        }
+    }
+
     func delete(_ url: String, cancellation: CancellationFlag) throws {
         try Transports.retrying("deleting \(url)", retries: options.retries, cancellation: cancellation) {
             var delete = try call(url)

@@ -13,6 +13,15 @@ protocol Transport {
     /// The size of the file at `url`, or nil when there is none.
     func size(_ url: String, cancellation: CancellationFlag) throws -> Int64?
     func delete(_ url: String, cancellation: CancellationFlag) throws
+    /// Removes what an interrupted upload to `url` (of content `identity`) left under a temporary name.
+    func removeLeftovers(of url: String, identity: String?, cancellation: CancellationFlag) throws
+}
+
+extension RemoteTransport {
+    func removeLeftovers(of url: String, identity: String?, cancellation: CancellationFlag) throws {
+        let temporary = Transports.temporaryName(url, identity: identity)
+        if try size(temporary, cancellation: cancellation) != nil { try delete(temporary, cancellation: cancellation) }
+    }
 }
 
 /// A transport to a server: one attempt at a size (nil when missing), retried by `size`.
@@ -211,6 +220,10 @@ struct FileTransport: Transport {
                 try sink(UnsafeRawBufferPointer(rebasing: buffer.bytes[0..<count]))
             }
         }
+    }
+
+    func removeLeftovers(of url: String, identity: String?, cancellation: CancellationFlag) throws {
+        AtomicFile.removeLeftovers(of: Self.path(url))
     }
 
     func download(_ url: String, cancellation: CancellationFlag, sink: (UnsafeRawBufferPointer) throws -> Void) throws {
