@@ -173,19 +173,25 @@ struct FindCommand: ParsableCommand {
 
     func run() throws {
         let pipeline = try config.compile()
-        let found = try browse.failing { try Browse.find(pipeline, browse.options, patterns: patterns, secrets: config.secrets) }
+        let search = try browse.failing {
+            try Browse.find(pipeline, browse.options, patterns: patterns, secrets: config.secrets) { Terminal.error("warning: " + $0) }
+        }
+        let found = search.found
+        for backup in search.unsearched { Terminal.error("polyarchiv: not searched: \(backup)") }
         if browse.json {
             Terminal.print(JSONText.encode(found.map { JSONFound(backup: JSONBackupRef($0.backup), entry: JSONEntry($0.entry)) }))
-            return
+        } else {
+            var text = ""
+            for item in found {
+                text += ISO8601DateFormatter().string(from: item.backup.entry.created) + "  \(item.backup.backupPoint) ← \(item.backup.collectPoint)  "
+                    + item.entry.line + "\n"
+            }
+            if found.isEmpty { text = "no backup holds a path matching " + patterns.joined(separator: ", ") + "\n" }
+            Terminal.print(text)
         }
-        var text = ""
-        for item in found {
-            text += ISO8601DateFormatter().string(from: item.backup.entry.created) + "  \(item.backup.backupPoint) ← \(item.backup.collectPoint)  "
-                + item.entry.line + "\n"
-        }
-        if found.isEmpty { text = "no backup holds a path matching " + patterns.joined(separator: ", ") + "\n" }
-        Terminal.print(text)
-        if found.isEmpty { throw ExitCode(1) }
+        if found.isEmpty && !browse.json { throw ExitCode(1) }
+        // Not every backup could be searched: what was found stands, but the answer may be incomplete.
+        if !search.unsearched.isEmpty { throw ExitCode(ExitStatus.hooksOnly) }
     }
 }
 
@@ -226,7 +232,9 @@ struct DiffCommand: ParsableCommand {
         let olderDate = try older.map { try BrowseOptions.date($0, "A") }
         let newerDate = try newer.map { try BrowseOptions.date($0, "B") }
         let (a, b, differences) = try browse.failing {
-            try Browse.diff(pipeline, browse.options, older: olderDate, newer: newerDate, secrets: config.secrets)
+            try Browse.diff(pipeline, browse.options, older: olderDate, newer: newerDate, secrets: config.secrets) {
+                Terminal.error("warning: " + $0)
+            }
         }
         if browse.json {
             Terminal.print(JSONText.encode(JSONDiff(from: JSONBackupRef(a), to: JSONBackupRef(b), changes: differences.map {

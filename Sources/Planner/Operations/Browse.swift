@@ -51,24 +51,40 @@ public enum Browse {
     }
 
     /// `find GLOB…`: every backup that holds a matching path, newest first, with the matching entries.
-    public static func find(_ pipeline: CompiledPipeline, _ options: Options, patterns: [String], secrets: Secrets) throws -> [Found] {
+    /// What `find` found, and the backups it could not search (each with why).
+    public struct Search: Sendable {
+        public let found: [Found]
+        public let unsearched: [String]
+    }
+
+    public static func find(_ pipeline: CompiledPipeline, _ options: Options, patterns: [String], secrets: Secrets,
+                            warn: @escaping @Sendable (String) -> Void = { _ in }) throws -> Search {
         let matcher = try PathPatterns(patterns)
         let listings = try Restore.list(pipeline, collectPoint: options.collectPoint, backupPoint: options.backupPoint, host: options.host,
                                         secrets: secrets)
         let backups = listings.flatMap { listing in
             listing.backups.map { Backup(backupPoint: listing.backupPoint, collectPoint: listing.collectPoint, entry: $0) }
         }.sorted { $0.entry.created > $1.entry.created }
-        return try withContext(pipeline, options, secrets) { context in
-            try backups.flatMap { backup in
-                try tree(of: backup, pipeline, context).entries.filter { matcher.matches($0.path, isDirectory: $0.kind == .directory) }
-                    .map { Found(backup: backup, entry: $0) }
+        return try withContext(pipeline, options, secrets, warn: warn) { context in
+            var found: [Found] = []
+            var unsearched: [String] = []
+            // One backup that cannot be read (its listing and the backup itself gone or damaged) costs only itself.
+            for backup in backups {
+                do {
+                    found += try tree(of: backup, pipeline, context).entries.filter { matcher.matches($0.path, isDirectory: $0.kind == .directory) }
+                        .map { Found(backup: backup, entry: $0) }
+                } catch let error as StageFailure {
+                    unsearched.append("\(backup.backupPoint) ← \(backup.collectPoint) of \(ISO8601DateFormatter().string(from: backup.entry.created)): \(error)")
+                }
             }
+            return Search(found: found, unsearched: unsearched)
         }
     }
 
     /// `diff [A [B]]`: what changed from the backup at or before `older` to the one at or before `newer`; by
     /// default the two newest of the backup point that holds the newest backup of the collect point.
-    public static func diff(_ pipeline: CompiledPipeline, _ options: Options, older: Date?, newer: Date?, secrets: Secrets) throws
+    public static func diff(_ pipeline: CompiledPipeline, _ options: Options, older: Date?, newer: Date?, secrets: Secrets,
+                            warn: @escaping @Sendable (String) -> Void = { _ in }) throws
         -> (Backup, Backup, [Difference]) {
         let collectPoint = try onlyCollectPoint(pipeline, options.collectPoint)
         let listings = try Restore.list(pipeline, collectPoint: collectPoint, backupPoint: options.backupPoint, host: options.host, secrets: secrets)
@@ -80,7 +96,7 @@ public enum Browse {
         }
         let a = Backup(backupPoint: backupPoint, collectPoint: collectPoint, entry: earlier)
         let b = Backup(backupPoint: backupPoint, collectPoint: collectPoint, entry: newest)
-        let (before, after) = try withContext(pipeline, options, secrets) { context in
+        let (before, after) = try withContext(pipeline, options, secrets, warn: warn) { context in
             (try tree(of: a, pipeline, context), try tree(of: b, pipeline, context))
         }
         return (a, b, compare(before, after))
@@ -114,7 +130,13 @@ public enum Browse {
         guard let pair = pipeline.backup(backup.backupPoint, backup.collectPoint) else {
             throw StageFailure("backup point \(backup.backupPoint) does not receive \(backup.collectPoint)")
         }
-        if let stored = try pair.engine.storedTree(backup.entry, context) { return stored }
+        do {
+            if let stored = try pair.engine.storedTree(backup.entry, context) { return stored }
+        } catch let error as StageFailure {
+            // The listing beside it is gone or damaged: the backup itself says what it holds.
+            context.warn("the listing of \(backup.backupPoint) ← \(backup.collectPoint) of \(ISO8601DateFormatter().string(from: backup.entry.created)) "
+                         + "cannot be read (\(error)); the backup itself is read instead")
+        }
         let scratch = context.scratch + "/" + UUID().uuidString
         try FileManager.default.createDirectory(atPath: scratch + "/fetched", withIntermediateDirectories: true,
                                                 attributes: [.posixPermissions: 0o700])
@@ -126,14 +148,17 @@ public enum Browse {
         guard let directory = opened.directory else {
             throw StageFailure("the backups at \(backup.backupPoint) are encrypted and keep no listing in clear: give the identity with --identity FILE")
         }
-        return try TreeListing.walk(directory)
+        // Hashed: without a listing, a same-size change is known only by its content.
+        return try TreeListing.walk(directory, hashing: true)
     }
 
     private static func withContext<T>(_ pipeline: CompiledPipeline, _ options: Options, _ secrets: Secrets,
+                                       warn: @escaping @Sendable (String) -> Void = { _ in },
                                        _ body: (RestoreContext) throws -> T) throws -> T {
         let scratch = try ScratchDirectory("polyarchiv-browse")
         defer { scratch.remove() }
-        var context = RestoreContext(secrets: secrets, cancellation: CancellationFlag(), identityFile: options.identityFile, scratch: scratch.path)
+        var context = RestoreContext(secrets: secrets, cancellation: CancellationFlag(), identityFile: options.identityFile, scratch: scratch.path,
+                                     warn: warn)
         context.host = options.host ?? pipeline.host
         return try body(context)
     }

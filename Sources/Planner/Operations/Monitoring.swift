@@ -203,17 +203,38 @@ public enum Monitoring {
                 reports.append(PointReport(name: name, status: .critical, message: "cannot be read: \(error)", age: nil))
                 continue
             }
-            guard let newest = listing.backups.first else {
-                reports.append(PointReport(name: name, status: .critical, message: "no backup by \(host) in \(listing.place)", age: nil))
+            // A document is the backup server's word: an entry dated in the future (a wrong clock, or a forged
+            // entry) does not count as fresh, and the newest must still be there.
+            let future = listing.backups.filter { $0.created > now.addingTimeInterval(300) }
+            guard let newest = listing.backups.first(where: { $0.created <= now.addingTimeInterval(300) }) else {
+                reports.append(PointReport(name: name, status: .critical, message: "no backup by \(host) in \(listing.place)"
+                                           + (future.isEmpty ? "" : " (\(future.count) dated in the future, not trusted)"), age: nil))
                 continue
+            }
+            if let pair = pipeline.backup(backupPoint, collectPoint) {
+                let scratch = try? ScratchDirectory("polyarchiv-check")
+                defer { scratch?.remove() }
+                let context = RestoreContext(secrets: secrets, cancellation: CancellationFlag(), identityFile: nil, scratch: scratch?.path ?? "/tmp")
+                do {
+                    if try pair.engine.holds(newest, context) == false {
+                        reports.append(PointReport(name: name, status: .critical, message: "the newest backup by \(host), of "
+                                                   + RunDecisions.format(newest.created) + ", is listed but gone: "
+                                                   + Redaction.maskingURLSecrets(newest.location), age: nil))
+                        continue
+                    }
+                } catch {
+                    reports.append(PointReport(name: name, status: .critical, message: "cannot be read: \(error)", age: nil))
+                    continue
+                }
             }
             let age = now.timeIntervalSince(newest.created)
             let limit = maxAge ?? expectedAge(of: [pipeline.point(named: backupPoint)?.frequency, pipeline.point(named: collectPoint)?.frequency],
                                               after: newest.created, calendar: calendar)
             let when = RunDecisions.format(newest.created)
-            reports.append(PointReport(name: name, status: age > limit ? .warning : .ok,
+            reports.append(PointReport(name: name, status: age > limit || !future.isEmpty ? .warning : .ok,
                                        message: (age > limit ? "overdue: the newest backup by \(host) is from " : "newest backup by \(host) ")
-                                           + when + " (\(listing.backups.count) in all)", age: age))
+                                           + when + " (\(listing.backups.count) in all"
+                                           + (future.isEmpty ? ")" : "; \(future.count) dated in the future, not trusted)"), age: age))
         }
         return Report(status: reports.map(\.status).max() ?? .unknown, points: reports)
     }

@@ -133,6 +133,12 @@ struct ArchiveBackupPoint: BackupPointEngine {
         return try Tree.decode(data)
     }
 
+    func holds(_ backup: CatalogEntry, _ context: RestoreContext) throws -> Bool? {
+        let size = try Transports.make(backup.location, options: try transport.options(context.secrets))
+            .size(backup.location, cancellation: context.cancellation)
+        return size != nil && (backup.size == nil || size == backup.size)
+    }
+
     /// Downloaded into `directory` and checked against the recorded SHA-256.
     func fetch(_ backup: CatalogEntry, into directory: String, _ context: RestoreContext) throws -> Fetched {
         let file = directory + "/" + RemotePath.name(of: backup.location)

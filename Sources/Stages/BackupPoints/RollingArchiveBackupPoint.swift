@@ -40,6 +40,8 @@ struct RollingArchiveBackupPoint: BackupPointEngine {
     func fetch(_ backup: CatalogEntry, into directory: String, _ context: RestoreContext) throws -> Fetched {
         try archive.fetch(backup, into: directory, context)
     }
+
+    func holds(_ backup: CatalogEntry, _ context: RestoreContext) throws -> Bool? { try archive.holds(backup, context) }
 }
 
 /// Retention after the run's archive is uploaded and verified. The newest backup is never deleted, and

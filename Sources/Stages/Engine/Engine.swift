@@ -139,6 +139,9 @@ public protocol BackupPointEngine: Engine {
     /// `ls`, `find`, `diff`: the backup's tree without fetching the backup (a manifest beside an archive,
     /// restic's own listing); nil when the backup must be fetched and opened to be listed.
     func storedTree(_ backup: CatalogEntry, _ context: RestoreContext) throws -> Tree?
+    /// Whether the backup is still where its listing says, as big as recorded (a cheap look, not a
+    /// verification); nil when the engine cannot tell without fetching it.
+    func holds(_ backup: CatalogEntry, _ context: RestoreContext) throws -> Bool?
 }
 
 /// What a backup point's own verification did.
@@ -156,6 +159,7 @@ public struct Verification: Sendable {
 
 extension BackupPointEngine {
     public func storedTree(_ backup: CatalogEntry, _ context: RestoreContext) throws -> Tree? { nil }
+    public func holds(_ backup: CatalogEntry, _ context: RestoreContext) throws -> Bool? { nil }
 
     public func checkAccess(_ context: RestoreContext) throws -> String {
         let catalog = try catalog(context)

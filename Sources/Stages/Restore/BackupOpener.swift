@@ -55,10 +55,10 @@ public struct BackupOpener: Sendable {
     }
 }
 
-/// A directory walked into a tree for listing: kinds, paths, modes, sizes, mtimes and link targets
-/// (no content digests: nothing is read but the metadata).
+/// A directory walked into a tree for listing: kinds, paths, modes, sizes, mtimes and link targets, and with
+/// `hashing` the files' SHA-256 (for a comparison of contents; without, nothing is read but the metadata).
 public enum TreeListing {
-    public static func walk(_ root: String) throws -> Tree {
+    public static func walk(_ root: String, hashing: Bool = false) throws -> Tree {
         var entries: [Tree.Entry] = []
         var walk = DirectoryWalk(root: root)
         var problems: [String] = []
@@ -72,12 +72,29 @@ public enum TreeListing {
             case S_IFLNK:
                 entries.append(Tree.Entry(kind: .symlink, path: path, mode: 0o777, mtime: mtime, target: found.linkTarget() ?? ""))
             default:
+                let digest = hashing ? try Self.digest(found, size: Int64(info.st_size)) : nil
                 entries.append(Tree.Entry(kind: .file, path: path, mode: UInt32(info.st_mode & 0o7777), size: Int64(info.st_size),
-                                          mtime: mtime))
+                                          mtime: mtime, digest: digest))
             }
             return false
         }, problem: { problems.append("\($0.shown): \($0.reason)") })
         if let first = problems.first { throw StageFailure("cannot list \(root): \(first)") }
         return Tree(entries: entries)
+    }
+
+    /// The SHA-256 of at most `size` bytes of a file, read through the walk's own descriptor.
+    private static func digest(_ found: DirectoryWalk.Entry, size: Int64) throws -> Digest {
+        let descriptor = found.openForReading()
+        guard descriptor >= 0 else { throw StageFailure("cannot read \(TerminalText.escaped(found.absolute)): \(FileIO.lastError)") }
+        defer { close(descriptor) }
+        var hash = StreamingHash()
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 16)
+        defer { buffer.deallocate() }
+        while hash.count < size {
+            let count = read(descriptor, buffer.baseAddress, Int(min(Int64(buffer.count), size - hash.count)))
+            guard count > 0 else { break }
+            hash.update(UnsafeRawBufferPointer(rebasing: buffer[0..<count]))
+        }
+        return hash.finalize()
     }
 }

@@ -236,11 +236,11 @@ struct FilesSource: SourceEngine {
             switch info.st_mode & S_IFMT {
             case S_IFDIR:
                 if excluded(path, isDirectory: true) { return false }
-                if oneFileSystem && UInt(info.st_dev) != rootDevice { return false }
                 var entry = Tree.Entry(kind: .directory, path: path, mode: mode, mtime: mtime, owner: owner(info))
                 entry.xattrs = ExtendedAttributes.read(found.name, in: found.directory)
                 entries.append(entry)
-                return true
+                // Another file system: its mount point is kept (a restore needs it to mount onto), not what it holds.
+                return !(oneFileSystem && UInt(info.st_dev) != rootDevice)
             case S_IFREG:
                 if excluded(path, isDirectory: false) { return false }
                 let inode = "\(info.st_dev):\(info.st_ino)"
