@@ -19,11 +19,24 @@ public final class Journal: @unchecked Sendable {
                 try db.execute(sql: "PRAGMA synchronous = FULL")
             }
         }
-        queue = try DatabaseQueue(path: path, configuration: configuration)
-        if !readOnly { try migrator.migrate(queue) }
+        let file = try DatabaseQueue(path: path, configuration: configuration)
+        let migrator = Self.migrator
+        if !readOnly {
+            try migrator.migrate(file)
+            queue = file
+        } else if try file.read({ try migrator.hasCompletedMigrations($0) }) {
+            queue = file
+        } else {
+            // A journal of an earlier version, read before any apply migrated it (`check` right after an upgrade,
+            // perhaps as a user who may not write it): read through a migrated copy in memory, the file untouched.
+            let copy = try DatabaseQueue()
+            try file.backup(to: copy)
+            try migrator.migrate(copy)
+            queue = copy
+        }
     }
 
-    private var migrator: DatabaseMigrator {
+    private static var migrator: DatabaseMigrator {
         var migrator = DatabaseMigrator()
         migrator.registerMigration("v1") { db in
             try db.execute(sql: """
@@ -56,11 +69,15 @@ public final class Journal: @unchecked Sendable {
                            + "PRIMARY KEY(settings, plaintext))")
         }
         // What engines and the planner keep between runs moves to one namespaced table: the journal's own
-        // schema is runs, executions and the cache. (The tables' contents are caches: they are made again.)
+        // schema is runs, executions and the cache. Records are carried over (see `LegacyTables`); only the
+        // stat cache, a true cache, is dropped.
         migrator.registerMigration("v5-engine-state") { db in
             try db.execute(sql: """
                 CREATE TABLE engine_state(namespace TEXT NOT NULL, scope TEXT NOT NULL, key TEXT NOT NULL, value BLOB NOT NULL,
                     keeps TEXT, PRIMARY KEY(namespace, scope, key));
+                """)
+            try LegacyTables.carryForward(db)
+            try db.execute(sql: """
                 DROP TABLE first_seen; DROP TABLE placements; DROP TABLE encryptions; DROP TABLE stat_cache;
                 DROP TABLE points; DROP TABLE remote_backups;
                 """)

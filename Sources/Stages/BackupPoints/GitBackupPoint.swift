@@ -129,7 +129,14 @@ struct GitPushWork: StageWork {
                 repository = opened
             } else {
                 localBranch = branch
-                let path = context.stateDirectory.appendingPathComponent("git").appendingPathComponent(context.node.id.path.joined(separator: "_") + ".git").path
+                let directory = context.stateDirectory.appendingPathComponent("git")
+                let path = directory.appendingPathComponent(context.node.id.path.joined(separator: "_") + ".git").path
+                // Before the stage ids were typed, this history lived at `upload_BP_CP.git`: it is the remote's
+                // history, moved rather than started afresh (a new, unrelated history would be refused).
+                let legacy = directory.appendingPathComponent("upload_" + context.node.id.path.joined(separator: "_") + ".git").path
+                if access(path, F_OK) != 0 && access(legacy, F_OK) == 0 && rename(legacy, path) != 0 {
+                    throw StageFailure("cannot move this backup point's history from \(legacy) to \(path): \(FileIO.lastError)")
+                }
                 repository = try GitRepository.open(path) ?? GitRepository.create(path, branch: branch, bare: true)
                 let treeID = try GitBlobIDs.write(tree, with: GitTreeWriter(repository: repository, store: context.store,
                                                                             cancellation: context.cancellation), context)
