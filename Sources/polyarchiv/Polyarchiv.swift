@@ -19,5 +19,5 @@ struct Polyarchiv: AsyncParsableCommand {
             """,
         version: "polyarchiv \(version) (\(LibraryVersions.summary))",
         subcommands: [ValidateCommand.self, PlanCommand.self, ApplyCommand.self, CheckCommand.self, GraphCommand.self, EnginesCommand.self, GarbageCollectCommand.self,
-                      ListCommand.self, LsCommand.self, FindCommand.self, DiffCommand.self, RestoreCommand.self, VerifyCommand.self, ImportIniCommand.self, KeygenCommand.self])
+                      ListCommand.self, LsCommand.self, FindCommand.self, DiffCommand.self, RestoreCommand.self, VerifyCommand.self, RepairCommand.self, ImportIniCommand.self, KeygenCommand.self])
 }

@@ -85,7 +85,8 @@ public struct BackupMetadata: Codable, Sendable {
         do {
             return try decoder.decode(BackupMetadata.self, from: data)
         } catch {
-            throw StageFailure("the metadata document \(Redaction.maskingURLSecrets(url)) is damaged (\(error)); it lists the backups of this point")
+            throw StageFailure("the metadata document \(Redaction.maskingURLSecrets(url)) is damaged (\(error)); it lists the backups of this "
+                               + "point: `polyarchiv repair BACKUP_POINT` rebuilds it from what the backup point holds")
         }
     }
 

@@ -42,6 +42,8 @@ struct RollingArchiveBackupPoint: BackupPointEngine {
     }
 
     func holds(_ backup: CatalogEntry, _ context: RestoreContext) throws -> Bool? { try archive.holds(backup, context) }
+
+    func repair(_ context: RestoreContext, journal: Journal?) throws -> [String] { try archive.repair(context, journal: journal) }
 }
 
 /// Retention after the run's archive is uploaded and verified. The newest backup is never deleted, and

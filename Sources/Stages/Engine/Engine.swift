@@ -142,6 +142,10 @@ public protocol BackupPointEngine: Engine {
     /// Whether the backup is still where its listing says, as big as recorded (a cheap look, not a
     /// verification); nil when the engine cannot tell without fetching it.
     func holds(_ backup: CatalogEntry, _ context: RestoreContext) throws -> Bool?
+    /// `polyarchiv repair`: rebuilds this host's metadata document from what the backup point holds (each
+    /// backup read back and hashed), keeping the damaged one aside; one line per backup and what it did,
+    /// saying what it could not vouch for. `journal`: this host's records, when there is a state directory.
+    func repair(_ context: RestoreContext, journal: Journal?) throws -> [String]
 }
 
 /// What a backup point's own verification did.
@@ -160,6 +164,9 @@ public struct Verification: Sendable {
 extension BackupPointEngine {
     public func storedTree(_ backup: CatalogEntry, _ context: RestoreContext) throws -> Tree? { nil }
     public func holds(_ backup: CatalogEntry, _ context: RestoreContext) throws -> Bool? { nil }
+    public func repair(_ context: RestoreContext, journal: Journal?) throws -> [String] {
+        throw StageFailure("\(type(of: self).spec.name) keeps no metadata document: there is nothing to repair")
+    }
 
     public func checkAccess(_ context: RestoreContext) throws -> String {
         let catalog = try catalog(context)
