@@ -52,7 +52,7 @@ import TestSupport
             """)
         let applied = try sandbox.apply()
         #expect(applied.status == 0, "\(applied.stdout)\(applied.stderr)")
-        let before = (try CLI.succeed("cd '\(root)/srv/www' && find . -printf '%p %y %l\\n' | sort && find . -type f -print0 | sort -z | xargs -0 sha256sum"),
+        let before = (try CLI.succeed("cd '\(root)/srv/www' && find . -name '.polyarchiv-before-restore-*' -prune -o -printf '%p %y %l\\n' | sort && find . -name '.polyarchiv-before-restore-*' -prune -o -type f -print0 | sort -z | xargs -0 sha256sum"),
                       try CLI.succeed("\(psql) -d shop -c 'SELECT count(*), sum(hashtext(i::text)) FROM items i'"),
                       try CLI.succeed("\(mysql) -e 'SELECT count(*), sum(crc32(title)) FROM blog.posts'"),
                       try CLI.succeed("sqlite3 '\(root)/srv/app.sqlite3' 'SELECT * FROM users'"),
@@ -68,6 +68,9 @@ import TestSupport
         _ = try CLI.succeed("\(psql) -d postgres -c 'CREATE DATABASE shop' && \(psql) -d shop -c \"CREATE TABLE items(id int PRIMARY KEY, name text); "
                             + "INSERT INTO items VALUES (1, 'made after the disaster')\"")
         _ = try CLI.succeed("mkdir -p '\(root)/srv'")
+        // The usual disaster layout: a fresh volume mounted where the files were (as root; else a directory).
+        let mounted = try getuid() == 0 && mountTmpfs(at: root + "/srv/www", size: "16m")
+        defer { if mounted { _ = try? Sandbox.shell("umount '\(root)/srv/www'") } }
 
         let refused = try CLI.run(["restore", "-c", sandbox.config, "--in-place", "--yes"])
         #expect(refused.status == 2, "\(refused.stdout)\(refused.stderr)")
@@ -78,6 +81,10 @@ import TestSupport
         #expect(try CLI.succeed("\(mysql) -e 'SELECT count(*), sum(crc32(title)) FROM blog.posts'") == before.2)
         #expect(try CLI.succeed("\(psql) -d shop -c 'SELECT name FROM items'") == "made after the disaster\n", "the database in the way is untouched")
 
+        // The application has run meanwhile: its database belongs to its user and has a write-ahead log.
+        _ = try CLI.succeed("chown nobody:nogroup '\(root)/srv/app.sqlite3' && chmod 0640 '\(root)/srv/app.sqlite3' "
+                            + "&& printf 'stale log' > '\(root)/srv/app.sqlite3-wal'")
+
         // With --replace, all of it; the files put back by the first run are moved aside, never deleted.
         let replaced = try CLI.run(["restore", "-c", sandbox.config, "--in-place", "--yes", "--replace"])
         #expect(replaced.status == 0, "\(replaced.stdout)\(replaced.stderr)")
@@ -86,7 +93,7 @@ import TestSupport
         #expect(lines.map { $0.trimmingCharacters(in: .whitespaces).prefix { $0 != ":" } } == ["www", "shop", "blog", "people", "app", "notes", "mail"]
                 || lines.map { $0.trimmingCharacters(in: .whitespaces).prefix { $0 != ":" } } == ["www", "blog", "shop", "people", "app", "notes", "mail"],
                 "one line per source, files first, then databases, the directory, SQLite and commands, mail: \(lines)")
-        #expect(try CLI.succeed("cd '\(root)/srv/www' && find . -printf '%p %y %l\\n' | sort && find . -type f -print0 | sort -z | xargs -0 sha256sum")
+        #expect(try CLI.succeed("cd '\(root)/srv/www' && find . -name '.polyarchiv-before-restore-*' -prune -o -printf '%p %y %l\\n' | sort && find . -name '.polyarchiv-before-restore-*' -prune -o -type f -print0 | sort -z | xargs -0 sha256sum")
                 == before.0)
         #expect(try CLI.succeed("\(psql) -d shop -c 'SELECT count(*), sum(hashtext(i::text)) FROM items i'") == before.1)
         #expect(try CLI.succeed("\(mysql) -e 'SELECT count(*), sum(crc32(title)) FROM blog.posts'") == before.2)
@@ -103,8 +110,13 @@ import TestSupport
             #expect(try CLI.succeed("\(psql) -d '\(aside)' -c 'SELECT name FROM items'") == "made after the disaster\n")
             _ = try CLI.succeed("\(psql) -d postgres -c 'DROP DATABASE \"\(aside)\"'")
         }
-        let listing = try CLI.succeed("ls '\(root)/srv'")
-        #expect(listing.contains("www.polyarchiv-before-restore-"), "the first run's files were moved aside: \(listing)")
+        // The replaced SQLite file's owner and mode are the restored one's; the old log is moved aside, not replayed.
+        #expect(try CLI.succeed("stat -c '%U %a' '\(root)/srv/app.sqlite3'") == "nobody 640\n")
+        #expect(!FileManager.default.fileExists(atPath: root + "/srv/app.sqlite3-wal"))
+        #expect(try CLI.succeed("ls '\(root)/srv'").contains("app.sqlite3-wal.polyarchiv-before-restore-"))
+        // The first run's files were moved aside: beside the directory, or inside the mount point (same volume).
+        let listing = try CLI.succeed(mounted ? "ls -a '\(root)/srv/www'" : "ls '\(root)/srv'")
+        #expect(listing.contains(mounted ? ".polyarchiv-before-restore-" : "www.polyarchiv-before-restore-"), "\(listing)")
         _ = try CLI.succeed("\(psql) -d postgres -c 'DROP DATABASE shop'")
         _ = try CLI.succeed("\(mysql) -e 'DROP DATABASE blog'")
     }
