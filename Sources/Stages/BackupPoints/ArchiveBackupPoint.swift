@@ -96,8 +96,8 @@ struct ArchiveBackupPoint: BackupPointEngine {
         parameters["same_name"] = .string(sameName.rawValue)
         let upload = ArchiveUpload(url: url, transport: transport, recorder: recorder, listsInClear: listsInClear, sameName: sameName,
                                    nameTail: nameTail)
-        let taken = sameName == .replace ? "replacing this host's backup there, if any" : sameName == .refuse
-            ? "refused if it holds another backup" : "a new name if it holds another backup"
+        let taken = sameName == .replace ? "replaces this host's backup there" : sameName == .refuse
+            ? "refused if taken" : "a new name if taken"
         return BackupShape(archive: ArchiveRequest(format: format, level: level),
                            upload: PlannedStage(work: upload, parameters: parameters,
                                                 summary: "archive → \(Redaction.maskingURLSecrets(url)) (\(taken))",
@@ -179,7 +179,6 @@ struct ArchiveUpload: StageWork {
             try pending.start(url, identity: blob.digest.hex, options: options)
             try Transports.make(url, options: options).upload(context.store.path(of: blob.digest), to: url, identity: blob.digest.hex,
                                                               cancellation: context.cancellation)
-            try pending.finish(url)
             context.progress(blob.size)
             // The collect point's tree beside it, so it can be listed and searched without the archive.
             var manifest: (String, Digest, Int64)?
@@ -193,6 +192,8 @@ struct ArchiveUpload: StageWork {
             }
             try recorder.record(url, digest: blob.digest, size: blob.size, options: options, context: context, manifest: manifest,
                                 tree: recorder.rowCountedDumps.isEmpty ? nil : try tree.map { try context.store.tree($0) })
+            // Only now: until the backup is recorded, what lies at `url` is known as this host's work by this entry.
+            try pending.finish(url)
             return [Artifact(kind: .remote, digest: blob.digest, size: blob.size, location: url)]
         }
     }
@@ -209,6 +210,9 @@ struct ArchiveUpload: StageWork {
                 return mine.record.digest == digest ? nil : (true, mine.record.created)
             }
             guard try Transports.make(candidate, options: options).size(candidate, cancellation: context.cancellation) != nil else { return nil }
+            // An upload of this host cut short after its rename, before it was recorded: no backup anyone knows of
+            // (no document lists it), so it is written over.
+            if PendingUploads(context: context).started(candidate) != nil { return nil }
             // A file there that the journal does not know: this host's if its metadata document lists it (a state lost since).
             if listed == nil {
                 listed = (try recorder.document(options: options, cancellation: context.cancellation)?.backups ?? []).filter { $0.host == recorder.host }

@@ -20,6 +20,10 @@ struct PendingUploads {
         ((try? context.table(Self.namespace).decoded([Upload].self, key)) ?? nil) ?? []
     }
 
+    /// The upload to `url` this host started and did not see recorded, if any: what lies there may be its
+    /// work (the rename done, the record not yet).
+    func started(_ url: String) -> Upload? { load().first { $0.url == url } }
+
     /// Before an upload to `url`: the leftovers of interrupted uploads to other URLs go, then this one is recorded.
     func start(_ url: String, identity: String?, options: TransportOptions) throws {
         var pending = load()
