@@ -6,21 +6,9 @@ import TestSupport
 /// gone, a backup gone, an entry dated in the future. One missing piece costs only itself, and the answer
 /// says what it could not vouch for.
 @Suite struct BrowseFallbackTests {
-    /// Two backups of `www/a.txt` ("morning", then "evening": the same size) at a rolling archive whose
-    /// fixed name makes the second `site-2.tar.gz`, each with its listing beside it.
+    /// Two backups of `www/a.txt` ("morning", then "evening": the same size), `site.tar.gz` and `site-2.tar.gz`.
     static func twoBackups() throws -> Sandbox {
-        let sandbox = try Sandbox()
-        try sandbox.configure("""
-            collect_points:
-              site: {engine: files, path: $ROOT/collect, sources: {www: {engine: files, path: $ROOT/data}}}
-            backup_points:
-              daily: {engine: rolling_archive, url: "file://$ROOT/b/{name}.tar.gz", keep: {last: 5}}
-            """)
-        for text in ["morning\n", "evening\n"] {
-            try sandbox.write("data/a.txt", text)
-            #expect(try sandbox.apply().status == 0)
-            sleep(1)  // backups are dated to the second
-        }
+        let sandbox = try Sandbox.withDailyBackups(of: ["morning\n", "evening\n"])
         #expect(FileManager.default.fileExists(atPath: sandbox.path("b/site.tar.gz.polyarchiv-tree")))
         #expect(FileManager.default.fileExists(atPath: sandbox.path("b/site-2.tar.gz.polyarchiv-tree")))
         return sandbox

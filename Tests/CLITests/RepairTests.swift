@@ -6,21 +6,7 @@ import TestSupport
 /// rebuilds it from what the backup point holds, each backup read back and hashed, and says what it could
 /// not vouch for.
 @Suite struct RepairTests {
-    static func sandbox() throws -> Sandbox {
-        let sandbox = try Sandbox()
-        try sandbox.configure("""
-            collect_points:
-              site: {engine: files, path: $ROOT/collect, sources: {www: {engine: files, path: $ROOT/data}}}
-            backup_points:
-              daily: {engine: rolling_archive, url: "file://$ROOT/b/{name}.tar.gz", keep: {last: 5}}
-            """)
-        for round in ["one", "two", "three"] {
-            try sandbox.write("data/a.txt", "round \(round)\n")
-            #expect(try sandbox.apply().status == 0)
-            sleep(1)  // backups are dated to the second
-        }
-        return sandbox
-    }
+    static func sandbox() throws -> Sandbox { try Sandbox.withDailyBackups(of: ["round one\n", "round two\n", "round three\n"]) }
 
     @Test func aDamagedDocumentIsRebuiltFromWhatTheBackupPointHolds() throws {
         let sandbox = try Self.sandbox()

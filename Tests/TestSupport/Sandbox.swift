@@ -57,6 +57,26 @@ public final class Sandbox: @unchecked Sendable {
         return sandbox
     }
 
+    /// A sandbox whose collect point `site` (`data/a.txt`) was backed up once with each text, a second apart
+    /// (backups are dated to the second), to a rolling archive `daily` under one name: `b/site.tar.gz`,
+    /// `b/site-2.tar.gz`… (same_name: keep_both), each with its listing beside it.
+    public static func withDailyBackups(of texts: [String]) throws -> Sandbox {
+        let sandbox = try Sandbox()
+        try sandbox.configure("""
+            collect_points:
+              site: {engine: files, path: $ROOT/collect, sources: {www: {engine: files, path: $ROOT/data}}}
+            backup_points:
+              daily: {engine: rolling_archive, url: "file://$ROOT/b/{name}.tar.gz", keep: {last: 5}}
+            """)
+        for text in texts {
+            try sandbox.write("data/a.txt", text)
+            let run = try sandbox.apply()
+            guard run.status == 0 else { throw CLI.CommandFailed(description: "apply failed: \(run.stdout)\(run.stderr)") }
+            sleep(1)
+        }
+        return sandbox
+    }
+
     /// Starts an apply in the background and returns once it holds the state lock (the lock file names it).
     public func startLockHolder() throws -> Process {
         let holder = Process()
