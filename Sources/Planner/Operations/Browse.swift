@@ -73,7 +73,7 @@ public enum Browse {
                 do {
                     found += try tree(of: backup, pipeline, context).entries.filter { matcher.matches($0.path, isDirectory: $0.kind == .directory) }
                         .map { Found(backup: backup, entry: $0) }
-                } catch let error as StageFailure {
+                } catch let error where !(error is CancellationFlag.Cancelled) {
                     unsearched.append("\(backup.backupPoint) ← \(backup.collectPoint) of \(ISO8601DateFormatter().string(from: backup.entry.created)): \(error)")
                 }
             }

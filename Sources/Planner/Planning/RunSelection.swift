@@ -83,7 +83,9 @@ public enum RunDecisions {
             let selected = reason == nil || reason!.hasPrefix("frequency")
             if selection.verifyOnly { reason = "polyarchiv verify runs only the verifications" }
             // A backup that failed its verification is uploaded again, whatever the cache says, and verified again.
-            let failed = journal.flatMap { try? VerifyFailure.find(backupPoint, collectPoint, in: $0) }
+            // (Only while the pair is verified: with `verify: false`, nothing would ever clear the record.)
+            let verified = graph.nodes.contains { $0.id == StageID(.verify, backupPoint, collectPoint) }
+            let failed = verified ? journal.flatMap { try? VerifyFailure.find(backupPoint, collectPoint, in: $0) } : nil
             pairDecision["\(backupPoint)/\(collectPoint)"] = reason.map { .skip(reason: $0, reuseLastOutputs: false) }
                 ?? failed.map { .rerun(reason: "its backup \($0.backup) failed its verification \(Self.format($0.found)): uploaded again") } ?? .run
             // A verification has its own frequency; `verify` runs it whatever it says.

@@ -134,6 +134,11 @@ struct ArchiveBackupPoint: BackupPointEngine {
     }
 
     func holds(_ backup: CatalogEntry, _ context: RestoreContext) throws -> Bool? {
+        // The location comes from a document the backup point holds: never asked of another host.
+        guard RemotePath.isDirectChild(backup.location, of: RemotePath.directory(of: url)) else {
+            throw StageFailure("the metadata document names \(TerminalText.escaped(Redaction.maskingURLSecrets(backup.location))), which is not a "
+                               + "file in \(Redaction.maskingURLSecrets(RemotePath.directory(of: url))) (the backup point may have been tampered with)")
+        }
         let size = try Transports.make(backup.location, options: try transport.options(context.secrets))
             .size(backup.location, cancellation: context.cancellation)
         return size != nil && (backup.size == nil || size == backup.size)
@@ -174,7 +179,7 @@ struct ArchiveUpload: StageWork {
             // Checked against its digest on the way out: read again unless this run wrote (or verified) it.
             try context.store.ensureVerified(blob.digest)
             try recorder.checkHistory(options: options, context: context)
-            let url = try location(for: blob.digest, options: options, context: context)
+            let url = try location(for: blob.digest, blobSize: blob.size, options: options, context: context)
             let pending = PendingUploads(context: context)
             try pending.start(url, identity: blob.digest.hex, options: options)
             try Transports.make(url, options: options).upload(context.store.path(of: blob.digest), to: url, identity: blob.digest.hex,
@@ -201,7 +206,7 @@ struct ArchiveUpload: StageWork {
     /// Where this run's archive goes: `url`, unless that already holds another backup — this host's (a second
     /// run the same day under a daily name) or a file this host did not record. Then, as `same_name` says:
     /// a free name beside it (`NAME-2.tar.zst`, `NAME-3…`), a failure, or (this host's own backup only) `url`.
-    func location(for digest: Digest, options: TransportOptions, context: StageContext) throws -> String {
+    func location(for digest: Digest, blobSize: Int64, options: TransportOptions, context: StageContext) throws -> String {
         let records = BackupRecords(context.journal).backups(backupPoint: recorder.backupPoint, collectPoint: recorder.collectPoint)
         var listed: [BackupMetadata.Backup]?
         /// What `candidate` holds when it is another backup than this one: this host's (with its date), a stranger's (nil date).
@@ -209,10 +214,10 @@ struct ArchiveUpload: StageWork {
             if let mine = records.first(where: { $0.location == candidate }) {
                 return mine.record.digest == digest ? nil : (true, mine.record.created)
             }
-            guard try Transports.make(candidate, options: options).size(candidate, cancellation: context.cancellation) != nil else { return nil }
+            guard let size = try Transports.make(candidate, options: options).size(candidate, cancellation: context.cancellation) else { return nil }
             // An upload of this host cut short after its rename, before it was recorded: no backup anyone knows of
-            // (no document lists it), so it is written over.
-            if PendingUploads(context: context).started(candidate) != nil { return nil }
+            // (no document lists it), so it is written over — if its size says it is that upload.
+            if let started = PendingUploads(context: context).started(candidate), started.identity == digest.hex, size == blobSize { return nil }
             // A file there that the journal does not know: this host's if its metadata document lists it (a state lost since).
             if listed == nil {
                 listed = (try recorder.document(options: options, cancellation: context.cancellation)?.backups ?? []).filter { $0.host == recorder.host }

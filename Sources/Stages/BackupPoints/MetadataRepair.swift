@@ -18,12 +18,32 @@ extension ArchiveBackupPoint {
         let home = RemotePath.directory(of: url)
         let records = journal.map { BackupRecords($0).backups(backupPoint: recorder.backupPoint, collectPoint: recorder.collectPoint) } ?? []
         let salvaged = raw.map { Self.salvage(String(decoding: $0, as: UTF8.self)) } ?? []
-        var candidates: [(location: String, created: Date?, recorded: BackupRecords.Record?)] =
-            records.map { ($0.location, $0.record.created, $0.record) }
-        for (location, created) in salvaged where !candidates.contains(where: { $0.location == location }) {
-            candidates.append((location, created, nil))
-        }
+        var candidates: [(location: String, created: Date?, size: Int64?, recorded: BackupRecords.Record?)] =
+            records.map { ($0.location, $0.record.created, $0.record.size, $0.record) }
         var lines: [String] = []
+        var others: [BackupMetadata.Backup] = []
+        for entry in salvaged where !candidates.contains(where: { $0.location == entry.location }) {
+            let shown = Redaction.maskingURLSecrets(entry.location)
+            // Only this host's entries, with a size to stop the download at and a date that is not to come.
+            if let host = entry.host, host != recorder.host {
+                // Another host's, in a document hosts share: not this host's to check, nor to drop.
+                if let digest = entry.digest, let size = entry.size, let created = entry.created {
+                    others.append(BackupMetadata.Backup(location: entry.location, digest: digest, size: size, created: created, host: host))
+                    lines.append("kept \(shown) of host \(host) as the damaged document gives it (not checked: not this host's)")
+                } else {
+                    lines.append("left out \(shown) of host \(host): its entry cannot be read whole; that host's `polyarchiv repair` "
+                                 + "or its next backup lists its own again")
+                }
+            } else if entry.host == nil {
+                lines.append("left out \(shown): the damaged document does not say which host made it")
+            } else if entry.size == nil {
+                lines.append("left out \(shown): its size cannot be read in the damaged document")
+            } else if let created = entry.created, created > Date().addingTimeInterval(300) {
+                lines.append("left out \(shown): dated in the future (\(ISO8601DateFormatter().string(from: created)))")
+            } else {
+                candidates.append((entry.location, entry.created, entry.size, nil))
+            }
+        }
         var backups: [BackupMetadata.Backup] = []
         for candidate in candidates {
             let shown = Redaction.maskingURLSecrets(candidate.location)
@@ -35,7 +55,7 @@ extension ArchiveBackupPoint {
             defer { unlink(file) }
             let digest: Digest
             do {
-                digest = try BackupDownload.fetch(candidate.location, within: home, limit: candidate.recorded?.size ?? .max, options: options,
+                digest = try BackupDownload.fetch(candidate.location, within: home, limit: candidate.size ?? 0, options: options,
                                                   to: file, cancellation: context.cancellation)
             } catch let failure as StageFailure {
                 lines.append("left out \(shown): \(failure)")
@@ -71,6 +91,7 @@ extension ArchiveBackupPoint {
             try documents.write(raw, to: aside, cancellation: context.cancellation)
             lines.append("the damaged document is kept as \(Redaction.maskingURLSecrets(aside))")
         }
+        backups += others
         backups.sort { $0.created < $1.created }
         try BackupMetadata.write(BackupMetadata(backupPoint: recorder.backupPoint, collectPoint: recorder.collectPoint, backups: backups),
                                  to: metadataURL, options: options, cancellation: context.cancellation)
@@ -79,24 +100,39 @@ extension ArchiveBackupPoint {
         return lines
     }
 
-    /// The `"location"` strings of a damaged document, each with the nearest `"created"` date of the same
-    /// entry (no other location between them) when one can be read.
-    static func salvage(_ text: String) -> [(location: String, created: Date?)] {
-        func strings(_ key: String) -> [(position: Int, value: String)] {
-            guard let pattern = try? NSRegularExpression(pattern: #"""# + key + #""\s*:\s*"((?:[^"\\]|\\.)*)""#) else { return [] }
+    /// What a damaged document still says of each backup: its `"location"`, with the `"created"` date, `"host"`
+    /// and `"size"` of the same entry when they can be read. Keys are written sorted: `created` and `host` come
+    /// before `location` in its entry (after the entry's `{`), `size` after it (before any nested object).
+    static func salvage(_ text: String) -> [Salvaged] {
+        let utf16 = Array(text.utf16)
+        func fields(_ key: String, _ valuePattern: String) -> [(position: Int, value: String)] {
+            guard let pattern = try? NSRegularExpression(pattern: #"""# + key + #""\s*:\s*"# + valuePattern) else { return [] }
             return pattern.matches(in: text, range: NSRange(text.startIndex..., in: text)).compactMap { match in
                 Range(match.range(at: 1), in: text).map { (match.range.location, String(text[$0]).replacingOccurrences(of: "\\/", with: "/")) }
             }
         }
-        let locations = strings("location"), dates = ISO8601DateFormatter()
-        let created = strings("created").compactMap { found in dates.date(from: found.value).map { (found.position, $0) } }
-        return locations.map { location in
-            let alone = created.filter { date in
-                !locations.contains { other in other.position != location.position
-                    && (min(date.0, location.position)...max(date.0, location.position)).contains(other.position) }
+        let quoted = #""((?:[^"\\]|\\.)*)""#
+        let dates = ISO8601DateFormatter()
+        let created = fields("created", quoted), hosts = fields("host", quoted), sizes = fields("size", #"([0-9]+)"#)
+        let digests = fields("digest", quoted)
+        return fields("location", quoted).map { location in
+            // The entry's own span: from its `{` to the location, and from the location to the next brace.
+            let start = utf16[..<location.position].lastIndex(of: 0x7B) ?? 0
+            let end = utf16[location.position...].firstIndex { $0 == 0x7B || $0 == 0x7D } ?? utf16.count
+            func before(_ found: [(position: Int, value: String)]) -> String? {
+                found.last { $0.position > start && $0.position < location.position }?.value
             }
-            let nearest = alone.min { abs($0.0 - location.position) < abs($1.0 - location.position) }
-            return (location.value, nearest?.1)
+            return Salvaged(location: location.value, created: before(created).flatMap { dates.date(from: $0) }, host: before(hosts),
+                            size: sizes.first { $0.position > location.position && $0.position < end }.flatMap { Int64($0.value) },
+                            digest: before(digests).flatMap { Digest(hex: $0) })
         }
+    }
+
+    struct Salvaged {
+        let location: String
+        let created: Date?
+        let host: String?
+        let size: Int64?
+        let digest: Digest?
     }
 }

@@ -27,7 +27,8 @@ struct PendingUploads {
     /// Before an upload to `url`: the leftovers of interrupted uploads to other URLs go, then this one is recorded.
     func start(_ url: String, identity: String?, options: TransportOptions) throws {
         var pending = load()
-        for upload in pending where upload.url != url {
+        // Another URL's, or this URL's with other content (its part has another name): left by an interrupted run.
+        for upload in pending where upload.url != url || upload.identity != identity {
             do {
                 try Transports.make(upload.url, options: options).removeLeftovers(of: upload.url, identity: upload.identity,
                                                                                   cancellation: context.cancellation)

@@ -190,10 +190,16 @@ struct PostgreSQLSource: SourceEngine {
         let scratch = ScratchName.database()
         var swapped = false
         defer { if !swapped { dropScratch(scratch, context) } }
-        _ = try query("CREATE DATABASE \(scratch)", database: "postgres", context)
+        // The replaced database's encoding and collation, not the server's defaults.
+        let like = try exists ? " " + query("SELECT format('TEMPLATE template0 ENCODING %L LC_COLLATE %L LC_CTYPE %L', "
+                                      + "pg_encoding_to_char(encoding), datcollate, datctype) FROM pg_database WHERE datname = '\(database)'",
+                                      database: "postgres", context).trimmingCharacters(in: .whitespacesAndNewlines) : ""
+        _ = try query("CREATE DATABASE \(scratch)" + like, database: "postgres", context)
         try replay(data, into: scratch, singleTransaction: true, context)
+        // From here on the swap is not interrupted: it is short, and a cut between the server's commit and its
+        // answer would leave a state the summary could not tell.
         guard exists else {
-            _ = try query("ALTER DATABASE \(scratch) RENAME TO \"\(database)\"", database: "postgres", context)
+            _ = try query("ALTER DATABASE \(scratch) RENAME TO \"\(database)\"", database: "postgres", context, cancellation: CancellationFlag())
             swapped = true
             return "restored database \(database) from \(data) with \(custom ? "pg_restore" : "psql")"
         }
@@ -227,14 +233,16 @@ struct PostgreSQLSource: SourceEngine {
                 _ = try query("""
                     SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '\(database)' AND pid <> pg_backend_pid();
                     BEGIN;
-                    DO $$ BEGIN EXECUTE format('ALTER DATABASE \(scratch) OWNER TO %I', \(owner)); END $$;
+                    DO $polyarchiv$ BEGIN EXECUTE format('ALTER DATABASE \(scratch) OWNER TO %I', \(owner)); END $polyarchiv$;
                     ALTER DATABASE "\(database)" RENAME TO "\(aside)";
                     ALTER DATABASE \(scratch) RENAME TO "\(database)";
                     COMMIT;
-                    """, database: "postgres", context)
+                    """, database: "postgres", context, cancellation: CancellationFlag())
                 return
-            } catch let failure as StageFailure where attempt < 5 && "\(failure)".contains("is being accessed by other users") {
-                usleep(200_000)
+            } catch where attempt < 5 {
+                // Most often a session not yet gone (pg_terminate_backend does not wait): the transaction changed
+                // nothing, so it is tried again.
+                usleep(300_000)
             }
         }
     }
@@ -243,6 +251,11 @@ struct PostgreSQLSource: SourceEngine {
     /// bytes (names are plain ASCII: `checkName`).
     static func asideName(_ database: String, _ date: Date) -> String {
         let suffix = ".polyarchiv-before-restore-" + PutBackRequest.asideStamp(date)
-        return String(database.prefix(63 - suffix.count)) + suffix
+        guard database.utf8.count + suffix.count > 63 else { return database + suffix }
+        // Shortened: a digest of the whole name keeps two long names apart.
+        let tag = "-" + Digest.of(database).hex.prefix(8)
+        var head = database
+        while head.utf8.count + tag.count + suffix.count > 63 { head.removeLast() }
+        return head + tag + suffix
     }
 }

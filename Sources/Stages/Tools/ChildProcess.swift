@@ -141,11 +141,14 @@ enum ChildProcess {
 
         /// Waits for it to end: its exit status, or 128 + the signal that ended it, as a shell reports it.
         func wait() -> Int32 {
-            var status: Int32 = 0
-            while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+            // Seen ended but left a zombie (WNOWAIT), so its pid cannot be reused while `reaped` is set; then reaped.
+            var info = siginfo_t()
+            while waitid(P_PID, id_t(pid), &info, WEXITED | WNOWAIT) < 0 && errno == EINTR {}
             lock.lock()
             reaped = true
             lock.unlock()
+            var status: Int32 = 0
+            while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
             let signal = status & 0x7f
             return signal == 0 ? (status >> 8) & 0xff : 128 + signal
         }

@@ -56,6 +56,7 @@ enum ScratchName {
     static func isRunning(_ pid: Int32) -> Bool {
         if pid == getpid() { return true }
         guard pid > 0, let command = try? String(contentsOfFile: "/proc/\(pid)/comm", encoding: .utf8) else { return false }
-        return command.trimmingCharacters(in: .whitespacesAndNewlines) == "polyarchiv"
+        // The kernel keeps 15 bytes of the name: `polyarchiv`, or a build of it with a longer name.
+        return command.hasPrefix("polyarchiv")
     }
 }

@@ -49,7 +49,7 @@ public struct VerifyStage: StageWork {
         let checked = Checked()
         do {
             let artifacts = try await verify(context, checked)
-            try context.table(VerifyFailure.namespace).remove(context.node.id.description)
+            try? context.table(VerifyFailure.namespace).remove(context.node.id.description)
             return artifacts
         } catch let error where !(error is CancellationFlag.Cancelled) {
             // The next apply uploads this backup again (and verifies it), whatever its cache says.
