@@ -124,4 +124,33 @@ import TestSupport
         #expect(left.isEmpty, "\(left)")
         _ = try CLI.succeed("\(psql) -d postgres -c 'DROP DATABASE \(otherHost)' -c 'DROP DATABASE shop'")
     }
+
+    /// MariaDB's drill: a scratch database that a dead process of this host left is dropped before the next
+    /// drill; another host's, and a running polyarchiv's (this test's own process), are not.
+    @Test func aMariaDBDrillDropsWhatADeadRunOfThisHostLeftOnly() throws {
+        guard let mariadb = try TestServer.start("mariadb.py") else { return }
+        defer { mariadb.stop() }
+        let mysql = mariadb.mariadb
+        let tag = try CLI.succeed("printf %s \"$(hostname)\" | sha256sum | cut -c1-8").trimmingCharacters(in: .whitespacesAndNewlines)
+        var dead: Int32 = 4_194_000
+        while FileManager.default.fileExists(atPath: "/proc/\(dead)") { dead += 1 }
+        let leftover = "polyarchiv_scratch_\(tag)_\(dead)_abc123"
+        let live = "polyarchiv_scratch_\(tag)_\(getpid())_abc123"
+        let otherHost = "polyarchiv_scratch_0badc0de_\(dead)_abc123"
+        _ = try CLI.succeed("\(mysql) -e \"CREATE DATABASE blog; USE blog; CREATE TABLE posts(id INT PRIMARY KEY); INSERT INTO posts VALUES (1), (2); "
+                            + "CREATE DATABASE \(leftover); CREATE DATABASE \(live); CREATE DATABASE \(otherHost)\"")
+        let sandbox = try Sandbox()
+        try sandbox.configure("""
+            collect_points:
+              server: {engine: files, path: $ROOT/collect, sources: {blog: {engine: mysql, database: blog, \(mariadb.connection)}}}
+            backup_points:
+              offsite: {engine: archive, url: "file://$ROOT/backups/{name}.tar.zst", verify_drill: true}
+            """)
+        let applied = try sandbox.apply()
+        #expect(applied.status == 0, "\(applied.stdout)\(applied.stderr)")
+        #expect(applied.stdout.contains("dropped the scratch database \(leftover) that an interrupted run of this host left"), "\(applied.stdout)")
+        let left = try CLI.succeed("\(mysql) -e \"SHOW DATABASES LIKE 'polyarchiv_scratch_%'\"").split(separator: "\n").map(String.init).sorted()
+        #expect(left == [live, otherHost].sorted(), "\(left)")
+        _ = try CLI.succeed("\(mysql) -e 'DROP DATABASE blog; DROP DATABASE \(live); DROP DATABASE \(otherHost)'")
+    }
 }
