@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Pipeline
 import Stages
 
 struct KeygenCommand: ParsableCommand {
@@ -12,14 +13,35 @@ struct KeygenCommand: ParsableCommand {
             filter's `recipients`; keep the identity somewhere other than the host being backed up (a password \\
             manager, a safe), since whoever holds it can read every backup, and without it nobody can.
 
+            With -o FILE the identity is written to a new file of mode 0600 instead (an existing file is never \
+            overwritten).
+
             Example:
-              polyarchiv keygen > backup-identity.txt
+              polyarchiv keygen -o /root/backup-identity.txt
             """)
+
+    @Option(name: .shortAndLong, help: ArgumentHelp("Write the identity to this new file (mode 0600) instead of standard output.",
+                                                    valueName: "file"))
+    var output: String?
 
     func run() throws {
         let (identity, recipient) = AgeIdentity.generate()
         let created = ISO8601DateFormatter().string(from: Date())
-        print("# created: \(created)\n# public key: \(recipient)\n\(identity)")
+        let text = "# created: \(created)\n# public key: \(recipient)\n\(identity)\n"
+        if let output {
+            // Created here, readable by its owner only, never over a file (or through a link) that is there.
+            let descriptor = open(output, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
+            guard descriptor >= 0 else {
+                Terminal.error("polyarchiv: cannot create \(output): \(FileIO.lastError)" + (errno == EEXIST ? " (it exists; it was not overwritten)" : ""))
+                throw ExitCode(ExitStatus.configuration)
+            }
+            defer { close(descriptor) }
+            try Data(text.utf8).withUnsafeBytes { try FileIO.writeAll(descriptor, $0, what: output) }
+            guard fsync(descriptor) == 0 else { throw ExitCode(ExitStatus.configuration) }
+            Terminal.error("The identity is in \(output) (mode 0600).")
+        } else {
+            Terminal.print(text)
+        }
         Terminal.error("Public key: \(recipient)")
         Terminal.error("Keep the identity somewhere other than this host: it opens every backup encrypted to this key.")
     }

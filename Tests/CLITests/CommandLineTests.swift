@@ -28,6 +28,36 @@ import TestSupport
         #expect(try CLI.run(["keygen"]).stdout != result.stdout, "a new key each time")
     }
 
+    /// `keygen -o FILE`: the identity in a new file only its owner reads; an existing file is never overwritten.
+    @Test func keygenWritesTheIdentityToANewPrivateFile() throws {
+        let directory = try TemporaryDirectory()
+        let file = directory.path("identity.txt")
+        let result = try CLI.run(["keygen", "-o", file])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(!result.stdout.contains("AGE-SECRET-KEY"), "nothing secret on standard output")
+        #expect(try Sandbox.shell("stat -c %a '\(file)'").output == "600\n")
+        let recipient = try #require(result.stderr.split(separator: "\n").first { $0.hasPrefix("Public key: ") }?.dropFirst("Public key: ".count))
+        #expect(try Sandbox.shell("age-keygen -y '\(file)'").output.trimmingCharacters(in: .whitespacesAndNewlines) == String(recipient))
+        let before = try String(contentsOfFile: file, encoding: .utf8)
+        let again = try CLI.run(["keygen", "-o", file])
+        #expect(again.status == 1 && again.stderr.contains("it exists; it was not overwritten"), "\(again.stderr)")
+        #expect(try String(contentsOfFile: file, encoding: .utf8) == before)
+    }
+
+    /// `POLYARCHIV_STATE_DIR` stands for `--state-dir` on every command; `--state-dir` wins.
+    @Test func theStateDirectoryCanComeFromTheEnvironment() throws {
+        let sandbox = try Sandbox.withCommand("echo data")
+        var environment = ProcessInfo.processInfo.environment
+        environment["POLYARCHIV_STATE_DIR"] = sandbox.path("from-env")
+        let applied = try CLI.run(["apply", "-c", sandbox.config], environment: environment)
+        #expect(applied.status == 0, "\(applied.stdout)\(applied.stderr)")
+        #expect(FileManager.default.fileExists(atPath: sandbox.path("from-env/journal.sqlite")))
+        let check = try CLI.run(["check", "-c", sandbox.config], environment: environment)
+        #expect(check.status == 0 && !check.stdout.contains("never ran"), "\(check.stdout)")
+        let given = try CLI.run(["apply", "-c", sandbox.config, "--state-dir", sandbox.path("given")], environment: environment)
+        #expect(given.status == 0 && FileManager.default.fileExists(atPath: sandbox.path("given/journal.sqlite")), "\(given.stderr)")
+    }
+
     @Test func versionNamesTheLinkedLibraries() throws {
         let result = try CLI.run(["--version"])
         #expect(result.status == 0)

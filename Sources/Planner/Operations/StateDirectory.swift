@@ -5,8 +5,10 @@ import Pipeline
 public struct StateDirectory: Sendable {
     public let url: URL
 
+    /// `--state-dir`, else `POLYARCHIV_STATE_DIR`, else the default.
     public init(_ path: String?) {
-        url = URL(fileURLWithPath: path ?? Self.defaultPath)
+        let environment = ProcessInfo.processInfo.environment["POLYARCHIV_STATE_DIR"].flatMap { $0.isEmpty ? nil : $0 }
+        url = URL(fileURLWithPath: path ?? environment ?? Self.defaultPath)
     }
 
     /// `/var/lib/polyarchiv` as root, else `$XDG_STATE_HOME/polyarchiv` (or `~/.local/state/polyarchiv`).
