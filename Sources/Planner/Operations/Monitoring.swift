@@ -192,6 +192,9 @@ public enum Monitoring {
                                              now: Date, calendar: Calendar = .current) -> Report {
         let host = host ?? pipeline.host
         var reports: [PointReport] = []
+        let scratch = try? ScratchDirectory("polyarchiv-check")
+        defer { scratch?.remove() }
+        let context = RestoreContext(secrets: secrets, cancellation: CancellationFlag(), identityFile: nil, scratch: scratch?.path ?? "/tmp")
         for (backupPoint, collectPoint) in pipeline.associations {
             let name = "\(backupPoint)/\(collectPoint)"
             let listing: Restore.Listing
@@ -212,9 +215,6 @@ public enum Monitoring {
                 continue
             }
             if let pair = pipeline.backup(backupPoint, collectPoint) {
-                let scratch = try? ScratchDirectory("polyarchiv-check")
-                defer { scratch?.remove() }
-                let context = RestoreContext(secrets: secrets, cancellation: CancellationFlag(), identityFile: nil, scratch: scratch?.path ?? "/tmp")
                 do {
                     if try pair.engine.holds(newest, context) == false {
                         reports.append(PointReport(name: name, status: .critical, message: "the newest backup by \(host), of "

@@ -68,6 +68,13 @@ public struct BackupMetadata: Codable, Sendable {
         }
     }
 
+    /// A document's bytes as a document (dates in ISO 8601).
+    static func decode(_ data: Data) throws -> BackupMetadata {
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .iso8601
+        return try decoder.decode(BackupMetadata.self, from: data)
+    }
+
     static func read(_ url: String, options: TransportOptions, cancellation: CancellationFlag) throws -> BackupMetadata? {
         let transport = try Transports.make(url, options: options)
         // Anything but "does not exist" is an error: starting a new document would erase the history.
@@ -80,10 +87,8 @@ public struct BackupMetadata: Codable, Sendable {
         } catch {
             throw Unreadable(url: url, underlying: error)
         }
-        let decoder = JSONDecoder()
-        decoder.dateDecodingStrategy = .iso8601
         do {
-            return try decoder.decode(BackupMetadata.self, from: data)
+            return try decode(data)
         } catch {
             throw StageFailure("the metadata document \(Redaction.maskingURLSecrets(url)) is damaged (\(error)); it lists the backups of this "
                                + "point: `polyarchiv repair BACKUP_POINT` rebuilds it from what the backup point holds")

@@ -12,7 +12,7 @@ extension ArchiveBackupPoint {
         let options = try transport.options(context.secrets)
         let documents = try Transports.make(metadataURL, options: options)
         let raw = try documents.read(metadataURL, cancellation: context.cancellation)
-        if raw != nil, let sound = try? BackupMetadata.read(metadataURL, options: options, cancellation: context.cancellation) {
+        if let raw, let sound = try? BackupMetadata.decode(raw) {
             return ["\(Redaction.maskingURLSecrets(metadataURL)) is sound (\(sound.backups.count) backups): nothing to repair"]
         }
         let home = RemotePath.directory(of: url)
@@ -51,6 +51,10 @@ extension ArchiveBackupPoint {
                 lines.append("left out \(shown): not a file in \(Redaction.maskingURLSecrets(home))")
                 continue
             }
+            guard let created = candidate.created else {
+                lines.append("left out \(shown): no record of when it was made")
+                continue
+            }
             let file = context.scratch + "/repair-\(UUID().uuidString)"
             defer { unlink(file) }
             let digest: Digest
@@ -66,10 +70,6 @@ extension ArchiveBackupPoint {
             if let recorded = candidate.recorded, recorded.digest != digest || recorded.size != size {
                 lines.append("left out \(shown): it reads back as \(digest.short) (\(size) bytes), this host recorded \(recorded.digest.short) "
                              + "(\(recorded.size) bytes): damaged")
-                continue
-            }
-            guard let created = candidate.created else {
-                lines.append("left out \(shown): no record of when it was made")
                 continue
             }
             var backup = BackupMetadata.Backup(location: candidate.location, digest: digest, size: size, created: created, host: recorder.host)

@@ -44,7 +44,7 @@ struct PendingUploads {
         try context.table(Self.namespace).encode(pending, key)
     }
 
-    /// After the upload to `url` took its final name.
+    /// After the backup at `url` is recorded (until then, this entry is what says it is this host's work).
     func finish(_ url: String) throws {
         let pending = load().filter { $0.url != url }
         if pending.isEmpty { try context.table(Self.namespace).remove(key) } else { try context.table(Self.namespace).encode(pending, key) }
