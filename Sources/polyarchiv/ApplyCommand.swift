@@ -32,7 +32,7 @@ struct ApplyCommand: AsyncParsableCommand {
         let pipeline = try running.compile(config)
         let selection = try scope.selection(for: pipeline)
         if dryRun {
-            let plan = Plan.make(pipeline, state: state.directory, selection: selection, secrets: config.secrets)
+            let plan = Plan.make(pipeline, state: state.directory(for: pipeline), selection: selection, secrets: config.secrets)
             Terminal.print(running.json ? PlanRenderer.json(plan) : PlanRenderer.text(plan))
             return
         }
@@ -117,7 +117,7 @@ struct RunOptions: ParsableArguments {
         options.runStarted = { output.started(run: $0) }
         let report: Apply.Report
         do {
-            report = try await Apply.run(pipeline, state: state.directory, options: options, secrets: config.secrets, cancellation: cancellation,
+            report = try await Apply.run(pipeline, state: state.directory(for: pipeline), options: options, secrets: config.secrets, cancellation: cancellation,
                                                  command: CommandLine.arguments.joined(separator: " ")) { output.handle($0) }
         } catch let locked as RunLock.Locked {
             Terminal.error("polyarchiv: \(locked)")

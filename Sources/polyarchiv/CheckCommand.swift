@@ -79,7 +79,7 @@ struct CheckCommand: ParsableCommand {
         let report = fromBackupPoints
             ? Monitoring.checkFromBackupPoints(pipeline, host: host, maxAge: maxAge.flatMap(TimeSpan.parse).map { $0.after(now, calendar: .current).timeIntervalSince(now) },
                                                secrets: config.secrets, now: now)
-            : Monitoring.check(pipeline, state: state.directory, now: now)
+            : Monitoring.check(pipeline, state: state.directory(for: pipeline), now: now)
         try show(report)
     }
 
@@ -105,13 +105,16 @@ struct GarbageCollectCommand: ParsableCommand {
         commandName: "gc",
         abstract: "Drop store objects that no journal entry needs.",
         discussion: """
-            Keeps what the newest successful run of every stage produced.
+            Keeps what the newest successful run of every stage produced. The state directory is found as
+            for apply: --state-dir, $POLYARCHIV_STATE_DIR, the configuration's state_dir (read when -c/-C is
+            given or the default directory exists), else the default.
 
             Example:
               polyarchiv gc --state-dir /var/lib/polyarchiv
             """)
 
     @OptionGroup var state: StateOptions
+    @OptionGroup var config: ConfigOptions
 
     @Option(name: .customLong("forget-backups"), help: ArgumentHelp(
         "Forget what this host recorded at this backup point, whose backups were removed on purpose (repeatable).",
@@ -121,7 +124,8 @@ struct GarbageCollectCommand: ParsableCommand {
     func run() throws {
         let result: GarbageCollector.Result
         do {
-            result = try GarbageCollector.run(state: state.directory, forgettingBackupsOf: forgetBackups)
+            let directory = StateDirectory(state.path, configured: try config.configuredStateDirectory())
+            result = try GarbageCollector.run(state: directory, forgettingBackupsOf: forgetBackups)
         } catch let locked as RunLock.Locked {
             Terminal.error("polyarchiv: \(locked)")
             throw ExitCode(ExitStatus.locked)

@@ -29,7 +29,7 @@ struct PlanCommand: ParsableCommand {
 
     func run() throws {
         let pipeline = try config.compile()
-        let plan = Plan.make(pipeline, state: state.directory, selection: try scope.selection(for: pipeline), secrets: config.secrets)
+        let plan = Plan.make(pipeline, state: state.directory(for: pipeline), selection: try scope.selection(for: pipeline), secrets: config.secrets)
         Terminal.print(format == .json ? PlanRenderer.json(plan) : PlanRenderer.text(plan))
         if detailedExitcode && plan.pendingCount > 0 { throw ExitCode(2) }
     }

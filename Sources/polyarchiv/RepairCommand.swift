@@ -32,7 +32,7 @@ struct RepairCommand: ParsableCommand {
         let pipeline = try config.compile()
         let outcomes: [Repair.Outcome]
         do {
-            outcomes = try Repair.run(pipeline, backupPoint: backupPoint, collectPoint: collectPoint, state: state.directory,
+            outcomes = try Repair.run(pipeline, backupPoint: backupPoint, collectPoint: collectPoint, state: state.directory(for: pipeline),
                                       secrets: config.secrets)
         } catch let failure as StageFailure {
             Terminal.error("polyarchiv: \(failure)")

@@ -239,7 +239,7 @@ struct RestoreCommand: AsyncParsableCommand {
         SignalWatcher.install(cancelling: cancellation)
         let report: Restore.Report
         do {
-            report = try await Restore.run(pipeline, request, state: state.directory, secrets: config.secrets, cancellation: cancellation) { event in
+            report = try await Restore.run(pipeline, request, state: state.directory(for: pipeline), secrets: config.secrets, cancellation: cancellation) { event in
                 if case .finished(let result) = event, result.outcome == .failed {
                     Terminal.error("polyarchiv: \(result.id) failed: \(result.detail ?? "")")
                 }

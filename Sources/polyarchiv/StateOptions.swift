@@ -3,8 +3,8 @@ import Planner
 
 struct StateOptions: ParsableArguments {
     @Option(name: .customLong("state-dir"),
-            help: "The journal and store (default: $POLYARCHIV_STATE_DIR, else /var/lib/polyarchiv as root, else $XDG_STATE_HOME/polyarchiv).")
+            help: "The journal and store (default: $POLYARCHIV_STATE_DIR, else the configuration's state_dir, else /var/lib/polyarchiv as root, else $XDG_STATE_HOME/polyarchiv).")
     var path: String?
 
-    var directory: StateDirectory { StateDirectory(path) }
+    func directory(for pipeline: CompiledPipeline) -> StateDirectory { StateDirectory(path, for: pipeline) }
 }

@@ -58,6 +58,37 @@ import TestSupport
         #expect(given.status == 0 && FileManager.default.fileExists(atPath: sandbox.path("given/journal.sqlite")), "\(given.stderr)")
     }
 
+    /// `state_dir:` in the configuration serves every command that has no `--state-dir` or `POLYARCHIV_STATE_DIR`
+    /// (gc included, when given the configuration); the environment and the option win over it.
+    @Test func theStateDirectoryCanComeFromTheConfiguration() throws {
+        let sandbox = try Sandbox()
+        try sandbox.configure("""
+            state_dir: $ROOT/from-config
+            collect_points:
+              box:
+                engine: files
+                path: $ROOT/c
+                sources: {x: {engine: command, command: "echo data"}}
+            """)
+        var environment = ProcessInfo.processInfo.environment
+        environment["POLYARCHIV_STATE_DIR"] = nil
+        let applied = try CLI.run(["apply", "-c", sandbox.config], environment: environment)
+        #expect(applied.status == 0, "\(applied.stdout)\(applied.stderr)")
+        #expect(FileManager.default.fileExists(atPath: sandbox.path("from-config/journal.sqlite")))
+        let check = try CLI.run(["check", "-c", sandbox.config], environment: environment)
+        #expect(check.status == 0 && !check.stdout.contains("never ran"), "\(check.stdout)")
+        let gc = try CLI.run(["gc", "-c", sandbox.config], environment: environment)
+        #expect(gc.status == 0 && gc.stdout.contains("kept") && !gc.stdout.contains("; 0 kept"), "\(gc.stdout)\(gc.stderr)")
+        environment["POLYARCHIV_STATE_DIR"] = sandbox.path("from-env")
+        let overridden = try CLI.run(["apply", "-c", sandbox.config], environment: environment)
+        #expect(overridden.status == 0 && FileManager.default.fileExists(atPath: sandbox.path("from-env/journal.sqlite")))
+
+        try sandbox.configure("state_dir: state\ncollect_points: {box: {engine: files, path: $ROOT/c}}\n")
+        let relative = try CLI.run(["plan", "-c", sandbox.config], environment: environment)
+        #expect(relative.status == 1 && relative.stderr.contains("\(sandbox.config):1:12: error: state_dir `state` must be an absolute path"),
+                "\(relative.stderr)")
+    }
+
     @Test func versionNamesTheLinkedLibraries() throws {
         let result = try CLI.run(["--version"])
         #expect(result.status == 0)

@@ -85,6 +85,8 @@ public struct PipelineConfig: Sendable {
     public var collectPoints: [CollectPointConfig] = []
     public var backupPoints: [BackupPointConfig] = []
     public var hooks: [EngineInstance] = []
+    /// `state_dir:`, where the journal and store live when neither `--state-dir` nor `POLYARCHIV_STATE_DIR` says.
+    public var stateDirectory: (path: String, location: SourceLocation)?
     /// Problems found while reading, carried to the compiler (`ConfigLoader.load(_:deferringErrors:)`) so
     /// that every problem is reported in one pass.
     public var diagnostics: [Diagnostic] = []

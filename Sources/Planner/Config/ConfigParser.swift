@@ -6,7 +6,7 @@ struct ConfigParser {
     var sink = DiagnosticSink()
     private var values = ValueParser()
 
-    static let topLevelKeys = ["variables", "collect_points", "backup_points", "hooks"]
+    static let topLevelKeys = ["variables", "collect_points", "backup_points", "hooks", "state_dir"]
     /// Keys of points whose values the parser handles itself rather than by parameter type.
     static let structuralKeys: Set<String> = ["sources", "filters", "hooks", "variables", "variables_for"]
 
@@ -33,6 +33,8 @@ struct ConfigParser {
                 }
             case "hooks":
                 config.hooks += engineList(entry.value, kind: .hook, what: "hooks")
+            case "state_dir":
+                stateDirectory(entry.value, into: &config)
             case let key where key.hasPrefix("x-"):
                 continue  // a place for YAML anchors (`x-defaults: &defaults …`), as Compose has: not read otherwise
             default:
@@ -41,6 +43,25 @@ struct ConfigParser {
                            at: entry.keyLocation)
             }
         }
+    }
+
+    /// `state_dir: /absolute/path`, in one file only (or the same path in each).
+    private mutating func stateDirectory(_ node: ConfigNode, into config: inout PipelineConfig) {
+        guard case .scalar(let scalar) = node, !scalar.isNull else {
+            sink.error("state_dir must be an absolute path, not \(node.typeName)", at: node.location)
+            return
+        }
+        guard scalar.text.hasPrefix("/") else {
+            sink.error("state_dir `\(scalar.text)` must be an absolute path (it is read by every command, from any working "
+                       + "directory)", at: scalar.location)
+            return
+        }
+        if let earlier = config.stateDirectory, earlier.path != scalar.text {
+            sink.error("state_dir is set twice: `\(scalar.text)` here and `\(earlier.path)` at \(earlier.location); keep one",
+                       at: scalar.location)
+            return
+        }
+        config.stateDirectory = (scalar.text, scalar.location)
     }
 
     private mutating func flushValueDiagnostics() {

@@ -5,10 +5,15 @@ import Pipeline
 public struct StateDirectory: Sendable {
     public let url: URL
 
-    /// `--state-dir`, else `POLYARCHIV_STATE_DIR`, else the default.
-    public init(_ path: String?) {
+    /// `--state-dir`, else `POLYARCHIV_STATE_DIR`, else the configuration's `state_dir:`, else the default.
+    public init(_ path: String?, configured: String? = nil) {
         let environment = ProcessInfo.processInfo.environment["POLYARCHIV_STATE_DIR"].flatMap { $0.isEmpty ? nil : $0 }
-        url = URL(fileURLWithPath: path ?? environment ?? Self.defaultPath)
+        url = URL(fileURLWithPath: path ?? environment ?? configured ?? Self.defaultPath)
+    }
+
+    /// The one a compiled configuration runs with.
+    public init(_ path: String?, for pipeline: CompiledPipeline) {
+        self.init(path, configured: pipeline.stateDirectory)
     }
 
     /// `/var/lib/polyarchiv` as root, else `$XDG_STATE_HOME/polyarchiv` (or `~/.local/state/polyarchiv`).

@@ -124,6 +124,8 @@ public struct CompiledPipeline: Sendable {
     /// Directories stages make hold only their own data (collect points, mirrors): the state directory must
     /// lie outside them.
     public var ownedDirectories: [String] = []
+    /// The configuration's `state_dir:`, if it has one.
+    public var stateDirectory: String?
     /// (backup point, collect point) pairs that the tag rules associate.
     public var associations: [(backupPoint: String, collectPoint: String)] = []
     public var collects: [String: Collect] = [:]

@@ -28,6 +28,7 @@ public struct Compiler {
 
     private mutating func run() throws {
         for diagnostic in config.diagnostics { sink.error(diagnostic.message, at: diagnostic.location) }
+        result.stateDirectory = config.stateDirectory?.path
         checkNames()
         let global = layered(VariableScope(builtins.values).overlaid(with: ["name": "global"]), config.variables, "variables")
         for point in config.collectPoints { compileCollectPoint(point, global) }
