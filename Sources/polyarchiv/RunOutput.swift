@@ -24,9 +24,13 @@ final class RunOutput: @unchecked Sendable {
     /// where the terminal's live line does not show).
     private let verbosity: Int
     private var lastProgressLine: [StageID: Date] = [:]
+    /// Colour on a terminal, unless `NO_COLOR` is set (no-color.org) or the terminal is `dumb`; never in logs.
+    private let colour: Bool
 
-    init(style: Style, logFile: FileHandle?, quiet: Bool = false, verbosity: Int = 0, write: @escaping @Sendable (String) -> Void) {
+    init(style: Style, logFile: FileHandle?, quiet: Bool = false, verbosity: Int = 0,
+         environment: [String: String] = ProcessInfo.processInfo.environment, write: @escaping @Sendable (String) -> Void) {
         self.style = style
+        colour = style == .terminal && (environment["NO_COLOR"] ?? "").isEmpty && environment["TERM"] != "dumb"
         self.quiet = quiet
         self.verbosity = verbosity
         self.log = logFile
@@ -67,11 +71,13 @@ final class RunOutput: @unchecked Sendable {
                 }
             }
         case let .warning(id, message):
-            emit(plain: "warning  \(id): \(message)", json: ["event": "warning", "stage": id.description, "message": message], trouble: true)
+            emit(plain: "warning  \(id): \(message)", json: ["event": "warning", "stage": id.description, "message": message], trouble: true,
+                 tone: .caution)
         case .finished(let result):
             progress[result.id] = nil
             lastProgressLine[result.id] = nil
-            emit(plain: Self.line(result), json: Self.json(result), trouble: [.failed, .blocked].contains(result.outcome))
+            emit(plain: Self.line(result), json: Self.json(result), trouble: [.failed, .blocked].contains(result.outcome),
+                 tone: Tone(result.outcome))
         }
     }
 
@@ -87,11 +93,15 @@ final class RunOutput: @unchecked Sendable {
             return
         }
         var lines = ["", "Summary of run \(report.runID):"]
+        var tones: [Tone] = [.normal, .normal]
         let width = report.results.map(\.id.description.count).max() ?? 10
+        // Two spaces after the longest state, so no state runs into its stage id.
+        let stateWidth = NodeOutcome.allCases.map(\.rawValue.count).max()! + 2
         for result in report.results {
-            lines.append("  " + result.outcome.rawValue.padding(toLength: 11, withPad: " ", startingAt: 0)
+            lines.append("  " + result.outcome.rawValue.padding(toLength: stateWidth, withPad: " ", startingAt: 0)
                          + result.id.description.padding(toLength: width + 2, withPad: " ", startingAt: 0)
                          + String(format: "%7.2fs  ", result.duration) + Self.bytes(result.bytes))
+            tones.append(Tone(result.outcome))
         }
         lines.append(line + ".")
         if report.leftOut > 0 {
@@ -99,12 +109,13 @@ final class RunOutput: @unchecked Sendable {
                          + "left out of the backups (see the warnings above); the rest was backed up.")
         }
         if report.interrupted { lines.append("The run was interrupted; the next apply resumes it.") }
-        emit(plain: lines.joined(separator: "\n"), json: [:], trouble: report.exitCode != 0)
+        let shown = colour ? zip(lines, tones + Array(repeating: .normal, count: lines.count)).map { $1.paint($0) } : lines
+        emit(plain: lines.joined(separator: "\n"), json: [:], trouble: report.exitCode != 0, shown: shown.joined(separator: "\n"))
     }
 
     /// To the output, and to the log file in the same form: JSON lines with `--json`, else each line with its
     /// time and the run's id.
-    private func emit(plain: String?, json: [String: Any], trouble: Bool = false) {
+    private func emit(plain: String?, json: [String: Any], trouble: Bool = false, tone: Tone = .normal, shown: String? = nil) {
         if style == .json {
             var object = json
             object["time"] = ISO8601DateFormatter().string(from: Date())
@@ -121,7 +132,7 @@ final class RunOutput: @unchecked Sendable {
             write("\r\u{1B}[K")
             progressLineShown = false
         }
-        if !quiet || trouble { write(plain + "\n") }
+        if !quiet || trouble { write((shown ?? (colour ? tone.paint(plain) : plain)) + "\n") }
         if let log {
             let prefix = Self.timestamp() + " run " + (runID.map(String.init) ?? "-") + " "
             log.write(Data(plain.split(separator: "\n", omittingEmptySubsequences: false).filter { !$0.isEmpty }
@@ -139,6 +150,27 @@ final class RunOutput: @unchecked Sendable {
         }
         write("\r\u{1B}[K" + parts.joined(separator: " | "))
         progressLineShown = true
+    }
+
+    /// How a line is shown on a colour terminal: failures red, what needs a look yellow.
+    enum Tone {
+        case normal, bad, caution
+
+        init(_ outcome: NodeOutcome) {
+            switch outcome {
+            case .failed: self = .bad
+            case .blocked, .interrupted: self = .caution
+            default: self = .normal
+            }
+        }
+
+        func paint(_ text: String) -> String {
+            switch self {
+            case .normal: return text
+            case .bad: return "\u{1B}[1;31m" + text + "\u{1B}[0m"
+            case .caution: return "\u{1B}[33m" + text + "\u{1B}[0m"
+            }
+        }
     }
 
     static func line(_ result: NodeResult) -> String {

@@ -70,6 +70,19 @@ public struct Decider: Sendable {
         self.quick = quick
     }
 
+    /// A stage this one runs after that failed or was blocked now and never succeeded before.
+    private func neverSucceeded(_ inputs: [(edge: StageEdge, upstream: Upstream)]) -> StageID? {
+        guard let journal else { return nil }
+        for (edge, upstream) in inputs where edge.placement == .after {
+            switch upstream {
+            case .failed, .blocked:
+                if (try? journal.lastOutputs(node: edge.from)) == .some(nil) { return edge.from }
+            default: continue
+            }
+        }
+        return nil
+    }
+
     /// The decision for `node` given its inputs (edges with what is known of the stage at their other end),
     /// and the cache key when one could be computed.
     public func decide(_ node: StageNode, _ inputs: [(edge: StageEdge, upstream: Upstream)]) -> (Decision, key: String?) {
@@ -81,9 +94,9 @@ public struct Decider: Sendable {
             // Only a failure the stage depends on blocks it: a stage that merely ran before (a notification) does not.
             for (edge, upstream) in inputs where edge.placement != .after {
                 switch upstream {
-                case .failed(let detail):
-                    let first = detail.flatMap { $0.split(separator: "\n").first }.map { " (\($0))" } ?? ""
-                    return (.blocked(reason: "blocked by \(edge.from)" + first), nil)
+                case .failed:
+                    // Its error was printed once, with it: each stage it blocks names it, not the error again.
+                    return (.blocked(reason: "blocked by \(edge.from), which failed"), nil)
                 case .blocked(let detail):
                     return (.blocked(reason: detail ?? "blocked by \(edge.from)"), nil)
                 case .skipped(_, let outputs) where outputs.isEmpty && edge.placement.carriesData:
@@ -91,6 +104,10 @@ public struct Decider: Sendable {
                 default: continue
                 }
             }
+        }
+        if node.kind == .verify, let stage = neverSucceeded(inputs) {
+            // A first run whose upload did not happen: nothing is there to verify, and its failure is reported already.
+            return (.skipped(reason: "nothing to verify yet: \(stage) has never succeeded", outputs: []), nil)
         }
         if node.work.alwaysRuns {
             return (.run(reason: node.kind == .notify ? "hooks always run" : "always runs: only running it tells what it gives"), nil)
