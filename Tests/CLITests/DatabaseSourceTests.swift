@@ -67,12 +67,12 @@ import TestSupport
         #expect(cluster.contains("CREATE ROLE polyarchiv") && cluster.contains("CREATE DATABASE app"), "pg_dumpall has roles and databases")
         // Unchanged data: identical dumps, so the collect point and the upload are cache hits.
         let again = try sandbox.apply(["--force"])
-        #expect(again.stdout.contains("cached     collect:db"), "\(again.stdout)")
-        #expect(again.stdout.contains("cached     upload:local/db"))
+        #expect(again.stdout.contains("cached       collect:db"), "\(again.stdout)")
+        #expect(again.stdout.contains("cached       upload:local/db"))
         // One changed row: a new dump.
         _ = try psql(server, "UPDATE notes SET body = 'changed' WHERE id = 1", database: "app")
         let changed = try sandbox.apply(["--force"])
-        #expect(changed.stdout.contains("succeeded  collect:db"), "\(changed.stdout)")
+        #expect(changed.stdout.contains("succeeded    collect:db"), "\(changed.stdout)")
         let original = try fingerprint(server, "app")
 
         // Restore from the backup on a fresh machine into new databases, plain and custom format.
@@ -121,7 +121,7 @@ import TestSupport
         #expect(run.stdout.contains("password authentication failed"), "\(run.stdout)")
         #expect(run.stdout.contains("\"nosuchdb\" does not exist"), "\(run.stdout)")
         #expect(run.stdout.contains("Connection refused"), "\(run.stdout)")
-        #expect(run.stdout.contains("succeeded  dump:db/fine"), "the other sources still run")
+        #expect(run.stdout.contains("succeeded    dump:db/fine"), "the other sources still run")
         // No pg_dump on PATH: the package to install is named.
         var environment = ProcessInfo.processInfo.environment
         environment["PATH"] = "/nonexistent"
@@ -198,9 +198,9 @@ import TestSupport
         #expect(dump.contains("TRIGGER up BEFORE UPDATE"), "triggers are dumped")
         #expect(!dump.contains("Dump completed on"), "no dump date")
         let again = try sandbox.apply(["--force"])
-        #expect(again.stdout.contains("cached     collect:db"), "\(again.stdout)")
+        #expect(again.stdout.contains("cached       collect:db"), "\(again.stdout)")
         _ = try mariadb(server, "UPDATE items SET price = 0 WHERE id = 7", database: "shop")
-        #expect(try sandbox.apply(["--force"]).stdout.contains("succeeded  collect:db"))
+        #expect(try sandbox.apply(["--force"]).stdout.contains("succeeded    collect:db"))
         let checksum = try mariadb(server, "CHECKSUM TABLE shop.items").split(separator: "\t").last.map(String.init)
         try FileManager.default.removeItem(atPath: sandbox.state)
         let restored = try CLI.run(["restore", "-c", sandbox.config, "--collect-point", "db", "--target", sandbox.path("r"),

@@ -29,7 +29,7 @@ import TestSupport
         #expect(slapcat.contains("dn: uid=alice,ou=people,dc=example,dc=org") && slapcat.contains("entryCSN:"))
         let search = try String(contentsOfFile: sandbox.path("collect/remote.ldif"), encoding: .utf8)
         #expect(search.contains("dn: uid=bob,ou=people,dc=example,dc=org") && !search.contains("entryCSN:"))
-        #expect(try sandbox.apply(["--force"]).stdout.contains("cached     collect:ldap"), "unchanged directory, same dumps")
+        #expect(try sandbox.apply(["--force"]).stdout.contains("cached       collect:ldap"), "unchanged directory, same dumps")
 
         // ldapadd: an entry deleted on the server comes back.
         let bind = "-x -H \(server.string("url")) -D '\(server.string("bind_dn"))' -y '\(server.string("password_file"))'"
@@ -80,7 +80,7 @@ import TestSupport
         // A mask (the original's user_mask, doveadm's -u): every user it matches, and only those.
         #expect(try FileManager.default.contentsOfDirectory(atPath: sandbox.path("collect/masked")) == ["bob"])
         #expect(try Sandbox.shell("find '\(sandbox.path("collect"))' -name 'dovecot.index*'").output.isEmpty)
-        #expect(try sandbox.apply(["--force"]).stdout.contains("cached     collect:mail"), "unchanged mail, same tree")
+        #expect(try sandbox.apply(["--force"]).stdout.contains("cached       collect:mail"), "unchanged mail, same tree")
         // Restore: alice's mail comes back in a new folder, her INBOX (with a message since) untouched.
         try FileManager.default.removeItem(atPath: sandbox.state)
         let restored = try CLI.run(["restore", "-c", sandbox.config, "--collect-point", "mail", "--target", sandbox.path("r"),
@@ -173,7 +173,7 @@ import TestSupport
         #expect(try Sandbox.shell("stat -c %a '\(sandbox.path("collect/site/bin/run.sh"))'").output == "750\n")
         #expect(!FileManager.default.fileExists(atPath: sandbox.path("collect/site/cache")))
         // Nothing changed remotely: the same tree, a cache hit downstream.
-        #expect(try sandbox.apply(["--force"]).stdout.contains("cached     collect:web"))
+        #expect(try sandbox.apply(["--force"]).stdout.contains("cached       collect:web"))
         try FileManager.default.removeItem(atPath: sandbox.path("remote/site/my docs/a b.txt"))
         #expect(try sandbox.apply(["--force"]).status == 0)
         #expect(!FileManager.default.fileExists(atPath: sandbox.path("collect/site/my docs/a b.txt")))

@@ -118,6 +118,6 @@ import TestSupport
         #expect(Date().timeIntervalSince(started) < 20, "killed, not waited for")
         #expect(run.stdout.contains("did not finish within 1s and was killed"), "\(run.stdout)")
         #expect(run.stdout.contains("starting"), "its stderr is shown")
-        #expect(run.stdout.contains("succeeded  dump:box/quick"))
+        #expect(run.stdout.contains("succeeded    dump:box/quick"))
     }
 }

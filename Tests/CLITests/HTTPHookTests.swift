@@ -94,7 +94,8 @@ import TestSupport
         #expect(requests.map { "\($0["method"] ?? "") \($0["path"] ?? "")" } == ["GET /ping/abc/start", "POST /ping/abc/fail"])
         let body = requests.last?["body"] as? String ?? ""
         #expect(body.contains("KO: box"))
-        #expect(body.contains("blocked by dump:box/x (`exit 5` exited with status 5)"), "\(body)")
+        #expect(body.contains("failed dump:box/x: `exit 5` exited with status 5"), "\(body)")
+        #expect(body.contains("blocked collect:box: blocked by dump:box/x, which failed"), "\(body)")
     }
 
     @Test func plainRequestWithTemplatedBodyAndASecretHeader() throws {

@@ -48,6 +48,40 @@ import TestSupport
         #expect(!log.contains("backup_success"))
         #expect(log.contains("KO: box"))
         #expect(log.contains("blocked collect:box"))
+        // {complete_log} lists every stage of the scope, the failing dump with its error included.
+        #expect(log.contains("failed dump:box/x: `echo broken >&2; exit 4` exited with status 4"), "\(log)")
+    }
+
+    /// `{complete_log}` of a collect point's hook lists each of its stages and how it ended, not only the
+    /// collect; a backup point's lists its upload and the archive it ships.
+    @Test func completeLogListsTheStagesOfTheScope() throws {
+        let sandbox = try Sandbox()
+        try sandbox.configure("""
+            collect_points:
+              box:
+                engine: files
+                path: $ROOT/collect
+                sources:
+                  x: {engine: command, command: "echo fine"}
+                  y: {engine: command, command: "echo also"}
+                filters: [{engine: hashes}]
+                hooks:
+                  - {engine: command, events: [after_backup], command: 'printf %s "$POLYARCHIV_COMPLETE_LOG" > $ROOT/cp.log'}
+            backup_points:
+              out:
+                engine: archive
+                url: "file://$ROOT/backups/{name}.tar.gz"
+                verify: false
+                hooks:
+                  - {engine: command, events: [after_backup], command: 'printf %s "$POLYARCHIV_COMPLETE_LOG" > $ROOT/bp.log'}
+            """)
+        let run = try sandbox.apply()
+        #expect(run.status == 0, "\(run.stdout)\(run.stderr)")
+        let collect = try String(contentsOfFile: sandbox.path("cp.log"), encoding: .utf8)
+        #expect(collect == "succeeded dump:box/x\nsucceeded dump:box/y\nsucceeded filter:box/hashes\nsucceeded collect:box", "\(collect)")
+        let backup = try String(contentsOfFile: sandbox.path("bp.log"), encoding: .utf8)
+        #expect(backup.contains("succeeded archive:box/tar.gz\n") && backup.contains("succeeded upload:out/box"), "\(backup)")
+        #expect(!backup.contains("dump:"), "\(backup)")
     }
 
     @Test func commandHookGetsTheVariablesInItsEnvironment() throws {

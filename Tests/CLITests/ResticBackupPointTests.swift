@@ -34,7 +34,7 @@ import TestSupport
         #expect(watched.seen.contains("restic"), "\(watched.seen.sorted())")
         #expect(watched.leaks.isEmpty, "\(watched.leaks)")
         let again = try sandbox.apply(["--force"])
-        #expect(again.stdout.contains("cached     upload:vault/site"), "nothing uploaded again: \(again.stdout)")
+        #expect(again.stdout.contains("cached       upload:vault/site"), "nothing uploaded again: \(again.stdout)")
         for text in ["two", "three"] {
             try sandbox.write("data/index.html", "<h1>\(text)</h1>\n")
             #expect(try sandbox.apply(["--force"]).status == 0)

@@ -51,7 +51,7 @@ import TestSupport
         let first = try sandbox.apply()
         #expect(first.status == 0, "\(first.stdout)")
         #expect(try String(contentsOfFile: mirror + "/www/docs/a b.txt", encoding: .utf8) == "spaced name\n")
-        #expect(try sandbox.apply(["--force"]).stdout.contains("cached     upload:mirror/site"))
+        #expect(try sandbox.apply(["--force"]).stdout.contains("cached       upload:mirror/site"))
         try sandbox.write("data/index.html", "<h1>two</h1>\n")
         try FileManager.default.removeItem(atPath: sandbox.path("data/old.txt"))
         #expect(try sandbox.apply(["--force"]).status == 0)

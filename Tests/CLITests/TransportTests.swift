@@ -81,7 +81,7 @@ import TestSupport
         #expect(names == [Sandbox.document("offsite", "site"), "site.tar.zst", "site.tar.zst.polyarchiv-tree"],
                 "only final names on the server: \(names)")
         let again = try sandbox.apply(["--force"])
-        #expect(again.stdout.contains("cached     upload:offsite/site"), "\(again.stdout)")
+        #expect(again.stdout.contains("cached       upload:offsite/site"), "\(again.stdout)")
         // A fresh machine: list and restore through the transport.
         try FileManager.default.removeItem(atPath: sandbox.state)
         try FileManager.default.removeItem(atPath: sandbox.path("collect"))
@@ -125,7 +125,7 @@ import TestSupport
         let first = try sandbox.apply()
         #expect(first.status == 0, "\(first.stdout)")
         let again = try sandbox.apply(["--force"])
-        #expect(again.stdout.contains("cached     upload:offsite/site"), "the recorded location is checked with the password: \(again.stdout)")
+        #expect(again.stdout.contains("cached       upload:offsite/site"), "the recorded location is checked with the password: \(again.stdout)")
         let document = try String(contentsOfFile: documents + "/" + Sandbox.document("offsite", "site"), encoding: .utf8)
         #expect(document.contains("127.0.0.1") && !document.contains(password), "\(document)")
         let journal = try Sandbox.shell("sqlite3 '\(sandbox.state)/journal.sqlite' .dump").output

@@ -31,7 +31,7 @@ import TestSupport
             """)
         let applied = try sandbox.apply()
         #expect(applied.status == 0, "\(applied.stdout)")
-        #expect(applied.stdout.contains("succeeded  verify:history/site") && applied.stdout.contains("succeeded  verify:mirror/site"),
+        #expect(applied.stdout.contains("succeeded    verify:history/site") && applied.stdout.contains("succeeded    verify:mirror/site"),
                 "\(applied.stdout)")
         try FileManager.default.removeItem(atPath: sandbox.state)
         for point in ["history", "mirror"] {

@@ -106,7 +106,7 @@ import TestSupport
         // beta's next run (nothing changed) finds its backup unlisted and records it again.
         let again = try apply(as: "beta", sandbox)
         #expect(again.status == 0, "\(again.output)")
-        #expect(again.output.contains("succeeded  upload:shared/site"), "the upload is not a cache hit: \(again.output)")
+        #expect(again.output.contains("succeeded    upload:shared/site"), "the upload is not a cache hit: \(again.output)")
         let hosts = try document(sandbox).compactMap { $0["host"] as? String }.sorted()
         #expect(hosts == ["alpha", "beta"], "\(hosts)")
     }

@@ -31,7 +31,7 @@ import TestSupport
         let applied = try CLI.run(["apply", "-c", config, "--state-dir", state])
         #expect(applied.status == 0, "\(applied.stdout)\(applied.stderr)")
         // The git backup point goes on with its history (a new, unrelated one would be refused by the remote).
-        #expect(applied.stdout.contains("succeeded  upload:history/site"), "\(applied.stdout)")
+        #expect(applied.stdout.contains("succeeded    upload:history/site"), "\(applied.stdout)")
         #expect(try Sandbox.shell("git -C '\(Self.root)/remote/site.git' rev-list --count main").output == "4\n")
         #expect(try Sandbox.shell("git -C '\(Self.root)/remote/site.git' fsck --full 2>&1").status == 0)
         // Retention knows the backups made before the upgrade as this host's: the oldest goes.

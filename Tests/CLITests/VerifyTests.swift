@@ -41,15 +41,15 @@ import TestSupport
         let points = ["tarball", "mirror", "history"] + (hasRestic ? ["vault"] : [])
         let first = try sandbox.apply()
         #expect(first.status == 0, "\(first.stdout)\(first.stderr)")
-        for point in points { #expect(first.stdout.contains("succeeded  verify:\(point)/site"), "\(point): \(first.stdout)") }
+        for point in points { #expect(first.stdout.contains("succeeded    verify:\(point)/site"), "\(point): \(first.stdout)") }
         let checks = try sandbox.query("SELECT CAST(value AS TEXT) FROM engine_state WHERE namespace = 'verify' AND key = 'verify:tarball/site'")
         #expect(checks.first?.contains("SHA-256 matches") == true && checks.first?.contains("matches every file") == true, "\(checks)")
         // Weekly by default: the next apply does not verify again; `verify` does, whatever the frequency.
         let again = try sandbox.apply()
-        #expect(again.stdout.contains("skipped    verify:tarball/site"), "\(again.stdout)")
+        #expect(again.stdout.contains("skipped      verify:tarball/site"), "\(again.stdout)")
         let byHand = try sandbox.run("verify")
         #expect(byHand.status == 0, "\(byHand.stdout)\(byHand.stderr)")
-        #expect(byHand.stdout.contains("succeeded  verify:history/site") && !byHand.stdout.contains("succeeded  upload:"), "\(byHand.stdout)")
+        #expect(byHand.stdout.contains("succeeded    verify:history/site") && !byHand.stdout.contains("succeeded    upload:"), "\(byHand.stdout)")
 
         // Damage at each backup point, made behind polyarchiv's back.
         let archive = sandbox.path("backups/site.tar.zst")
@@ -64,7 +64,7 @@ import TestSupport
         let metrics = sandbox.path("metrics.prom")
         let damaged = try sandbox.run("verify", ["--metrics-file", metrics])
         #expect(damaged.status == 2, "\(damaged.stdout)\(damaged.stderr)")
-        for point in points { #expect(damaged.stdout.contains("failed     verify:\(point)/site"), "\(point): \(damaged.stdout)") }
+        for point in points { #expect(damaged.stdout.contains("failed       verify:\(point)/site"), "\(point): \(damaged.stdout)") }
         #expect(damaged.stdout.contains("does not match its recorded SHA-256"), "\(damaged.stdout)")
         #expect(damaged.stdout.contains("www/index.html"), "the mirror's changed file is named: \(damaged.stdout)")
         let check = try sandbox.run("check")
@@ -96,14 +96,14 @@ import TestSupport
         let healed = try sandbox.apply()
         #expect(healed.status == 0, "\(healed.stdout)\(healed.stderr)")
         for point in ["tarball", "mirror"] {
-            #expect(healed.stdout.contains("succeeded  upload:\(point)/site"), "\(point): \(healed.stdout)")
-            #expect(healed.stdout.contains("succeeded  verify:\(point)/site"), "verified again at once: \(healed.stdout)")
+            #expect(healed.stdout.contains("succeeded    upload:\(point)/site"), "\(point): \(healed.stdout)")
+            #expect(healed.stdout.contains("succeeded    verify:\(point)/site"), "verified again at once: \(healed.stdout)")
         }
         #expect(try Sandbox.shell("sha256sum '\(archive)'").output == good)
         #expect(try String(contentsOfFile: sandbox.path("mirror/site/www/index.html"), encoding: .utf8) == "<h1>home</h1>\n")
         // Healed: the uploads are cached again and the weekly verification waits its turn.
         let after = try sandbox.apply()
-        #expect(after.stdout.contains("cached     upload:tarball/site") && after.stdout.contains("skipped    verify:tarball/site"), "\(after.stdout)")
+        #expect(after.stdout.contains("cached       upload:tarball/site") && after.stdout.contains("skipped      verify:tarball/site"), "\(after.stdout)")
     }
 
     @Test func verifyCanBeTurnedOffOrGivenItsOwnFrequency() throws {
@@ -119,6 +119,6 @@ import TestSupport
         let first = try sandbox.apply()
         #expect(first.status == 0, "\(first.stdout)")
         #expect(!first.stdout.contains("verify:quiet/site"), "\(first.stdout)")
-        #expect(try sandbox.apply().stdout.contains("succeeded  verify:daily/site"))
+        #expect(try sandbox.apply().stdout.contains("succeeded    verify:daily/site"))
     }
 }

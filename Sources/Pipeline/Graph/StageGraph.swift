@@ -47,6 +47,18 @@ public struct StageGraph: Sendable {
     public func inputs(of id: StageID) -> [StageEdge] { incoming[id] ?? [] }
     public func outputs(of id: StageID) -> [StageEdge] { outgoing[id] ?? [] }
 
+    /// Every node that `ids` depend on, directly or not, in the order the nodes were added.
+    public func ancestors(of ids: some Sequence<StageID>) -> [StageID] {
+        var seen = Set<StageID>()
+        var stack = Array(ids)
+        while let current = stack.popLast() {
+            for edge in inputs(of: current) where seen.insert(edge.from).inserted {
+                stack.append(edge.from)
+            }
+        }
+        return nodes.map(\.id).filter(seen.contains)
+    }
+
     /// Every node that depends, directly or not, on `id`.
     public func descendants(of id: StageID) -> Set<StageID> {
         var seen = Set<StageID>()

@@ -46,7 +46,7 @@ public final class Executor: Sendable {
     }
 
     private enum Step: Sendable {
-        case decided(StageNode, Decision, key: String?, inputs: [StageContext.Input])
+        case decided(StageNode, Decision, key: String?, inputs: [StageContext.Input], earlier: [StageID: NodeResult])
         /// `commit`: what is left to do before the journal may record the success (flush, record); the stages
         /// after it start meanwhile.
         case finished(NodeResult, commit: (@Sendable () async -> String?)?)
@@ -60,7 +60,7 @@ public final class Executor: Sendable {
         var results: [StageID: NodeResult] = [:]
         var held: [String: Int] = [:]
         var deciding = Set<StageID>()
-        var runnable: [(node: StageNode, key: String?, inputs: [StageContext.Input])] = []
+        var runnable: [(node: StageNode, key: String?, inputs: [StageContext.Input], earlier: [StageID: NodeResult])] = []
         var running = 0
 
         await withTaskGroup(of: Step.self) { group in
@@ -74,7 +74,8 @@ public final class Executor: Sendable {
                         let upstream = results[edge.from]!
                         return (edge: edge, result: upstream)
                     }
-                    group.addTask { await self.decide(node, inputs) }
+                    let earlier = results
+                    group.addTask { await self.decide(node, inputs, earlier: earlier) }
                 }
                 // Start what may run now.
                 var index = 0
@@ -89,7 +90,7 @@ public final class Executor: Sendable {
                     for key in candidate.node.resourceKeys { held[key, default: 0] += 1 }
                     running += 1
                     group.addTask {
-                        let (result, commit) = await self.execute(candidate.node, key: candidate.key, inputs: candidate.inputs)
+                        let (result, commit) = await self.execute(candidate.node, key: candidate.key, inputs: candidate.inputs, earlier: candidate.earlier)
                         return .finished(result, commit: commit)
                     }
                 }
@@ -101,12 +102,12 @@ public final class Executor: Sendable {
             launch()
             while let step = await group.next() {
                 switch step {
-                case .decided(let node, let decision, let key, let inputs):
+                case .decided(let node, let decision, let key, let inputs, let earlier):
                     switch decision {
                     case .run(let reason):
                         if cancellation.isCancelled { break }
                         events(.decided(id: node.id, reason: reason))
-                        runnable.append((node, key, inputs))
+                        runnable.append((node, key, inputs, earlier))
                     case .cached(let outputs, _):
                         settle(await record(node, .cached, outputs: outputs, key: key, detail: nil))
                     case .skipped(let reason, let outputs):
@@ -139,7 +140,7 @@ public final class Executor: Sendable {
         return order.compactMap { results[$0.id] }
     }
 
-    private func decide(_ node: StageNode, _ inputs: [(edge: StageEdge, result: NodeResult)]) async -> Step {
+    private func decide(_ node: StageNode, _ inputs: [(edge: StageEdge, result: NodeResult)], earlier: [StageID: NodeResult]) async -> Step {
         let decider = self.decider
         let upstreams = inputs.map { (edge: $0.edge, upstream: Upstream($0.result)) }
         let (decision, key) = (try? await pool.run { decider.decide(node, upstreams) })
@@ -147,7 +148,7 @@ public final class Executor: Sendable {
         let contextInputs = inputs.map {
             StageContext.Input(edge: $0.edge, artifacts: $0.result.outputs, outcome: $0.result.outcome, detail: $0.result.detail)
         }
-        return .decided(node, decision, key: key, inputs: contextInputs)
+        return .decided(node, decision, key: key, inputs: contextInputs, earlier: earlier)
     }
 
     /// Records a node that did not run (cached, skipped, blocked).
@@ -162,7 +163,7 @@ public final class Executor: Sendable {
         return result
     }
 
-    private func execute(_ node: StageNode, key: String?, inputs: [StageContext.Input]) async
+    private func execute(_ node: StageNode, key: String?, inputs: [StageContext.Input], earlier: [StageID: NodeResult]) async
         -> (NodeResult, commit: (@Sendable () async -> String?)?) {
         let started = Date()
         let journal = self.journal
@@ -184,7 +185,7 @@ public final class Executor: Sendable {
             node: node, inputs: inputs, store: store, journal: journal, pool: pool, cancellation: cancellation, date: date,
             stateDirectory: stateDirectory, fingerprinter: fingerprinter, secrets: decider.secrets,
             reportProgress: { [events] bytes in events(.progress(id: node.id, bytes: bytes)) },
-            reportWarning: { [events] message in events(.warning(id: node.id, message: message)) })
+            reportWarning: { [events] message in events(.warning(id: node.id, message: message)) }, earlier: earlier)
         let outcome: NodeResult
         do {
             try cancellation.check()

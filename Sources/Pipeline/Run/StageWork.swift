@@ -75,6 +75,9 @@ public struct StageContext: Sendable {
     /// Turns a secret into a keyed fingerprint, for stages that remember work done under it.
     public let fingerprinter: Fingerprinter
     public let secrets: Secrets
+    /// Every stage of this run that had ended when this one was decided (a hook's `{complete_log}` lists its
+    /// scope's stages from it).
+    public let earlier: [StageID: NodeResult]
     let reportProgress: @Sendable (Int64) -> Void
     let reportWarning: @Sendable (String) -> Void
     let written = WrittenPlaces()
@@ -83,7 +86,7 @@ public struct StageContext: Sendable {
     public init(node: StageNode, inputs: [Input], store: ContentStore, journal: Journal, pool: BlockingPool,
                 cancellation: CancellationFlag, date: Date, stateDirectory: URL, fingerprinter: Fingerprinter, secrets: Secrets,
                 reportProgress: @escaping @Sendable (Int64) -> Void,
-                reportWarning: @escaping @Sendable (String) -> Void = { _ in }) {
+                reportWarning: @escaping @Sendable (String) -> Void = { _ in }, earlier: [StageID: NodeResult] = [:]) {
         self.node = node
         self.inputs = inputs
         self.store = store
@@ -96,6 +99,7 @@ public struct StageContext: Sendable {
         self.secrets = secrets
         self.reportProgress = reportProgress
         self.reportWarning = reportWarning
+        self.earlier = earlier
     }
 
     /// Records that the stage wrote files under `path` (outside the store): they are flushed to disk, with the

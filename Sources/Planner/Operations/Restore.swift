@@ -284,8 +284,11 @@ public enum Restore {
                     let events = hook.events.filter { $0 != .beforeRestore }
                     guard !events.isEmpty else { continue }
                     let id = StageID(.notify, scope.name, hook.name, "after")
+                    // Its log: what led to the points it reports (a failed fetch says why they were not restored).
+                    let logged = (planned.graph.ancestors(of: labels.keys).filter { $0.kind != .notify } + lasts.map(\.0)).uniqued()
                     try planned.graph.add(StageNode(id: id, engine: type(of: hook.hook).spec.name,
-                                                    work: HookStage(hook: hook.hook, events: events, phase: .after, pointLabels: labels),
+                                                    work: HookStage(hook: hook.hook, events: events, phase: .after, pointLabels: labels,
+                                                                    logged: logged),
                                                     runsAfterFailure: true, summary: events.map(\.rawValue).joined(separator: ", ")))
                     for stage in labels.keys { try planned.graph.connect(stage, id, placement: .after, label: "status") }
                     for inner in plannedAfter where !inner.stages.isDisjoint(with: labels.keys) {

@@ -380,11 +380,28 @@ public struct Compiler {
                 let id = StageID.hook(scope, instance.name, .after)
                 var labels: [StageID: String] = [:]
                 for source in after { labels[source] = pointLabel(source) }
-                add(StageNode(id: id, engine: instance.spec.name, work: HookStage(hook: hook, events: afterEvents, phase: .after, pointLabels: labels),
+                add(StageNode(id: id, engine: instance.spec.name,
+                              work: HookStage(hook: hook, events: afterEvents, phase: .after, pointLabels: labels, logged: stages(of: scope)),
                               parameters: compiled, runsAfterFailure: true,
                               summary: "\(instance.spec.name) on " + afterEvents.map(\.rawValue).joined(separator: ", ")),
                     role: .hook(scope, hook: instance.name, phase: .after), at: instance.location)
                 for source in after { connect(source, id, .after, label: "status") }
+            }
+        }
+    }
+
+    /// What a hook's `{complete_log}` lists: every stage of its scope (a backup point's with the archives it
+    /// ships), hooks aside, in the order they were added.
+    private func stages(of scope: PointScope) -> [StageID] {
+        result.graph.nodes.map(\.id).filter { id in
+            guard id.kind != .notify, let role = result.roles[id] else { return false }
+            switch scope {
+            case .global: return true
+            case .collectPoint: return role.scope == scope
+            case .backupPoint:
+                if role.scope == scope { return true }
+                guard case .archive = role else { return false }
+                return result.graph.outputs(of: id).contains { result.roles[$0.to]?.scope == scope }
             }
         }
     }

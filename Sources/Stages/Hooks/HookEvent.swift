@@ -35,7 +35,9 @@ public struct HookReport: Sendable {
 
     /// `outcomes`: each stage of the scope with its label for `{detailed_status}` (nil: not a point's last
     /// stage), how it ended and why. A restore's log names the points restored rather than the stages.
-    public init(phase: HookPhase, outcomes: [(stage: StageID, point: String?, outcome: NodeOutcome, detail: String?)], restore: Bool = false) {
+    /// `log`: every stage of the scope for `{complete_log}` (when nil, `outcomes`).
+    public init(phase: HookPhase, outcomes: [(stage: StageID, point: String?, outcome: NodeOutcome, detail: String?)], restore: Bool = false,
+                log: [(stage: StageID, point: String?, outcome: NodeOutcome, detail: String?)]? = nil) {
         self.phase = phase
         failed = outcomes.contains { $0.outcome.isFailure && $0.stage.kind != .verify }
         verifyFailed = outcomes.contains { $0.outcome.isFailure && $0.stage.kind == .verify }
@@ -48,8 +50,8 @@ public struct HookReport: Sendable {
         detailedStatus = outcomes.filter { $0.outcome != .skipped && $0.point != nil }.map {
             ($0.outcome.isFailure ? "KO: " : "OK: ") + $0.point!
         }.joined(separator: "\n")
-        completeLog = outcomes.map { outcome in
-            let what = restore ? "\(outcome.outcome.isFailure ? "failed" : "restored") \(outcome.point ?? outcome.stage.description)"
+        completeLog = (log ?? outcomes).map { outcome in
+            let what = restore && outcome.point != nil ? "\(outcome.outcome.isFailure ? "failed" : "restored") \(outcome.point!)"
                 : "\(outcome.outcome.rawValue) \(outcome.stage)"
             return what + (outcome.detail.map { ": \($0)" } ?? "")
         }.joined(separator: "\n")
@@ -97,12 +99,15 @@ public struct HookStage: StageWork {
     /// Each input stage that ends a point, with the point's label (`www`, `offsite on www`); other inputs
     /// (another hook) only order it.
     public let pointLabels: [StageID: String]
+    /// The scope's stages, for `{complete_log}`: they all ended before the hook runs.
+    public let logged: [StageID]
 
-    public init(hook: any HookEngine, events: [HookEvent], phase: HookPhase, pointLabels: [StageID: String]) {
+    public init(hook: any HookEngine, events: [HookEvent], phase: HookPhase, pointLabels: [StageID: String], logged: [StageID] = []) {
         self.hook = hook
         self.events = events
         self.phase = phase
         self.pointLabels = pointLabels
+        self.logged = logged
     }
 
     public func run(_ context: StageContext) async throws -> [Artifact] {
@@ -112,7 +117,11 @@ public struct HookStage: StageWork {
                 input.outcome.map { (stage: input.edge.from, point: label, outcome: $0, detail: input.detail) }
             }
         }
-        let report = HookReport(phase: phase, outcomes: phase == .before ? [] : outcomes, restore: events.contains(where: \.isRestore))
+        let log = logged.compactMap { id in
+            context.earlier[id].map { (stage: id, point: pointLabels[id], outcome: $0.outcome, detail: $0.detail) }
+        }
+        let report = HookReport(phase: phase, outcomes: phase == .before ? [] : outcomes, restore: events.contains(where: \.isRestore),
+                                log: phase == .before || log.isEmpty ? nil : log)
         let firing = events.filter { report.fires($0) }
         let hookContext = HookContext(secrets: context.secrets, cancellation: context.cancellation)
         try await context.blocking {
