@@ -37,7 +37,7 @@ import TestSupport
         #expect(errors.contains { $0.hasPrefix("polyarchiv: backup point far for site: ") }, "\(errors)")
         #expect(!result.stderr.contains("not the password"))
         let verbose = try CLI.run(["validate", "--check-access", "-c", sandbox.config])
-        for line in ["ok: source www of site: ", "ok: source app of site: ", "ok: source db of site: connected to database postgres",
+        for line in ["ok: source www of site: ", "ok: source app of site: ", "ok: source db of site: connected to database postgres as ",
                      "ok: backup point local for site: reached "] {
             #expect(verbose.stdout.contains(line), "\(line): \(verbose.stdout)")
         }

@@ -73,7 +73,13 @@ public struct DirectoryWalk {
     public mutating func walk(root rootFound: (stat) throws -> Void, visit: (Entry) throws -> Bool,
                               problem: (Problem) -> Void, cancelled: () throws -> Void = {}) throws {
         let descriptor = open(FileName.system(root), O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NONBLOCK)
-        guard descriptor >= 0 else { throw StageFailure("cannot open the directory \(root): \(FileIO.lastError)") }
+        guard descriptor >= 0 else {
+            let error = errno
+            let advice = error == ENOENT ? "; check the `path` in the configuration (a mount that is not there?)"
+                : error == ENOTDIR ? "; `path` must be a directory"
+                : error == EACCES ? "; run polyarchiv as a user that can read it (root, for system files)" : ""
+            throw StageFailure("cannot open the directory \(root): \(String(cString: strerror(error)))\(advice)")
+        }
         var info = stat()
         guard fstat(descriptor, &info) == 0 else {
             close(descriptor)

@@ -44,7 +44,11 @@ enum YAMLReader {
         do {
             root = try Yams.compose(yaml: text)
         } catch let error as YamlError {
-            let (message, mark) = describe(error)
+            var (message, mark) = describe(error)
+            if let mark, let tab = tabIndentation(in: text, near: mark.line) {
+                // libyaml's words for it ("found character that cannot start any token") do not say what to do.
+                message = "a tab indents line \(tab): YAML indents with spaces only; replace the tab with spaces"
+            }
             sink.error(message, at: mark.map { SourceLocation(file: file, line: $0.line, column: $0.column) })
             return nil
         } catch {
@@ -56,6 +60,15 @@ enum YAMLReader {
         let node = converter.convert(root)
         for diagnostic in converter.sink.diagnostics { sink.error(diagnostic.message, at: diagnostic.location) }
         return converter.exhausted ? nil : node
+    }
+
+    /// The line at or just before an error's line whose indentation holds a tab.
+    private static func tabIndentation(in text: String, near line: Int) -> Int? {
+        let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+        for number in [line, line - 1] where number >= 1 && number <= lines.count {
+            if lines[number - 1].prefix(while: { $0 == " " || $0 == "\t" }).contains("\t") { return number }
+        }
+        return nil
     }
 
     private static func describe(_ error: YamlError) -> (String, Mark?) {

@@ -139,13 +139,33 @@ struct PostgreSQLSource: SourceEngine {
 
     /// `SELECT 1` in the database (or `postgres` for a whole-cluster dump), as the dump would connect.
     func checkAccess(_ context: RestoreContext) throws -> String {
-        let psql = try connection.tool("psql")
         let target = database ?? "postgres"
-        _ = try connection.withEnvironment(context.secrets) { environment in
-            try psql.output(connection.options + ["--no-psqlrc", "-At", "-d", target, "-c", "SELECT 1"], environment: environment,
-                            sudoUser: connection.sudoUser, cancellation: context.cancellation)
+        // What pg_dump (or pg_dumpall) needs, not only a connection: the role's rights on what it will read.
+        let role = try query("SELECT current_user, rolsuper FROM pg_roles WHERE rolname = current_user", database: target, context)
+            .trimmingCharacters(in: .whitespacesAndNewlines).split(separator: "|").map(String.init)
+        let name = role.first ?? "?"
+        guard let database else {
+            if role.last != "t" {
+                throw StageFailure("role \(name) is not a superuser: pg_dumpall (no `database` given) reads every role's password "
+                                   + "hash and every database; name a `database`, or connect as a superuser such as postgres")
+            }
+            return "connected as superuser \(name): pg_dumpall can read the whole cluster"
         }
-        return "connected to database \(target)"
+        let unreadable = try query("""
+            SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+            WHERE c.relkind IN ('r', 'p', 'S', 'm', 'v', 'f') AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+              AND n.nspname NOT LIKE 'pg_toast%' AND n.nspname NOT LIKE 'pg_temp%'
+              AND NOT (has_schema_privilege(n.oid, 'USAGE') AND has_table_privilege(c.oid, 'SELECT'))
+            ORDER BY 1
+            """, database: database, context).split(separator: "\n").map(String.init)
+        if !unreadable.isEmpty {
+            let shown = unreadable.prefix(5).joined(separator: ", ") + (unreadable.count > 5 ? " and \(unreadable.count - 5) more" : "")
+            throw StageFailure("role \(name) cannot read \(unreadable.count) relation(s) of database \(database) that pg_dump reads: "
+                               + "\(shown); grant it (`GRANT USAGE ON SCHEMA … TO \(name); GRANT SELECT ON ALL TABLES IN SCHEMA … "
+                               + "TO \(name); GRANT SELECT ON ALL SEQUENCES IN SCHEMA … TO \(name)`, or the pg_read_all_data role), "
+                               + "or dump as the owner")
+        }
+        return "connected to database \(database) as \(name), who can read all it holds"
     }
 
     /// One database: into a scratch database swapped in when whole, or an empty one filled in one transaction.

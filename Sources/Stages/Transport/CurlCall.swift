@@ -155,7 +155,8 @@ struct CurlCall {
         pa_curl_getinfo_off(handle, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &length)
         let detail = String(decoding: errors.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
         let summary = curl_easy_strerror(code).map { String(cString: $0) } ?? "libcurl error \(code.rawValue)"
-        var result = Result(code: code, status: status, message: detail.isEmpty ? summary : detail, contentLength: Int64(length),
+        let hint = CurlErrorHint.hint(code, url: url, options: options).map { ": " + $0 } ?? ""
+        var result = Result(code: code, status: status, message: (detail.isEmpty ? summary : detail) + hint, contentLength: Int64(length),
                             headers: payload.headers)
         if fetchFileTime {
             var time: curl_off_t = -1
