@@ -20,4 +20,14 @@ struct Polyarchiv: AsyncParsableCommand {
         version: "polyarchiv \(version) (\(LibraryVersions.summary))",
         subcommands: [ValidateCommand.self, PlanCommand.self, ApplyCommand.self, CheckCommand.self, GraphCommand.self, EnginesCommand.self, GarbageCollectCommand.self,
                       ListCommand.self, LsCommand.self, FindCommand.self, DiffCommand.self, RestoreCommand.self, VerifyCommand.self, RepairCommand.self, ImportIniCommand.self, KeygenCommand.self])
+
+    /// `--version` alone also lists the programs polyarchiv runs (asked only then: it starts each of them).
+    static func main() async {
+        if Array(CommandLine.arguments.dropFirst()) == ["--version"] {
+            print(configuration.version)
+            for line in ToolVersions.lines { print("  " + line) }
+            return
+        }
+        await main(nil)
+    }
 }

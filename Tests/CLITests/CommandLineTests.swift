@@ -93,6 +93,13 @@ import TestSupport
         let result = try CLI.run(["--version"])
         #expect(result.status == 0)
         #expect(result.stdout.contains("libgit2") && result.stdout.contains("libcurl") && result.stdout.contains("libarchive"))
+        // …the SQLite of the journal, and each program it runs, found or not, with the version it reports.
+        #expect(result.stdout.contains("SQLite 3."), "\(result.stdout)")
+        let pgDump = try Sandbox.shell("pg_dump --version").output.trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(result.stdout.contains("  pg_dump: \(pgDump) ("), "\(result.stdout)")
+        for tool in ["restic", "rsync", "mariadb-dump", "ssh"] { #expect(result.stdout.contains("  \(tool): "), "\(tool)") }
+        let bare = try CLI.run(["--version"], environment: ["PATH": "/nonexistent"])
+        #expect(bare.status == 0 && bare.stdout.contains("  pg_dump: not installed"), "\(bare.stdout)")
     }
 
     @Test func validatePrintsTheResolvedConfig() throws {

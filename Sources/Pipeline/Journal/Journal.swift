@@ -86,6 +86,11 @@ public final class Journal: @unchecked Sendable {
     }
 
     /// A journal error as a user reads it: a full disk said plainly (SQLite's SQLITE_FULL).
+    /// The SQLite library the journal runs on (for `--version`).
+    public static var sqliteVersion: String {
+        (try? DatabaseQueue().read { try String.fetchOne($0, sql: "SELECT sqlite_version()") } ?? nil).map { "SQLite \($0)" } ?? "SQLite"
+    }
+
     public static func describe(_ error: Error) -> String {
         if let database = error as? DatabaseError, database.resultCode == .SQLITE_FULL { return "the disk is full" }
         return "\(error)"

@@ -1,6 +1,7 @@
 import CArchive
 import CCurl
 import CGit2
+import Pipeline
 
 /// Versions of the C libraries this binary is linked with, for `--version`.
 public enum LibraryVersions {
@@ -9,6 +10,6 @@ public enum LibraryVersions {
         git_libgit2_version(&major, &minor, &revision)
         let curl = curl_version().map { String(cString: $0) } ?? "libcurl"
         let archive = archive_version_details().map { String(cString: $0) } ?? "libarchive"
-        return "libgit2 \(major).\(minor).\(revision); \(curl); \(archive)"
+        return "libgit2 \(major).\(minor).\(revision); \(curl); \(archive); \(Journal.sqliteVersion)"
     }
 }
