@@ -30,6 +30,8 @@ import TestSupport
         let other = try CLI.run(["check", "-c", sandbox.config, "--from-backup-points", "--host", "web2"])
         #expect(other.status == 2)
         #expect(other.stdout.contains("CRITICAL: local/site: no backup by web2 in "), "\(other.stdout)")
+        // The mirror is this host's (its mark says so): not web2's.
+        #expect(other.stdout.contains("CRITICAL: mirror/site: no backup by web2 in "), "\(other.stdout)")
         // A backup point that cannot be reached is critical, with its reason.
         try sandbox.configure("""
             collect_points:

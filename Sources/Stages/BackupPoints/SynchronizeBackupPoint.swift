@@ -50,9 +50,11 @@ struct SynchronizeBackupPoint: BackupPointEngine {
             return Catalog(place: Redaction.maskingURLSecrets(mirror.url), entries: [])
         }
         let newest = tree.entries.map(\.mtime).max() ?? 0
+        // The mirror is its maker's: another host's `check --from-backup-points --host` must not count it.
+        let host = (try? mirror.markedHost(context.secrets, cancellation: context.cancellation)) ?? nil
         return Catalog(place: Redaction.maskingURLSecrets(mirror.url), entries: [
             CatalogEntry(location: mirror.url, digest: nil, size: tree.totalSize, created: Date(timeIntervalSince1970: Double(newest) / 1e9),
-                         host: nil),
+                         host: host),
         ])
     }
 

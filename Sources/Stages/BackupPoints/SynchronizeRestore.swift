@@ -5,18 +5,28 @@ import Pipeline
 /// `.polyarchiv-tree` manifest from WebDAV, with its mode, extended attributes and mtime.
 extension Mirror {
     func manifest(_ secrets: Secrets, cancellation: CancellationFlag) throws -> Tree? {
-        let data: Data?
-        if url.lowercased().hasPrefix("ssh://") {
-            let scratch = try SecretFile(name: "manifest", content: "")
-            defer { scratch.remove() }
-            try fetchWithRsync(file: SynchronizeBackupPoint.manifest, into: scratch.path, cancellation: cancellation)
-            data = FileManager.default.contents(atPath: scratch.path)
-        } else {
-            let transport = try Transports.make(url, options: try transport.options(secrets))
-            data = try transport.read(Mirror.join(url, SynchronizeBackupPoint.manifest), cancellation: cancellation)
-        }
-        guard let data, !data.isEmpty else { return nil }
+        guard let data = try read(SynchronizeBackupPoint.manifest, secrets, cancellation: cancellation), !data.isEmpty else { return nil }
         return try Tree.decode(data)
+    }
+
+    /// The host whose mirror it is, from the mark (`polyarchiv mirror of HOST: …`); nil for a mirror with no mark.
+    func markedHost(_ secrets: Secrets, cancellation: CancellationFlag) throws -> String? {
+        guard let data = try read(SynchronizeBackupPoint.mark, secrets, cancellation: cancellation) else { return nil }
+        let text = String(decoding: data.prefix(4096), as: UTF8.self)
+        guard text.hasPrefix("polyarchiv mirror of "), let colon = text.firstIndex(of: ":") else { return nil }
+        return String(text[text.index(text.startIndex, offsetBy: "polyarchiv mirror of ".count)..<colon])
+    }
+
+    /// One of the mirror's own files at its root, nil when it is not there.
+    private func read(_ name: String, _ secrets: Secrets, cancellation: CancellationFlag) throws -> Data? {
+        if url.lowercased().hasPrefix("ssh://") {
+            let scratch = try SecretFile(name: "mirror-file", content: "")
+            defer { scratch.remove() }
+            try fetchWithRsync(file: name, into: scratch.path, cancellation: cancellation)
+            return FileManager.default.contents(atPath: scratch.path)
+        }
+        let transport = try Transports.make(url, options: try transport.options(secrets))
+        return try transport.read(Mirror.join(url, name), cancellation: cancellation)
     }
 
     func fetch(into directory: String, _ context: RestoreContext) throws {
