@@ -29,15 +29,7 @@ struct KeygenCommand: ParsableCommand {
         let created = ISO8601DateFormatter().string(from: Date())
         let text = "# created: \(created)\n# public key: \(recipient)\n\(identity)\n"
         if let output {
-            // Created here, readable by its owner only, never over a file (or through a link) that is there.
-            let descriptor = open(output, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
-            guard descriptor >= 0 else {
-                Terminal.error("polyarchiv: cannot create \(output): \(FileIO.lastError)" + (errno == EEXIST ? " (it exists; it was not overwritten)" : ""))
-                throw ExitCode(ExitStatus.configuration)
-            }
-            defer { close(descriptor) }
-            try Data(text.utf8).withUnsafeBytes { try FileIO.writeAll(descriptor, $0, what: output) }
-            guard fsync(descriptor) == 0 else { throw ExitCode(ExitStatus.configuration) }
+            try NewPrivateFile.write(text, to: output)
             Terminal.error("The identity is in \(output) (mode 0600).")
         } else {
             Terminal.print(text)

@@ -5,7 +5,7 @@ import TestSupport
 /// Runs the real `polyarchiv` binary, as a user would.
 @Suite struct CommandLineTests {
     @Test(arguments: [[], ["validate"], ["plan"], ["apply"], ["check"], ["gc"], ["list"], ["restore"], ["graph"], ["engines"],
-                      ["import-ini"], ["keygen"]])
+                      ["import-ini"], ["keygen"], ["init"]])
     func everyCommandHasHelpWithAnExample(_ command: [String]) throws {
         let result = try CLI.run(command + ["--help"])
         #expect(result.status == 0)
@@ -42,6 +42,31 @@ import TestSupport
         let again = try CLI.run(["keygen", "-o", file])
         #expect(again.status == 1 && again.stderr.contains("it exists; it was not overwritten"), "\(again.stderr)")
         #expect(try String(contentsOfFile: file, encoding: .utf8) == before)
+    }
+
+    /// `init FILE`: a starting configuration that validates and plans as it is, naming every engine and
+    /// parameter (commented out); mode 0600; never over an existing file.
+    @Test func initWritesAStartingConfigurationThatValidates() throws {
+        let directory = try TemporaryDirectory()
+        let file = directory.path("etc/polyarchiv/polyarchiv.yaml")
+        let result = try CLI.run(["init", file])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(try Sandbox.shell("stat -c %a '\(file)'").output == "600\n")
+        let validate = try CLI.run(["validate", "-q", "-c", file])
+        #expect(validate.status == 0, "\(validate.stderr)")
+        let plan = try CLI.run(["plan", "-c", file, "--state-dir", directory.path("state")])
+        #expect(plan.status == 0 && plan.stdout.contains("run      dump:etc/config"), "\(plan.stdout)\(plan.stderr)")
+        let text = try String(contentsOfFile: file, encoding: .utf8)
+        let engines = try CLI.run(["engines", "-v"]).stdout
+        // Every engine and every parameter `engines -v` lists is in the file.
+        for line in engines.split(separator: "\n") where line.hasPrefix("  ") && !line.hasPrefix("  parameters") {
+            let word = line.trimmingCharacters(in: .whitespaces).split(separator: " ").first.map(String.init) ?? ""
+            guard !word.isEmpty, !word.hasPrefix("("), word != "one", word != "at" else { continue }
+            #expect(text.contains("# \(word): ") || text.contains("#     \(word): "), "\(word) is missing from the template")
+        }
+        let again = try CLI.run(["init", file])
+        #expect(again.status == 1 && again.stderr.contains("it exists; it was not overwritten"), "\(again.stderr)")
+        #expect(try String(contentsOfFile: file, encoding: .utf8) == text)
     }
 
     /// `POLYARCHIV_STATE_DIR` stands for `--state-dir` on every command; `--state-dir` wins.
