@@ -54,8 +54,11 @@ struct RunOptions: ParsableArguments {
     @Flag(name: [.customShort("q"), .long], help: "Print only warnings and failures (and the summary when something went wrong): cron mails only on trouble.")
     var quiet = false
 
-    @Flag(name: .customShort("v"), help: "More detail: -v says why each stage runs; -vv also prints a progress line every 5 seconds for long stages.")
+    @Flag(name: .customShort("v"), help: "More detail: -v says why each stage runs and lists the files each source found new, changed or removed; -vv also prints a progress line every 5 seconds for long stages.")
     var verbosity: Int
+
+    @Flag(help: "After the summary, statistics: each source's files (new, changed, unchanged, removed) and bytes read, each collect point's bytes written, each backup point's bytes sent.")
+    var stats = false
 
     @Option(help: "Also append the run's log to this file.")
     var logFile: String?
@@ -104,7 +107,7 @@ struct RunOptions: ParsableArguments {
         }
         let style: RunOutput.Style = json ? .json : (isatty(STDOUT_FILENO) == 1 ? .terminal : .plain)
         let nrpe = self.nrpe
-        let output = RunOutput(style: style, logFile: log, quiet: quiet, verbosity: verbosity) { if !nrpe { Terminal.print($0) } }
+        let output = RunOutput(style: style, logFile: log, quiet: quiet, verbosity: verbosity, stats: stats) { if !nrpe { Terminal.print($0) } }
         let cancellation = CancellationFlag()
         SignalWatcher.install(cancelling: cancellation)
         var options = Apply.Options()

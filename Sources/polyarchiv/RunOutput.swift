@@ -27,9 +27,15 @@ final class RunOutput: @unchecked Sendable {
     /// Colour on a terminal, unless `NO_COLOR` is set (no-color.org) or the terminal is `dumb`; never in logs.
     private let colour: Bool
 
-    init(style: Style, logFile: FileHandle?, quiet: Bool = false, verbosity: Int = 0,
+    /// `--stats`: the statistics after the summary.
+    private let stats: Bool
+    /// The last bytes each stage said it processed (a source's bytes read).
+    private var processed: [StageID: Int64] = [:]
+
+    init(style: Style, logFile: FileHandle?, quiet: Bool = false, verbosity: Int = 0, stats: Bool = false,
          environment: [String: String] = ProcessInfo.processInfo.environment, write: @escaping @Sendable (String) -> Void) {
         self.style = style
+        self.stats = stats
         colour = style == .terminal && (environment["NO_COLOR"] ?? "").isEmpty && environment["TERM"] != "dumb"
         self.quiet = quiet
         self.verbosity = verbosity
@@ -52,7 +58,13 @@ final class RunOutput: @unchecked Sendable {
         case let .started(id):
             progress[id] = (0, Date())
             emit(plain: "started  \(id)", json: ["event": "started", "stage": id.description, "kind": id.kind.rawValue])
+        case let .fileChanged(id, change, path):
+            if verbosity >= 1 {
+                emit(plain: change.rawValue.padding(toLength: 9, withPad: " ", startingAt: 0) + "\(id)  \(path)",
+                     json: ["event": "file", "stage": id.description, "change": change.rawValue, "path": path])
+            }
         case let .progress(id, bytes):
+            processed[id] = bytes
             progress[id] = (bytes, progress[id]?.started ?? Date())
             if style == .json {
                 let now = Date()
@@ -109,8 +121,43 @@ final class RunOutput: @unchecked Sendable {
                          + "left out of the backups (see the warnings above); the rest was backed up.")
         }
         if report.interrupted { lines.append("The run was interrupted; the next apply resumes it.") }
+        if stats { lines += statistics(report) }
         let shown = colour ? zip(lines, tones + Array(repeating: .normal, count: lines.count)).map { $1.paint($0) } : lines
         emit(plain: lines.joined(separator: "\n"), json: [:], trouble: report.exitCode != 0, shown: shown.joined(separator: "\n"))
+    }
+
+    /// `--stats`: what each source found and read, what each collect point wrote, what each backup point sent.
+    private func statistics(_ report: Planner.Apply.Report) -> [String] {
+        var lines = ["", "Statistics:"]
+        for result in report.results where result.id.kind == .dump {
+            var line = "  \(result.id): "
+            if let changes = result.changes {
+                line += "files \(changes.new) new, \(changes.changed) changed, \(changes.unchanged) unchanged, \(changes.removed) removed; "
+            }
+            line += result.outcome == .succeeded ? "\(Self.bytes(processed[result.id] ?? result.bytes)) read" : result.outcome.rawValue
+            lines.append(line)
+        }
+        for result in report.results where result.id.kind == .collect {
+            lines.append("  \(result.id): " + (result.outcome == .succeeded ? "\(Self.bytes(processed[result.id] ?? 0)) written" : result.outcome.rawValue))
+        }
+        // Per backup point: every upload of its collect points.
+        var sent: [String: (bytes: Int64, uploads: Int, unchanged: Int)] = [:]
+        for result in report.results where result.id.kind == .upload {
+            let backupPoint = result.id.path.first ?? result.id.description
+            var total = sent[backupPoint] ?? (0, 0, 0)
+            if result.outcome == .succeeded {
+                total.bytes += processed[result.id] ?? result.bytes
+                total.uploads += 1
+            } else {
+                total.unchanged += 1
+            }
+            sent[backupPoint] = total
+        }
+        for (backupPoint, total) in sent.sorted(by: { $0.key < $1.key }) {
+            lines.append("  backup point \(backupPoint): \(Self.bytes(total.bytes)) sent in \(total.uploads) upload(s)"
+                         + (total.unchanged > 0 ? ", \(total.unchanged) not sent (cached, skipped or failed)" : ""))
+        }
+        return lines
     }
 
     /// To the output, and to the log file in the same form: JSON lines with `--json`, else each line with its

@@ -20,6 +20,8 @@ public struct NodeResult: Sendable {
     public let corruptObject: Digest?
     /// Entries it left out because they could not be read (each was warned about).
     public let leftOut: Int
+    /// What a source found of its files against its previous run (`apply --stats`); nil for other stages.
+    public var changes: FileChanges?
 
     public init(id: StageID, outcome: NodeOutcome, outputs: [Artifact] = [], started: Date, ended: Date, bytes: Int64 = 0,
                 detail: String? = nil, corruptObject: Digest? = nil, leftOut: Int = 0) {
@@ -44,5 +46,28 @@ public enum ExecutionEvent: Sendable {
     case started(id: StageID)
     case progress(id: StageID, bytes: Int64)
     case warning(id: StageID, message: String)
+    /// A file the stage found new, changed or removed since its previous run (`apply -v` lists them).
+    case fileChanged(id: StageID, change: FileChange, path: String)
     case finished(NodeResult)
+}
+
+/// How a file of a source compares with the previous run.
+public enum FileChange: String, Sendable {
+    case new, changed, unchanged, removed
+}
+
+/// The files of a source by how they compare with the previous run.
+public struct FileChanges: Sendable, Equatable {
+    public var new = 0, changed = 0, unchanged = 0, removed = 0
+
+    public init() {}
+
+    mutating func add(_ change: FileChange) {
+        switch change {
+        case .new: new += 1
+        case .changed: changed += 1
+        case .unchanged: unchanged += 1
+        case .removed: removed += 1
+        }
+    }
 }

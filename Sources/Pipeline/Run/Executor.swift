@@ -185,13 +185,16 @@ public final class Executor: Sendable {
             node: node, inputs: inputs, store: store, journal: journal, pool: pool, cancellation: cancellation, date: date,
             stateDirectory: stateDirectory, fingerprinter: fingerprinter, secrets: decider.secrets,
             reportProgress: { [events] bytes in events(.progress(id: node.id, bytes: bytes)) },
-            reportWarning: { [events] message in events(.warning(id: node.id, message: message)) }, earlier: earlier)
+            reportWarning: { [events] message in events(.warning(id: node.id, message: message)) }, earlier: earlier,
+            reportChange: { [events] change, path in events(.fileChanged(id: node.id, change: change, path: path)) })
         let outcome: NodeResult
         do {
             try cancellation.check()
             let outputs = try await node.work.run(context)
             try cancellation.check()
-            let succeeded = result(.succeeded, outputs, bytes: outputs.reduce(0) { $0 + $1.size }, leftOut: context.leftOutCount.value)
+            var finished = result(.succeeded, outputs, bytes: outputs.reduce(0) { $0 + $1.size }, leftOut: context.leftOutCount.value)
+            finished.changes = context.changes.value
+            let succeeded = finished
             // What it wrote is on disk before the journal says it exists (one flush per file system). The
             // stages after it need not wait for the flush: they read what it wrote from the page cache, and
             // their own records wait for their own flush.

@@ -82,11 +82,14 @@ public struct StageContext: Sendable {
     let reportWarning: @Sendable (String) -> Void
     let written = WrittenPlaces()
     let leftOutCount = Counter()
+    let changes = ChangeTally()
+    let reportChange: @Sendable (FileChange, String) -> Void
 
     public init(node: StageNode, inputs: [Input], store: ContentStore, journal: Journal, pool: BlockingPool,
                 cancellation: CancellationFlag, date: Date, stateDirectory: URL, fingerprinter: Fingerprinter, secrets: Secrets,
                 reportProgress: @escaping @Sendable (Int64) -> Void,
-                reportWarning: @escaping @Sendable (String) -> Void = { _ in }, earlier: [StageID: NodeResult] = [:]) {
+                reportWarning: @escaping @Sendable (String) -> Void = { _ in }, earlier: [StageID: NodeResult] = [:],
+                reportChange: @escaping @Sendable (FileChange, String) -> Void = { _, _ in }) {
         self.node = node
         self.inputs = inputs
         self.store = store
@@ -100,6 +103,7 @@ public struct StageContext: Sendable {
         self.reportProgress = reportProgress
         self.reportWarning = reportWarning
         self.earlier = earlier
+        self.reportChange = reportChange
     }
 
     /// Records that the stage wrote files under `path` (outside the store): they are flushed to disk, with the
@@ -117,6 +121,13 @@ public struct StageContext: Sendable {
     public func leftOut(_ message: String) {
         leftOutCount.add()
         reportWarning(message)
+    }
+
+    /// A file of the source compared with the previous run: counted, and (but for an unchanged one) reported.
+    /// `path` is escaped for a terminal by the caller.
+    public func fileChanged(_ change: FileChange, _ path: String) {
+        changes.add(change)
+        if change != .unchanged { reportChange(change, path) }
     }
 
     /// Reports the bytes processed so far.
@@ -154,6 +165,25 @@ public struct StageFailure: Error, CustomStringConvertible {
 
 /// The places a stage wrote to, flushed in one batch when it ends.
 /// A count shared by a stage's threads.
+/// The file changes a stage reported, counted from its threads.
+final class ChangeTally: @unchecked Sendable {
+    private let lock = NSLock()
+    private var counts: FileChanges?
+
+    func add(_ change: FileChange) {
+        lock.lock()
+        if counts == nil { counts = FileChanges() }
+        counts!.add(change)
+        lock.unlock()
+    }
+
+    var value: FileChanges? {
+        lock.lock()
+        defer { lock.unlock() }
+        return counts
+    }
+}
+
 final class Counter: @unchecked Sendable {
     private let lock = NSLock()
     private var count = 0

@@ -169,6 +169,11 @@ struct FilesSource: SourceEngine {
                 throw StageFailure("\(unreadable) — and `unreadable: fail` makes that fail the source; fix its permissions or exclude it")
             }
             try statCache.replace(newCache, previous: cache)
+            if !cache.isEmpty {
+                // What the previous run had that this one did not find.
+                let present = Set(entries.lazy.filter { $0.kind == .file }.map(\.path))
+                for path in cache.keys.sorted() where !present.contains(path) { context.fileChanged(.removed, TerminalText.escaped(path)) }
+            }
             let kept = vanished.isEmpty ? entries : entries.indices.filter { !vanished.contains($0) }.map { entries[$0] }
             return Tree(entries: kept)
         }
@@ -200,6 +205,8 @@ struct FilesSource: SourceEngine {
                     continue
                 }
                 bytes += result.read
+                let before = cache[result.file.path]?.digest
+                context.fileChanged(before == nil ? .new : before == digest ? .unchanged : .changed, TerminalText.escaped(result.file.path))
                 entries[result.file.index].digest = digest
                 entries[result.file.index].size = result.read
                 if result.changed {
@@ -286,6 +293,7 @@ struct FilesSource: SourceEngine {
                known.inode == Int64(info.st_ino), known.cachedAt - max(mtime, ctime) > 2_000_000_000,
                !copying || context.store.size(of: known.digest) == size {
                 newCache[path] = known
+                context.fileChanged(.unchanged, path)
                 context.store.noteTrusted(found.absolute, known.digest, FileIdentity(info))
                 return Tree.Entry(kind: .file, path: path, mode: mode, size: size, mtime: mtime, digest: known.digest)
             }
