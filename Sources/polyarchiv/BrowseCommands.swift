@@ -59,6 +59,7 @@ struct JSONEntry: Encodable {
     let mode: String
     let mtime: String
     let target: String?
+    let sha256: String?
 
     init(_ entry: Tree.Entry) {
         path = entry.path
@@ -67,6 +68,7 @@ struct JSONEntry: Encodable {
         mode = String(entry.mode, radix: 8)
         mtime = ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: Double(entry.mtime) / 1e9))
         target = entry.target
+        sha256 = entry.digest?.hex
     }
 }
 
@@ -123,11 +125,6 @@ struct LsCommand: ParsableCommand {
     @Argument(help: "Only this path and what is under it.")
     var path: String?
 
-    struct JSONListing: Encodable {
-        let backup: JSONBackupRef
-        let entries: [JSONEntry]
-    }
-
     func run() throws {
         let pipeline = try config.compile()
         let date = try at.map { try BrowseOptions.date($0, "--at") }
@@ -135,7 +132,8 @@ struct LsCommand: ParsableCommand {
             try Browse.ls(pipeline, browse.options, at: date, path: path, secrets: config.secrets)
         }
         if browse.json {
-            Terminal.print(JSONText.encode(JSONListing(backup: JSONBackupRef(backup), entries: entries.map(JSONEntry.init))))
+            Terminal.print(JSONText.line("backup", JSONBackupRef(backup)))
+            for entry in entries { Terminal.print(JSONText.line("entry", JSONEntry(entry))) }
             return
         }
         var text = "\(backup.collectPoint) from \(backup.backupPoint), \(ISO8601DateFormatter().string(from: backup.entry.created)):\n"
@@ -179,7 +177,7 @@ struct FindCommand: ParsableCommand {
         let found = search.found
         for backup in search.unsearched { Terminal.error("polyarchiv: not searched: \(backup)") }
         if browse.json {
-            Terminal.print(JSONText.encode(found.map { JSONFound(backup: JSONBackupRef($0.backup), entry: JSONEntry($0.entry)) }))
+            for item in found { Terminal.print(JSONText.line("match", JSONFound(backup: JSONBackupRef(item.backup), entry: JSONEntry(item.entry)))) }
         } else {
             var text = ""
             for item in found {
@@ -224,7 +222,6 @@ struct DiffCommand: ParsableCommand {
         }
         let from: JSONBackupRef
         let to: JSONBackupRef
-        let changes: [Change]
     }
 
     func run() throws {
@@ -237,9 +234,10 @@ struct DiffCommand: ParsableCommand {
             }
         }
         if browse.json {
-            Terminal.print(JSONText.encode(JSONDiff(from: JSONBackupRef(a), to: JSONBackupRef(b), changes: differences.map {
-                JSONDiff.Change(change: $0.change.rawValue, path: $0.path, what: $0.what)
-            })))
+            Terminal.print(JSONText.line("diff", JSONDiff(from: JSONBackupRef(a), to: JSONBackupRef(b))))
+            for difference in differences {
+                Terminal.print(JSONText.line("change", JSONDiff.Change(change: difference.change.rawValue, path: difference.path, what: difference.what)))
+            }
             return
         }
         let formatter = ISO8601DateFormatter()

@@ -79,6 +79,7 @@ enum GraphRenderer {
             let group: String
             let resources: [String]
             let runsAfterFailure: Bool
+            enum CodingKeys: String, CodingKey { case id, kind, engine, group, resources, runsAfterFailure = "runs_after_failure" }
         }
         struct Edge: Encodable {
             let from: String

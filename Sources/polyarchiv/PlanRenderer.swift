@@ -104,11 +104,40 @@ enum PlanRenderer {
     }
 }
 
+/// Every `--json` output: snake_case keys (by each type's CodingKeys), and `"schema": 1` in each document or line, raised when a field
+/// changes meaning or goes away (added fields keep it). Documents are printed whole (indented); listings
+/// that stream print one object per line, each with its `type`.
 enum JSONText {
+    static let schema = 1
+
+    /// One document (plan, graph, check, restore).
     static func encode<T: Encodable>(_ value: T) -> String {
+        render(Versioned(type: nil, payload: value), pretty: true)
+    }
+
+    /// One line of a listing (list, ls, find, diff).
+    static func line<T: Encodable>(_ type: String, _ value: T) -> String {
+        render(Versioned(type: type, payload: value), pretty: false)
+    }
+
+    private static func render<T: Encodable>(_ value: T, pretty: Bool) -> String {
         let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        encoder.outputFormatting = pretty ? [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes] : [.sortedKeys, .withoutEscapingSlashes]
         guard let data = try? encoder.encode(value) else { return "{}\n" }
         return String(decoding: data, as: UTF8.self) + "\n"
+    }
+
+    /// The value's own fields, with `schema` (and `type`) beside them.
+    private struct Versioned<Payload: Encodable>: Encodable {
+        let type: String?
+        let payload: Payload
+        enum Keys: String, CodingKey { case schema, type }
+
+        func encode(to encoder: Encoder) throws {
+            try payload.encode(to: encoder)
+            var container = encoder.container(keyedBy: Keys.self)
+            try container.encode(JSONText.schema, forKey: .schema)
+            try container.encodeIfPresent(type, forKey: .type)
+        }
     }
 }

@@ -29,22 +29,25 @@ struct ListCommand: ParsableCommand {
     var json = false
 
     struct JSONBackup: Encodable {
+        let backupPoint: String
+        let collectPoint: String
         let created: String
         let size: Int64?
         let sha256: String?
         let location: String
         let host: String?
+        enum CodingKeys: String, CodingKey {
+            case created, size, sha256, location, host, backupPoint = "backup_point", collectPoint = "collect_point"
+        }
     }
 
     struct JSONListing: Encodable {
         let backupPoint: String
         let collectPoint: String
         let place: String
-        let backups: [JSONBackup]
         let otherHosts: [String: Int]
         enum CodingKeys: String, CodingKey {
-            case place, backups
-            case backupPoint = "backup_point", collectPoint = "collect_point", otherHosts = "other_hosts"
+            case place, backupPoint = "backup_point", collectPoint = "collect_point", otherHosts = "other_hosts"
         }
     }
 
@@ -54,13 +57,16 @@ struct ListCommand: ParsableCommand {
             let formatter = ISO8601DateFormatter()
             let listings = try Restore.list(pipeline, collectPoint: collectPoint, backupPoint: backupPoint, host: host, secrets: config.secrets)
             if json {
-                Terminal.print(JSONText.encode(listings.map { listing in
-                    JSONListing(backupPoint: listing.backupPoint, collectPoint: listing.collectPoint, place: listing.place,
-                                backups: listing.backups.map {
-                                    JSONBackup(created: formatter.string(from: $0.created), size: $0.size, sha256: $0.digest?.hex,
-                                               location: Redaction.maskingURLSecrets($0.location), host: $0.host)
-                                }, otherHosts: listing.otherHosts)
-                }))
+                for listing in listings {
+                    Terminal.print(JSONText.line("backup_point", JSONListing(backupPoint: listing.backupPoint, collectPoint: listing.collectPoint,
+                                                                             place: listing.place, otherHosts: listing.otherHosts)))
+                    for backup in listing.backups {
+                        Terminal.print(JSONText.line("backup", JSONBackup(backupPoint: listing.backupPoint, collectPoint: listing.collectPoint,
+                                                                          created: formatter.string(from: backup.created), size: backup.size,
+                                                                          sha256: backup.digest?.hex,
+                                                                          location: Redaction.maskingURLSecrets(backup.location), host: backup.host)))
+                    }
+                }
                 return
             }
             var text = ""

@@ -166,6 +166,7 @@ final class RunOutput: @unchecked Sendable {
         if style == .json {
             var object = json
             object["time"] = ISO8601DateFormatter().string(from: Date())
+            object["schema"] = JSONText.schema
             if let runID { object["run"] = runID }
             if let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]) {
                 let line = String(decoding: data, as: UTF8.self) + "\n"

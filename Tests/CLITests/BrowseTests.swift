@@ -58,11 +58,12 @@ import TestSupport
         #expect(ls.status == 0, "\(ls.stderr)")
         #expect(ls.stdout.contains("www/new.txt") && ls.stdout.contains("www/img/logo.png") && !ls.stdout.contains("old.txt"), "\(ls.stdout)")
         let older = try CLI.run(["ls", "-c", sandbox.config, "--from", "dated", "--at", between, "--json"])
-        let listing = try JSONSerialization.jsonObject(with: Data(older.stdout.utf8)) as? [String: Any]
-        let paths = (listing?["entries"] as? [[String: Any]])?.compactMap { $0["path"] as? String } ?? []
+        let listing = try CLI.jsonLines(older.stdout)
+        #expect(listing.first?["type"] as? String == "backup" && listing.dropFirst().allSatisfy { $0["type"] as? String == "entry" })
+        let paths = listing.compactMap { $0["path"] as? String }
         #expect(paths.contains("www/old.txt") && !paths.contains("www/new.txt"), "\(older.stdout)\(older.stderr)")
         let found = try CLI.run(["find", "-c", sandbox.config, "--from", "dated", "*.png", "--json"])
-        let hits = try JSONSerialization.jsonObject(with: Data(found.stdout.utf8)) as? [[String: Any]] ?? []
+        let hits = try CLI.jsonLines(found.stdout)
         #expect(hits.count == 2, "both backups hold the logo: \(found.stdout)\(found.stderr)")
         let created = hits.compactMap { ($0["backup"] as? [String: Any])?["created"] as? String }
         #expect(created == created.sorted(by: >), "newest first: \(created)")

@@ -70,8 +70,9 @@ import TestSupport
         #expect(try Sandbox.shell("cd '\(restored)' && sha256sum -c SHA256SUMS").status == 0)
         // list, check and restore speak JSON too.
         let listed = try CLI.run(["list", "-c", sandbox.config, "--json"])
-        let listing = try #require(try JSONSerialization.jsonObject(with: Data(listed.stdout.utf8)) as? [[String: Any]])
-        #expect(listing.first?["collect_point"] as? String == "site" && (listing.first?["backups"] as? [[String: Any]])?.count == 1, "\(listed.stdout)")
+        let listing = try CLI.jsonLines(listed.stdout)
+        #expect(listing.first?["collect_point"] as? String == "site" && listing.first?["type"] as? String == "backup_point", "\(listed.stdout)")
+        #expect(listing.filter { $0["type"] as? String == "backup" }.count == 1, "\(listed.stdout)")
         let json = try CLI.run(["restore", "-c", sandbox.config, "--target", sandbox.path("json"), "--json"])
         let restoredJSON = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any], "\(json.stdout)")
         #expect(restoredJSON["exit_code"] as? Int == 0)

@@ -47,6 +47,16 @@ public enum CLI {
                       stderr: String(decoding: errData, as: UTF8.self))
     }
 
+    /// `--json` listings: one object per line.
+    public static func jsonLines(_ text: String) throws -> [[String: Any]] {
+        try text.split(separator: "\n").map { line in
+            guard let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] else {
+                throw CommandFailed(description: "not a JSON object: \(line)")
+            }
+            return object
+        }
+    }
+
     public static func pipeline(_ name: String) -> String { repository.appendingPathComponent("pipelines/\(name)").path }
 
     /// Runs a shell command and returns its status and output (stdout and stderr together).
