@@ -11,6 +11,8 @@ packages=(pkg-config libgit2-dev libcurl4-openssl-dev libarchive-dev libsqlite3-
 if [ "$mode" = test ]; then
     # promtool (prometheus) judges the metrics file; age judges encryption; openssl makes test certificates.
     packages+=(graphviz xz-utils bzip2 prometheus age openssl git)
+    # tmux: the terminal output is checked in a real terminal.
+    packages+=(tmux)
     # getfattr/setfattr, getfacl/setfacl and setcap/getcap judge what the tree keeps of a file's metadata.
     packages+=(attr acl libcap2-bin)
     # python3-venv: the virtual environment of the tests' PyPI packages (below).

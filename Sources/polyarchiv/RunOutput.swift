@@ -31,6 +31,8 @@ final class RunOutput: @unchecked Sendable {
     private let stats: Bool
     /// The last bytes each stage said it processed (a source's bytes read).
     private var processed: [StageID: Int64] = [:]
+    /// What each running stage said it will process.
+    private var totals: [StageID: Int64] = [:]
 
     init(style: Style, logFile: FileHandle?, quiet: Bool = false, verbosity: Int = 0, stats: Bool = false,
          environment: [String: String] = ProcessInfo.processInfo.environment, write: @escaping @Sendable (String) -> Void) {
@@ -63,6 +65,8 @@ final class RunOutput: @unchecked Sendable {
                 emit(plain: change.rawValue.padding(toLength: 9, withPad: " ", startingAt: 0) + "\(id)  \(path)",
                      json: ["event": "file", "stage": id.description, "change": change.rawValue, "path": path])
             }
+        case let .total(id, bytes):
+            totals[id] = bytes
         case let .progress(id, bytes):
             processed[id] = bytes
             progress[id] = (bytes, progress[id]?.started ?? Date())
@@ -70,7 +74,9 @@ final class RunOutput: @unchecked Sendable {
                 let now = Date()
                 if now.timeIntervalSince(lastDraw) > 0.5 {
                     lastDraw = now
-                    emit(plain: nil, json: ["event": "progress", "stage": id.description, "bytes": bytes])
+                    var object: [String: Any] = ["event": "progress", "stage": id.description, "bytes": bytes]
+                    if let total = totals[id] { object["total"] = total }
+                    emit(plain: nil, json: object)
                 }
             } else if style == .terminal && !quiet && verbosity < 2 {
                 drawProgress()
@@ -78,8 +84,7 @@ final class RunOutput: @unchecked Sendable {
                 let now = Date()
                 if now.timeIntervalSince(lastProgressLine[id] ?? progress[id]?.started ?? now) >= 5 {
                     lastProgressLine[id] = now
-                    let rate = Double(bytes) / max(0.001, now.timeIntervalSince(progress[id]?.started ?? now))
-                    emit(plain: "progress \(id)  \(Self.bytes(bytes))  \(Self.bytes(Int64(rate)))/s", json: [:])
+                    emit(plain: "progress " + status(id, now: now, separator: "  "), json: [:])
                 }
             }
         case let .warning(id, message):
@@ -87,6 +92,7 @@ final class RunOutput: @unchecked Sendable {
                  tone: .caution)
         case .finished(let result):
             progress[result.id] = nil
+            totals[result.id] = nil
             lastProgressLine[result.id] = nil
             emit(plain: Self.line(result), json: Self.json(result), trouble: [.failed, .blocked].contains(result.outcome),
                  tone: Tone(result.outcome))
@@ -192,12 +198,41 @@ final class RunOutput: @unchecked Sendable {
         let now = Date()
         guard now.timeIntervalSince(lastDraw) > 0.2 else { return }
         lastDraw = now
-        let parts = progress.sorted { $0.key < $1.key }.prefix(3).map { id, value -> String in
-            let rate = Double(value.bytes) / max(0.001, now.timeIntervalSince(value.started))
-            return "\(id) \(Self.bytes(value.bytes)) \(Self.bytes(Int64(rate)))/s"
+        let running = progress.keys.sorted()
+        var line = running.prefix(3).map { status($0, now: now, separator: " ") }.joined(separator: " | ")
+        if running.count > 3 { line += " | +\(running.count - 3) more" }
+        // Never wider than the terminal: a wrapped line could not be redrawn in place.
+        var size = winsize()
+        if ioctl(STDOUT_FILENO, UInt(TIOCGWINSZ), &size) == 0, size.ws_col > 1, line.count >= Int(size.ws_col) {
+            line = String(line.prefix(Int(size.ws_col) - 2)) + "…"
         }
-        write("\r\u{1B}[K" + parts.joined(separator: " | "))
+        write("\r\u{1B}[K" + line)
         progressLineShown = true
+    }
+
+    /// `upload:offsite/www 12.0 MiB / 48.0 MiB 25% 4.1 MiB/s ETA 0:09` (the total, percentage and ETA when
+    /// the stage said how much it will process).
+    private func status(_ id: StageID, now: Date, separator: String) -> String {
+        let value = progress[id] ?? (0, now)
+        let elapsed = max(0.001, now.timeIntervalSince(value.started))
+        let rate = Double(value.bytes) / elapsed
+        var parts = ["\(id)", Self.bytes(value.bytes)]
+        if let total = totals[id], total > 0 {
+            parts[1] += " / " + Self.bytes(total)
+            parts.append("\(min(100, Int(Double(value.bytes) * 100 / Double(total))))%")
+            parts.append("\(Self.bytes(Int64(rate)))/s")
+            if rate > 0, value.bytes < total { parts.append("ETA " + Self.duration(Double(total - value.bytes) / rate)) }
+        } else {
+            parts.append("\(Self.bytes(Int64(rate)))/s")
+        }
+        return parts.joined(separator: separator)
+    }
+
+    /// `0:09`, `12:30`, `1:02:03`.
+    static func duration(_ seconds: Double) -> String {
+        let total = Int(seconds.rounded(.up))
+        let (hours, minutes, rest) = (total / 3600, total / 60 % 60, total % 60)
+        return hours > 0 ? String(format: "%d:%02d:%02d", hours, minutes, rest) : String(format: "%d:%02d", minutes, rest)
     }
 
     /// How a line is shown on a colour terminal: failures red, what needs a look yellow.

@@ -45,6 +45,9 @@ public enum ExecutionEvent: Sendable {
     case decided(id: StageID, reason: String)
     case started(id: StageID)
     case progress(id: StageID, bytes: Int64)
+    /// How many bytes the stage will process, when it knows (an upload's file): progress shows a percentage
+    /// and an ETA.
+    case total(id: StageID, bytes: Int64)
     case warning(id: StageID, message: String)
     /// A file the stage found new, changed or removed since its previous run (`apply -v` lists them).
     case fileChanged(id: StageID, change: FileChange, path: String)

@@ -186,7 +186,8 @@ public final class Executor: Sendable {
             stateDirectory: stateDirectory, fingerprinter: fingerprinter, secrets: decider.secrets,
             reportProgress: { [events] bytes in events(.progress(id: node.id, bytes: bytes)) },
             reportWarning: { [events] message in events(.warning(id: node.id, message: message)) }, earlier: earlier,
-            reportChange: { [events] change, path in events(.fileChanged(id: node.id, change: change, path: path)) })
+            reportChange: { [events] change, path in events(.fileChanged(id: node.id, change: change, path: path)) },
+            reportTotal: { [events] bytes in events(.total(id: node.id, bytes: bytes)) })
         let outcome: NodeResult
         do {
             try cancellation.check()

@@ -84,12 +84,14 @@ public struct StageContext: Sendable {
     let leftOutCount = Counter()
     let changes = ChangeTally()
     let reportChange: @Sendable (FileChange, String) -> Void
+    let reportTotal: @Sendable (Int64) -> Void
 
     public init(node: StageNode, inputs: [Input], store: ContentStore, journal: Journal, pool: BlockingPool,
                 cancellation: CancellationFlag, date: Date, stateDirectory: URL, fingerprinter: Fingerprinter, secrets: Secrets,
                 reportProgress: @escaping @Sendable (Int64) -> Void,
                 reportWarning: @escaping @Sendable (String) -> Void = { _ in }, earlier: [StageID: NodeResult] = [:],
-                reportChange: @escaping @Sendable (FileChange, String) -> Void = { _, _ in }) {
+                reportChange: @escaping @Sendable (FileChange, String) -> Void = { _, _ in },
+                reportTotal: @escaping @Sendable (Int64) -> Void = { _ in }) {
         self.node = node
         self.inputs = inputs
         self.store = store
@@ -104,6 +106,7 @@ public struct StageContext: Sendable {
         self.reportWarning = reportWarning
         self.earlier = earlier
         self.reportChange = reportChange
+        self.reportTotal = reportTotal
     }
 
     /// Records that the stage wrote files under `path` (outside the store): they are flushed to disk, with the
@@ -129,6 +132,9 @@ public struct StageContext: Sendable {
         changes.add(change)
         if change != .unchanged { reportChange(change, path) }
     }
+
+    /// Says how many bytes the stage will process, for a percentage and an ETA.
+    public func expect(total: Int64) { reportTotal(total) }
 
     /// Reports the bytes processed so far.
     public func progress(_ bytes: Int64) { reportProgress(bytes) }

@@ -175,7 +175,9 @@ struct ArchiveUpload: StageWork {
             throw StageFailure("nothing to upload: the archive stage produced no file")
         }
         return try await context.blocking { [self] in
-            let options = try transport.options(context.secrets)
+            var options = try transport.options(context.secrets)
+            options.uploadProgress = { context.progress($0) }
+            context.expect(total: blob.size)
             // Checked against its digest on the way out: read again unless this run wrote (or verified) it.
             try context.store.ensureVerified(blob.digest)
             try recorder.checkHistory(options: options, context: context)

@@ -211,6 +211,7 @@ struct Mirror: StageWork {
             .flatMap { $0 }.flatMap { try? Tree.decode($0) }
         let before = Dictionary((previous?.files ?? []).map { ($0.path, $0.digest) }, uniquingKeysWith: { first, _ in first })
         var sent: Int64 = 0
+        context.expect(total: tree.files.filter { $0.digest != nil && before[$0.path] != $0.digest }.reduce(0) { $0 + $1.size })
         for entry in tree.files {
             guard let digest = entry.digest, before[entry.path] != digest else { continue }
             // Checked against its digest on the way out (read again only when this run has not verified it yet).

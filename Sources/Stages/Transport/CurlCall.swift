@@ -44,6 +44,10 @@ struct CurlCall {
         var sink: ((UnsafeRawBufferPointer) throws -> Void)?
         var error: Error?
         var headers: [String: String] = [:]
+        /// Where in the file the upload is, and where it was last reported.
+        var position: Int64 = 0
+        var reported: Int64 = 0
+        var progress: (@Sendable (Int64) -> Void)?
         let cancellation: CancellationFlag
         init(cancellation: CancellationFlag) { self.cancellation = cancellation }
     }
@@ -67,6 +71,8 @@ struct CurlCall {
             payload.descriptor = open(FileName.system(uploadFile), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK)
             guard payload.descriptor >= 0 else { throw StageFailure("cannot read \(uploadFile): \(FileIO.lastError)") }
             if uploadOffset > 0 { lseek(payload.descriptor, off_t(uploadOffset), SEEK_SET) }
+            payload.position = uploadOffset
+            payload.progress = options.uploadProgress
             if let uploadLength { payload.remaining = uploadLength }
         }
         defer { if payload.descriptor >= 0 { close(payload.descriptor) } }
@@ -110,6 +116,11 @@ struct CurlCall {
                             let got = Glibc.read(payload.descriptor, buffer, Int(min(Int64(size * count), payload.remaining)))
                             if got < 0 { return Int(CURL_READFUNC_ABORT) }
                             payload.remaining -= Int64(got)
+                            payload.position += Int64(got)
+                            if let progress = payload.progress, payload.position - payload.reported >= 1 << 20 || got == 0 {
+                                payload.reported = payload.position
+                                progress(payload.position)
+                            }
                             return got
                         }
                         let length = min(size * count, payload.body.count - payload.bodyOffset)

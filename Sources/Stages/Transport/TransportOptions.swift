@@ -91,6 +91,8 @@ struct TransportOptions: Sendable {
     var bandwidthLimit: Int64 = 0
     /// Seconds to wait for a connection.
     var connectTimeout = 30
+    /// Hears how far into the file an upload has sent (about every MiB), so a long upload shows progress.
+    var uploadProgress: (@Sendable (Int64) -> Void)?
 
     init() {}
 

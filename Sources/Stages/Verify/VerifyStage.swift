@@ -80,6 +80,7 @@ public struct VerifyStage: StageWork {
                 throw StageFailure("nothing to verify: \(catalog.place) holds no backup by \(host)")
             }
             checked.location = Redaction.maskingURLSecrets(newest.location)
+            if let size = newest.size { context.expect(total: size) }
             let fetchedDirectory = scratch + "/fetched"
             try FileManager.default.createDirectory(atPath: fetchedDirectory, withIntermediateDirectories: false,
                                                     attributes: [.posixPermissions: 0o700])
