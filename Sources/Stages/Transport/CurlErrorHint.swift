@@ -28,7 +28,7 @@ enum CurlErrorHint {
                 + "in the account's ~/.ssh/authorized_keys)"
                 : "\(place) refused the login; check username and the password (password_file)"
         case CURLE_COULDNT_RESOLVE_HOST:
-            return "the host name \(host) does not resolve; check its spelling in the URL, or the DNS"
+            return "check the spelling of \(host) in the URL, or the DNS"
         case CURLE_COULDNT_CONNECT:
             return "nothing accepts connections at \(place); check that the server runs, the port in the URL, and firewalls"
         case CURLE_REMOTE_ACCESS_DENIED:
