@@ -57,6 +57,41 @@ import TestSupport
         // A second run with nothing changed stores nothing new.
         #expect(try sandbox.apply().status == 0)
     }
+
+    /// `exclude_caches` leaves out what a directory with a real CACHEDIR.TAG holds (the directory and its tag
+    /// stay, as tar's --exclude-caches does); `exclude_if_present` leaves out a directory holding a marker. A
+    /// restore gives back exactly the rest.
+    @Test func cacheDirectoriesAndMarkedDirectoriesAreLeftOut() throws {
+        let sandbox = try Sandbox()
+        try sandbox.write("data/keep.txt", "keep\n")
+        try sandbox.write("data/build/cache/CACHEDIR.TAG", "Signature: 8a477f597d28d172789f06886806bc55\n# made by a build tool\n")
+        try sandbox.write("data/build/cache/blob", "can be made again\n")
+        try sandbox.write("data/build/cache/deeper/more", "also\n")
+        try sandbox.write("data/notacache/CACHEDIR.TAG", "Signature: not the one\n")
+        try sandbox.write("data/notacache/kept", "kept\n")
+        try sandbox.write("data/private/.nobackup", "")
+        try sandbox.write("data/private/secret", "secret\n")
+        try sandbox.configure("""
+            collect_points:
+              site:
+                engine: files
+                path: $ROOT/collect
+                sources: {www: {engine: files, path: $ROOT/data, exclude_caches: true, exclude_if_present: [.nobackup]}}
+            backup_points:
+              local: {engine: archive, url: "file://$ROOT/backups/{name}.tar.gz"}
+            """)
+        let run = try sandbox.apply()
+        #expect(run.status == 0, "\(run.stdout)")
+        let restored = sandbox.path("restored")
+        #expect(try CLI.run(["restore", "-c", sandbox.config, "--target", restored]).status == 0)
+        let files = try Sandbox.shell("cd '\(restored)/site/www' && find . -mindepth 1 | sort").output
+        #expect(files == "./build\n./build/cache\n./build/cache/CACHEDIR.TAG\n./keep.txt\n./notacache\n./notacache/CACHEDIR.TAG\n./notacache/kept\n",
+                "\(files)")
+        try sandbox.configure("collect_points: {site: {engine: files, path: $ROOT/collect, "
+                              + "sources: {www: {engine: files, path: $ROOT/data, exclude_if_present: [a/b]}}}}\n")
+        let bad = try CLI.run(["validate", "-c", sandbox.config])
+        #expect(bad.status == 1 && bad.stderr.contains("exclude_if_present: `a/b` is not a file name"), "\(bad.stderr)")
+    }
 }
 
 /// The sqlite source copies a database that another process writes to: the copy is one consistent state.

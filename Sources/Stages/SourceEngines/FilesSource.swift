@@ -11,6 +11,9 @@ struct FilesSource: SourceEngine {
         ParameterSpec("exclude", .list, "Globs (gitignore style) of paths to leave out; `@FILE` reads patterns from a file."),
         ParameterSpec("include", .list, "Globs of paths to keep even when an exclude matches; `@FILE` reads a file."),
         ParameterSpec("one_file_system", .bool, default: "false", "Do not cross into other mounted file systems."),
+        ParameterSpec("exclude_caches", .bool, default: "false",
+                      "Leave out what a directory marked with a CACHEDIR.TAG holds (bford.info/cachedir); the directory and its tag are kept."),
+        ParameterSpec("exclude_if_present", .list, "Leave out every directory that holds a file of one of these names (`.nobackup`)."),
         ParameterSpec("unreadable", .choice(["skip", "fail"]), default: "skip",
                       "An entry that cannot be read: `skip` leaves it out with a warning (apply exits 3), `fail` fails the source."),
     ])
@@ -21,6 +24,7 @@ struct FilesSource: SourceEngine {
     let excludes: PathPatterns
     let includes: PathPatterns
     let oneFileSystem: Bool
+    let marks: DirectoryMarks
     /// An entry that cannot be read fails the source instead of being left out.
     let failOnUnreadable: Bool
 
@@ -33,6 +37,11 @@ struct FilesSource: SourceEngine {
             throw ConfigurationError("\(error)", parameter: "exclude")
         }
         oneFileSystem = parameters.bool("one_file_system") ?? false
+        let present = parameters.list("exclude_if_present")
+        if let bad = present.first(where: { $0.isEmpty || $0.contains("/") || $0 == "." || $0 == ".." }) {
+            throw ConfigurationError("exclude_if_present: `\(bad)` is not a file name (no `/`)", parameter: "exclude_if_present")
+        }
+        marks = DirectoryMarks(excludeCaches: parameters.bool("exclude_caches") ?? false, excludeIfPresent: present)
         failOnUnreadable = parameters.string("unreadable") == "fail"
     }
 
@@ -45,6 +54,7 @@ struct FilesSource: SourceEngine {
         try await context.blocking { [self] in
             var walker = Walker(root: root, excludes: excludes, includes: includes, oneFileSystem: oneFileSystem, context: context)
             walker.failOnUnreadable = failOnUnreadable
+            walker.marks = marks
             let tree = try walker.walk()
             return [try context.store.put(tree, placedAt: walker.root)]
         }
@@ -109,6 +119,9 @@ struct FilesSource: SourceEngine {
         /// Copy each read file into the store (its directory will not stay), rather than only hashing it.
         var copying = false
         var failOnUnreadable = false
+        var marks = DirectoryMarks(excludeCaches: false, excludeIfPresent: [])
+        /// Directories marked as caches: of what they hold only their tag is kept.
+        var caches = Set<String>()
         /// The first entry that could not be read, when that fails the source.
         var unreadable: String?
         /// When this walk started: a file modified less than two seconds before it is not trusted by the stat
@@ -238,11 +251,20 @@ struct FilesSource: SourceEngine {
         private mutating func visit(_ found: DirectoryWalk.Entry) throws -> Bool {
             let info = found.info
             let path = found.relative
+            if !caches.isEmpty, let slash = path.lastIndex(of: "/"), caches.contains(String(path[..<slash])),
+               found.name != DirectoryMarks.cacheTag {
+                return false
+            }
             let mtime = info.st_mtim.nanoseconds
             let mode = UInt32(info.st_mode) & 0o7777
             switch info.st_mode & S_IFMT {
             case S_IFDIR:
                 if excluded(path, isDirectory: true) { return false }
+                switch marks.verdict(found.name, in: found.directory) {
+                case .keep: break
+                case .exclude: return false
+                case .cache: caches.insert(path)
+                }
                 var entry = Tree.Entry(kind: .directory, path: path, mode: mode, mtime: mtime, owner: owner(info))
                 entry.xattrs = ExtendedAttributes.read(found.name, in: found.directory)
                 entries.append(entry)
