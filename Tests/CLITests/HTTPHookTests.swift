@@ -21,7 +21,8 @@ import TestSupport
                         body = self.rfile.read(length).decode() if length else ''
                         with open(log, 'a') as out:
                             out.write(json.dumps({'method': self.command, 'path': self.path, 'body': body,
-                                                  'token': self.headers.get('X-Token')}) + '\\n')
+                                                  'token': self.headers.get('X-Token'), 'title': self.headers.get('Title'),
+                                                  'priority': self.headers.get('Priority'), 'tags': self.headers.get('Tags')}) + '\\n')
                         self.send_response(404 if self.path.startswith('/missing') else 200)
                         self.end_headers()
                     do_GET = do_POST = do_PUT = do_HEAD = handle_any
@@ -96,6 +97,35 @@ import TestSupport
         #expect(body.contains("KO: box"))
         #expect(body.contains("failed dump:box/x: `exit 5` exited with status 5"), "\(body)")
         #expect(body.contains("blocked collect:box: blocked by dump:box/x, which failed"), "\(body)")
+    }
+
+    /// ntfy, Uptime Kuma and Cronitor get the calls they expect, for a good run and for a failed one.
+    @Test(arguments: ["echo ok", "exit 5"])
+    func monitoringServicesGetTheirOwnCalls(command: String) throws {
+        let events = "events: [before_backup, backup_success, backup_error]"
+        let failed = command == "exit 5"
+        let (sandbox, listener) = try sandbox(command: command, hook: """
+            {engine: http, style: ntfy, url: "http://127.0.0.1:PORT/ntfy/backups", \(events)}
+              - {engine: http, style: uptime_kuma, url: "http://127.0.0.1:PORT/api/push/abc", \(events)}
+              - {engine: http, style: cronitor, url: "http://127.0.0.1:PORT/p/key/nightly", \(events)}
+            """)
+        defer { listener.stop() }
+        #expect(try sandbox.apply().status == (failed ? 2 : 0))
+        let requests = listener.requests
+        let ntfy = requests.filter { ($0["path"] as? String)?.hasPrefix("/ntfy/") == true }
+        #expect(ntfy.count == 2 && ntfy.allSatisfy { $0["method"] as? String == "POST" }, "\(ntfy)")
+        #expect(ntfy.first?["tags"] as? String == "hourglass" && (ntfy.first?["title"] as? String)?.hasSuffix(": before backup") == true, "\(ntfy)")
+        let end = ntfy.last ?? [:]
+        #expect(end["priority"] as? String == (failed ? "high" : "default") && end["tags"] as? String == (failed ? "rotating_light" : "white_check_mark"))
+        let body = end["body"] as? String ?? ""
+        #expect(body.hasPrefix(failed ? "backup_error KO\nKO: box" : "backup_success OK\nOK: box"), "\(body)")
+        if failed { #expect(body.contains("failed dump:box/x: `exit 5` exited with status 5"), "\(body)") }
+        let kuma = requests.compactMap { $0["path"] as? String }.filter { $0.hasPrefix("/api/push/abc") }
+        #expect(kuma == ["/api/push/abc?msg=\(failed ? "backup_error%20KO%0AKO:%20box" : "backup_success%20OK%0AOK:%20box")&ping=&status=\(failed ? "down" : "up")"],
+                "only the end is pushed: \(kuma)")
+        let cronitor = requests.compactMap { $0["path"] as? String }.filter { $0.hasPrefix("/p/key/nightly") }
+        #expect(cronitor.count == 2 && cronitor.first?.hasSuffix("&state=run") == true
+                && cronitor.last?.hasSuffix("&state=\(failed ? "fail" : "complete")") == true, "\(cronitor)")
     }
 
     @Test func plainRequestWithTemplatedBodyAndASecretHeader() throws {
