@@ -88,6 +88,46 @@ import TestSupport
         #expect(!FileManager.default.fileExists(atPath: output))
     }
 
+    /// The original's own test configuration synchronizes two collect points into one fixed folder: the
+    /// conversion gives each its own subfolder (with a warning), validates, and a run puts each apart; an
+    /// archive with one fixed name gets the same.
+    @Test func aFixedRemoteSharedByCollectPointsGetsASubfolderEach() throws {
+        let sandbox = try Sandbox()
+        let root = sandbox.root.path
+        try sandbox.write("input/some-files/file01", "one\n")
+        for name in ["local1", "local2"] {
+            try sandbox.write("ini/\(name).collect", """
+                [point]
+                engine=files
+                local_path=\(root)/locals/\(name)
+                [source "local_files"]
+                engine=rsync
+                source_path=\(root)/input/some-files/
+                destination_path=files
+                """)
+        }
+        try sandbox.write("ini/remote1-rsync-file.backup", """
+            [point]
+            engine=synchronize
+            remote_url=file://\(root)/backup_points/remote1
+            metadata_url=file://\(root)/metadata/rsync/{name}.json
+            """)
+        try sandbox.write("ini/all.backup", "[point]\nengine=archive\nremote_url=file://\(root)/archives/all.tar.gz\n")
+        let output = sandbox.path("polyarchiv.yaml")
+        let result = try CLI.run(["import-ini", sandbox.path("ini"), "-o", output])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stderr.contains("backup point `remote1-rsync-file` receives `local1`, `local2` at one fixed place, "
+                                       + "file://\(root)/backup_points/remote1, where they would overwrite each other: each now gets its "
+                                       + "own subfolder, file://\(root)/backup_points/remote1/{name}"), "\(result.stderr)")
+        #expect(result.stderr.contains("file://\(root)/archives/{name}/all.tar.gz"), "\(result.stderr)")
+        let run = try CLI.run(["apply", "-c", output, "--state-dir", sandbox.state])
+        #expect(run.status == 0, "\(run.stdout)\(run.stderr)")
+        for name in ["local1", "local2"] {
+            #expect(FileManager.default.fileExists(atPath: sandbox.path("backup_points/remote1/\(name)/files/file01")), "\(name)")
+            #expect(FileManager.default.fileExists(atPath: sandbox.path("archives/\(name)/all.tar.gz")), "\(name)")
+        }
+    }
+
     @Test func aConversionThatDoesNotValidateWritesNothing() throws {
         let sandbox = try Sandbox()
         // A relative path converts, but does not validate.

@@ -79,6 +79,7 @@ public struct IniImporter {
             }
         }
         try errors.check()
+        separateSharedRemotes()
     }
 
     /// The file's text, or nil (with a warning, as the original did) when this user cannot read it.
