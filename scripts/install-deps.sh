@@ -13,6 +13,8 @@ if [ "$mode" = test ]; then
     packages+=(graphviz xz-utils bzip2 prometheus age openssl git)
     # tmux: the terminal output is checked in a real terminal.
     packages+=(tmux)
+    # The pushgateway hook is tested against Debian's Prometheus Pushgateway (started by the test on loopback).
+    packages+=(prometheus-pushgateway)
     # getfattr/setfattr, getfacl/setfacl and setcap/getcap judge what the tree keeps of a file's metadata.
     packages+=(attr acl libcap2-bin)
     # python3-venv: the virtual environment of the tests' PyPI packages (below).
@@ -51,6 +53,8 @@ if [ "$mode" = test ]; then
     "$python" -c 'import pyftpdlib, OpenSSL; assert int(pyftpdlib.__ver__.split(".")[0]) >= 2' 2>/dev/null \
         || requirements+=('pyftpdlib>=2.2' pyopenssl)
     "$python" -c 'import moto, flask, flask_cors' 2>/dev/null || requirements+=('moto[server]')
+    # The apprise hook runs the apprise CLI.
+    "$python" -c 'import apprise' 2>/dev/null || requirements+=(apprise)
     if [ ${#requirements[@]} -gt 0 ]; then
         echo "installing into $venv: ${requirements[*]}"
         "$python" -m pip install -q "${requirements[@]}"

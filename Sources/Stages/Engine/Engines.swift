@@ -12,7 +12,8 @@ public enum Engines {
         GitBackupPoint.self, GitLabBackupPoint.self, SynchronizeBackupPoint.self, ArchiveBackupPoint.self, RollingArchiveBackupPoint.self,
         ResticBackupPoint.self,
     ]
-    public static let hooks: [any HookEngine.Type] = [LogHook.self, EmailHook.self, HTTPHook.self, CommandHook.self]
+    public static let hooks: [any HookEngine.Type] = [LogHook.self, EmailHook.self, HTTPHook.self, CommandHook.self, PushgatewayHook.self,
+                                                      AppriseHook.self]
 
     /// Every engine's spec, by kind.
     public static var specs: [EngineSpec] {

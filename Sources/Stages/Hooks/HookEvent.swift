@@ -30,6 +30,8 @@ public struct HookReport: Sendable {
     public let failed: Bool
     /// A verification of what a backup point holds failed.
     public let verifyFailed: Bool
+    /// The hook's scope: a point's name, or `global`.
+    public var scope = "global"
     /// Something besides verifications ran (`polyarchiv verify` alone is no backup to report a success of).
     let backedUp: Bool
 
@@ -120,8 +122,11 @@ public struct HookStage: StageWork {
         let log = logged.compactMap { id in
             context.earlier[id].map { (stage: id, point: pointLabels[id], outcome: $0.outcome, detail: $0.detail) }
         }
-        let report = HookReport(phase: phase, outcomes: phase == .before ? [] : outcomes, restore: events.contains(where: \.isRestore),
+        let made = HookReport(phase: phase, outcomes: phase == .before ? [] : outcomes, restore: events.contains(where: \.isRestore),
                                 log: phase == .before || log.isEmpty ? nil : log)
+        var scoped = made
+        scoped.scope = context.node.id.path.first ?? "global"
+        let report = scoped
         let firing = events.filter { report.fires($0) }
         let hookContext = HookContext(secrets: context.secrets, cancellation: context.cancellation)
         try await context.blocking {

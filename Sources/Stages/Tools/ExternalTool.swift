@@ -12,6 +12,10 @@ struct ExternalTool {
         let directories = (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/local/bin:/usr/bin:/bin")
             .split(separator: ":").map(String.init) + ["/usr/sbin", "/sbin"]
         for name in names {
+            if name.hasPrefix("/") {
+                if access(name, X_OK) == 0 { return ExternalTool(name: (name as NSString).lastPathComponent, path: name) }
+                continue
+            }
             for directory in directories where access(directory + "/" + name, X_OK) == 0 {
                 return ExternalTool(name: name, path: directory + "/" + name)
             }
