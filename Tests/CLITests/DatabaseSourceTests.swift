@@ -160,6 +160,49 @@ import TestSupport
         #expect(try psql(server, "SELECT x FROM t", database: "app_back").contains("42"))
     }
 
+    /// `options:` reach pg_dump (the data of `logs` is left out, its table kept), the programs can be given by
+    /// path, and the options polyarchiv sets itself are refused at file:line.
+    @Test func postgresqlOptionsAndProgramPaths() throws {
+        guard let server = try TestServer.start("postgresql.py") else { return }
+        defer { server.stop() }
+        _ = try psql(server, "CREATE DATABASE opts")
+        _ = try psql(server, "CREATE TABLE orders(id int); INSERT INTO orders VALUES (1), (2); "
+                     + "CREATE TABLE logs(line text); INSERT INTO logs VALUES ('noise');", database: "opts")
+        let sandbox = try Sandbox()
+        let connection = "host: 127.0.0.1, port: \(server.port), user: \(server.string("user")), password_file: \(server.string("password_file"))"
+        let bin = try Sandbox.shell("ls -d /usr/lib/postgresql/*/bin | tail -1").output.trimmingCharacters(in: .whitespacesAndNewlines)
+        try sandbox.configure("""
+            collect_points:
+              db:
+                engine: files
+                path: $ROOT/collect
+                sources:
+                  opts: {engine: postgresql, database: opts, \(connection), options: ["--exclude-table-data=logs", "--no-owner"],
+                         pg_dump_command: \(bin)/pg_dump, psql_command: \(bin)/psql}
+            backup_points:
+              local: {engine: archive, url: "file://$ROOT/backups/{name}.tar.gz"}
+            """)
+        let run = try sandbox.apply()
+        #expect(run.status == 0, "\(run.stdout)")
+        let dump = try String(contentsOfFile: sandbox.path("collect/opts.sql"), encoding: .utf8)
+        #expect(dump.contains("CREATE TABLE public.logs") && !dump.contains("noise") && !dump.contains("OWNER TO"), "options reached pg_dump")
+        let restored = try CLI.run(["restore", "-c", sandbox.config, "--collect-point", "db", "--target", sandbox.path("r"), "--source", "opts",
+                                    "--into", "opts_back"])
+        #expect(restored.status == 0, "\(restored.stderr)")
+        #expect(try psql(server, "SELECT count(*) FROM orders", database: "opts_back") == "2\n")
+        #expect(try psql(server, "SELECT count(*) FROM logs", database: "opts_back") == "0\n")
+        try sandbox.configure(try String(contentsOfFile: sandbox.config, encoding: .utf8)
+            .replacingOccurrences(of: "\"--no-owner\"", with: "\"--file=/tmp/elsewhere.sql\""))
+        let refused = try CLI.run(["validate", "-c", sandbox.config])
+        #expect(refused.status == 1 && refused.stderr.contains("options: `--file=/tmp/elsewhere.sql` is set by polyarchiv itself"),
+                "\(refused.stderr)")
+        try sandbox.configure(try String(contentsOfFile: sandbox.config, encoding: .utf8)
+            .replacingOccurrences(of: "\"--file=/tmp/elsewhere.sql\"", with: "\"--no-owner\"")
+            .replacingOccurrences(of: "\(bin)/pg_dump", with: "/nonexistent/pg_dump"))
+        let missing = try sandbox.apply()
+        #expect(missing.status == 2 && missing.stdout.contains("/nonexistent/pg_dump is not installed"), "\(missing.stdout)")
+    }
+
     // MARK: - MariaDB
 
     func mariadb(_ server: TestServer, _ sql: String, database: String = "") throws -> String {
@@ -209,6 +252,14 @@ import TestSupport
         #expect(try mariadb(server, "SELECT COUNT(*) FROM shop_restored.items") == "100000\n")
         #expect(try mariadb(server, "CHECKSUM TABLE shop_restored.items").split(separator: "\t").last.map(String.init) == checksum)
         #expect(try mariadb(server, "SHOW TRIGGERS FROM shop_restored").contains("up"))
+        // options: and the dump program's path.
+        let dumpPath = try Sandbox.shell("command -v mariadb-dump").output.trimmingCharacters(in: .whitespacesAndNewlines)
+        try sandbox.configure(try String(contentsOfFile: sandbox.config, encoding: .utf8)
+            .replacingOccurrences(of: "shop: {engine: mysql, database: shop,",
+                                  with: "shop: {engine: mysql, database: shop, options: [--ignore-table=shop.items], dump_command: \(dumpPath),"))
+        #expect(try sandbox.apply(["--force"]).status == 0)
+        let filtered = try String(contentsOfFile: sandbox.path("collect/shop.sql"), encoding: .utf8)
+        #expect(!filtered.contains("CREATE TABLE `items`"), "the option reached the dump")
         let refused = try CLI.run(["restore", "-c", sandbox.config, "--collect-point", "db", "--target", sandbox.path("r2"),
                                                 "--source", "shop", "--into", "shop"])
         #expect(refused.status == 2)

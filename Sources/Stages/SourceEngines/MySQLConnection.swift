@@ -10,6 +10,8 @@ struct MySQLConnection: Sendable {
     let port: Int?
     let socket: String?
     let sudoUser: String?
+    let dumpCommand: String?
+    let clientCommand: String?
 
     init(_ parameters: EngineParameters) {
         user = parameters.string("user")
@@ -18,6 +20,8 @@ struct MySQLConnection: Sendable {
         port = parameters.int("port")
         socket = parameters.string("socket")
         sudoUser = parameters.string("sudo_user")
+        dumpCommand = parameters.string("dump_command")
+        clientCommand = parameters.string("client_command")
     }
 
     /// A value in an option file: double-quoted, with `\` and `"` escaped.
@@ -42,10 +46,10 @@ struct MySQLConnection: Sendable {
     }
 
     func dumpTool() throws -> ExternalTool {
-        try ExternalTool.locate(["mariadb-dump", "mysqldump"], package: "mariadb-client (or mysql-client)")
+        try DumpOptions.tool(dumpCommand, names: ["mariadb-dump", "mysqldump"], package: "mariadb-client (or mysql-client)")
     }
 
     func client() throws -> ExternalTool {
-        try ExternalTool.locate(["mariadb", "mysql"], package: "mariadb-client (or mysql-client)")
+        try DumpOptions.tool(clientCommand, names: ["mariadb", "mysql"], package: "mariadb-client (or mysql-client)")
     }
 }

@@ -16,7 +16,15 @@ struct MySQLSource: SourceEngine {
         ParameterSpec("password", .secret, "Password, passed through a temporary --defaults-extra-file."),
         ParameterSpec("password_file", .path, "File whose first line is the password."),
         ParameterSpec("sudo_user", .string, "Run the dump as this local user through sudo."),
+        ParameterSpec("options", .list, "Extra mariadb-dump options, one argument per item, such as --ignore-table=shop.sessions."),
+        ParameterSpec("dump_command", .string, "The dump program (a name on PATH or a path; default mariadb-dump, else mysqldump)."),
+        ParameterSpec("client_command", .string, "The client program, for restores and drills (default mariadb, else mysql)."),
     ], exclusive: [["password", "password_file"], ["host", "socket"]])
+
+    /// What polyarchiv sets itself: `options` may not.
+    static let ownedOptions = ["-r", "--result-file", "--defaults-file", "--defaults-extra-file", "--no-defaults", "-h", "--host",
+                               "-P", "--port", "-S", "--socket", "-u", "--user", "-p", "--password", "-A", "--all-databases",
+                               "-B", "--databases", "--tab", "-T", "-X", "--xml", "-V", "--version", "-?", "--help"]
 
     /// InnoDB's statistics tables change when the server recomputes them, not when data changes; the
     /// server rebuilds them, so a dump of every database leaves them out.
@@ -27,11 +35,13 @@ struct MySQLSource: SourceEngine {
     let connection: MySQLConnection
     let database: String?
     let timeout: TimeInterval?
+    let options: [String]
 
     init(_ parameters: EngineParameters) throws {
         connection = MySQLConnection(parameters)
         database = parameters.string("database")
         timeout = parameters.seconds("timeout").map(TimeInterval.init)
+        options = try DumpOptions.parse(parameters, owned: Self.ownedOptions)
     }
 
     func defaultDestination(source name: String) -> String { "\(name).sql" }
@@ -46,7 +56,7 @@ struct MySQLSource: SourceEngine {
             var counter = InsertRowCounter()
             try connection.withOptionFile(context.secrets) { optionFile in
                 var arguments = [optionFile, "--single-transaction", "--routines", "--events", "--triggers", "--skip-dump-date",
-                                 "--hex-blob"]
+                                 "--hex-blob"] + options
                 if let database {
                     arguments += ["--", database]
                 } else {

@@ -9,6 +9,8 @@ struct PostgreSQLConnection: Sendable {
     let user: String?
     let password: Secret?
     let sudoUser: String?
+    /// Configured programs by tool name (`pg_dump` → `pg_dump_command`).
+    let commands: [String: String]
 
     init(_ parameters: EngineParameters) {
         host = parameters.string("host")
@@ -16,6 +18,9 @@ struct PostgreSQLConnection: Sendable {
         user = parameters.string("user")
         password = parameters.secret("password")
         sudoUser = parameters.string("sudo_user")
+        var commands: [String: String] = [:]
+        for tool in ["pg_dump", "pg_dumpall", "psql", "pg_restore"] { commands[tool] = parameters.string(tool + "_command") }
+        self.commands = commands
     }
 
     var options: [String] {
@@ -38,7 +43,7 @@ struct PostgreSQLConnection: Sendable {
     }
 
     func tool(_ name: String) throws -> ExternalTool {
-        try ExternalTool.locate([name], package: "postgresql-client")
+        try DumpOptions.tool(commands[name], names: [name], package: "postgresql-client")
     }
 }
 

@@ -16,7 +16,16 @@ struct PostgreSQLSource: SourceEngine {
         ParameterSpec("password_file", .path, "File whose first line is the password."),
         ParameterSpec("sudo_user", .string, "Run pg_dump as this local user (for example postgres) through sudo."),
         ParameterSpec("format", .choice(["plain", "custom"]), default: "plain", "pg_dump output format."),
+        ParameterSpec("options", .list, "Extra pg_dump (or pg_dumpall) options, one argument per item, such as --exclude-table-data=logs."),
+        ParameterSpec("pg_dump_command", .string, "The pg_dump program (a name on PATH or a path; default pg_dump)."),
+        ParameterSpec("pg_dumpall_command", .string, "The pg_dumpall program (default pg_dumpall)."),
+        ParameterSpec("psql_command", .string, "The psql program, for restores and drills (default psql)."),
+        ParameterSpec("pg_restore_command", .string, "The pg_restore program, for custom-format restores (default pg_restore)."),
     ], exclusive: [["password", "password_file"]])
+
+    /// What polyarchiv sets itself: `options` may not.
+    static let ownedOptions = ["-f", "--file", "-F", "--format", "-d", "--dbname", "-h", "--host", "-p", "--port", "-U", "--username",
+                               "-w", "--no-password", "-W", "--password", "-V", "--version", "-?", "--help"]
 
     let version = "1"
     let alwaysRuns = true
@@ -24,12 +33,14 @@ struct PostgreSQLSource: SourceEngine {
     let database: String?
     let custom: Bool
     let timeout: TimeInterval?
+    let options: [String]
 
     init(_ parameters: EngineParameters) throws {
         connection = PostgreSQLConnection(parameters)
         database = parameters.string("database")
         custom = parameters.string("format") == "custom"
         timeout = parameters.seconds("timeout").map(TimeInterval.init)
+        options = try DumpOptions.parse(parameters, owned: Self.ownedOptions)
         if database == nil && custom {
             throw ConfigurationError("format: custom needs a database (pg_dumpall of the whole cluster writes plain SQL)", parameter: "format")
         }
@@ -58,11 +69,11 @@ struct PostgreSQLSource: SourceEngine {
             let sink: (UnsafeRawBufferPointer) throws -> Void = { custom ? try eraser.write($0) : try rewriter.write($0) }
             try connection.withEnvironment(context.secrets) { environment in
                 if let database {
-                    try connection.tool("pg_dump").run(connection.options + ["--format", custom ? "custom" : "plain", "--", database],
+                    try connection.tool("pg_dump").run(connection.options + options + ["--format", custom ? "custom" : "plain", "--", database],
                                                        environment: environment, sudoUser: connection.sudoUser,
                                                        timeout: timeout, cancellation: context.cancellation, stdout: sink)
                 } else {
-                    try connection.tool("pg_dumpall").run(connection.options, environment: environment, sudoUser: connection.sudoUser,
+                    try connection.tool("pg_dumpall").run(connection.options + options, environment: environment, sudoUser: connection.sudoUser,
                                                           timeout: timeout, cancellation: context.cancellation, stdout: sink)
                 }
             }
