@@ -2,7 +2,7 @@
 """A throwaway S3 server on loopback for the tests: moto_server (pip install 'moto[server]'), in memory, that
 authenticates every S3 request with AWS Signature Version 4 and a key pair it made.
 
-Usage: s3.py WORKDIR [--bucket NAME ...]
+Usage: s3.py WORKDIR [--bucket NAME ...] [--locked-bucket NAME ...]
 WORKDIR is an existing empty directory; moto's log (moto.log) goes there. Listens on a free port of 127.0.0.1.
 moto runs with INITIAL_NO_AUTH_ACTION_COUNT=3: its first three API actions go unauthenticated, every later one is
 checked. The launcher spends the three on IAM (CreateUser, PutUserPolicy allowing s3:*, CreateAccessKey): the key
@@ -193,7 +193,7 @@ def expect(what, answer, status, code=None):
                       f"{answer[1][:300]!r}")
 
 
-def start(work, buckets):
+def start(work, buckets, locked=()):
     try:
         import moto.server, flask, flask_cors  # noqa: F401  (moto[server]'s extras)
     except ImportError as e:
@@ -244,6 +244,9 @@ def start(work, buckets):
     expect("the right key", signed("GET", "/"), 200)
     for name in buckets:
         expect(f"creating bucket {name}", signed("PUT", f"/{name}"), 200)
+    for name in locked:  # Object Lock (and so versioning) enabled, as it can only be at creation
+        expect(f"creating bucket {name} with object lock", signed("PUT", f"/{name}",
+               headers={"x-amz-bucket-object-lock-enabled": "true"}), 200)
     probe_key = f"/{buckets[0]}/self-test/a%2Bb%20c"
     expect("a body that is not the signed one", signed("PUT", probe_key, body=b"x", payload_hash="0" * 64),
            400, "XAmzContentSHA256Mismatch")
@@ -251,7 +254,7 @@ def start(work, buckets):
     expect("a percent-encoded query", signed("GET", f"/{buckets[0]}", "list-type=2&prefix=self-test%2Fa%2Bb"), 200)
     expect("deleting the self-test object", signed("DELETE", probe_key), 204)
     return {"endpoint": endpoint, "region": REGION, "access_key": access_key, "secret_key": secret_key,
-            "bucket": buckets[0], "buckets": buckets, "port": port, "virtual_host_suffix": VIRTUAL_HOST_SUFFIX,
+            "bucket": buckets[0], "buckets": buckets, "locked_buckets": list(locked), "port": port, "virtual_host_suffix": VIRTUAL_HOST_SUFFIX,
             "virtual_host_endpoint": f"http://{buckets[0]}.{VIRTUAL_HOST_SUFFIX}:{port}", "log": log}
 
 
@@ -262,8 +265,10 @@ def main():
     launcher.setup(subreaper=True)
     parser = launcher.argument_parser("moto S3 server on loopback, SigV4 enforced, until stdin closes")
     parser.add_argument("--bucket", action="append", help="bucket to create (repeatable; default polyarchiv-test)")
+    parser.add_argument("--locked-bucket", action="append", default=[],
+                        help="bucket to create with Object Lock enabled (repeatable)")
     args, work = launcher.parse_args(parser)
-    launcher.serve(lambda: start(work, args.bucket or ["polyarchiv-test"]))
+    launcher.serve(lambda: start(work, args.bucket or ["polyarchiv-test"], args.locked_bucket))
 
 
 if __name__ == "__main__":

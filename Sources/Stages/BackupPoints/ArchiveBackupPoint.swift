@@ -14,7 +14,7 @@ struct ArchiveBackupPoint: BackupPointEngine {
                       "Where each archive goes (file://, sftp://, scp://, ftp(s)://, http(s):// WebDAV, s3://bucket/prefix); the suffix chooses the format."),
         ParameterSpec("compression_level", .int(1...22), "Compression level (default: the format's own)."),
         sameNameParameter(default: .replace),
-    ] + TransportParameters.all
+    ] + ObjectLock.parameters + TransportParameters.all
 
     /// `same_name`: what a run does when its URL already holds another backup (a second run the same day
     /// with a daily name). A file this host did not record is never replaced.
@@ -48,12 +48,15 @@ struct ArchiveBackupPoint: BackupPointEngine {
     let resourceKeys: [String]
     /// No filter encrypts what it ships: its listing may go beside it.
     let listsInClear: Bool
+    /// S3 Object Lock on each backup and its listing (`immutable:`).
+    let lock: ObjectLock?
 
     init(_ parameters: EngineParameters, pair: Pair) throws {
         try self.init(parameters, pair: pair, sameNameDefault: .replace)
     }
 
-    init(_ parameters: EngineParameters, pair: Pair, sameNameDefault: SameName) throws {
+    /// `policy`: a rolling archive's retention, which gives `immutable_days` its default.
+    init(_ parameters: EngineParameters, pair: Pair, sameNameDefault: SameName, policy: RetentionPolicy? = nil) throws {
         listsInClear = !pair.filters.contains { $0.hidesItsInput }
         var url = try parameters.required("url")
         // An encrypted archive's name ends with the encrypt filters' suffixes: written or added.
@@ -87,6 +90,7 @@ struct ArchiveBackupPoint: BackupPointEngine {
         recorder = BackupRecorder(pair, metadataURL: metadataURL,
                                   sharedMetadataURL: metadataDirectory.map { $0 + "/\(base).polyarchiv.json" })
         resourceKeys = TransportParameters.hostKey(url)
+        lock = try ObjectLock.parse(parameters, url: url, policy: policy)
     }
 
     var shape: BackupShape {
@@ -94,10 +98,12 @@ struct ArchiveBackupPoint: BackupPointEngine {
         parameters["url"] = .string(url)
         parameters["metadata_url"] = .string(metadataURL)
         parameters["same_name"] = .string(sameName.rawValue)
+        if let lock { parameters["immutable"] = .string(lock.summary) }
         let upload = ArchiveUpload(url: url, transport: transport, recorder: recorder, listsInClear: listsInClear, sameName: sameName,
-                                   nameTail: nameTail)
-        let taken = sameName == .replace ? "replaces this host's backup there" : sameName == .refuse
+                                   nameTail: nameTail, lock: lock)
+        var taken = sameName == .replace ? "replaces this host's backup there" : sameName == .refuse
             ? "refused if taken" : "a new name if taken"
+        if let lock { taken += "; \(lock.summary)" }
         return BackupShape(archive: ArchiveRequest(format: format, level: level),
                            upload: PlannedStage(work: upload, parameters: parameters,
                                                 summary: "archive → \(Redaction.maskingURLSecrets(url)) (\(taken))",
@@ -169,6 +175,7 @@ struct ArchiveUpload: StageWork {
     let listsInClear: Bool
     let sameName: SameName
     let nameTail: String
+    let lock: ObjectLock?
 
     func run(_ context: StageContext) async throws -> [Artifact] {
         guard let blob = context.artifacts.first(where: { $0.kind == .blob }) else {
@@ -184,8 +191,11 @@ struct ArchiveUpload: StageWork {
             let url = try location(for: blob.digest, blobSize: blob.size, options: options, context: context)
             let pending = PendingUploads(context: context)
             try pending.start(url, identity: blob.digest.hex, options: options)
-            try Transports.make(url, options: options).upload(context.store.path(of: blob.digest), to: url, identity: blob.digest.hex,
-                                                              cancellation: context.cancellation)
+            // The backup and its listing under Object Lock; the metadata document (rewritten each run) never.
+            var locked = options
+            locked.s3ObjectLock = lock?.request(at: Date())
+            try Transports.make(url, options: locked).upload(context.store.path(of: blob.digest), to: url, identity: blob.digest.hex,
+                                                             cancellation: context.cancellation)
             context.progress(blob.size)
             // The collect point's tree beside it, so it can be listed and searched without the archive.
             var manifest: (String, Digest, Int64)?
@@ -193,12 +203,13 @@ struct ArchiveUpload: StageWork {
             if let tree, listsInClear {
                 let location = Self.manifestLocation(of: url)
                 try context.store.ensureVerified(tree.digest)
-                try Transports.make(location, options: options).upload(context.store.path(of: tree.digest), to: location,
-                                                                       identity: tree.digest.hex, cancellation: context.cancellation)
+                try Transports.make(location, options: locked).upload(context.store.path(of: tree.digest), to: location,
+                                                                      identity: tree.digest.hex, cancellation: context.cancellation)
                 manifest = (location, tree.digest, context.store.size(of: tree.digest) ?? 0)
             }
             try recorder.record(url, digest: blob.digest, size: blob.size, options: options, context: context, manifest: manifest,
-                                tree: recorder.rowCountedDumps.isEmpty ? nil : try tree.map { try context.store.tree($0) })
+                                tree: recorder.rowCountedDumps.isEmpty ? nil : try tree.map { try context.store.tree($0) },
+                                lockedUntil: locked.s3ObjectLock?.until)
             // Only now: until the backup is recorded, what lies at `url` is known as this host's work by this entry.
             try pending.finish(url)
             return [Artifact(kind: .remote, digest: blob.digest, size: blob.size, location: url)]

@@ -21,6 +21,8 @@ public struct BackupMetadata: Codable, Sendable {
         /// Rows per table of each database dump it holds (by its path in the collect point), counted at dump
         /// time: what the restore drill compares with.
         public var rows: [String: [String: Int]]? = nil
+        /// Until when S3 Object Lock keeps it (an `immutable` backup point): retention waits for that date.
+        public var lockedUntil: Date? = nil
 
         public init(location: String, digest: Digest, size: Int64, created: Date, host: String, variables: [String: String]? = nil,
                     manifest: String? = nil, manifestDigest: Digest? = nil) {
@@ -299,7 +301,7 @@ struct BackupRecorder: Sendable {
     }
 
     func record(_ location: String, digest: Digest, size: Int64, options: TransportOptions, context: StageContext,
-                manifest: (location: String, digest: Digest, size: Int64)? = nil, tree: Tree? = nil) throws {
+                manifest: (location: String, digest: Digest, size: Int64)? = nil, tree: Tree? = nil, lockedUntil: Date? = nil) throws {
         let records = BackupRecords(context.journal)
         let known = records.listed(backupPoint: backupPoint, collectPoint: collectPoint)
         try records.record(backupPoint: backupPoint, collectPoint: collectPoint, location: location, digest: digest, size: size,
@@ -309,6 +311,7 @@ struct BackupRecorder: Sendable {
                                                variables: variables, manifest: manifest?.location, manifestDigest: manifest?.digest)
             backup.manifestSize = manifest?.size
             backup.rows = tree.flatMap { rows(in: $0, context.journal) }
+            backup.lockedUntil = lockedUntil
             try BackupMetadata.record(backup, at: metadataURL, existing: try document(options: options, cancellation: context.cancellation),
                                       backupPoint: backupPoint, collectPoint: collectPoint, known: known, options: options,
                                       cancellation: context.cancellation)

@@ -16,8 +16,8 @@ struct RollingArchiveBackupPoint: BackupPointEngine {
     let policy: RetentionPolicy
 
     init(_ parameters: EngineParameters, pair: Pair) throws {
-        archive = try ArchiveBackupPoint(parameters, pair: pair, sameNameDefault: .keepBoth)
         guard let policy = parameters.retention() else { throw ConfigurationError("`keep` is required", parameter: "keep") }
+        archive = try ArchiveBackupPoint(parameters, pair: pair, sameNameDefault: .keepBoth, policy: policy)
         self.policy = policy
     }
 
@@ -27,7 +27,7 @@ struct RollingArchiveBackupPoint: BackupPointEngine {
         parameters["keep"] = .string(policy.description)
         let prune = ArchivePrune(policy: policy, home: RemotePath.directory(of: archive.url), metadataURL: archive.metadataURL,
                                  transport: archive.transport, recorder: archive.recorder, newBackup: archive.url,
-                                 replacesSameName: archive.sameName == .replace)
+                                 replacesSameName: archive.sameName == .replace, lock: archive.lock)
         shape.prune = PlannedStage(work: prune, parameters: parameters, summary: "keep \(policy.description)",
                                    resourceKeys: archive.resourceKeys)
         return shape
@@ -63,10 +63,13 @@ struct ArchivePrune: StageWork {
     let newBackup: String
     /// Whether the run's backup replaces one already at `newBackup` (else it takes a name beside it).
     let replacesSameName: Bool
+    /// Backups under Object Lock: kept until their lock ends, then every version deleted.
+    let lock: ObjectLock?
 
     func run(_ context: StageContext) async throws -> [Artifact] {
         try await context.blocking { [self] in
-            let options = try transport.options(context.secrets)
+            var options = try transport.options(context.secrets)
+            options.s3DeleteVersions = lock != nil
             guard let document = try recorder.document(options: options, cancellation: context.cancellation) else { return [] }
             // Hosts sharing the backup point each keep their own history: the rules count this host's backups only.
             let decisions = Self.decide(policy, document.backups.filter { $0.host == recorder.host })
@@ -112,11 +115,20 @@ struct ArchivePrune: StageWork {
     }
 
     /// The policy over the backups, newest first; the newest is kept whatever the rules say.
-    static func decide(_ policy: RetentionPolicy, _ backups: [BackupMetadata.Backup], calendar: Calendar = .current)
-        -> [RetentionPolicy.Decision<BackupMetadata.Backup>] {
+    static func decide(_ policy: RetentionPolicy, _ backups: [BackupMetadata.Backup], now: Date = Date(),
+                       calendar: Calendar = .current) -> [RetentionPolicy.Decision<BackupMetadata.Backup>] {
         var decisions = policy.apply(backups, date: \.created, calendar: calendar)
         if let newest = decisions.first, !newest.kept {
             decisions[0] = .init(item: newest.item, date: newest.date, reasons: ["newest"])
+        }
+        // The server would refuse to delete a backup still under Object Lock (as its entry records): it is kept,
+        // and says until when. A wrong date in the document costs nothing: the server decides.
+        let formatter = ISO8601DateFormatter()
+        formatter.timeZone = .current
+        for (index, decision) in decisions.enumerated() {
+            guard let until = decision.item.lockedUntil, until > now else { continue }
+            decisions[index] = .init(item: decision.item, date: decision.date,
+                                     reasons: decision.reasons + ["locked until \(formatter.string(from: until))"])
         }
         return decisions
     }
@@ -135,12 +147,14 @@ extension ArchivePrune: PlanNotes {
             var backups = (try recorder.document(options: options, cancellation: CancellationFlag())?.backups ?? [])
                 .filter { $0.host == recorder.host }
             if replacesSameName { backups.removeAll { $0.location == newBackup } }
-            backups.append(.init(location: newBackup, digest: Digest.of(""), size: 0, created: date, host: "(this run)"))
+            var this = BackupMetadata.Backup(location: newBackup, digest: Digest.of(""), size: 0, created: date, host: "(this run)")
+            this.lockedUntil = lock?.until(date)
+            backups.append(this)
             let recorded = Set((journal.map { BackupRecords($0).backups(backupPoint: recorder.backupPoint, collectPoint: recorder.collectPoint) } ?? [])
                 .map(\.location))
             let formatter = ISO8601DateFormatter()
             formatter.timeZone = .current
-            return Self.decide(policy, backups).map { decision in
+            return Self.decide(policy, backups, now: date).map { decision in
                 let what = "\(formatter.string(from: decision.date)) \(Redaction.maskingURLSecrets(decision.item.location))"
                 if decision.kept { return "keep    \(what)  (\(decision.reasons.joined(separator: ", ")))" }
                 return mayDelete(decision.item.location, recorded: recorded) ? "delete  \(what)"

@@ -46,6 +46,10 @@ struct S3Transport: RemoteTransport {
                 var put = try call(url, payload: digest)
                 put.uploadFile = file
                 put.method = "PUT"
+                if let lock = options.s3ObjectLock {
+                    // S3 wants a Content-MD5 with every write under Object Lock.
+                    put.headers += lock.headers + ["Content-MD5: " + Self.base64(hex: try Self.md5(file, offset: 0, length: size))]
+                }
                 try CurlCall.check(try put.perform(cancellation: cancellation), "uploading \(url)")
             } else {
                 try multipart(file, size: size, to: url, cancellation: cancellation)
@@ -85,6 +89,7 @@ struct S3Transport: RemoteTransport {
         } else {
             var start = try call(url, query: "uploads=")
             start.method = "POST"
+            if let lock = options.s3ObjectLock { start.headers += lock.headers }
             let answer = try text(start, cancellation: cancellation, "starting the upload of \(url)")
             guard let id = Self.elements("UploadId", in: answer).first else {
                 throw TransportError.permanent("starting the upload of \(url): no UploadId in the answer")
@@ -101,6 +106,9 @@ struct S3Transport: RemoteTransport {
             put.uploadFile = file
             put.uploadOffset = offset
             put.uploadLength = length
+            if options.s3ObjectLock != nil {
+                put.headers.append("Content-MD5: " + Self.base64(hex: try Self.md5(file, offset: offset, length: length)))
+            }
             let result = try put.perform(cancellation: cancellation)
             try CurlCall.check(result, "uploading part \(number) of \(url)")
             guard let etag = result.headers["etag"] else { throw TransportError.transient("part \(number) of \(url) has no ETag") }
@@ -135,6 +143,16 @@ struct S3Transport: RemoteTransport {
         return results
     }
 
+    static func base64(hex: String) -> String {
+        var bytes: [UInt8] = []
+        var index = hex.startIndex
+        while index < hex.endIndex, let next = hex.index(index, offsetBy: 2, limitedBy: hex.endIndex) {
+            bytes.append(UInt8(hex[index..<next], radix: 16) ?? 0)
+            index = next
+        }
+        return Data(bytes).base64EncodedString()
+    }
+
     static func md5(_ file: String, offset: Int64, length: Int64) throws -> String {
         var hasher = Insecure.MD5()
         try Transports.read(file, offset: offset, length: length) { hasher.update(data: $0) }
@@ -162,12 +180,34 @@ struct S3Transport: RemoteTransport {
     }
 
     func delete(_ url: String, cancellation: CancellationFlag) throws {
+        if options.s3DeleteVersions { return try deleteVersions(url, cancellation: cancellation) }
         try Transports.retrying("deleting \(url)", retries: options.retries, cancellation: cancellation) {
             var delete = try call(url)
             delete.method = "DELETE"
             let result = try delete.perform(cancellation: cancellation)
             if result.status == 404 { return }
             try CurlCall.check(result, "deleting \(url)")
+        }
+    }
+
+    /// Every version of the key (and its delete markers): in a versioned bucket a plain DELETE only hides the
+    /// bytes. A version still under Object Lock is refused by the server.
+    private func deleteVersions(_ url: String, cancellation: CancellationFlag) throws {
+        let key = String(url.dropFirst("s3://".count).drop { $0 != "/" }.dropFirst())
+        let bucketURL = "s3://" + url.dropFirst("s3://".count).prefix { $0 != "/" } + "/"
+        let prefix = key.addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(CharacterSet(charactersIn: "-._~"))) ?? key
+        let listing = try text(try call(bucketURL, query: "prefix=" + prefix + "&versions="), cancellation: cancellation, "listing versions of \(url)")
+        let entries = Self.elements("Version", in: listing) + Self.elements("DeleteMarker", in: listing)
+        for entry in entries where Self.elements("Key", in: entry).first == key {
+            guard let version = Self.elements("VersionId", in: entry).first else { continue }
+            let encoded = version.addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(CharacterSet(charactersIn: "-._~"))) ?? version
+            try Transports.retrying("deleting \(url) (version \(version))", retries: options.retries, cancellation: cancellation) {
+                var delete = try call(url, query: "versionId=" + encoded)
+                delete.method = "DELETE"
+                let result = try delete.perform(cancellation: cancellation)
+                if result.status == 404 { return }
+                try CurlCall.check(result, "deleting \(url) (version \(version))")
+            }
         }
     }
 

@@ -91,6 +91,10 @@ struct TransportOptions: Sendable {
     var bandwidthLimit: Int64 = 0
     /// Seconds to wait for a connection.
     var connectTimeout = 30
+    /// S3 Object Lock for the uploads made with these options (the backups of an `immutable` backup point).
+    var s3ObjectLock: S3ObjectLock?
+    /// A delete removes every version of the key (an `immutable` backup point's bucket keeps versions).
+    var s3DeleteVersions = false
     /// Hears how far into the file an upload has sent (about every MiB), so a long upload shows progress.
     var uploadProgress: (@Sendable (Int64) -> Void)?
 
