@@ -65,6 +65,34 @@ import TestSupport
         #expect(wrong.stdout.contains("wrong password"), "\(wrong.stdout)")
     }
 
+    /// Three collect points into one new repository, with the default jobs: one `restic init`, one key, and
+    /// every later run works (`restic check` judges the repository).
+    @Test func collectPointsSharingANewRepositoryInitializeItOnce() throws {
+        guard try Sandbox.shell("command -v restic").status == 0 else {
+            if ProcessInfo.processInfo.environment["CI"] == "true" { Issue.record("restic is missing: apt-get install restic") }
+            return
+        }
+        let sandbox = try Sandbox()
+        try sandbox.write("restic-password", "correct horse battery staple")
+        var points = ""
+        for name in ["one", "two", "three"] {
+            try sandbox.write("\(name)/file.txt", "\(name)\n")
+            points += "  \(name): {engine: files, path: $ROOT/c-\(name), sources: {www: {engine: files, path: $ROOT/\(name)}}}\n"
+        }
+        try sandbox.configure("collect_points:\n" + points + """
+            backup_points:
+              vault: {engine: restic, repository: $ROOT/repo, password_file: $ROOT/restic-password}
+            """)
+        let first = try sandbox.apply()
+        #expect(first.status == 0, "\(first.stdout)")
+        let keys = try Sandbox.shell("RESTIC_PASSWORD_FILE='\(sandbox.path("restic-password"))' restic -r '\(sandbox.path("repo"))' key list --json")
+        #expect(keys.status == 0 && keys.output.components(separatedBy: "\"id\"").count - 1 == 1, "one key: \(keys.output)")
+        try sandbox.write("two/file.txt", "changed\n")
+        let second = try sandbox.apply()
+        #expect(second.status == 0, "\(second.stdout)")
+        #expect(try Sandbox.shell("RESTIC_PASSWORD_FILE='\(sandbox.path("restic-password"))' restic -r '\(sandbox.path("repo"))' check").status == 0)
+    }
+
     @Test func gitBackupsAreListedAndRestoredOnAFreshMachine() throws {
         let sandbox = try Sandbox()
         try sandbox.write("data/index.html", "<h1>one</h1>\n")

@@ -49,7 +49,10 @@ struct ResticBackupPoint: BackupPointEngine {
         if let metadata = work.recorder.metadataURL { parameters["metadata_url"] = .string(metadata) }
         return BackupShape(upload: PlannedStage(work: work, parameters: parameters,
                                                 summary: "restic → \(Redaction.maskingURLSecrets(work.restic.repository))",
-                                                resourceKeys: TransportParameters.hostKey(work.restic.repository)),
+                                                // One stage at a time per repository: two first runs would each
+                                                // `restic init` it (two keys, a damaged config).
+                                                resourceKeys: TransportParameters.hostKey(work.restic.repository)
+                                                    + ["restic:" + Redaction.maskingURLSecrets(work.restic.repository)]),
                            places: work.recorder.metadataURL.map { [$0] } ?? [], metadataURL: work.recorder.metadataURL)
     }
 
