@@ -40,4 +40,29 @@ import TestSupport
         let aside = try Sandbox.shell("ls '\(sandbox.root.path)' | grep -c 'app.sqlite3-wal.polyarchiv-before-restore-'")
         #expect(aside.output.trimmingCharacters(in: .whitespacesAndNewlines) == "1", "the old log is kept aside: \(aside.output)")
     }
+
+    /// `restore --in-place --dry-run` says what the real run does: a files source moves what is there aside, an
+    /// SQLite database that exists is refused without --replace (it said "moved aside", then refused).
+    @Test func theDryRunSaysWhatAnInPlaceRestoreDoes() throws {
+        let sandbox = try Sandbox()
+        try sandbox.write("www/index.html", "site\n")
+        try Sandbox.shell("sqlite3 '\(sandbox.path("app.sqlite3"))' 'CREATE TABLE items(x); INSERT INTO items VALUES (1);'")
+        try sandbox.configure("""
+            collect_points:
+              app:
+                engine: files
+                path: $ROOT/collect
+                sources: {www: {engine: files, path: $ROOT/www}, db: {engine: sqlite, path: $ROOT/app.sqlite3}}
+            backup_points:
+              local: {engine: archive, url: "file://$ROOT/backups/{name}.tar.gz"}
+            """)
+        #expect(try sandbox.apply().status == 0)
+        let preview = try sandbox.run("restore", ["--in-place", "--yes", "--dry-run"])
+        #expect(preview.status == 0, "\(preview.stderr)")
+        #expect(preview.stdout.contains("put back source www (files) from www/ where it came from, what is there moved aside"), "\(preview.stdout)")
+        #expect(preview.stdout.contains("put back source db (sqlite) from db.sqlite3 where it came from, refused if something is already there (add --replace)"),
+                "\(preview.stdout)")
+        let real = try sandbox.run("restore", ["--in-place", "--yes"])
+        #expect(real.status == 2 && real.stderr.contains("exists; choose another --into or add --replace"), "\(real.stdout)\(real.stderr)")
+    }
 }

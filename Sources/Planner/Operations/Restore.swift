@@ -218,7 +218,9 @@ public enum Restore {
             for source in sources.sorted(by: { $0.engine.putBackOrder < $1.engine.putBackOrder }) {
                 planned.preview.append("  then put back source \(source.name) (\(type(of: source.engine).spec.name)) from \(source.destination)"
                                        + (request.into.map { " into \($0)" } ?? " where it came from")
-                                       + (request.replace ? ", replacing what is there" : (request.inPlace ? ", what is there moved aside" : ""))
+                                       + (request.replace ? ", replacing what is there" : !request.inPlace ? ""
+                                          : source.engine.movesAsideInPlace ? ", what is there moved aside"
+                                          : ", refused if something is already there (add --replace)")
                                        + (source.engine.putBackNote(putBackRequest).map { " (\($0))" } ?? ""))
                 let id = StageID(.putback, cp, source.name)
                 try planned.graph.add(StageNode(id: id, engine: type(of: source.engine).spec.name,

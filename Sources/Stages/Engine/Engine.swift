@@ -41,6 +41,8 @@ public protocol SourceEngine: Engine, StageWork {
     /// Whether a put-back stopped halfway leaves what was there untouched (it writes aside and renames
     /// when whole), so an interrupted restore can say so; false unless the engine vouches for it.
     func putBackIsAtomic(_ request: PutBackRequest) -> Bool
+    /// Whether a put-back in place moves what is there aside (files), rather than refusing it without `--replace`.
+    var movesAsideInPlace: Bool { get }
     /// Whether a run reads the local path `path` (normalised, absolute): writing there would back up its own
     /// output.
     func reads(_ path: String) -> Bool
@@ -62,6 +64,7 @@ extension SourceEngine {
     public var putBackOrder: Int { 50 }
     public func putBackNote(_ request: PutBackRequest) -> String? { nil }
     public func putBackIsAtomic(_ request: PutBackRequest) -> Bool { false }
+    public var movesAsideInPlace: Bool { false }
     public func reads(_ path: String) -> Bool { false }
     public func checkAccess(_ context: RestoreContext) throws -> String { "not checked: it runs only as part of a backup" }
 }

@@ -48,6 +48,7 @@ struct FilesSource: SourceEngine {
     func defaultDestination(source name: String) -> String { "\(name)/" }
     var summary: String { "files \(root)" }
     /// Directories go back first: a database restored after them may live in one.
+    var movesAsideInPlace: Bool { true }
     var putBackOrder: Int { 10 }
 
     func run(_ context: StageContext) async throws -> [Artifact] {

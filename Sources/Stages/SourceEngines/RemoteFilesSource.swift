@@ -37,6 +37,7 @@ struct RemoteFilesSource: SourceEngine {
 
     func defaultDestination(source name: String) -> String { "\(name)/" }
     var resourceKeys: [String] { TransportParameters.hostKey(url) }
+    var movesAsideInPlace: Bool { true }
     var summary: String { "remote files \(Redaction.maskingURLSecrets(url))" }
 
     func run(_ context: StageContext) async throws -> [Artifact] {
