@@ -236,7 +236,7 @@ struct DiffCommand: ParsableCommand {
         if browse.json {
             Terminal.print(JSONText.line("diff", JSONDiff(from: JSONBackupRef(a), to: JSONBackupRef(b))))
             for difference in differences {
-                Terminal.print(JSONText.line("change", JSONDiff.Change(change: difference.change.rawValue, path: difference.path, what: difference.what)))
+                Terminal.print(JSONText.line("change", JSONDiff.Change(change: "\(difference.change)", path: difference.path, what: difference.what)))
             }
             return
         }

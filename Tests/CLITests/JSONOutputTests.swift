@@ -52,6 +52,7 @@ import TestSupport
         let diff = try CLI.jsonLines(try CLI.run(["diff", "--json"] + config).stdout)
         Self.checkNaming(diff, "diff")
         #expect(diff.map { $0["type"] as? String } == ["diff", "change"] && diff.last?["path"] as? String == "www/a.txt", "\(diff)")
+        #expect(diff.last?["change"] as? String == "changed" && (diff.last?["what"] as? [String])?.contains("content") == true, "\(diff)")
         // apply's and verify's events.
         try sandbox.write("data/a.txt", "three\n")
         let apply = try CLI.jsonLines(try sandbox.apply(["--json"]).stdout)
