@@ -10,7 +10,7 @@ import Pipeline
             .collectPoint: ["files", "git", "archive"],
             .filter: ["hashes", "encrypt"],
             .backupPoint: ["git", "gitlab", "synchronize", "archive", "rolling_archive", "restic"],
-            .hook: ["log", "email", "http", "command"],
+            .hook: ["log", "email", "http", "command", "pushgateway", "apprise"],
         ]
         for (kind, names) in expected {
             #expect(Engines.specs(kind).map(\.name) == names)
