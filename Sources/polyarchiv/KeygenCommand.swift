@@ -16,15 +16,35 @@ struct KeygenCommand: ParsableCommand {
             With -o FILE the identity is written to a new file of mode 0600 instead (an existing file is never \
             overwritten).
 
+            With --signing it makes a signing key instead (ed25519): give its file as a backup point's \
+            `signing_key` on this host, and its public key (polyarchiv-ed25519:…, printed on standard error) as \
+            `signed_by` wherever backups are restored, so a forged backup is refused.
+
             Example:
               polyarchiv keygen -o /root/backup-identity.txt
+              polyarchiv keygen --signing -o /etc/polyarchiv/signing.key
             """)
 
     @Option(name: .shortAndLong, help: ArgumentHelp("Write the identity to this new file (mode 0600) instead of standard output.",
                                                     valueName: "file"))
     var output: String?
 
+    @Flag(help: "Make a signing key (ed25519) for signed backups instead of an age identity.")
+    var signing = false
+
     func run() throws {
+        if signing {
+            let (file, publicKey) = BackupSignature.generate()
+            if let output {
+                try NewPrivateFile.write(file, to: output)
+                Terminal.error("The signing key is in \(output) (mode 0600): give it as signing_key.")
+            } else {
+                Terminal.print(file)
+            }
+            Terminal.error("Public key: \(publicKey)")
+            Terminal.error("Give the public key as signed_by where the backups are restored and verified.")
+            return
+        }
         let (identity, recipient) = AgeIdentity.generate()
         let created = ISO8601DateFormatter().string(from: Date())
         let text = "# created: \(created)\n# public key: \(recipient)\n\(identity)\n"

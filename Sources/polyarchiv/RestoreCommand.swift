@@ -36,8 +36,10 @@ struct ListCommand: ParsableCommand {
         let sha256: String?
         let location: String
         let host: String?
+        /// Why it may not be used (its signature), when it may not.
+        let refused: String?
         enum CodingKeys: String, CodingKey {
-            case created, size, sha256, location, host, backupPoint = "backup_point", collectPoint = "collect_point"
+            case created, size, sha256, location, host, refused, backupPoint = "backup_point", collectPoint = "collect_point"
         }
     }
 
@@ -64,7 +66,8 @@ struct ListCommand: ParsableCommand {
                         Terminal.print(JSONText.line("backup", JSONBackup(backupPoint: listing.backupPoint, collectPoint: listing.collectPoint,
                                                                           created: formatter.string(from: backup.created), size: backup.size,
                                                                           sha256: backup.digest?.hex,
-                                                                          location: Redaction.maskingURLSecrets(backup.location), host: backup.host)))
+                                                                          location: Redaction.maskingURLSecrets(backup.location), host: backup.host,
+                                                                          refused: backup.refused)))
                     }
                 }
                 return
@@ -77,7 +80,9 @@ struct ListCommand: ParsableCommand {
                     text += "  \(formatter.string(from: backup.created))"
                     if let size = backup.size { text += "  \(RunOutput.bytes(size))" }
                     if let digest = backup.digest { text += "  \(digest.short)" }
-                    text += "  " + TerminalText.escaped(Redaction.maskingURLSecrets(backup.location)) + "\n"
+                    text += "  " + TerminalText.escaped(Redaction.maskingURLSecrets(backup.location))
+                    if let refused = backup.refused { text += "  REFUSED: \(refused)" }
+                    text += "\n"
                 }
                 if !listing.otherHosts.isEmpty {
                     // Host names come from the documents at the backup point: escaped like every name a terminal shows.

@@ -14,7 +14,7 @@ struct ArchiveBackupPoint: BackupPointEngine {
                       "Where each archive goes (file://, sftp://, scp://, ftp(s)://, http(s):// WebDAV, s3://bucket/prefix); the suffix chooses the format."),
         ParameterSpec("compression_level", .int(1...22), "Compression level (default: the format's own)."),
         sameNameParameter(default: .replace),
-    ] + ObjectLock.parameters + TransportParameters.all
+    ] + ObjectLock.parameters + SigningSettings.parameters + TransportParameters.all
 
     /// `same_name`: what a run does when its URL already holds another backup (a second run the same day
     /// with a daily name). A file this host did not record is never replaced.
@@ -50,6 +50,8 @@ struct ArchiveBackupPoint: BackupPointEngine {
     let listsInClear: Bool
     /// S3 Object Lock on each backup and its listing (`immutable:`).
     let lock: ObjectLock?
+    /// The key entries are signed with, and the keys they must be signed by.
+    let signing: SigningSettings?
 
     init(_ parameters: EngineParameters, pair: Pair) throws {
         try self.init(parameters, pair: pair, sameNameDefault: .replace)
@@ -91,6 +93,7 @@ struct ArchiveBackupPoint: BackupPointEngine {
                                   sharedMetadataURL: metadataDirectory.map { $0 + "/\(base).polyarchiv.json" })
         resourceKeys = TransportParameters.hostKey(url)
         lock = try ObjectLock.parse(parameters, url: url, policy: policy)
+        signing = try SigningSettings(parameters)
     }
 
     var shape: BackupShape {
@@ -99,8 +102,9 @@ struct ArchiveBackupPoint: BackupPointEngine {
         parameters["metadata_url"] = .string(metadataURL)
         parameters["same_name"] = .string(sameName.rawValue)
         if let lock { parameters["immutable"] = .string(lock.summary) }
+        if let key = signing?.keyFile { parameters["signing_key"] = .string(key) }
         let upload = ArchiveUpload(url: url, transport: transport, recorder: recorder, listsInClear: listsInClear, sameName: sameName,
-                                   nameTail: nameTail, lock: lock)
+                                   nameTail: nameTail, lock: lock, signingKey: signing?.keyFile)
         var taken = sameName == .replace ? "replaces this host's backup there" : sameName == .refuse
             ? "refused if taken" : "a new name if taken"
         if let lock { taken += "; \(lock.summary)" }
@@ -123,11 +127,29 @@ struct ArchiveBackupPoint: BackupPointEngine {
             throw StageFailure("the metadata document \(Redaction.maskingURLSecrets(metadataURL)) describes \(document.backupPoint) ← "
                                + "\(document.collectPoint), not \(recorder.backupPoint) ← \(recorder.collectPoint); give each pair its own metadata_url")
         }
-        return Catalog(place: Redaction.maskingURLSecrets(url), entries: document?.backups.map(\.entry) ?? [])
+        var entries = document?.backups.map(\.entry) ?? []
+        if let signing, let document {
+            // Every entry against the trusted keys: one that does not verify is listed, and refused when used.
+            let trusted = try signing.trustedKeys()
+            for (index, backup) in document.backups.enumerated() {
+                entries[index].refused = BackupSignature.problem(backup, trusted: trusted, backupPoint: recorder.backupPoint,
+                                                                 collectPoint: recorder.collectPoint)
+            }
+        }
+        return Catalog(place: Redaction.maskingURLSecrets(url), entries: entries)
     }
 
     /// The manifest uploaded beside the archive, checked against the SHA-256 the document records.
+    /// A backup whose entry's signature does not verify is not read at all.
+    static func refuseUntrusted(_ backup: CatalogEntry) throws {
+        if let problem = backup.refused {
+            throw StageFailure("the backup \(Redaction.maskingURLSecrets(backup.location)) is refused: \(problem); "
+                               + "restore an earlier one with --at, and look at who could write the backup point")
+        }
+    }
+
     func storedTree(_ backup: CatalogEntry, _ context: RestoreContext) throws -> Tree? {
+        try Self.refuseUntrusted(backup)
         guard let manifest = backup.manifest else { return nil }
         let file = context.scratch + "/manifest-\(UUID().uuidString)"
         defer { unlink(file) }
@@ -152,6 +174,7 @@ struct ArchiveBackupPoint: BackupPointEngine {
 
     /// Downloaded into `directory` and checked against the recorded SHA-256.
     func fetch(_ backup: CatalogEntry, into directory: String, _ context: RestoreContext) throws -> Fetched {
+        try Self.refuseUntrusted(backup)
         let file = directory + "/" + RemotePath.name(of: backup.location)
         let digest = try BackupDownload.fetch(backup.location, within: RemotePath.directory(of: url), limit: backup.size ?? 0,
                                               options: try transport.options(context.secrets), to: file, cancellation: context.cancellation)
@@ -176,6 +199,7 @@ struct ArchiveUpload: StageWork {
     let sameName: SameName
     let nameTail: String
     let lock: ObjectLock?
+    let signingKey: String?
 
     func run(_ context: StageContext) async throws -> [Artifact] {
         guard let blob = context.artifacts.first(where: { $0.kind == .blob }) else {
@@ -209,7 +233,7 @@ struct ArchiveUpload: StageWork {
             }
             try recorder.record(url, digest: blob.digest, size: blob.size, options: options, context: context, manifest: manifest,
                                 tree: recorder.rowCountedDumps.isEmpty ? nil : try tree.map { try context.store.tree($0) },
-                                lockedUntil: locked.s3ObjectLock?.until)
+                                lockedUntil: locked.s3ObjectLock?.until, signingKey: signingKey)
             // Only now: until the backup is recorded, what lies at `url` is known as this host's work by this entry.
             try pending.finish(url)
             return [Artifact(kind: .remote, digest: blob.digest, size: blob.size, location: url)]

@@ -23,6 +23,9 @@ public struct BackupMetadata: Codable, Sendable {
         public var rows: [String: [String: Int]]? = nil
         /// Until when S3 Object Lock keeps it (an `immutable` backup point): retention waits for that date.
         public var lockedUntil: Date? = nil
+        /// The host's ed25519 signature of the entry (`signing_key`), and the public key that made it.
+        public var signature: String? = nil
+        public var signedBy: String? = nil
 
         public init(location: String, digest: Digest, size: Int64, created: Date, host: String, variables: [String: String]? = nil,
                     manifest: String? = nil, manifestDigest: Digest? = nil) {
@@ -301,7 +304,8 @@ struct BackupRecorder: Sendable {
     }
 
     func record(_ location: String, digest: Digest, size: Int64, options: TransportOptions, context: StageContext,
-                manifest: (location: String, digest: Digest, size: Int64)? = nil, tree: Tree? = nil, lockedUntil: Date? = nil) throws {
+                manifest: (location: String, digest: Digest, size: Int64)? = nil, tree: Tree? = nil, lockedUntil: Date? = nil,
+                signingKey: String? = nil) throws {
         let records = BackupRecords(context.journal)
         let known = records.listed(backupPoint: backupPoint, collectPoint: collectPoint)
         try records.record(backupPoint: backupPoint, collectPoint: collectPoint, location: location, digest: digest, size: size,
@@ -312,6 +316,10 @@ struct BackupRecorder: Sendable {
             backup.manifestSize = manifest?.size
             backup.rows = tree.flatMap { rows(in: $0, context.journal) }
             backup.lockedUntil = lockedUntil
+            if let signingKey {
+                try BackupSignature.sign(&backup, with: try BackupSignature.loadPrivate(signingKey), backupPoint: backupPoint,
+                                         collectPoint: collectPoint)
+            }
             try BackupMetadata.record(backup, at: metadataURL, existing: try document(options: options, cancellation: context.cancellation),
                                       backupPoint: backupPoint, collectPoint: collectPoint, known: known, options: options,
                                       cancellation: context.cancellation)

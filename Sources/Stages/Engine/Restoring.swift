@@ -105,6 +105,8 @@ public struct CatalogEntry: Sendable, Equatable {
     public var manifest: (location: String, digest: Digest, size: Int64)?
     /// Rows per table of its database dumps, by path, counted at dump time.
     public var rows: [String: [String: Int]]?
+    /// Why it may not be used (its signature does not verify against `signed_by`): nil when it may.
+    public var refused: String?
 
     public static func == (lhs: CatalogEntry, rhs: CatalogEntry) -> Bool {
         lhs.location == rhs.location && lhs.digest == rhs.digest && lhs.size == rhs.size && lhs.created == rhs.created && lhs.host == rhs.host
