@@ -19,7 +19,7 @@ struct Polyarchiv: AsyncParsableCommand {
             """,
         version: "polyarchiv \(version) (\(LibraryVersions.summary))",
         subcommands: [ValidateCommand.self, PlanCommand.self, ApplyCommand.self, CheckCommand.self, GraphCommand.self, EnginesCommand.self, GarbageCollectCommand.self,
-                      ListCommand.self, LsCommand.self, FindCommand.self, DiffCommand.self, RestoreCommand.self, VerifyCommand.self, RepairCommand.self, ImportIniCommand.self, KeygenCommand.self, InitCommand.self])
+                      ListCommand.self, LsCommand.self, FindCommand.self, DiffCommand.self, RestoreCommand.self, VerifyCommand.self, RepairCommand.self, ImportIniCommand.self, KeygenCommand.self, InitCommand.self, PruneCommand.self])
 
     /// `--version` alone also lists the programs polyarchiv runs (asked only then: it starts each of them).
     static func main() async {

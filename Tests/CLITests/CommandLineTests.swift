@@ -5,7 +5,7 @@ import TestSupport
 /// Runs the real `polyarchiv` binary, as a user would.
 @Suite struct CommandLineTests {
     @Test(arguments: [[], ["validate"], ["plan"], ["apply"], ["check"], ["gc"], ["list"], ["restore"], ["graph"], ["engines"],
-                      ["import-ini"], ["keygen"], ["init"]])
+                      ["import-ini"], ["keygen"], ["init"], ["prune"]])
     func everyCommandHasHelpWithAnExample(_ command: [String]) throws {
         let result = try CLI.run(command + ["--help"])
         #expect(result.status == 0)

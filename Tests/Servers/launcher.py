@@ -243,6 +243,17 @@ def basic_auth(work, password_name):
     return password, password_file, htpasswd
 
 
+def add_basic_auth_user(work, htpasswd, user, password_name):
+    """Another user in the htpasswd file, with its own random password in WORKDIR/PASSWORD_NAME; returns
+    (password, password_file)."""
+    password, password_file = secrets.token_urlsafe(18), f"{work}/{password_name}"
+    write_secret(password_file, password, exclusive=True)
+    hashed = run(["openssl", "passwd", "-apr1", "-stdin"], "openssl passwd", input=password).strip()
+    with open(htpasswd, "a") as out:
+        out.write(f"{user}:{hashed}\n")
+    return password, password_file
+
+
 def start_nginx(work, script, server, probe, main="", http=""):
     """nginx in the foreground with one worker (run as root when we are root: workers must write into WORKDIR), its
     nginx.conf, pid file, nginx-error.log, nginx-access.log and temp directories (WORKDIR/nginx) in WORKDIR.

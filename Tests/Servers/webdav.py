@@ -2,7 +2,7 @@
 """A throwaway WebDAV server on loopback for the tests: nginx (apt-get install nginx-light or nginx) with its dav module
 and ngx_http_dav_ext_module for PROPFIND/OPTIONS (apt-get install libnginx-mod-http-dav-ext).
 
-Usage: webdav.py WORKDIR [--tls]
+Usage: webdav.py WORKDIR [--tls] [--append-only]
 WORKDIR is an existing empty directory; nginx.conf, htpasswd, temp dirs, pid file and logs live in it, and the served
 tree is WORKDIR/dav. Basic auth: user `backup` with a random password (WORKDIR/webdav.password, mode 0600, no trailing
 newline). Methods: GET HEAD PUT (parent collections are created: create_full_put_path) DELETE MKCOL COPY MOVE
@@ -43,7 +43,7 @@ def http_probe(port, tls, ca_cert):
         return False
 
 
-def start(work, tls):
+def start(work, tls, append_only=False):
     if not os.path.exists(NGINX):
         raise Failure("nginx is missing: apt-get install nginx libnginx-mod-http-dav-ext")
     if not os.path.exists(DAV_EXT):
@@ -59,11 +59,21 @@ def start(work, tls):
     if tls:
         ca_cert, key = launcher.self_signed_certificate(work, "webdav")
         listen = f"listen 127.0.0.1:{port} ssl;\n        ssl_certificate {ca_cert};\n        ssl_certificate_key {key};"
+    admin = {}
+    deny = ""
+    if append_only:  # `backup` may not DELETE; `admin` (its own password) may
+        admin_password, admin_password_file = launcher.add_basic_auth_user(work, htpasswd, "admin", "webdav-admin.password")
+        admin = {"admin_user": "admin", "admin_password": admin_password, "admin_password_file": admin_password_file}
+        deny = """            set $deny "";
+            if ($request_method = DELETE) { set $deny "D"; }
+            if ($remote_user != "admin") { set $deny "${deny}U"; }
+            if ($deny = "DU") { return 403; }
+"""
     server = f"""        {listen}
         server_name 127.0.0.1;
         root {root};
         location / {{
-            auth_basic "polyarchiv test WebDAV";
+{deny}            auth_basic "polyarchiv test WebDAV";
             auth_basic_user_file {htpasswd};
             dav_methods PUT DELETE MKCOL COPY MOVE;
             dav_ext_methods PROPFIND OPTIONS;
@@ -77,14 +87,16 @@ def start(work, tls):
     scheme = "https" if tls else "http"
     return {"url": f"{scheme}://127.0.0.1:{port}/", "host": "127.0.0.1", "port": port, "user": "backup",
             "password": password, "password_file": password_file, "root": root, "tls": tls, "ca_cert": ca_cert,
-            "access_log": access_log, "error_log": error_log}
+            "access_log": access_log, "error_log": error_log, **admin}
 
 
 def main():
     parser = launcher.argument_parser("nginx WebDAV server on loopback until stdin closes")
     parser.add_argument("--tls", action="store_true", help="https with a self-signed certificate for 127.0.0.1")
+    parser.add_argument("--append-only", action="store_true",
+                        help="user backup may not DELETE; user admin (admin_password_file) may")
     args, work = launcher.parse_args(parser)
-    launcher.serve(lambda: start(work, args.tls))
+    launcher.serve(lambda: start(work, args.tls, args.append_only))
 
 
 if __name__ == "__main__":

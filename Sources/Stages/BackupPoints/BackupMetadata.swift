@@ -253,14 +253,22 @@ public struct BackupRecords {
 struct BackupRecorder: Sendable {
     let backupPoint: String
     let collectPoint: String
-    let metadataURL: String?
+    private(set) var metadataURL: String?
     let variables: [String: String]
-    let host: String
+    private(set) var host: String
     let rowCountedDumps: [(stage: String, path: String)]
 
     /// The document all hosts shared before each got its own (read for this host's entries until its own
     /// exists; never written).
     let sharedMetadataURL: String?
+
+    /// The same, for another host's backups (`polyarchiv prune --host`).
+    func speaking(for host: String, metadataURL: String) -> BackupRecorder {
+        var copy = self
+        copy.host = host
+        copy.metadataURL = metadataURL
+        return copy
+    }
 
     init(_ pair: Pair, metadataURL: String?, sharedMetadataURL: String? = nil) {
         backupPoint = pair.backupPoint

@@ -149,6 +149,9 @@ public protocol BackupPointEngine: Engine {
     /// backup read back and hashed), keeping the damaged one aside; one line per backup and what it did,
     /// saying what it could not vouch for. `journal`: this host's records, when there is a state directory.
     func repair(_ context: RestoreContext, journal: Journal?) throws -> [String]
+    /// `polyarchiv prune`: the retention of `host`'s backups applied now, a line per backup deleted (or, with
+    /// `dryRun`, to delete); nil for an engine without retention.
+    func prune(host: String, dryRun: Bool, journal: Journal?, _ context: RestoreContext) throws -> [String]?
 }
 
 /// What a backup point's own verification did.
@@ -167,6 +170,7 @@ public struct Verification: Sendable {
 extension BackupPointEngine {
     public func storedTree(_ backup: CatalogEntry, _ context: RestoreContext) throws -> Tree? { nil }
     public func holds(_ backup: CatalogEntry, _ context: RestoreContext) throws -> Bool? { nil }
+    public func prune(host: String, dryRun: Bool, journal: Journal?, _ context: RestoreContext) throws -> [String]? { nil }
     public func repair(_ context: RestoreContext, journal: Journal?) throws -> [String] {
         throw StageFailure("\(type(of: self).spec.name) keeps no metadata document: there is nothing to repair")
     }

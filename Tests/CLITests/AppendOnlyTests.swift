@@ -1,0 +1,81 @@
+import Foundation
+import Testing
+import TestSupport
+
+/// `delete: never`: a host whose WebDAV account may not delete backs up night after night, deletes nothing,
+/// and says what retention would delete; `polyarchiv prune`, run from another configuration with an account
+/// that may delete, deletes exactly what `plan` announced.
+@Suite(.serialized) struct AppendOnlyTests {
+    @Test func aHostThatOnlyAddsAndAPruneElsewhere() throws {
+        guard let server = try TestServer.start("webdav.py", options: ["--append-only"]) else { return }
+        defer { server.stop() }
+        let sandbox = try Sandbox()
+        func yaml(user: String, passwordFile: String) -> String {
+            """
+            collect_points:
+              site: {engine: files, path: $ROOT/collect, sources: {www: {engine: files, path: $ROOT/data}}}
+            backup_points:
+              dav:
+                engine: rolling_archive
+                url: "\(server.string("url"))backups/{name}-{hostname}-{Y}{m}{d}{H}{M}{S}.tar.gz"
+                username: \(user)
+                password_file: \(passwordFile)
+                keep: {last: 1}
+                delete: never
+                verify: false
+            """
+        }
+        try sandbox.configure(yaml(user: server.string("user"), passwordFile: server.string("password_file")))
+        // The host's account cannot delete (the server says so).
+        let password = try String(contentsOfFile: server.string("password_file"), encoding: .utf8)
+        try sandbox.write("data/a.txt", "0\n")
+        #expect(try sandbox.apply().status == 0)
+        let directory = server.string("root") + "/backups"
+        let first = try #require(try FileManager.default.contentsOfDirectory(atPath: directory).first { $0.hasSuffix(".tar.gz") })
+        let refused = try Sandbox.shell("curl -s -o /dev/null -w '%{http_code}' -u 'backup:\(password)' -X DELETE '\(server.string("url"))backups/\(first)'")
+        #expect(refused.output == "403", "the backup account may not delete: \(refused.output)")
+        var output = ""
+        for night in 1...2 {
+            sleep(1)
+            try sandbox.write("data/a.txt", "\(night)\n")
+            let run = try sandbox.apply()
+            #expect(run.status == 0, "night \(night): \(run.stdout)")
+            output = run.stdout
+        }
+        #expect(output.contains("delete: never: retention would delete 2 backup(s)"), "\(output)")
+        let archives = try FileManager.default.contentsOfDirectory(atPath: directory).filter { $0.hasSuffix(".tar.gz") }.sorted()
+        #expect(archives.count == 3, "nothing deleted: \(archives)")
+        // plan announces the two older ones.
+        let plan = try sandbox.run("plan", ["--force"])
+        let announced = plan.stdout.split(separator: "\n").filter { $0.contains("(delete: never: for polyarchiv prune)") }
+            .compactMap { line -> String? in
+                guard let url = line.split(separator: " ").first(where: { $0.hasPrefix("http") }) else { return nil }
+                return url.split(separator: "/").last.map(String.init)
+            }.sorted()
+        // (The plan counts the next run's backup: after it, all three would have expired.)
+        #expect(announced == archives, "\(plan.stdout)")
+        // What the last run announced: the two older ones.
+        let warning = try #require(output.split(separator: "\n").first { $0.contains("retention would delete") })
+        let announcedByRun = warning.components(separatedBy: "allowed: ").last!.components(separatedBy: ", ")
+            .compactMap { $0.split(separator: "/").last.map(String.init) }.sorted()
+        #expect(announcedByRun == Array(archives.prefix(2)), "\(warning)")
+
+        // Elsewhere: the same backup point with an account that may delete, no journal of the host.
+        let admin = try TemporaryDirectory()
+        let adminConfig = admin.path("prune.yaml")
+        try yaml(user: "admin", passwordFile: server.string("admin_password_file")).replacingOccurrences(of: "$ROOT", with: sandbox.root.path)
+            .write(toFile: adminConfig, atomically: false, encoding: .utf8)
+        let preview = try CLI.run(["prune", "-c", adminConfig, "--state-dir", admin.path("state"), "--host", Sandbox.host, "--dry-run", "dav"])
+        #expect(preview.status == 0 && preview.stdout.components(separatedBy: "would delete ").count == 3, "\(preview.stdout)\(preview.stderr)")
+        let pruned = try CLI.run(["prune", "-c", adminConfig, "--state-dir", admin.path("state"), "--host", Sandbox.host, "dav"])
+        #expect(pruned.status == 0, "\(pruned.stdout)\(pruned.stderr)")
+        let deleted = pruned.stdout.split(separator: "\n").filter { $0.contains("deleted ") }
+            .compactMap { $0.split(separator: "/").last.map(String.init) }.sorted()
+        #expect(deleted == announcedByRun, "exactly what the run announced: \(pruned.stdout)")
+        let left = try FileManager.default.contentsOfDirectory(atPath: directory).filter { $0.hasSuffix(".tar.gz") }
+        #expect(left == [archives.last!], "\(left)")
+        // The host goes on: its next run lists one backup and deletes nothing.
+        #expect(try sandbox.apply(["--force"]).status == 0)
+        #expect(try CLI.run(["list", "-c", sandbox.config]).stdout.components(separatedBy: ".tar.gz").count - 1 == 2)
+    }
+}
