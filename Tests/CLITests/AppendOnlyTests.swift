@@ -78,4 +78,41 @@ import TestSupport
         #expect(try sandbox.apply(["--force"]).status == 0)
         #expect(try CLI.run(["list", "-c", sandbox.config]).stdout.components(separatedBy: ".tar.gz").count - 1 == 2)
     }
+
+    /// A restic backup point with `delete: never`: forget only reports; `polyarchiv prune` forgets and prunes.
+    @Test func resticWithDeleteNeverForgetsOnlyInPrune() throws {
+        guard try Sandbox.shell("command -v restic").status == 0 else {
+            if ProcessInfo.processInfo.environment["CI"] == "true" { Issue.record("restic is missing: apt-get install restic") }
+            return
+        }
+        let sandbox = try Sandbox()
+        try sandbox.write("restic-password", "correct horse battery staple")
+        try sandbox.configure("""
+            collect_points:
+              site: {engine: files, path: $ROOT/collect, sources: {www: {engine: files, path: $ROOT/data}}}
+            backup_points:
+              vault: {engine: restic, repository: $ROOT/repo, password_file: $ROOT/restic-password, keep: {last: 1}, delete: never,
+                      check: false}
+            """)
+        var output = ""
+        for night in 0...2 {
+            try sandbox.write("data/a.txt", "\(night)\n")
+            let run = try sandbox.apply()
+            #expect(run.status == 0, "\(run.stdout)")
+            output = run.stdout
+        }
+        #expect(output.contains("delete: never: retention would forget 2 snapshot(s)"), "\(output)")
+        func snapshots() throws -> Int {
+            let listed = try Sandbox.shell("RESTIC_PASSWORD_FILE='\(sandbox.path("restic-password"))' restic -r '\(sandbox.path("repo"))' snapshots --json")
+            return ((try? JSONSerialization.jsonObject(with: Data(listed.output.utf8))) as? [Any])?.count ?? -1
+        }
+        #expect(try snapshots() == 3, "nothing forgotten")
+        let preview = try sandbox.run("prune", ["--dry-run"])
+        #expect(preview.status == 0 && preview.stdout.components(separatedBy: "would forget snapshot ").count == 3, "\(preview.stdout)")
+        #expect(try snapshots() == 3)
+        let pruned = try sandbox.run("prune")
+        #expect(pruned.status == 0 && pruned.stdout.components(separatedBy: "forgot snapshot ").count == 3, "\(pruned.stdout)\(pruned.stderr)")
+        #expect(try snapshots() == 1)
+        #expect(try Sandbox.shell("RESTIC_PASSWORD_FILE='\(sandbox.path("restic-password"))' restic -r '\(sandbox.path("repo"))' check").status == 0)
+    }
 }

@@ -40,7 +40,7 @@ public final class Sandbox: @unchecked Sendable {
 
     /// Any command with this sandbox's config and state directory.
     public func run(_ command: String, _ extra: [String] = [], environment: [String: String]? = nil) throws -> CLI.Result {
-        try CLI.run([command, "-c", config] + (["gc", "plan", "apply", "check", "verify"].contains(command) ? ["--state-dir", state] : []) + extra,
+        try CLI.run([command, "-c", config] + (["gc", "plan", "apply", "check", "verify", "prune"].contains(command) ? ["--state-dir", state] : []) + extra,
                     environment: environment)
     }
 

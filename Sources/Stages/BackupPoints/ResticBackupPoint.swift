@@ -15,6 +15,9 @@ struct ResticBackupPoint: BackupPointEngine {
         ParameterSpec("snapshot_tags", .list, "Tags given to every snapshot."),
         ParameterSpec("environment", .map, "Extra environment for restic (AWS_ACCESS_KEY_ID, …); values may be secrets."),
         ParameterSpec("check", .bool, default: "true", "Run restic check after forget."),
+        ParameterSpec("delete", .choice(["always", "never"]), default: "always",
+                      "never: this host only adds (an append-only repository); forget is run with --dry-run and reported, and "
+                      + "applied by `polyarchiv prune` where deleting is allowed."),
         ParameterSpec("read_data_subset", .string, default: "5%",
                       "What `verify` reads back of the repository's data with restic check --read-data-subset (5%, 1/10, 500M, or 100% for all)."),
     ], exclusive: [["password", "password_file"]], oneOf: [["password", "password_file"]])
@@ -35,6 +38,7 @@ struct ResticBackupPoint: BackupPointEngine {
                                            environment: parameters.map("environment"),
                                            timeout: parameters.seconds("timeout").map(TimeInterval.init)),
                             collectPoint: pair.collectPoint, host: pair.host, policy: parameters.retention(),
+                            deletes: parameters.string("delete") != "never",
                             tags: parameters.list("snapshot_tags"), check: parameters.bool("check") ?? true,
                             directory: pair.filters.isEmpty ? pair.collect.treeDirectory : nil,
                             recorder: BackupRecorder(pair, metadataURL: pair.metadataURL))
@@ -54,6 +58,15 @@ struct ResticBackupPoint: BackupPointEngine {
                                                 resourceKeys: TransportParameters.hostKey(work.restic.repository)
                                                     + ["restic:" + Redaction.maskingURLSecrets(work.restic.repository)]),
                            places: work.recorder.metadataURL.map { [$0] } ?? [], metadataURL: work.recorder.metadataURL)
+    }
+
+    /// `polyarchiv prune`: forget --prune of `host`'s snapshots of this collect point, by `keep:`.
+    func prune(host: String, dryRun: Bool, journal: Journal?, _ context: RestoreContext) throws -> [String]? {
+        guard let policy = work.policy else { return nil }
+        let removed = try work.restic.withEnvironment(context.secrets) {
+            try work.restic.forget(policy, collectPoint: work.collectPoint, host: host, dryRun: dryRun, $0, cancellation: context.cancellation)
+        }
+        return removed.map { (dryRun ? "would forget snapshot " : "forgot snapshot ") + $0 }
     }
 
     /// This collect point's snapshots, each with its host (list and restore choose the host).
@@ -138,6 +151,8 @@ struct ResticBackup: StageWork {
     let collectPoint: String
     let host: String
     let policy: RetentionPolicy?
+    /// `delete: never`: forget only reports (an append-only repository).
+    let deletes: Bool
     let tags: [String]
     let check: Bool
     /// The collect point's own files, which restic reads in place; nil when the tree must be written out first.
@@ -171,9 +186,16 @@ struct ResticBackup: StageWork {
                       let id = object["snapshot_id"] as? String else {
                     throw StageFailure("restic backup printed no snapshot id", stderr: String(output.suffix(2000)))
                 }
-                if let policy {
-                    _ = try restic.run(["forget", "--prune", "--tag", Restic.tag(collectPoint), "--host", host] + Restic.keepFlags(policy),
-                                       environment, cancellation: context.cancellation)
+                if let policy, deletes {
+                    _ = try restic.forget(policy, collectPoint: collectPoint, host: host, dryRun: false, environment,
+                                          cancellation: context.cancellation)
+                } else if let policy {
+                    let due = try restic.forget(policy, collectPoint: collectPoint, host: host, dryRun: true, environment,
+                                                cancellation: context.cancellation)
+                    if !due.isEmpty {
+                        context.warn("delete: never: retention would forget \(due.count) snapshot(s), left for `polyarchiv prune` where "
+                                     + "deleting is allowed: " + due.joined(separator: ", "))
+                    }
                 }
                 if check { _ = try restic.run(["check"], environment, cancellation: context.cancellation) }
                 return id
@@ -225,6 +247,17 @@ struct Restic: Sendable {
             }
         }
         return try body(variables)
+    }
+
+    /// `forget` (with `--prune`, or `--dry-run`) of this collect point's snapshots by `host`: the ids it removes.
+    func forget(_ policy: RetentionPolicy, collectPoint: String, host: String, dryRun: Bool, _ environment: [String: String],
+                cancellation: CancellationFlag) throws -> [String] {
+        let output = try run(["forget", "--json", dryRun ? "--dry-run" : "--prune", "--tag", Restic.tag(collectPoint), "--host", host]
+                             + Restic.keepFlags(policy), environment, cancellation: cancellation)
+        // One JSON array (a group per host and tags), each with the snapshots it removes.
+        guard let line = output.split(separator: "\n").first(where: { $0.hasPrefix("[") }),
+              let groups = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [[String: Any]] else { return [] }
+        return groups.flatMap { ($0["remove"] as? [[String: Any]] ?? []).compactMap { $0["short_id"] as? String ?? $0["id"] as? String } }
     }
 
     func run(_ arguments: [String], _ environment: [String: String], directory: String? = nil, cancellation: CancellationFlag) throws -> String {
