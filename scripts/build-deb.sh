@@ -17,7 +17,7 @@ pages=$(mktemp -d)
 "$(swift build --show-bin-path)/generate-manual" "$binary" --output-directory "$pages" >/dev/null
 manual=$pages/polyarchiv.1
 
-version=$("$binary" --version | awk '{print $2}')
+version=$("$binary" --version | awk 'NR == 1 {print $2}')
 arch=$(dpkg --print-architecture)
 stage=$(mktemp -d)
 trap 'rm -rf "$stage" "$pages"' EXIT
