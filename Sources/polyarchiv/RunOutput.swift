@@ -62,7 +62,7 @@ final class RunOutput: @unchecked Sendable {
             emit(plain: "started  \(id)", json: ["event": "started", "stage": id.description, "kind": id.kind.rawValue])
         case let .fileChanged(id, change, path):
             if verbosity >= 1 {
-                emit(plain: change.rawValue.padding(toLength: 9, withPad: " ", startingAt: 0) + "\(id)  \(path)",
+                emit(plain: change.rawValue.padding(toLength: 9, withPad: " ", startingAt: 0) + "\(id)  \(TerminalText.escaped(path))",
                      json: ["event": "file", "stage": id.description, "change": change.rawValue, "path": path])
             }
         case let .total(id, bytes):

@@ -74,7 +74,8 @@ public final class Executor: Sendable {
                         let upstream = results[edge.from]!
                         return (edge: edge, result: upstream)
                     }
-                    let earlier = results
+                    // Only hooks read what ended before them: other stages need no copy of the results.
+                    let earlier = node.kind == .notify ? results : [:]
                     group.addTask { await self.decide(node, inputs, earlier: earlier) }
                 }
                 // Start what may run now.

@@ -75,8 +75,8 @@ public struct StageContext: Sendable {
     /// Turns a secret into a keyed fingerprint, for stages that remember work done under it.
     public let fingerprinter: Fingerprinter
     public let secrets: Secrets
-    /// Every stage of this run that had ended when this one was decided (a hook's `{complete_log}` lists its
-    /// scope's stages from it).
+    /// For a hook: every stage of this run that had ended when it was decided (its `{complete_log}` lists its
+    /// scope's stages from it); empty for other stages.
     public let earlier: [StageID: NodeResult]
     let reportProgress: @Sendable (Int64) -> Void
     let reportWarning: @Sendable (String) -> Void
@@ -127,7 +127,7 @@ public struct StageContext: Sendable {
     }
 
     /// A file of the source compared with the previous run: counted, and (but for an unchanged one) reported.
-    /// `path` is escaped for a terminal by the caller.
+    /// `path` as the tree holds it (whoever prints it escapes it).
     public func fileChanged(_ change: FileChange, _ path: String) {
         changes.add(change)
         if change != .unchanged { reportChange(change, path) }

@@ -121,43 +121,41 @@ struct ArchivePrune: StageWork {
                  dryRun: Bool = false) throws -> [BackupMetadata.Backup] {
         var options = options
         options.s3DeleteVersions = lock != nil
-        do {
-            guard let document = try recorder.document(options: options, cancellation: cancellation) else { return [] }
-            // Hosts sharing the backup point each keep their own history: the rules count this host's backups only.
-            let decisions = Self.decide(policy, document.backups.filter { $0.host == recorder.host })
-            let kept = decisions.filter(\.kept).map(\.item)
-            var removed = decisions.filter { !$0.kept }.map(\.item).filter { gone in !kept.contains { $0.location == gone.location } }
-            let ours = removed.filter { mayDelete($0.location, recorded: recorded) }
-            for stranger in removed where !ours.contains(where: { $0.location == stranger.location }) {
-                warn("expired backup \(Redaction.maskingURLSecrets(stranger.location)) was not made by "
-                     + (recorder.host == HostName.short() ? "this host" : recorder.host) + " in this backup "
-                     + "point's directory; not deleted (delete it by hand if it is yours)")
-            }
-            removed = ours
-            guard !removed.isEmpty, !dryRun else { return removed }
-            let gone = Set(removed.map(\.location))
-            try BackupMetadata.update(metadataURL, options: options, cancellation: cancellation, first: document) { document in
-                document.backups.removeAll { gone.contains($0.location) }
-            } holds: { document in !document.backups.contains { gone.contains($0.location) } }
-            var failures: [String] = []
-            for backup in removed {
-                do {
-                    try Transports.make(backup.location, options: options).delete(backup.location, cancellation: cancellation)
-                    // Its manifest goes with it, only where this engine puts it (the document does not choose).
-                    let manifest = ArchiveUpload.manifestLocation(of: backup.location)
-                    if backup.manifest == manifest {
-                        try Transports.make(manifest, options: options).delete(manifest, cancellation: cancellation)
-                    }
-                } catch {
-                    failures.append("\(Redaction.maskingURLSecrets(backup.location)): \(error)")
-                }
-            }
-            if !failures.isEmpty {
-                throw StageFailure("\(recorder.backupPoint) ← \(recorder.collectPoint): \(failures.count) expired backup(s) could not be "
-                                   + "deleted (no longer listed; delete them by hand): " + failures.joined(separator: "; "))
-            }
-            return removed
+        guard let document = try recorder.document(options: options, cancellation: cancellation) else { return [] }
+        // Hosts sharing the backup point each keep their own history: the rules count this host's backups only.
+        let decisions = Self.decide(policy, document.backups.filter { $0.host == recorder.host })
+        let kept = decisions.filter(\.kept).map(\.item)
+        var removed = decisions.filter { !$0.kept }.map(\.item).filter { gone in !kept.contains { $0.location == gone.location } }
+        let ours = removed.filter { mayDelete($0.location, recorded: recorded) }
+        for stranger in removed where !ours.contains(where: { $0.location == stranger.location }) {
+            warn("expired backup \(Redaction.maskingURLSecrets(stranger.location)) was not made by "
+                 + (recorder.host == HostName.short() ? "this host" : recorder.host) + " in this backup "
+                 + "point's directory; not deleted (delete it by hand if it is yours)")
         }
+        removed = ours
+        guard !removed.isEmpty, !dryRun else { return removed }
+        let gone = Set(removed.map(\.location))
+        try BackupMetadata.update(metadataURL, options: options, cancellation: cancellation, first: document) { document in
+            document.backups.removeAll { gone.contains($0.location) }
+        } holds: { document in !document.backups.contains { gone.contains($0.location) } }
+        var failures: [String] = []
+        for backup in removed {
+            do {
+                try Transports.make(backup.location, options: options).delete(backup.location, cancellation: cancellation)
+                // Its manifest goes with it, only where this engine puts it (the document does not choose).
+                let manifest = ArchiveUpload.manifestLocation(of: backup.location)
+                if backup.manifest == manifest {
+                    try Transports.make(manifest, options: options).delete(manifest, cancellation: cancellation)
+                }
+            } catch {
+                failures.append("\(Redaction.maskingURLSecrets(backup.location)): \(error)")
+            }
+        }
+        if !failures.isEmpty {
+            throw StageFailure("\(recorder.backupPoint) ← \(recorder.collectPoint): \(failures.count) expired backup(s) could not be "
+                               + "deleted (no longer listed; delete them by hand): " + failures.joined(separator: "; "))
+        }
+        return removed
     }
 
     func mayDelete(_ location: String, recorded: Set<String>) -> Bool {

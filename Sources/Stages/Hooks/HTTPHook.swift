@@ -11,11 +11,7 @@ struct HTTPHook: HookEngine {
         ParameterSpec("method", .choice(["GET", "POST", "PUT", "HEAD"]), default: "GET", "HTTP method."),
         ParameterSpec("headers", .map, "Extra headers; values may be secrets (${env:…}, ${file:…})."),
         ParameterSpec("body", .string, "Request body."),
-        ParameterSpec("username", .string, "Basic auth user."),
-        ParameterSpec("password", .secret, "Basic auth password."),
-        ParameterSpec("password_file", .path, "File whose first line is the password."),
-        ParameterSpec("ca_cert", .path, "CA bundle for https://."),
-        ParameterSpec("timeout", .duration, default: "30s", "Request timeout."),
+    ] + HTTPAccess.parameters + [
         ParameterSpec("retries", .int(0...20), default: "2", "Retries of a failed request."),
         ParameterSpec("style", .choice(Style.allCases.map(\.rawValue)), default: "plain",
                       "healthchecks: ping url/start before, url on success, url/fail with the log on failure; "
@@ -28,10 +24,7 @@ struct HTTPHook: HookEngine {
     let method: String
     let headers: [(String, EngineParameters.MapValue)]
     let body: String?
-    let username: String?
-    let password: Secret?
-    let caCert: String?
-    let timeout: Int?
+    let access: HTTPAccess
     let retries: Int?
     let style: Style
 
@@ -46,10 +39,7 @@ struct HTTPHook: HookEngine {
         method = parameters.string("method") ?? "GET"
         headers = parameters.map("headers")
         body = parameters.string("body")
-        username = parameters.string("username")
-        password = parameters.secret("password")
-        caCert = parameters.string("ca_cert")
-        timeout = parameters.seconds("timeout")
+        access = HTTPAccess(parameters)
         retries = parameters.int("retries")
         style = parameters.string("style").flatMap(Style.init(rawValue:)) ?? .plain
     }
@@ -94,10 +84,7 @@ struct HTTPHook: HookEngine {
             case .text(let text): return (name, report.fill(text, event))
             }
         }
-        request.username = username
-        request.password = try password.map { try context.secrets.reveal($0) }
-        request.caCert = caCert
-        if let timeout { request.timeout = timeout }
+        try access.apply(to: &request, context.secrets)
         if let retries { request.retries = retries }
         _ = try request.perform(cancellation: context.cancellation)
     }

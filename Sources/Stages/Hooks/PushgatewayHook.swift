@@ -9,29 +9,18 @@ struct PushgatewayHook: HookEngine {
         ParameterSpec("url", .url, required: true, "The Pushgateway, such as http://pushgateway:9091."),
         ParameterSpec("job", .string, default: "polyarchiv", "The `job` label."),
         ParameterSpec("instance", .string, "The `instance` label (default: this host's short name)."),
-        ParameterSpec("username", .string, "Basic auth user."),
-        ParameterSpec("password", .secret, "Basic auth password."),
-        ParameterSpec("password_file", .path, "File whose first line is the password."),
-        ParameterSpec("ca_cert", .path, "CA bundle for https://."),
-        ParameterSpec("timeout", .duration, default: "30s", "Request timeout."),
-    ], exclusive: [["password", "password_file"]])
+    ] + HTTPAccess.parameters, exclusive: [["password", "password_file"]])
 
     let url: String
     let job: String
     let instance: String?
-    let username: String?
-    let password: Secret?
-    let caCert: String?
-    let timeout: Int?
+    let access: HTTPAccess
 
     init(_ parameters: EngineParameters) throws {
         url = try parameters.required("url")
         job = parameters.string("job") ?? "polyarchiv"
         instance = parameters.string("instance")
-        username = parameters.string("username")
-        password = parameters.secret("password")
-        caCert = parameters.string("ca_cert")
-        timeout = parameters.seconds("timeout")
+        access = HTTPAccess(parameters)
     }
 
     func send(_ event: HookEvent, _ report: HookReport, _ context: HookContext) throws {
@@ -59,10 +48,7 @@ struct PushgatewayHook: HookEngine {
         request.method = "POST"
         request.body = body
         request.headers = [("Content-Type", "text/plain; version=0.0.4")]
-        request.username = username
-        request.password = try password.map { try context.secrets.reveal($0) }
-        request.caCert = caCert
-        if let timeout { request.timeout = timeout }
+        try access.apply(to: &request, context.secrets)
         _ = try request.perform(cancellation: context.cancellation)
     }
 

@@ -138,6 +138,8 @@ struct FilesSource: SourceEngine {
         var links: [(link: Int, first: Int)] = []
         /// Entries of files that vanished before they were read.
         var vanished = Set<Int>()
+        /// Files that changed while being read (not cached again, yet not removed).
+        var unstable = Set<String>()
         var userNames: [uid_t: String] = [:]
         var groupNames: [gid_t: String] = [:]
 
@@ -183,10 +185,11 @@ struct FilesSource: SourceEngine {
                 throw StageFailure("\(unreadable) — and `unreadable: fail` makes that fail the source; fix its permissions or exclude it")
             }
             try statCache.replace(newCache, previous: cache)
-            if !cache.isEmpty {
-                // What the previous run had that this one did not find.
-                let present = Set(entries.lazy.filter { $0.kind == .file }.map(\.path))
-                for path in cache.keys.sorted() where !present.contains(path) { context.fileChanged(.removed, TerminalText.escaped(path)) }
+            // What the previous run had that this one did not find: every file found went into the new cache,
+            // unless it changed while being read.
+            let linkedPaths = Set(links.map { entries[$0.link].path })
+            for path in cache.keys.sorted() where newCache[path] == nil && !unstable.contains(path) && !linkedPaths.contains(path) {
+                context.fileChanged(.removed, path)
             }
             let kept = vanished.isEmpty ? entries : entries.indices.filter { !vanished.contains($0) }.map { entries[$0] }
             return Tree(entries: kept)
@@ -220,10 +223,11 @@ struct FilesSource: SourceEngine {
                 }
                 bytes += result.read
                 let before = cache[result.file.path]?.digest
-                context.fileChanged(before == nil ? .new : before == digest ? .unchanged : .changed, TerminalText.escaped(result.file.path))
+                context.fileChanged(before == nil ? .new : before == digest ? .unchanged : .changed, result.file.path)
                 entries[result.file.index].digest = digest
                 entries[result.file.index].size = result.read
                 if result.changed {
+                    unstable.insert(result.file.path)
                     context.warn("\(TerminalText.escaped(result.file.absolute)) changed while being read; what was read is kept, "
                                  + "and it will be read again next run")
                     entries[result.file.index].mtime = result.mtimeAfter
